@@ -1,0 +1,27 @@
+"""neuralcodec: learned image compression.
+
+Neural transforms and entropy models in PyTorch; the rANS coder and CDF quantization in
+a Rust core (:mod:`neuralcodec.ans`), bit-exact on every machine and byte-compatible
+with CompressAI.
+
+Subpackages by concern: :mod:`neuralcodec.ans` (entropy coder), ``ops``, ``layers``,
+``entropy_models``. Submodules are imported on first use, so ``import neuralcodec``
+stays cheap and does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from neuralcodec._core import __version__
+
+__all__ = ["__version__", "ans", "entropy_models", "layers", "ops"]
+
+_SUBMODULES = {"ans", "entropy_models", "layers", "ops"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"neuralcodec.{name}")
+    raise AttributeError(f"module 'neuralcodec' has no attribute {name!r}")
