@@ -141,22 +141,30 @@ fn repair_empty_bins(cdf: &mut [u32]) -> Result<()> {
 /// coder can trust the table afterwards.
 #[derive(Debug)]
 pub struct CdfTable {
+    /// The meaningful entries of every row, concatenated without padding (cache-friendly).
     cdfs: Vec<u32>,
-    stride: usize,
-    lengths: Vec<u32>,
-    offsets: Vec<i32>,
+    rows: Vec<RowInfo>,
+    /// Width of the padded table the rows came from.
+    width: usize,
     /// Per row, for each of the `LOOKUP_SIZE` buckets of cumulative frequency, the
     /// symbol whose interval contains the bucket's first value. Built on first decode.
     lookup: OnceLock<Option<Vec<u16>>>,
+}
+
+/// Where a row lives in the compact storage, and its offset.
+#[derive(Debug, Clone, Copy)]
+struct RowInfo {
+    start: u32,
+    len: u32,
+    offset: i32,
 }
 
 impl Clone for CdfTable {
     fn clone(&self) -> Self {
         CdfTable {
             cdfs: self.cdfs.clone(),
-            stride: self.stride,
-            lengths: self.lengths.clone(),
-            offsets: self.offsets.clone(),
+            rows: self.rows.clone(),
+            width: self.width,
             lookup: OnceLock::new(),
         }
     }
@@ -196,7 +204,8 @@ impl CdfTable {
                 offsets.len()
             )));
         }
-        let mut table_lengths = Vec::with_capacity(rows);
+        let mut compact = Vec::new();
+        let mut infos = Vec::with_capacity(rows);
         for (r, &len) in lengths.iter().enumerate() {
             if len < 2 || len as i64 > cols as i64 {
                 return Err(CoderError::InvalidTable(format!(
@@ -225,13 +234,20 @@ impl CdfTable {
                     len - 1
                 )));
             }
-            table_lengths.push(len as u32);
+            let start = u32::try_from(compact.len()).map_err(|_| {
+                CoderError::InvalidTable("the CDF table has more than 2^32 entries".into())
+            })?;
+            compact.extend(row.iter().map(|&v| v as u32));
+            infos.push(RowInfo {
+                start,
+                len: len as u32,
+                offset: offsets[r],
+            });
         }
         Ok(CdfTable {
-            cdfs: cdfs.iter().map(|&v| v as u32).collect(),
-            stride: cols,
-            lengths: table_lengths,
-            offsets: offsets.to_vec(),
+            cdfs: compact,
+            rows: infos,
+            width: cols,
             lookup: OnceLock::new(),
         })
     }
@@ -253,32 +269,32 @@ impl CdfTable {
     /// Number of rows (distributions).
     #[inline]
     pub fn num_rows(&self) -> usize {
-        self.lengths.len()
+        self.rows.len()
     }
 
     /// Width of the padded table.
     #[inline]
     pub fn num_cols(&self) -> usize {
-        self.stride
+        self.width
     }
 
     /// The meaningful part of row `r`: `cdf_length[r]` values from 0 to 2^16.
     #[inline]
     pub fn row(&self, r: usize) -> &[u32] {
-        let start = r * self.stride;
-        &self.cdfs[start..start + self.lengths[r] as usize]
+        let info = self.rows[r];
+        &self.cdfs[info.start as usize..(info.start + info.len) as usize]
     }
 
     /// The escape symbol of row `r` (also the size of its direct alphabet).
     #[inline]
     pub fn max_value(&self, r: usize) -> u32 {
-        self.lengths[r] - 2
+        self.rows[r].len - 2
     }
 
     /// The offset added to row `r`'s alphabet positions.
     #[inline]
     pub fn offset(&self, r: usize) -> i32 {
-        self.offsets[r]
+        self.rows[r].offset
     }
 
     /// Checks that every index names a row of this table.
@@ -298,17 +314,15 @@ impl CdfTable {
     /// the cumulative frequency `cf < 2^16`.
     #[inline]
     pub fn find_symbol(&self, r: usize, cf: u32) -> usize {
-        let row = self.row(r);
-        match self.lookup() {
-            Some(lookup) => {
-                let mut s = lookup[(r << LOOKUP_BITS) + (cf >> LOOKUP_SHIFT) as usize] as usize;
-                while row[s + 1] <= cf {
-                    s += 1;
-                }
-                s
-            }
-            // First entry greater than cf, minus one; cdf[0] = 0 <= cf so it is >= 1.
-            None => row.partition_point(|&c| c <= cf) - 1,
+        self.searcher().find(r, cf).0
+    }
+
+    /// A view for decoding many symbols: resolves the lookup once, not per symbol.
+    #[inline]
+    pub(crate) fn searcher(&self) -> SymbolSearcher<'_> {
+        SymbolSearcher {
+            table: self,
+            lookup: self.lookup(),
         }
     }
 
@@ -334,6 +348,34 @@ impl CdfTable {
                 Some(lookup)
             })
             .as_deref()
+    }
+}
+
+/// Finds decoded symbols in a [`CdfTable`] (see [`CdfTable::searcher`]).
+pub(crate) struct SymbolSearcher<'a> {
+    table: &'a CdfTable,
+    lookup: Option<&'a [u16]>,
+}
+
+impl SymbolSearcher<'_> {
+    /// `(s, start, freq)` for the position `s` of row `r` whose interval contains `cf`.
+    #[inline(always)]
+    pub(crate) fn find(&self, r: usize, cf: u32) -> (usize, u32, u32) {
+        let row = self.table.row(r);
+        let mut s = match self.lookup {
+            Some(lookup) => lookup[(r << LOOKUP_BITS) | (cf >> LOOKUP_SHIFT) as usize] as usize,
+            None => 0,
+        };
+        if self.lookup.is_some() {
+            while row[s + 1] <= cf {
+                s += 1;
+            }
+        } else {
+            // First entry greater than cf, minus one; row[0] = 0 <= cf so it is >= 1.
+            s = row.partition_point(|&c| c <= cf) - 1;
+        }
+        let start = row[s];
+        (s, start, row[s + 1] - start)
     }
 }
 

@@ -19,7 +19,7 @@
 //! ends with every word consumed and the state back at its initial value 2^31, which
 //! [`RansDecoder::check_finished`] verifies.
 
-use crate::cdf::{CdfTable, PRECISION};
+use crate::cdf::{CdfTable, SymbolSearcher, PRECISION};
 use crate::error::{CoderError, Result};
 
 /// Lower end of the normalised state interval.
@@ -276,13 +276,15 @@ impl RansDecoder {
         Ok(value)
     }
 
-    #[inline]
-    fn decode_one(&mut self, row: usize, table: &CdfTable) -> Result<i32> {
+    #[inline(always)]
+    fn decode_one(
+        &mut self,
+        row: usize,
+        table: &CdfTable,
+        searcher: &SymbolSearcher<'_>,
+    ) -> Result<i32> {
         let cf = (self.x & ((1 << PRECISION) - 1)) as u32;
-        let s = table.find_symbol(row, cf);
-        let cdf = table.row(row);
-        let start = cdf[s];
-        let freq = cdf[s + 1] - start;
+        let (s, start, freq) = searcher.find(row, cf);
         self.x = freq as u64 * (self.x >> PRECISION) + (cf - start) as u64;
         if self.x < RANS_L {
             self.x = (self.x << 32) | self.next_word()?;
@@ -336,8 +338,9 @@ impl RansDecoder {
     pub fn decode(&mut self, indexes: &[i32], table: &CdfTable, out: &mut Vec<i32>) -> Result<()> {
         table.check_indexes(indexes)?;
         out.reserve(indexes.len());
+        let searcher = table.searcher();
         for &row in indexes {
-            let v = self.decode_one(row as usize, table)?;
+            let v = self.decode_one(row as usize, table, &searcher)?;
             out.push(v);
         }
         Ok(())
