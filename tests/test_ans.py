@@ -345,7 +345,8 @@ def test_decoders_run_concurrently_in_threads_with_correct_results():
 )
 def test_quantized_cdfs_are_strictly_increasing_from_zero_to_two_to_the_sixteen(pmf):
     pmf = np.array(pmf, np.float32)
-    if not np.any(np.round(pmf.astype(np.float64) * 65536) > 0):
+    # Rounding is half away from zero (not numpy's half to even): 2^-17 rounds up to 1.
+    if not np.any(np.floor(pmf * np.float32(65536) + np.float32(0.5)) > 0):
         with pytest.raises(ValueError, match="all zeros"):
             pmf_to_quantized_cdf(pmf)
         return
