@@ -16,9 +16,9 @@ from typing import Any
 
 from neuralcodec._core import __version__
 
-__all__ = ["__version__", "ans", "entropy_models", "layers", "ops"]
+__all__ = ["__version__", "ans", "entropy_models", "layers", "ops", "zoo"]
 
-_SUBMODULES = {"ans", "entropy_models", "layers", "ops"}
+_SUBMODULES = {"ans", "entropy_models", "layers", "ops", "zoo"}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,235 @@
+"""Getting weights: verified downloads, a cache folder, and CompressAI checkpoint files.
+
+* :func:`download_weights` fetches a URL into the cache folder once, verifies the file
+  against the SHA-256 prefix in its name (``name-<8+ hex>.ext``, the torch.hub
+  convention that CompressAI's file names follow but CompressAI never checks), and
+  writes it atomically, so an interrupted or corrupted download never leaves a file
+  that later loads as weights.
+* :func:`load_checkpoint` reads a local file with ``torch.load(weights_only=True)``
+  (no code execution from untrusted pickles) and returns a flat state_dict, whether
+  the file holds a bare state_dict or a training checkpoint (``{"state_dict": ...}``).
+* :func:`convert_compressai_keys` maps the key spellings of CompressAI's older
+  checkpoints and of DataParallel wrappers to the current module layout.
+
+The cache folder is ``$NEURALCODEC_HOME/weights`` when that variable is set, else
+``~/.cache/neuralcodec/weights``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import torch
+
+__all__ = [
+    "WeightsError",
+    "cache_dir",
+    "convert_compressai_keys",
+    "download_weights",
+    "expected_hash_prefix",
+    "load_checkpoint",
+    "load_weights",
+]
+
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.")
+_CHUNK = 1 << 20
+
+
+class WeightsError(RuntimeError):
+    """Weights could not be obtained or read; the message says why and what to do."""
+
+
+def cache_dir() -> Path:
+    """The folder downloaded weights are kept in (created on first download)."""
+    home = os.environ.get("NEURALCODEC_HOME")
+    base = Path(home) if home else Path.home() / ".cache" / "neuralcodec"
+    return base / "weights"
+
+
+def expected_hash_prefix(file_name: str) -> Optional[str]:
+    """The SHA-256 prefix a file name promises (``abc-1234abcd.pth.tar`` -> ``1234abcd``), if any."""
+    match = _HASH_IN_NAME.search(file_name)
+    return match.group(1) if match else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _progress_bar(total: Optional[int], name: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, disable=not enabled, file=sys.stderr
+    )
+
+
+def download_weights(
+    url: str,
+    *,
+    directory: Optional[Union[str, Path]] = None,
+    progress: bool = True,
+    check_hash: bool = True,
+    timeout: float = 30.0,
+) -> Path:
+    """Returns the local path of ``url``'s file, downloading it into the cache if needed.
+
+    A cached file is verified again before use, so a corrupted cache is detected.
+
+    Args:
+        url: ``http(s)://`` or ``file://`` URL whose last path component is the file name.
+        directory: the cache folder (default :func:`cache_dir`).
+        progress: show a progress bar on stderr.
+        check_hash: verify the SHA-256 prefix in the file name (refuses names without one).
+        timeout: seconds to wait for the server before giving up.
+
+    Raises:
+        WeightsError: the server cannot be reached (offline, refused, timed out, HTTP
+            error), or the file does not match the hash in its name (it is deleted).
+    """
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    if not name:
+        raise WeightsError(f"cannot tell the file name from the URL {url!r}")
+    expected = expected_hash_prefix(name)
+    if check_hash and expected is None:
+        raise WeightsError(
+            f"{name!r} carries no SHA-256 prefix (name-<hex>.ext), so the download cannot be verified; "
+            "pass check_hash=False to accept it unverified"
+        )
+    folder = Path(directory) if directory is not None else cache_dir()
+    target = folder / name
+
+    if target.is_file():
+        if not check_hash or _sha256(target).startswith(expected or ""):
+            return target
+        raise WeightsError(
+            f"the cached file {target} does not match the SHA-256 prefix {expected} in its name "
+            "(corrupted or replaced); delete it to download it again"
+        )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    temporary_path = Path(temporary)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(handle, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)
+            except urllib.error.HTTPError as error:
+                raise WeightsError(f"cannot download {url}: the server answered HTTP {error.code} {error.reason}") from None
+            except (urllib.error.URLError, socket.timeout, OSError) as error:
+                reason = getattr(error, "reason", error)
+                raise WeightsError(
+                    f"cannot download {url}: {reason}. If this machine is offline, fetch the file "
+                    f"elsewhere and pass its local path instead, or place it in {folder}"
+                ) from None
+            with response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                received = 0
+                with _progress_bar(total, name, progress) as bar:
+                    while True:
+                        try:
+                            chunk = response.read(_CHUNK)
+                        except (socket.timeout, OSError) as error:
+                            raise WeightsError(f"the download of {url} broke off: {error}") from None
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+                if total is not None and received != total:
+                    raise WeightsError(f"the download of {url} is incomplete: {received} of {total} bytes")
+        actual = digest.hexdigest()
+        if check_hash and expected is not None and not actual.startswith(expected):
+            raise WeightsError(
+                f"the file downloaded from {url} has SHA-256 {actual[:len(expected)]}..., but its name "
+                f"promises {expected}: it is corrupted or was replaced, and was discarded"
+            )
+        os.replace(temporary_path, target)
+    finally:
+        temporary_path.unlink(missing_ok=True)
+    return target
+
+
+def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
+    """Reads a weights file into a flat state_dict on the CPU, keys as stored.
+
+    Accepts a bare state_dict, or a training checkpoint holding one under
+    ``"state_dict"`` (CompressAI's training script) or ``"model"``.
+
+    Raises:
+        WeightsError: the file is missing, not a torch file, or holds no state_dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for bad files
+        raise WeightsError(f"cannot read weights from {path}: {error}") from None
+    if isinstance(checkpoint, Mapping):
+        for key in ("state_dict", "model"):
+            inner = checkpoint.get(key)
+            if isinstance(inner, Mapping):
+                checkpoint = inner
+                break
+    if not isinstance(checkpoint, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in checkpoint.items()
+    ):
+        raise WeightsError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
+    return OrderedDict(checkpoint)
+
+
+_OLD_ENTROPY_BOTTLENECK = re.compile(
+    r"^(.*entropy_bottleneck\.)_?(biases|bias|matrices|matrix|factors|factor)\.?(\d+)$"
+)
+_PLURAL = {"bias": "biases", "matrix": "matrices", "factor": "factors"}
+
+
+def convert_compressai_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+    """Maps CompressAI checkpoint key spellings to the current layout.
+
+    * ``module.`` prefixes (DataParallel / DistributedDataParallel) are removed;
+    * ``.downsample.`` becomes ``.skip.`` (older Cheng2020 residual blocks);
+    * old EntropyBottleneck parameter names ``_biases.N``, ``_biasN`` (likewise matrices
+      and factors) become ``biases.N``, ``matrices.N``, ``factors.N``.
+    """
+    converted: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    for key, value in state_dict.items():
+        while key.startswith("module."):
+            key = key[len("module.") :]
+        key = key.replace(".downsample.", ".skip.")
+        match = _OLD_ENTROPY_BOTTLENECK.match(key)
+        if match:
+            prefix, kind, number = match.groups()
+            key = f"{prefix}{_PLURAL.get(kind, kind)}.{number}"
+        converted[key] = value
+    return converted
+
+
+def load_weights(
+    source: Union[str, Path], *, progress: bool = True, directory: Optional[Union[str, Path]] = None
+) -> "OrderedDict[str, torch.Tensor]":
+    """A converted state_dict from a URL (downloaded and verified) or a local path."""
+    text = str(source)
+    if re.match(r"^(https?|file)://", text):
+        path = download_weights(text, directory=directory, progress=progress)
+    else:
+        path = Path(source)
+    return convert_compressai_keys(load_checkpoint(path))
