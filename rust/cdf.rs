@@ -99,36 +99,45 @@ pub fn pmf_to_quantized_cdf(pmf: &[f32], precision: u32) -> Result<Vec<u32>> {
 
 /// Gives every empty bin one unit, taken from the smallest bin with a frequency above 1
 /// (lowest index on ties), scanning bins in increasing order.
+///
+/// Works on frequencies with a min-heap of donors: moving a unit from bin `j` to bin `i`
+/// changes only those two frequencies (the CDF entries between them shift together), so
+/// this is `O(n log n)` and gives exactly the result of rescanning for the donor each time.
 fn repair_empty_bins(cdf: &mut [u32]) -> Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
     let n = cdf.len() - 1;
+    let mut freq: Vec<u32> = cdf.windows(2).map(|w| w[1] - w[0]).collect();
+    if !freq.contains(&0) {
+        return Ok(());
+    }
+    let mut donors: BinaryHeap<Reverse<(u32, usize)>> = freq
+        .iter()
+        .enumerate()
+        .filter(|(_, &f)| f > 1)
+        .map(|(j, &f)| Reverse((f, j)))
+        .collect();
     for i in 0..n {
-        if cdf[i] != cdf[i + 1] {
+        if freq[i] != 0 {
             continue;
         }
-        let mut donor: Option<usize> = None;
-        let mut donor_freq = u32::MAX;
-        for j in 0..n {
-            let f = cdf[j + 1] - cdf[j];
-            if f > 1 && f < donor_freq {
-                donor_freq = f;
-                donor = Some(j);
-            }
-        }
-        let Some(j) = donor else {
-            // Unreachable when n <= total, which the caller checked; kept as an error.
+        // Unreachable when n <= total, which the caller checked; kept as an error.
+        let Some(Reverse((f, j))) = donors.pop() else {
             return Err(CoderError::InvalidPmf(
                 "cannot give every bin a nonzero frequency".into(),
             ));
         };
-        if j < i {
-            for c in &mut cdf[j + 1..=i] {
-                *c -= 1;
-            }
-        } else {
-            for c in &mut cdf[i + 1..=j] {
-                *c += 1;
-            }
+        freq[j] = f - 1;
+        freq[i] = 1;
+        if f - 1 > 1 {
+            donors.push(Reverse((f - 1, j)));
         }
+    }
+    let mut acc = 0;
+    for (k, f) in freq.iter().enumerate() {
+        acc += f;
+        cdf[k + 1] = acc;
     }
     Ok(())
 }
@@ -472,7 +481,49 @@ mod tests {
         }
     }
 
+    /// The repair as specified: rescan for the donor at every empty bin (O(n^2)).
+    fn repair_by_rescanning(cdf: &mut [u32]) {
+        let n = cdf.len() - 1;
+        for i in 0..n {
+            if cdf[i] != cdf[i + 1] {
+                continue;
+            }
+            let mut best: Option<(u32, usize)> = None;
+            for j in 0..n {
+                let f = cdf[j + 1] - cdf[j];
+                if f > 1 && best.is_none_or(|(bf, _)| f < bf) {
+                    best = Some((f, j));
+                }
+            }
+            let (_, j) = best.unwrap();
+            if j < i {
+                cdf[j + 1..=i].iter_mut().for_each(|c| *c -= 1);
+            } else {
+                cdf[i + 1..=j].iter_mut().for_each(|c| *c += 1);
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn heap_repair_equals_the_rescanning_definition(
+            freqs in prop::collection::vec(prop_oneof![3 => Just(0u32), 1 => 1u32..4, 1 => 1u32..3000], 2..300)
+        ) {
+            let total: u32 = freqs.iter().sum();
+            prop_assume!(total as usize >= freqs.len());
+            // Scale to a 2^16 total with the deficit in the last bin, as quantization does.
+            let mut cdf = vec![0u32];
+            for f in &freqs {
+                cdf.push(cdf.last().unwrap() + (*f as u64 * 65536 / total as u64) as u32);
+            }
+            *cdf.last_mut().unwrap() = 65536;
+            prop_assume!(cdf.windows(2).filter(|w| w[1] > w[0]).count() > 0);
+            let mut expected = cdf.clone();
+            repair_by_rescanning(&mut expected);
+            repair_empty_bins(&mut cdf).unwrap();
+            prop_assert_eq!(cdf, expected);
+        }
+
         #[test]
         fn quantized_cdfs_are_strictly_increasing_and_complete(
             pmf in prop::collection::vec(prop_oneof![Just(0.0f32), 0.0f32..1.0, 0.0f32..1e-6], 1..400)
