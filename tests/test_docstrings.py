@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["neuralcodec.ans"]
+MODULES = ["neuralcodec.ans", "neuralcodec.entropy_models.entropy_models"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,35 @@
+"""Entropy models: learned probability models of quantised latents, with the tables and
+calls that turn latents into rANS strings and back.
+
+- :class:`EntropyBottleneck`: a per-channel factorized density with no side information
+  (Ballé et al. 2018, appendix 6.1), for the hyper-latent ``z`` or a factorized-prior
+  model's ``y``.
+- :class:`GaussianConditional`: a Gaussian per element whose scale (and mean) come from a
+  hyperprior or context model (Ballé et al. 2018; Minnen et al. 2018), coded with a table
+  of quantised scales.
+
+Names, arguments, state_dict keys and bitstreams match CompressAI 1.2.8's
+``compressai.entropy_models``.
+"""
+
+from neuralcodec.entropy_models.entropy_models import (
+    DEFAULT_SCALE_TABLE,
+    SCALES_LEVELS,
+    SCALES_MAX,
+    SCALES_MIN,
+    EntropyBottleneck,
+    EntropyModel,
+    GaussianConditional,
+    get_scale_table,
+)
+
+__all__ = [
+    "DEFAULT_SCALE_TABLE",
+    "SCALES_LEVELS",
+    "SCALES_MAX",
+    "SCALES_MIN",
+    "EntropyBottleneck",
+    "EntropyModel",
+    "GaussianConditional",
+    "get_scale_table",
+]

@@ -1,0 +1,963 @@
+"""Entropy models of quantised latents: likelihoods for training, rANS strings for use.
+
+Both models follow the same life cycle:
+
+1. **Training.** ``outputs, likelihoods = model(...)``. In training mode uniform noise in
+   ``[-1/2, 1/2)`` stands in for rounding (Ballé et al. 2017) and ``likelihoods`` is the
+   probability mass of the unit-width bin around each output, so
+   ``-log2(likelihoods).sum()`` is the rate in bits that training minimises.
+   In evaluation mode the values are rounded (around the median or mean).
+2. **Tables.** :meth:`EntropyBottleneck.update` / :meth:`GaussianConditional.update`
+   turn the densities into integer CDF tables (16-bit precision, one row per channel or
+   per scale, an escape bin for the tails) and store them in the buffers
+   ``_quantized_cdf``, ``_cdf_length`` and ``_offset``. The tables are model data: they
+   travel in the state_dict, so encoder and decoder use the same integers whatever
+   floating-point hardware they run on.
+3. **Coding.** ``compress`` writes one rANS string per batch element with the Rust coder
+   (:mod:`neuralcodec.ans`); ``decompress`` reads it back exactly.
+
+The classes reproduce CompressAI 1.2.8 (names, arguments, state_dict keys, float32
+arithmetic and the resulting tables and strings byte for byte; see
+``shared/specs/compressai-compat.md`` sections 7-8), with these additions:
+
+- ``update(force=False)`` on both models returns whether it rebuilt the tables;
+  :meth:`EntropyBottleneck.fit_quantiles` finds the quantiles by bisection, so no
+  auxiliary optimiser is needed (the auxiliary loss remains for compatibility);
+- ``compress``/``decompress`` before ``update()`` raise a clear error;
+- loading a state_dict resizes the table buffers to the checkpoint's shapes (CompressAI's
+  "resize_if_empty" policy, extended to tables rebuilt by ``update()``), inside the
+  modules' own ``_load_from_state_dict``, so plain :meth:`torch.nn.Module.load_state_dict`
+  works on any model that contains them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralcodec import ans
+from neuralcodec.ops.bound_ops import LowerBound
+
+__all__ = [
+    "DEFAULT_SCALE_TABLE",
+    "SCALES_LEVELS",
+    "SCALES_MAX",
+    "SCALES_MIN",
+    "EntropyBottleneck",
+    "EntropyModel",
+    "GaussianConditional",
+    "get_scale_table",
+]
+
+#: Smallest scale of the default Gaussian scale table (in quantisation steps).
+SCALES_MIN: float = 0.11
+#: Largest scale of the default Gaussian scale table.
+SCALES_MAX: float = 256.0
+#: Number of scales in the default table.
+SCALES_LEVELS: int = 64
+
+
+def get_scale_table(
+    min: float = SCALES_MIN, max: float = SCALES_MAX, levels: int = SCALES_LEVELS
+) -> Tensor:
+    """``levels`` scales spaced evenly in log from ``min`` to ``max``, float32 ``[levels]``.
+
+    The default (0.11 .. 256, 64 levels) is the table CompressAI's hyperprior models use
+    (``compressai.models.base.get_scale_table``), computed the same way so the CDF
+    tables built from it agree bit for bit.
+    """
+    return torch.exp(torch.linspace(math.log(min), math.log(max), levels))
+
+
+#: The default scale table of :class:`GaussianConditional`, as Python floats
+#: (exactly the float32 values of :func:`get_scale_table`).
+DEFAULT_SCALE_TABLE: Tuple[float, ...] = tuple(get_scale_table().tolist())
+
+ScaleTable = Union[Sequence[float], Tensor, np.ndarray]
+
+
+class EntropyModel(nn.Module):
+    """Base class: quantisation, integer CDF tables and the calls into the rANS coder.
+
+    Subclasses define the density (``forward``, ``update``); this class holds the table
+    buffers and codes symbols with them.
+
+    Args:
+        likelihood_bound: lower bound applied to the likelihoods returned by ``forward``
+            (0 disables it). Keeps ``log(likelihood)`` finite.
+        entropy_coder: ``None`` or ``"ans"``; the only coder is neuralcodec's rANS.
+        entropy_coder_precision: must be 16, the coder's fixed probability precision.
+
+    State: ``_offset`` int32 ``[rows]``, ``_quantized_cdf`` int32 ``[rows, cols]``,
+    ``_cdf_length`` int32 ``[rows]`` (empty until ``update()``), and
+    ``likelihood_lower_bound.bound``. Row ``r`` codes the values
+    ``_offset[r] .. _offset[r] + _cdf_length[r] - 3`` directly and every other int32
+    through its last, escape, bin.
+    """
+
+    _offset: Tensor
+    _quantized_cdf: Tensor
+    _cdf_length: Tensor
+
+    #: Buffers whose shape follows the checkpoint when a state_dict is loaded.
+    _resizable_buffers: Tuple[str, ...] = ("_offset", "_quantized_cdf", "_cdf_length")
+
+    def __init__(
+        self,
+        likelihood_bound: float = 1e-9,
+        entropy_coder: Optional[str] = None,
+        entropy_coder_precision: int = 16,
+    ) -> None:
+        super().__init__()
+        if entropy_coder not in (None, "ans"):
+            raise ValueError(
+                f'entropy_coder must be None or "ans" (neuralcodec\'s rANS coder), '
+                f"got {entropy_coder!r}"
+            )
+        if int(entropy_coder_precision) != ans.PRECISION:
+            raise ValueError(
+                f"entropy_coder_precision must be {ans.PRECISION}, the coder's fixed "
+                f"precision; got {entropy_coder_precision}"
+            )
+        self.entropy_coder = "ans"
+        self.entropy_coder_precision = ans.PRECISION
+        self.use_likelihood_bound = likelihood_bound > 0
+        if self.use_likelihood_bound:
+            self.likelihood_lower_bound = LowerBound(likelihood_bound)
+        self.register_buffer("_offset", torch.zeros(0, dtype=torch.int32))
+        self.register_buffer("_quantized_cdf", torch.zeros(0, dtype=torch.int32))
+        self.register_buffer("_cdf_length", torch.zeros(0, dtype=torch.int32))
+        # (key, CdfTable, the tensors the key refers to); see _cdf_table().
+        self._table_cache: Optional[Tuple[Tuple[Any, ...], ans.CdfTable, Tuple[Tensor, ...]]] = None
+
+    # -- compatibility accessors -------------------------------------------------------
+
+    @property
+    def offset(self) -> Tensor:
+        """``_offset``: the value coded by position 0 of each CDF row, int32 ``[rows]``."""
+        return self._offset
+
+    @property
+    def quantized_cdf(self) -> Tensor:
+        """``_quantized_cdf``: the zero-padded integer CDFs, int32 ``[rows, cols]``."""
+        return self._quantized_cdf
+
+    @property
+    def cdf_length(self) -> Tensor:
+        """``_cdf_length``: the meaningful length of each CDF row, int32 ``[rows]``."""
+        return self._cdf_length
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_table_cache"] = None  # native object: rebuilt on demand
+        return state
+
+    # -- quantisation ------------------------------------------------------------------
+
+    def quantize(self, inputs: Tensor, mode: str, means: Optional[Tensor] = None) -> Tensor:
+        """Quantises ``inputs`` (any shape) in one of three modes.
+
+        - ``"noise"``: ``inputs + u``, ``u ~ U[-1/2, 1/2)``, the training proxy for
+          rounding (``means`` is ignored: the noise is shift invariant).
+        - ``"dequantize"``: ``round(inputs - means) + means``, float.
+        - ``"symbols"``: ``round(inputs - means)`` as int32, the integers that are coded.
+
+        Rounding is half to even (:func:`torch.round`), as in CompressAI.
+
+        Raises:
+            ValueError: unknown ``mode``; in ``"symbols"`` mode, values that are not finite
+                or do not fit in int32.
+        """
+        if mode not in ("noise", "dequantize", "symbols"):
+            raise ValueError(
+                f'quantization mode must be "noise", "dequantize" or "symbols", got {mode!r}'
+            )
+        if mode == "noise":
+            noise = torch.empty_like(inputs).uniform_(-0.5, 0.5)
+            return inputs + noise
+        centred = inputs if means is None else inputs - means
+        rounded = torch.round(centred)
+        if mode == "dequantize":
+            return rounded if means is None else rounded + means
+        if rounded.numel():
+            if not bool(torch.isfinite(rounded).all()):
+                raise ValueError("cannot code non-finite values (NaN or infinity)")
+            low, high = rounded.min().item(), rounded.max().item()
+            if low < -(2.0**31) or high >= 2.0**31:
+                raise ValueError(
+                    f"symbols must fit in int32, got values from {low:g} to {high:g}"
+                )
+        return rounded.to(torch.int32)
+
+    @staticmethod
+    def dequantize(
+        inputs: Tensor, means: Optional[Tensor] = None, dtype: torch.dtype = torch.float
+    ) -> Tensor:
+        """Integer symbols back to values: ``inputs + means`` (in ``means``' dtype), or
+        ``inputs`` cast to ``dtype`` when there are no means."""
+        if means is not None:
+            return inputs.type_as(means) + means
+        return inputs.type(dtype)
+
+    # -- tables ------------------------------------------------------------------------
+
+    def _pmf_to_cdf(
+        self, pmf: Tensor, tail_mass: Tensor, pmf_length: Tensor, max_length: int
+    ) -> Tensor:
+        """Quantises each row of ``pmf`` (float ``[rows, >= max_length]``) with its escape
+        mass ``tail_mass[r]`` (``[rows, 1]``) appended.
+
+        Returns:
+            int32 ``[rows, max_length + 2]`` on ``pmf``'s device; row ``r`` holds
+            ``pmf_length[r] + 2`` CDF values, then zeros.
+        """
+        probabilities = pmf.detach().to("cpu", torch.float32).numpy()
+        tails = tail_mass.detach().to("cpu", torch.float32).reshape(-1).numpy()
+        lengths = pmf_length.detach().cpu().tolist()
+        table = np.zeros((len(lengths), max_length + 2), dtype=np.int32)
+        for row, length in enumerate(lengths):
+            masses = np.concatenate((probabilities[row, :length], tails[row : row + 1]))
+            try:
+                cdf = ans.pmf_to_quantized_cdf(masses, self.entropy_coder_precision)
+            except ValueError as error:
+                raise ValueError(f"cannot build the CDF of row {row}: {error}") from None
+            table[row, : length + 2] = cdf
+        return torch.from_numpy(table).to(pmf.device)
+
+    def _has_tables(self) -> bool:
+        return all(getattr(self, name).numel() > 0 for name in EntropyModel._resizable_buffers)
+
+    def _cdf_table(self) -> ans.CdfTable:
+        """The coder's view of the table buffers, validated once and cached.
+
+        The cache is keyed on the buffer objects and their version counters, so it is
+        rebuilt after ``update()``, ``load_state_dict``, ``.to(device)`` or any in-place
+        change.
+        """
+        cdf, lengths, offsets = self._quantized_cdf, self._cdf_length, self._offset
+        if not self._has_tables():
+            raise ValueError(
+                f"{type(self).__name__} has no CDF tables yet: call update() (or load a "
+                "state_dict that contains them) before compress() or decompress()"
+            )
+        if cdf.dim() != 2 or lengths.dim() != 1 or offsets.dim() != 1:
+            raise ValueError(
+                "invalid CDF table shapes: _quantized_cdf must be 2-D and _cdf_length and "
+                f"_offset 1-D, got {tuple(cdf.shape)}, {tuple(lengths.shape)}, "
+                f"{tuple(offsets.shape)}"
+            )
+        tensors = (cdf, lengths, offsets)
+        key = tuple((id(t), t._version) for t in tensors)
+        cached = self._table_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        table = ans.CdfTable(cdf.detach().cpu(), lengths.detach().cpu(), offsets.detach().cpu())
+        self._table_cache = (key, table, tensors)
+        return table
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Dict[str, Any],
+        prefix: str,
+        local_metadata: Dict[str, Any],
+        strict: bool,
+        missing_keys: List[str],
+        unexpected_keys: List[str],
+        error_msgs: List[str],
+    ) -> None:
+        # The table buffers change shape with the model's parameters; take the
+        # checkpoint's shape (and then its values) instead of failing on a size mismatch.
+        for name in self._resizable_buffers:
+            incoming = state_dict.get(prefix + name)
+            current = self._buffers.get(name)
+            if (
+                isinstance(incoming, Tensor)
+                and current is not None
+                and incoming.shape != current.shape
+            ):
+                self._buffers[name] = torch.empty(
+                    incoming.shape, dtype=current.dtype, device=current.device
+                )
+        self._table_cache = None
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    # -- coding ------------------------------------------------------------------------
+
+    def compress(
+        self, inputs: Tensor, indexes: Tensor, means: Optional[Tensor] = None
+    ) -> List[bytes]:
+        """Codes ``round(inputs - means)`` element by element with CDF rows ``indexes``.
+
+        Args:
+            inputs: float ``[N, ...]`` (at least 2-D); batch element ``i`` becomes string
+                ``i``, its values taken in C (row-major) order.
+            indexes: integer tensor of the same shape: the CDF row of each element.
+            means: optional, broadcastable to ``inputs``.
+
+        Returns:
+            ``N`` rANS strings (bytes).
+
+        Raises:
+            ValueError: before ``update()``; on mismatched shapes, out-of-range indexes,
+                non-finite inputs.
+        """
+        if inputs.dim() < 2:
+            raise ValueError(
+                f"inputs must have at least 2 dimensions [N, ...], got shape {tuple(inputs.shape)}"
+            )
+        if inputs.shape != indexes.shape:
+            raise ValueError(
+                f"inputs and indexes must have the same shape, got {tuple(inputs.shape)} "
+                f"and {tuple(indexes.shape)}"
+            )
+        table = self._cdf_table()
+        symbols = self.quantize(inputs, "symbols", means)
+        if symbols.shape != inputs.shape:
+            raise ValueError(
+                f"means of shape {tuple(means.shape) if means is not None else None} do not "
+                f"broadcast to inputs of shape {tuple(inputs.shape)}"
+            )
+        batch = inputs.size(0)
+        if batch == 0:
+            return []
+        symbol_rows = symbols.reshape(batch, -1).cpu().numpy()
+        index_rows = indexes.detach().reshape(batch, -1).cpu().numpy()
+        encoder = ans.RansEncoder()
+        return [
+            encoder.encode_with_indexes(symbol_rows[i], index_rows[i], table)
+            for i in range(batch)
+        ]
+
+    def decompress(
+        self,
+        strings: Sequence[bytes],
+        indexes: Tensor,
+        dtype: torch.dtype = torch.float,
+        means: Optional[Tensor] = None,
+    ) -> Tensor:
+        """Decodes the strings of :meth:`compress` given the same ``indexes`` and ``means``.
+
+        Args:
+            strings: ``N`` strings.
+            indexes: integer ``[N, ...]``, the CDF rows used at encoding.
+            dtype: output dtype when ``means`` is None.
+            means: optional; ``[N, C, ...]`` with each trailing dimension equal to that of
+                ``indexes`` or 1.
+
+        Returns:
+            The dequantised values, shape of ``indexes``, on the tables' device.
+
+        Raises:
+            ValueError: before ``update()``, on mismatched arguments;
+                :class:`neuralcodec.ans.StreamError` for a string that was not produced
+                with these tables and indexes (truncated, corrupted, trailing data).
+        """
+        if not isinstance(strings, (list, tuple)):
+            raise TypeError(f"strings must be a list of bytes, got {type(strings).__name__}")
+        if indexes.dim() < 2:
+            raise ValueError(
+                "indexes must have at least 2 dimensions [N, ...], got shape "
+                f"{tuple(indexes.shape)}"
+            )
+        if len(strings) != indexes.size(0):
+            raise ValueError(
+                f"got {len(strings)} strings for a batch of {indexes.size(0)} indexes"
+            )
+        if means is not None:
+            if means.dim() != indexes.dim() or means.shape[:2] != indexes.shape[:2] or any(
+                m not in (1, n) for m, n in zip(means.shape[2:], indexes.shape[2:])
+            ):
+                raise ValueError(
+                    f"means of shape {tuple(means.shape)} do not match indexes of shape "
+                    f"{tuple(indexes.shape)}"
+                )
+        table = self._cdf_table()
+        batch = indexes.size(0)
+        if batch == 0 or indexes.numel() == 0:
+            device = self._quantized_cdf.device
+            outputs = torch.zeros(indexes.shape, dtype=torch.int32, device=device)
+            return self.dequantize(outputs, means, dtype)
+        index_rows = indexes.detach().reshape(batch, -1).cpu().numpy()
+        values = np.empty(index_rows.shape, dtype=np.int32)
+        decoder = ans.RansDecoder()
+        for i, string in enumerate(strings):
+            values[i] = decoder.decode_with_indexes(string, index_rows[i], table)
+        outputs = torch.from_numpy(values).reshape(indexes.shape).to(self._quantized_cdf.device)
+        return self.dequantize(outputs, means, dtype)
+
+
+_LEGACY_EB_KEY = re.compile(r"^_(matrix|bias|factor)(\d+)$|^_(matrices|biases|factors)\.(\d+)$")
+_PLURAL = {"matrix": "matrices", "bias": "biases", "factor": "factors"}
+
+
+class EntropyBottleneck(EntropyModel):
+    r"""Per-channel learned factorized density (Ballé et al. 2018).
+
+    J. Ballé, D. Minnen, S. Singh, S. J. Hwang, N. Johnston, "Variational image
+    compression with a scale hyperprior", ICLR 2018, appendix 6.1: each channel ``c`` has
+    its own univariate cumulative ``F_c = sigmoid(g_c)``, where ``g_c`` is a small
+    monotone network (``filters`` hidden widths, softplus-positive matrices, tanh
+    "factors"). The likelihood of a value ``v`` is ``F_c(v + 1/2) - F_c(v - 1/2)``.
+    It models the hyper-latent ``z`` of hyperprior models, or ``y`` in a factorized-prior
+    model (Ballé et al. 2017).
+
+    ``quantiles`` ``[C, 1, 3]`` holds each channel's ``tail_mass/2`` quantile, median and
+    ``1 - tail_mass/2`` quantile. Values are coded as ``round(x - median)``, and the CDF
+    tables cover ``[q_low, q_high]`` with an escape bin beyond. The quantiles are learned
+    with the auxiliary :meth:`loss` (CompressAI's way) or computed directly with
+    :meth:`fit_quantiles`.
+
+    Typical use (training, then coding)::
+
+        >>> import torch
+        >>> from neuralcodec.entropy_models import EntropyBottleneck
+        >>> eb = EntropyBottleneck(4)
+        >>> z = 3 * torch.randn(2, 4, 8, 8)
+        >>> z_tilde, likelihoods = eb(z)   # training mode: z + uniform noise
+        >>> rate_bits = -torch.log2(likelihoods).sum()
+        >>> aux_loss = eb.loss()           # optional: see fit_quantiles()
+        >>> eb.update(force=True, update_quantiles=True)   # fit quantiles, build tables
+        True
+        >>> strings = eb.compress(z)       # one rANS string per batch element
+        >>> z_hat = eb.decompress(strings, z.shape[2:])
+        >>> torch.equal(z_hat, eb.eval()(z)[0])
+        True
+
+    Args:
+        channels: ``C``.
+        *args: passed to :class:`EntropyModel` (``likelihood_bound``, ...).
+        tail_mass: probability left outside ``[q_low, q_high]`` (escape-coded).
+        init_scale: initial width of the densities, in quantisation steps.
+        filters: hidden widths of the per-channel density network.
+
+    State (CompressAI keys): ``quantiles``, ``matrices.i``, ``biases.i``, ``factors.i``,
+    ``target``, ``_offset``, ``_quantized_cdf``, ``_cdf_length``,
+    ``likelihood_lower_bound.bound``.
+    """
+
+    quantiles: nn.Parameter
+    target: Tensor
+
+    def __init__(
+        self,
+        channels: int,
+        *args: Any,
+        tail_mass: float = 1e-9,
+        init_scale: float = 10,
+        filters: Tuple[int, ...] = (3, 3, 3, 3),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if not 0.0 < tail_mass < 1.0:
+            raise ValueError(f"tail_mass must be in (0, 1), got {tail_mass}")
+        self.channels = int(channels)
+        self.filters = tuple(int(f) for f in filters)
+        self.init_scale = float(init_scale)
+        self.tail_mass = float(tail_mass)
+
+        widths = (1,) + self.filters + (1,)
+        # Each layer scales by ~ scale, so the initial density has width ~ init_scale.
+        scale = self.init_scale ** (1.0 / (len(self.filters) + 1))
+        self.matrices = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.factors = nn.ParameterList()
+        for i in range(len(self.filters) + 1):
+            fill = math.log(math.expm1(1.0 / scale / widths[i + 1]))  # softplus^-1
+            matrix = torch.full((self.channels, widths[i + 1], widths[i]), fill)
+            self.matrices.append(nn.Parameter(matrix))
+            bias = torch.empty(self.channels, widths[i + 1], 1)
+            nn.init.uniform_(bias, -0.5, 0.5)
+            self.biases.append(nn.Parameter(bias))
+            if i < len(self.filters):
+                self.factors.append(nn.Parameter(torch.zeros(self.channels, widths[i + 1], 1)))
+
+        initial = torch.tensor([-self.init_scale, 0.0, self.init_scale])
+        self.quantiles = nn.Parameter(initial.repeat(self.channels, 1, 1))
+        # logit(tail_mass / 2), 0, logit(1 - tail_mass / 2): the targets of the quantiles.
+        logit = math.log(2.0 / self.tail_mass - 1.0)
+        self.register_buffer("target", torch.tensor([-logit, 0.0, logit]))
+
+    # -- density -----------------------------------------------------------------------
+
+    def _get_medians(self) -> Tensor:
+        """The medians, ``[C, 1, 1]`` (a view of ``quantiles``)."""
+        return self.quantiles[:, :, 1:2]
+
+    def _logits_cumulative(self, inputs: Tensor, stop_gradient: bool) -> Tensor:
+        """``logit(F_c(x))`` for ``inputs`` ``[C, 1, L]``; returns ``[C, 1, L]``.
+
+        ``stop_gradient`` detaches the density's parameters (not the inputs), as the
+        auxiliary loss and the table construction need.
+        """
+        logits = inputs
+        for i, matrix in enumerate(self.matrices):
+            bias = self.biases[i]
+            if stop_gradient:
+                matrix, bias = matrix.detach(), bias.detach()
+            logits = torch.matmul(F.softplus(matrix), logits) + bias
+            if i < len(self.factors):
+                factor = self.factors[i].detach() if stop_gradient else self.factors[i]
+                logits = logits + torch.tanh(factor) * torch.tanh(logits)
+        return logits
+
+    def _likelihood(
+        self, inputs: Tensor, stop_gradient: bool = False
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Mass of ``[x - 1/2, x + 1/2]`` for ``inputs`` ``[C, 1, L]``.
+
+        Returns:
+            ``(likelihood, lower, upper)``, each ``[C, 1, L]``; ``lower`` and ``upper`` are
+            the logits of the CDF at the bin edges.
+        """
+        lower = self._logits_cumulative(inputs - 0.5, stop_gradient=stop_gradient)
+        upper = self._logits_cumulative(inputs + 0.5, stop_gradient=stop_gradient)
+        likelihood = torch.sigmoid(upper) - torch.sigmoid(lower)
+        return likelihood, lower, upper
+
+    def forward(self, x: Tensor, training: Optional[bool] = None) -> Tuple[Tensor, Tensor]:
+        """Quantises ``x`` and returns its likelihoods.
+
+        Args:
+            x: ``[N, C, ...]`` (e.g. ``[N, C, H, W]``).
+            training: add uniform noise (True) or round around the medians (False);
+                default: ``self.training``.
+
+        Returns:
+            ``(outputs, likelihoods)``, both shaped like ``x``; likelihoods are
+            probabilities in ``(0, 1]`` (at least ``likelihood_bound``).
+        """
+        if training is None:
+            training = self.training
+        if x.dim() < 2 or x.size(1) != self.channels:
+            raise ValueError(
+                f"expected [N, {self.channels}, ...] input, got shape {tuple(x.shape)}"
+            )
+        per_channel = x.transpose(0, 1).contiguous()
+        shape = per_channel.shape
+        values = per_channel.reshape(shape[0], 1, -1)
+        outputs = self.quantize(values, "noise" if training else "dequantize", self._get_medians())
+        likelihood, _, _ = self._likelihood(outputs)
+        if self.use_likelihood_bound:
+            likelihood = self.likelihood_lower_bound(likelihood)
+        outputs = outputs.reshape(shape).transpose(0, 1).contiguous()
+        likelihood = likelihood.reshape(shape).transpose(0, 1).contiguous()
+        return outputs, likelihood
+
+    # -- quantiles ---------------------------------------------------------------------
+
+    def loss(self) -> Tensor:
+        """Auxiliary loss (CompressAI's ``aux_loss`` term): ``sum |logit F(q) - target|``.
+
+        Minimising it with its own optimiser moves ``quantiles`` to the tail quantiles and
+        median; only ``quantiles`` receives gradient. :meth:`fit_quantiles` reaches the
+        same point directly.
+        """
+        logits = self._logits_cumulative(self.quantiles, stop_gradient=True)
+        return torch.abs(logits - self.target).sum()
+
+    @torch.no_grad()
+    def fit_quantiles(
+        self,
+        search_radius: float = 1e5,
+        rtol: float = 1e-6,
+        atol: float = 1e-6,
+        max_iterations: int = 100,
+    ) -> Tensor:
+        """Sets ``quantiles`` to the solutions of ``logit F_c(q) = target`` by bisection.
+
+        ``F_c`` is monotone, so bisection on ``[-search_radius, search_radius]`` finds the
+        ``tail_mass/2`` quantile, the median and the ``1 - tail_mass/2`` quantile of every
+        channel at once, to ``atol + rtol * |q|``, in a few dozen evaluations of the small
+        density network. This replaces training the auxiliary loss. A quantile that lies
+        outside the search interval ends at its edge.
+
+        Returns:
+            The new quantiles, ``[C, 1, 3]`` (also written into ``self.quantiles``).
+        """
+        quantiles = self.quantiles
+        target = self.target.to(quantiles.dtype).reshape(1, 1, 3).expand_as(quantiles)
+        low = torch.full_like(quantiles, -float(search_radius))
+        high = torch.full_like(quantiles, float(search_radius))
+        for _ in range(max_iterations):
+            mid = 0.5 * (low + high)
+            below = self._logits_cumulative(mid, stop_gradient=True) < target
+            low = torch.where(below, mid, low)
+            high = torch.where(below, high, mid)
+            width = high - low
+            if bool((width <= atol + rtol * torch.maximum(low.abs(), high.abs())).all()):
+                break
+        fitted = 0.5 * (low + high)
+        quantiles.copy_(fitted)
+        return fitted.clone()
+
+    def _update_quantiles(
+        self, search_radius: float = 1e5, rtol: float = 1e-4, atol: float = 1e-3
+    ) -> None:
+        """CompressAI's name for :meth:`fit_quantiles` (which is more precise by default)."""
+        self.fit_quantiles(search_radius=search_radius)
+
+    # -- tables ------------------------------------------------------------------------
+
+    def update(self, force: bool = False, update_quantiles: bool = False) -> bool:
+        """Builds the CDF tables from the density and the quantiles.
+
+        Channel ``c`` gets the integer bins ``median - ceil(median - q_low) .. median +
+        ceil(q_high - median)`` and an escape bin. Bit-exact with CompressAI, including its
+        right-tail detail: the escape mass of every channel is the left tail at its own
+        first bin plus the right tail at the *longest* channel's last bin. The arithmetic
+        runs on the CPU in the parameters' dtype (float32 normally) even for a module on
+        a GPU, and the tables are then moved to the module's device.
+
+        Args:
+            force: rebuild even if tables exist.
+            update_quantiles: first run :meth:`fit_quantiles`.
+
+        Returns:
+            Whether the tables were (re)built; ``False`` when they exist and not ``force``.
+
+        Raises:
+            ValueError: quantiles that are not finite or span more than ``2**24`` steps.
+        """
+        if self._offset.numel() > 0 and not force:
+            return False
+        if update_quantiles:
+            self.fit_quantiles()
+        device = self.quantiles.device
+        # Tables are model data: compute them on the CPU whatever the module's device, so
+        # that a GPU's transcendental functions cannot change them.
+        density = self if device.type == "cpu" else copy.deepcopy(self).cpu()
+        with torch.no_grad():
+            quantiles = density.quantiles.detach()
+            if not bool(torch.isfinite(quantiles).all()):
+                raise ValueError("quantiles are not finite; cannot build CDF tables")
+            span = (quantiles[:, 0, 2] - quantiles[:, 0, 0]).abs().max().item()
+            if span > 2**24:
+                raise ValueError(
+                    f"quantiles span {span:g} quantisation steps; fit them first "
+                    "(fit_quantiles() or the auxiliary loss)"
+                )
+            medians = quantiles[:, 0, 1]
+            minima = torch.ceil(medians - quantiles[:, 0, 0]).int().clamp(min=0)
+            maxima = torch.ceil(quantiles[:, 0, 2] - medians).int().clamp(min=0)
+            pmf_start = medians - minima
+            pmf_length = maxima + minima + 1
+            max_length = int(pmf_length.max().item())
+            steps = torch.arange(max_length, device=quantiles.device)
+            samples = steps[None, :] + pmf_start[:, None, None]  # [C, 1, max_length]
+            pmf, lower, upper = density._likelihood(samples, stop_gradient=True)
+            pmf = pmf[:, 0, :]
+            # The right tail is read at column max_length - 1 for every channel.
+            tail_mass = torch.sigmoid(lower[:, 0, :1]) + torch.sigmoid(-upper[:, 0, -1:])
+            quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, max_length)
+        self._offset = (-minima).to(device)
+        self._quantized_cdf = quantized_cdf.to(device)
+        self._cdf_length = (pmf_length + 2).to(device)
+        self._table_cache = None
+        return True
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Dict[str, Any],
+        prefix: str,
+        local_metadata: Dict[str, Any],
+        strict: bool,
+        missing_keys: List[str],
+        unexpected_keys: List[str],
+        error_msgs: List[str],
+    ) -> None:
+        # Checkpoints of old CompressAI versions name the parameters _matrix0 / _bias0 /
+        # _factor0 (or _matrices.0, ...); map them to matrices.0 / biases.0 / factors.0.
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            match = _LEGACY_EB_KEY.match(key[len(prefix) :])
+            if match:
+                kind = match.group(1) or match.group(3)
+                index = match.group(2) or match.group(4)
+                state_dict[f"{prefix}{_PLURAL.get(kind, kind)}.{index}"] = state_dict.pop(key)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    # -- coding ------------------------------------------------------------------------
+
+    @staticmethod
+    def _build_indexes(size: Sequence[int]) -> Tensor:
+        """int32 tensor of shape ``size`` (``[N, C, ...]``) holding each element's channel."""
+        channels = size[1]
+        view = [1] * len(size)
+        view[1] = channels
+        return torch.arange(channels, dtype=torch.int32).view(view).expand(*size).contiguous()
+
+    @staticmethod
+    def _extend_ndims(tensor: Tensor, n: int) -> Tensor:
+        """``tensor`` flattened to ``[-1]`` followed by ``n`` singleton dimensions."""
+        return tensor.reshape(-1, *([1] * n)) if n > 0 else tensor.reshape(-1)
+
+    def compress(self, x: Tensor) -> List[bytes]:  # type: ignore[override]
+        """Codes ``round(x - median)`` of each batch element into one string.
+
+        Args:
+            x: ``[N, C, ...]``.
+
+        Returns:
+            ``N`` rANS strings. Values far outside the quantiles are escape-coded exactly.
+        """
+        if x.dim() < 2 or x.size(1) != self.channels:
+            raise ValueError(
+                f"expected [N, {self.channels}, ...] input, got shape {tuple(x.shape)}"
+            )
+        indexes = self._build_indexes(x.size())
+        spatial_dims = x.dim() - 2
+        medians = self._extend_ndims(self._get_medians().detach(), spatial_dims)
+        medians = medians.expand(x.size(0), *([-1] * (spatial_dims + 1)))
+        return super().compress(x, indexes, medians)
+
+    def decompress(  # type: ignore[override]
+        self, strings: Sequence[bytes], size: Sequence[int]
+    ) -> Tensor:
+        """Decodes strings of :meth:`compress`.
+
+        Args:
+            strings: ``N`` strings.
+            size: the spatial shape (``x.shape[2:]``, e.g. ``(H, W)``).
+
+        Returns:
+            float ``[N, C, *size]``: ``round(x - median) + median``.
+        """
+        self._cdf_table()  # a clear error before update()
+        size = tuple(int(s) for s in size)
+        output_size = (len(strings), self._quantized_cdf.size(0), *size)
+        indexes = self._build_indexes(output_size)
+        medians = self._extend_ndims(self._get_medians().detach(), len(size))
+        medians = medians.expand(len(strings), *([-1] * (len(size) + 1)))
+        return super().decompress(strings, indexes, medians.dtype, medians)
+
+
+class GaussianConditional(EntropyModel):
+    r"""Gaussian density with per-element scale (and mean), convolved with a unit box.
+
+    Ballé et al. 2018 (scale hyperprior) and Minnen, Ballé, Toderici 2018 (mean and scale
+    from a hyperprior and a context model): each latent ``y`` is modelled as
+    ``N(mean, scale^2)``; its likelihood is ``Phi((1/2 - |y - mean|)/scale) -
+    Phi((-1/2 - |y - mean|)/scale)``, with ``Phi`` computed in float32 from ``erfc``.
+
+    For coding, each scale is mapped to the first entry of ``scale_table`` at or above it
+    (:meth:`build_indexes`). Entry ``s`` has a CDF row covering
+    ``|v| <= ceil(s * Phi^-1(1 - tail_mass/2))`` plus an escape bin, and ``round(y - mean)``
+    is coded with it.
+
+    Typical use::
+
+        >>> import torch
+        >>> from neuralcodec.entropy_models import GaussianConditional
+        >>> gc = GaussianConditional()    # 64 scales from 0.11 to 256
+        >>> scales, means = torch.full((1, 2, 4, 4), 3.0), torch.zeros(1, 2, 4, 4)
+        >>> y = means + scales * torch.randn(1, 2, 4, 4)
+        >>> y_tilde, likelihoods = gc(y, scales, means)   # training
+        >>> gc.update()                   # build the tables once
+        True
+        >>> indexes = gc.build_indexes(scales)
+        >>> strings = gc.compress(y, indexes, means)
+        >>> y_hat = gc.decompress(strings, indexes, means=means)
+        >>> torch.equal(y_hat, torch.round(y - means) + means)
+        True
+
+    Args:
+        scale_table: increasing positive scales (default :data:`DEFAULT_SCALE_TABLE`, 64
+            values log-spaced from 0.11 to 256), or ``None`` for an empty table to be
+            set later with :meth:`update_scale_table` (CompressAI's models do this).
+        *args: passed to :class:`EntropyModel`.
+        scale_bound: lower bound applied to scales; ``None`` takes the first table entry.
+        tail_mass: probability mass escape-coded per table row.
+
+    State (CompressAI keys): ``scale_table`` ``[S]``, ``scale_bound`` ``[1]``,
+    ``_offset``, ``_quantized_cdf``, ``_cdf_length``, ``lower_bound_scale.bound``,
+    ``likelihood_lower_bound.bound``.
+    """
+
+    scale_table: Tensor
+    scale_bound: Tensor
+
+    _resizable_buffers = EntropyModel._resizable_buffers + ("scale_table",)
+
+    def __init__(
+        self,
+        scale_table: Optional[ScaleTable] = DEFAULT_SCALE_TABLE,
+        *args: Any,
+        scale_bound: Optional[float] = 0.11,
+        tail_mass: float = 1e-9,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        table = self._validate_scale_table(scale_table) if scale_table is not None else []
+        if not 0.0 < tail_mass < 1.0:
+            raise ValueError(f"tail_mass must be in (0, 1), got {tail_mass}")
+        self.tail_mass = float(tail_mass)
+        if scale_bound is None:
+            if not table:
+                raise ValueError("scale_bound=None needs a scale_table to take the bound from")
+            scale_bound = table[0]
+        if not float(scale_bound) > 0:
+            raise ValueError(f"scale_bound must be positive, got {scale_bound}")
+        self.lower_bound_scale = LowerBound(float(scale_bound))
+        self.register_buffer(
+            "scale_table",
+            self._prepare_scale_table(table) if table else torch.zeros(0, dtype=torch.float32),
+        )
+        self.register_buffer("scale_bound", torch.tensor([float(scale_bound)]))
+
+    @staticmethod
+    def _validate_scale_table(scale_table: ScaleTable) -> List[float]:
+        if isinstance(scale_table, (str, bytes)):
+            raise TypeError("scale_table must be a sequence of floats")
+        if isinstance(scale_table, (Tensor, np.ndarray)):
+            if scale_table.ndim != 1:
+                raise ValueError(f"scale_table must be 1-D, got shape {tuple(scale_table.shape)}")
+            values = [float(s) for s in scale_table.tolist()]
+        else:
+            try:
+                values = [float(s) for s in scale_table]
+            except TypeError:
+                raise TypeError(
+                    f"scale_table must be a sequence of floats, got {type(scale_table).__name__}"
+                ) from None
+        if not values:
+            raise ValueError("scale_table must not be empty")
+        if any(not (s > 0 and math.isfinite(s)) for s in values) or values != sorted(values):
+            raise ValueError("scale_table must hold finite positive values in increasing order")
+        return values
+
+    @staticmethod
+    def _prepare_scale_table(scale_table: Sequence[float]) -> Tensor:
+        return torch.tensor([float(s) for s in scale_table], dtype=torch.float32)
+
+    @staticmethod
+    def _standardized_cumulative(inputs: Tensor) -> Tensor:
+        """Standard normal CDF ``Phi(x) = erfc(-x / sqrt 2) / 2`` (accurate in the left tail)."""
+        return 0.5 * torch.erfc(-(2**-0.5) * inputs)
+
+    @staticmethod
+    def _standardized_quantile(quantile: float) -> float:
+        """``Phi^-1(quantile)`` in float64."""
+        return float(torch.special.ndtri(torch.tensor(float(quantile), dtype=torch.float64)))
+
+    def update_scale_table(self, scale_table: ScaleTable, force: bool = False) -> bool:
+        """Replaces the scale table and rebuilds the CDF tables.
+
+        Returns:
+            Whether it did; ``False`` (and nothing changes) when tables exist and not
+            ``force``, as in CompressAI.
+        """
+        if self._offset.numel() > 0 and not force:
+            return False
+        values = self._validate_scale_table(scale_table)
+        self.scale_table = self._prepare_scale_table(values).to(self.scale_table.device)
+        self.update(force=True)
+        return True
+
+    def update(self, force: bool = False) -> bool:
+        """Builds one CDF row per entry of ``scale_table``.
+
+        Row ``k`` covers ``|v| <= ceil(scale_table[k] * Phi^-1(1 - tail_mass/2))`` with
+        the discretised Gaussian masses, and puts the two tails in the escape bin.
+        Bit-exact with CompressAI's ``update()``; computed on the CPU in float32 whatever
+        the module's device.
+
+        Returns:
+            Whether the tables were (re)built; ``False`` when they exist and not ``force``.
+
+        Raises:
+            ValueError: the scale table is empty.
+        """
+        if self._offset.numel() > 0 and not force:
+            return False
+        if self.scale_table.numel() == 0:
+            raise ValueError(
+                "GaussianConditional has an empty scale_table: pass one to the constructor "
+                "or call update_scale_table(table)"
+            )
+        multiplier = -self._standardized_quantile(self.tail_mass / 2)
+        device = self.scale_table.device
+        with torch.no_grad():
+            scales = self.scale_table.cpu()  # on the CPU, as in EntropyBottleneck.update
+            pmf_center = torch.ceil(scales * multiplier).int()
+            pmf_length = 2 * pmf_center + 1
+            max_length = int(pmf_length.max().item())
+            steps = torch.arange(max_length, device=scales.device).int()
+            distance = torch.abs(steps - pmf_center[:, None]).float()  # |v| per column
+            column_scales = scales.unsqueeze(1).float()
+            upper = self._standardized_cumulative((0.5 - distance) / column_scales)
+            lower = self._standardized_cumulative((-0.5 - distance) / column_scales)
+            pmf = upper - lower
+            tail_mass = 2 * lower[:, :1]
+            quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, max_length)
+        self._quantized_cdf = quantized_cdf.to(device)
+        self._offset = (-pmf_center).to(device)
+        self._cdf_length = (pmf_length + 2).to(device)
+        self._table_cache = None
+        return True
+
+    def _likelihood(
+        self, inputs: Tensor, scales: Tensor, means: Optional[Tensor] = None
+    ) -> Tensor:
+        """Mass of the unit bin around ``inputs`` under ``N(means, scales^2)``, without the
+        likelihood bound; shapes broadcast."""
+        values = inputs if means is None else inputs - means
+        scales = self.lower_bound_scale(scales)
+        values = torch.abs(values)
+        upper = self._standardized_cumulative((0.5 - values) / scales)
+        lower = self._standardized_cumulative((-0.5 - values) / scales)
+        return upper - lower
+
+    def forward(
+        self,
+        inputs: Tensor,
+        scales: Tensor,
+        means: Optional[Tensor] = None,
+        training: Optional[bool] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        """Quantises ``inputs`` and returns its likelihoods.
+
+        Args:
+            inputs: any shape, e.g. ``[N, M, H, W]``.
+            scales: positive, same shape (bounded below by ``scale_bound``).
+            means: optional, same shape.
+            training: add uniform noise (True) or round around ``means`` (False); default:
+                ``self.training``.
+
+        Returns:
+            ``(outputs, likelihoods)``, shaped like ``inputs``.
+        """
+        if training is None:
+            training = self.training
+        outputs = self.quantize(inputs, "noise" if training else "dequantize", means)
+        likelihood = self._likelihood(outputs, scales, means)
+        if self.use_likelihood_bound:
+            likelihood = self.likelihood_lower_bound(likelihood)
+        return outputs, likelihood
+
+    def build_indexes(self, scales: Tensor) -> Tensor:
+        """The CDF row of each scale: the first table entry ``>= scale`` (after the
+        lower bound), or the last row for larger scales.
+
+        Args:
+            scales: any shape.
+
+        Returns:
+            int32, same shape, values in ``0 .. len(scale_table) - 1``.
+        """
+        if self.scale_table.numel() == 0:
+            raise ValueError("GaussianConditional has an empty scale_table")
+        bounded = self.lower_bound_scale(scales.detach())
+        dtype = torch.promote_types(bounded.dtype, self.scale_table.dtype)
+        boundaries = self.scale_table[:-1].to(device=bounded.device, dtype=dtype).contiguous()
+        indexes = torch.searchsorted(boundaries, bounded.to(dtype).contiguous(), right=False)
+        return indexes.to(torch.int32)

@@ -1,0 +1,38 @@
+"""Neural network layers for learned image codecs.
+
+- :class:`GDN` (and its inverse, ``GDN(..., inverse=True)``), :class:`GDN1`: divisive
+  normalisation (Ballé et al. 2016; Johnston et al. 2019).
+- :class:`MaskedConv2d`: causal convolution for autoregressive context models (van den
+  Oord et al. 2016; Minnen et al. 2018).
+- Cheng2020 building blocks: :func:`conv3x3`, :func:`conv1x1`, :func:`subpel_conv3x3`,
+  :class:`ResidualBlock`, :class:`ResidualBlockWithStride`,
+  :class:`ResidualBlockUpsample`, :class:`AttentionBlock`.
+
+Class names, constructor arguments and state_dict keys match CompressAI's
+``compressai.layers``, so its checkpoints load unchanged.
+"""
+
+from neuralcodec.layers.gdn import GDN, GDN1
+from neuralcodec.layers.layers import (
+    AttentionBlock,
+    MaskedConv2d,
+    ResidualBlock,
+    ResidualBlockUpsample,
+    ResidualBlockWithStride,
+    conv1x1,
+    conv3x3,
+    subpel_conv3x3,
+)
+
+__all__ = [
+    "GDN",
+    "GDN1",
+    "AttentionBlock",
+    "MaskedConv2d",
+    "ResidualBlock",
+    "ResidualBlockUpsample",
+    "ResidualBlockWithStride",
+    "conv1x1",
+    "conv3x3",
+    "subpel_conv3x3",
+]

@@ -1,0 +1,88 @@
+"""Generalized divisive normalization (GDN), its inverse, and the simplified 1-GDN."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralcodec.ops.parametrizers import NonNegativeParametrizer
+
+__all__ = ["GDN", "GDN1"]
+
+
+class GDN(nn.Module):
+    r"""Generalized divisive normalization, or its inverse (IGDN).
+
+    Ballé, Laparra, Simoncelli, "Density modeling of images using a generalized
+    normalization transformation", ICLR 2016; used as the nonlinearity of the analysis
+    (GDN) and synthesis (IGDN) transforms in Ballé et al. 2017/2018 and Minnen et al. 2018.
+    For an input ``x`` of shape ``[N, C, H, W]`` and each position:
+
+    .. math::
+        \mathrm{norm}_i = \beta_i + \sum_j \gamma_{ij}\, x_j^2, \qquad
+        y_i = x_i / \sqrt{\mathrm{norm}_i} \;\text{(GDN)}, \qquad
+        y_i = x_i \sqrt{\mathrm{norm}_i} \;\text{(IGDN)}.
+
+    ``beta`` and ``gamma`` are stored reparametrised (:class:`NonNegativeParametrizer`) so
+    that ``beta >= beta_min`` and ``gamma >= 0`` throughout training.
+
+    Args:
+        in_channels: ``C``.
+        inverse: compute IGDN (multiply by the norm) instead of GDN.
+        beta_min: lower bound of ``beta``, keeps the division away from zero.
+        gamma_init: initial diagonal of ``gamma`` (off-diagonal entries start at 0).
+
+    State (CompressAI keys): ``beta`` ``[C]``, ``gamma`` ``[C, C]`` (both reparametrised),
+    ``beta_reparam.*``, ``gamma_reparam.*``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        inverse: bool = False,
+        beta_min: float = 1e-6,
+        gamma_init: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.inverse = bool(inverse)
+        self.beta_reparam = NonNegativeParametrizer(minimum=float(beta_min))
+        self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(in_channels)))
+        self.gamma_reparam = NonNegativeParametrizer()
+        gamma = float(gamma_init) * torch.eye(in_channels)
+        self.gamma = nn.Parameter(self.gamma_reparam.init(gamma))
+
+    def _norm(self, x: Tensor, *, absolute: bool) -> Tensor:
+        """``beta_i + sum_j gamma_ij f(x_j)`` with ``f = |.|`` or ``(.)**2``, ``[N, C, H, W]``."""
+        if x.dim() != 4:
+            raise ValueError(
+                f"{type(self).__name__} expects [N, C, H, W], got shape {tuple(x.shape)}"
+            )
+        channels = x.size(1)
+        beta = self.beta_reparam(self.beta)
+        gamma = self.gamma_reparam(self.gamma).reshape(channels, channels, 1, 1)
+        energy = torch.abs(x) if absolute else x * x
+        return F.conv2d(energy, gamma, beta)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalises ``x`` (``[N, C, H, W]``); same shape out."""
+        norm = self._norm(x, absolute=False)
+        return x * (torch.sqrt(norm) if self.inverse else torch.rsqrt(norm))
+
+    def extra_repr(self) -> str:
+        return f"{self.beta.numel()}, inverse={self.inverse}"
+
+
+class GDN1(GDN):
+    r"""Simplified GDN ("1-GDN"): L1 instead of L2 energy and no square root.
+
+    Johnston, Eban, Gordon, Ballé, "Computationally efficient neural image compression",
+    2019: ``norm_i = beta_i + sum_j gamma_ij |x_j|``, ``y_i = x_i / norm_i`` (or
+    ``x_i * norm_i`` with ``inverse=True``). Nearly as good as GDN, and cheaper.
+    Same arguments and state as :class:`GDN`.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalises ``x`` (``[N, C, H, W]``); same shape out."""
+        norm = self._norm(x, absolute=True)
+        return x * (norm if self.inverse else torch.reciprocal(norm))

@@ -1,0 +1,76 @@
+"""``max(x, bound)`` with a gradient that does not get stuck below the bound.
+
+A plain ``torch.max(x, bound)`` has zero gradient wherever ``x < bound``: a parameter that
+wandered below its bound could never come back, because the loss no longer "sees" it.
+The bound used by Ballé et al. for GDN parameters and likelihoods ("Density modeling of
+images using a generalized normalization transformation", ICLR 2016; "Variational image
+compression with a scale hyperprior", ICLR 2018) lets the gradient through below the
+bound when it points upwards, i.e. when a descent step would move ``x`` towards the
+bound (``grad < 0``), and blocks it when it would push ``x`` further down.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["LowerBound", "LowerBoundFunction", "lower_bound"]
+
+
+class LowerBoundFunction(torch.autograd.Function):
+    """Autograd function: forward ``max(x, bound)``; backward passes ``grad`` where
+    ``x >= bound`` or ``grad < 0`` and zero elsewhere. ``bound`` gets no gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, bound: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, bound)
+        return torch.max(x, bound)
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: Any, grad_output: Tensor
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        x, bound = ctx.saved_tensors
+        keep = (x >= bound) | (grad_output < 0)
+        return grad_output * keep, None
+
+
+def lower_bound(x: Tensor, bound: Union[float, Tensor]) -> Tensor:
+    """Returns ``max(x, bound)`` (broadcast) with the pass-through gradient described in
+    the module docstring.
+
+    Args:
+        x: any shape, floating point.
+        bound: a float, or a tensor broadcastable to ``x``.
+    """
+    if not isinstance(bound, Tensor):
+        bound = torch.tensor([float(bound)], dtype=x.dtype, device=x.device)
+    return LowerBoundFunction.apply(x, bound)
+
+
+class LowerBound(nn.Module):
+    """Module form of :func:`lower_bound` with the bound stored as a buffer.
+
+    Args:
+        bound: the lower bound; stored as the float32 buffer ``bound`` of shape ``[1]``
+            (the state_dict key CompressAI uses).
+    """
+
+    bound: Tensor
+
+    def __init__(self, bound: float) -> None:
+        super().__init__()
+        self.register_buffer("bound", torch.tensor([float(bound)], dtype=torch.float32))
+
+    def lower_bound(self, x: Tensor) -> Tensor:
+        """Same as :meth:`forward`."""
+        return LowerBoundFunction.apply(x, self.bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``max(x, bound)``, same shape as ``x``."""
+        return LowerBoundFunction.apply(x, self.bound)
+
+    def extra_repr(self) -> str:
+        return f"bound={self.bound.item():g}"

@@ -1,0 +1,550 @@
+"""neuralcodec.entropy_models: EntropyBottleneck and GaussianConditional."""
+
+import copy
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import reference_modules as ref
+from neuralcodec import entropy_models
+from neuralcodec.ans import StreamError
+from neuralcodec.entropy_models import (
+    DEFAULT_SCALE_TABLE,
+    EntropyBottleneck,
+    GaussianConditional,
+    get_scale_table,
+)
+
+TABLE_BUFFERS = ("_offset", "_quantized_cdf", "_cdf_length")
+
+
+def _bottleneck(channels=4, seed=0, **kwargs):
+    """An EntropyBottleneck with random (not initial) parameters and channel widths
+    spanning about two orders of magnitude, its quantiles fitted."""
+    torch.manual_seed(seed)
+    eb = EntropyBottleneck(channels, **kwargs)
+    with torch.no_grad():
+        for m in eb.matrices:
+            m.add_(torch.randn(m.shape) * 0.3)
+        eb.matrices[0].add_(torch.linspace(-2.5, 1.5, channels).view(-1, 1, 1))
+        for p in list(eb.biases) + list(eb.factors):
+            p.copy_(torch.randn(p.shape) * 0.5)
+    eb.fit_quantiles()
+    return eb.eval()
+
+
+def _latents(eb, shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = eb.quantiles.detach()[:, 0]
+    view = (1, eb.channels) + (1,) * (len(shape) - 2)
+    width = ((q[:, 2] - q[:, 0]) / 8).view(view)
+    return torch.randn(shape, generator=g) * width + q[:, 1].view(view)
+
+
+# --- EntropyBottleneck -----------------------------------------------------------------
+
+
+def test_entropy_bottleneck_state_dict_keys_are_compressais():
+    keys = list(EntropyBottleneck(2).state_dict())
+    assert keys == (
+        ["quantiles", "_offset", "_quantized_cdf", "_cdf_length", "target"]
+        + ["likelihood_lower_bound.bound"]
+        + [f"matrices.{i}" for i in range(5)]
+        + [f"biases.{i}" for i in range(5)]
+        + [f"factors.{i}" for i in range(4)]
+    )
+
+
+def test_entropy_bottleneck_likelihoods_over_the_integer_grid_sum_to_one_minus_the_tail_mass():
+    tail_mass = 1e-3
+    eb = _bottleneck(channels=3, tail_mass=tail_mass).double()
+    eb.update()
+    q = eb.quantiles.detach()[:, 0]
+    span = (q[:, 2] - q[:, 0]).max().item()
+    grid = torch.arange(math.floor(q[:, 0].min() - 50 * span), math.ceil(q[:, 2].max() + 50 * span) + 1)
+    with torch.no_grad():
+        # Over the whole integer grid (around any offset) the masses telescope to 1.
+        likelihood = eb._likelihood((grid + 0.25).double().expand(3, 1, -1))[0][:, 0]
+        torch.testing.assert_close(likelihood.sum(-1), torch.ones(3, dtype=torch.float64), atol=1e-6, rtol=0)
+        # The mass between the quantiles is 1 - tail_mass.
+        inner = torch.sigmoid(eb._logits_cumulative(q[:, None, :].clone(), stop_gradient=True)[:, 0])
+        torch.testing.assert_close(inner[:, 2] - inner[:, 0], torch.full((3,), 1 - tail_mass, dtype=torch.float64))
+        # The integer bins of the CDF table hold at least that mass: the rest is escaped.
+        for c in range(3):
+            first = int(eb._offset[c])
+            k = torch.arange(first, first + int(eb._cdf_length[c]) - 2, dtype=torch.float64)
+            support = eb._likelihood((k + q[c, 1]).expand(3, 1, -1))[0][c, 0].sum().item()
+            assert 1 - tail_mass - 1e-7 <= support <= 1.0
+
+
+def test_entropy_bottleneck_fit_quantiles_solves_for_the_targets_and_zeroes_the_aux_loss():
+    eb = _bottleneck(channels=5)
+    logits = eb._logits_cumulative(eb.quantiles, stop_gradient=True).detach()
+    torch.testing.assert_close(logits, eb.target.expand_as(logits), rtol=1e-3, atol=1e-3)
+    assert eb.loss().item() < 0.01
+    untrained = EntropyBottleneck(5)
+    assert untrained.loss().item() > 10
+
+
+def test_entropy_bottleneck_aux_loss_trains_the_quantiles_towards_the_bisection_result():
+    eb = _bottleneck(channels=2)
+    fitted = eb.quantiles.detach().clone()
+    with torch.no_grad():
+        eb.quantiles.add_(torch.tensor([-1.0, 0.5, 1.0]))
+    optimizer = torch.optim.Adam([eb.quantiles], lr=0.05)
+    for _ in range(300):
+        optimizer.zero_grad()
+        eb.loss().backward()
+        optimizer.step()
+    torch.testing.assert_close(eb.quantiles.detach(), fitted, atol=0.1, rtol=0)
+    for p in list(eb.matrices) + list(eb.biases) + list(eb.factors):
+        assert p.grad is None or not p.grad.any()
+
+
+def test_entropy_bottleneck_training_forward_adds_uniform_noise_and_evaluation_rounds_around_the_medians():
+    eb = _bottleneck(channels=3)
+    x = _latents(eb, (2, 3, 4, 4))
+    noisy, _ = eb(x, training=True)
+    assert bool(((noisy - x).abs() <= 0.5).all()) and not torch.equal(noisy, x)
+    rounded, likelihoods = eb(x, training=False)
+    medians = eb.quantiles.detach()[:, 0, 1].view(1, 3, 1, 1)
+    torch.testing.assert_close(rounded, torch.round(x - medians) + medians)
+    assert likelihoods.shape == x.shape and bool(((likelihoods > 0) & (likelihoods <= 1)).all())
+
+
+def test_entropy_bottleneck_update_reports_whether_it_built_the_tables():
+    eb = _bottleneck(channels=3)
+    assert eb.update() is True
+    assert eb.update() is False
+    assert eb.update(force=True) is True
+    assert eb._quantized_cdf.dtype == eb._offset.dtype == eb._cdf_length.dtype == torch.int32
+    assert eb._quantized_cdf.shape == (3, int(eb._cdf_length.max()))
+
+
+def test_entropy_bottleneck_update_can_fit_the_quantiles_first():
+    eb = EntropyBottleneck(2)
+    with torch.no_grad():
+        eb.matrices[0].add_(2.0)  # narrower than the initial quantiles
+    reference = copy.deepcopy(eb)
+    assert eb.update(update_quantiles=True) is True
+    assert eb.loss().item() < 0.01
+    reference.fit_quantiles()
+    reference.update()
+    for name in TABLE_BUFFERS:
+        assert torch.equal(getattr(eb, name), getattr(reference, name))
+
+
+def test_compress_before_update_raises_a_clear_error():
+    eb = EntropyBottleneck(2)
+    with pytest.raises(ValueError, match=r"update\(\)"):
+        eb.compress(torch.zeros(1, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"update\(\)"):
+        eb.decompress([b"\0" * 8], (3, 3))
+    gc = GaussianConditional()
+    with pytest.raises(ValueError, match=r"update\(\)"):
+        gc.compress(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2, dtype=torch.int32))
+
+
+def test_entropy_bottleneck_compress_then_decompress_returns_the_rounded_values_exactly():
+    eb = _bottleneck(channels=4)
+    eb.update()
+    x = _latents(eb, (3, 4, 5, 6), seed=1)
+    x[0, 0, 0, 0] = 1e6
+    x[1, 3, 4, 5] = -1e6
+    x[2, 2, 2, 2] = 2.0**30
+    strings = eb.compress(x)
+    assert len(strings) == 3 and all(isinstance(s, bytes) for s in strings)
+    expected, _ = eb(x, training=False)
+    assert torch.equal(eb.decompress(strings, x.shape[2:]), expected.detach())
+
+
+@settings(max_examples=25)
+@given(
+    st.integers(1, 3),
+    st.lists(st.integers(1, 5), min_size=0, max_size=2),
+    st.floats(0.01, 1e4),
+    st.integers(0, 2**31 - 1),
+)
+def test_entropy_bottleneck_round_trips_any_batch_shape_and_scale(batch, spatial, scale, seed):
+    eb = _BOTTLENECK
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((batch, eb.channels, *spatial), generator=g) * scale
+    strings = eb.compress(x)
+    expected, _ = eb(x, training=False)
+    assert torch.equal(eb.decompress(strings, spatial), expected.detach())
+
+
+_BOTTLENECK = _bottleneck(channels=3, seed=5)
+_BOTTLENECK.update()
+
+
+def test_entropy_bottleneck_bits_are_close_to_the_information_content():
+    eb = _bottleneck(channels=8, seed=3)
+    eb.update()
+    x = _latents(eb, (2, 8, 16, 16), seed=2)
+    _, likelihoods = eb(x, training=False)
+    strings = eb.compress(x)
+    for i, string in enumerate(strings):
+        estimate = -torch.log2(likelihoods[i]).sum().item()
+        actual = 8 * len(string)
+        assert estimate > 500
+        assert abs(actual - estimate) <= 0.01 * estimate + 96, (actual, estimate)
+
+
+def test_entropy_bottleneck_tables_follow_the_quantiles_and_the_padded_right_tail():
+    eb = _bottleneck(channels=4, seed=4)
+    eb.update()
+    q = eb.quantiles.detach()[:, 0]
+    minima = torch.ceil(q[:, 1] - q[:, 0]).int().clamp(min=0)
+    maxima = torch.ceil(q[:, 2] - q[:, 1]).int().clamp(min=0)
+    assert torch.equal(eb._offset, -minima)
+    assert torch.equal(eb._cdf_length, minima + maxima + 3)
+    assert len(set(eb._cdf_length.tolist())) > 1
+    for row, length in zip(eb._quantized_cdf, eb._cdf_length.tolist()):
+        cdf = row[:length]
+        assert cdf[0] == 0 and cdf[-1] == 2**16 and bool((cdf[1:] > cdf[:-1]).all())
+        assert bool((row[length:] == 0).all())
+
+
+def test_entropy_bottleneck_decompress_rejects_a_corrupted_string():
+    eb = _BOTTLENECK
+    x = torch.randn(1, 3, 4, 4)
+    (string,) = eb.compress(x)
+    with pytest.raises(StreamError):
+        eb.decompress([string[:-4]], (4, 4))
+    with pytest.raises(StreamError):
+        eb.decompress([string + b"\0\0\0\0"], (4, 4))
+
+
+def test_entropy_bottleneck_state_dict_loads_into_a_fresh_module_with_plain_load_state_dict():
+    source = _bottleneck(channels=3, seed=6)
+    source.update()
+    x = _latents(source, (2, 3, 4, 4))
+    # Nested in a container, as a model would hold it.
+    target = torch.nn.Sequential(torch.nn.Identity(), EntropyBottleneck(3))
+    target.load_state_dict(torch.nn.Sequential(torch.nn.Identity(), source).state_dict())
+    for name in TABLE_BUFFERS:
+        assert torch.equal(getattr(target[1], name), getattr(source, name))
+    assert target[1].update() is False
+    assert target[1].compress(x) == source.compress(x)
+
+
+def test_entropy_bottleneck_state_dict_replaces_tables_built_by_update():
+    source = _bottleneck(channels=3, seed=7)
+    source.update()
+    target = EntropyBottleneck(3)
+    target.update()
+    assert target._quantized_cdf.shape != source._quantized_cdf.shape
+    target.load_state_dict(source.state_dict())
+    x = _latents(source, (1, 3, 4, 4))
+    assert target.compress(x) == source.compress(x)
+
+
+def test_entropy_bottleneck_loads_the_parameter_names_of_old_compressai_checkpoints():
+    source = _bottleneck(channels=2, seed=8)
+    state = source.state_dict()
+    old = {}
+    for key, value in state.items():
+        for new, legacy in (("matrices.", "_matrix"), ("biases.", "_bias"), ("factors.", "_factor")):
+            if key.startswith(new):
+                key = legacy + key[len(new) :]
+        old[key] = value
+    assert "_matrix0" in old and "_factor3" in old
+    target = EntropyBottleneck(2)
+    target.load_state_dict(old)
+    assert torch.equal(target.matrices[0], source.matrices[0])
+    assert torch.equal(target.factors[3], source.factors[3])
+
+
+def test_cached_coder_tables_are_rebuilt_when_the_buffers_change():
+    eb = _bottleneck(channels=2, seed=9)
+    eb.update()
+    x = _latents(eb, (1, 2, 8, 8))
+    before = eb.compress(x)
+    other = _bottleneck(channels=2, seed=10)
+    other.update()
+    eb.load_state_dict(other.state_dict())  # in-place copies into the same buffers
+    assert eb.compress(x) == other.compress(x) != before
+    with torch.no_grad():
+        eb.quantiles.mul_(0.5)
+    eb.update(force=True)
+    assert torch.equal(eb.decompress(eb.compress(x), (8, 8)), eb(x, training=False)[0].detach())
+
+
+def test_entropy_models_pickle_and_deepcopy_after_coding():
+    eb = _BOTTLENECK
+    x = torch.randn(1, 3, 2, 2)
+    strings = eb.compress(x)
+    for clone in (copy.deepcopy(eb), pickle.loads(pickle.dumps(eb))):
+        assert clone.compress(x) == strings
+
+
+def test_entropy_models_refuse_coders_and_precisions_they_cannot_honour():
+    with pytest.raises(ValueError, match="ans"):
+        EntropyBottleneck(2, entropy_coder="rangecoder")
+    with pytest.raises(ValueError, match="16"):
+        GaussianConditional(entropy_coder_precision=12)
+
+
+# --- GaussianConditional ---------------------------------------------------------------
+
+
+def test_gaussian_conditional_default_scale_table_has_64_log_spaced_scales_from_0_11_to_256():
+    gc = GaussianConditional()
+    table = gc.scale_table
+    assert table.shape == (64,) and table.dtype == torch.float32
+    assert table[0].item() == pytest.approx(0.11) and table[-1].item() == pytest.approx(256)
+    ratios = (table[1:] / table[:-1]).double()
+    assert float(ratios.max() - ratios.min()) < 1e-5
+    assert torch.equal(table, get_scale_table())
+    assert tuple(table.tolist()) == DEFAULT_SCALE_TABLE
+    assert gc.tail_mass == 1e-9 and gc.scale_bound.item() == pytest.approx(0.11)
+
+
+def test_gaussian_conditional_state_dict_keys_are_compressais():
+    assert list(GaussianConditional().state_dict()) == [
+        "_offset",
+        "_quantized_cdf",
+        "_cdf_length",
+        "scale_table",
+        "scale_bound",
+        "likelihood_lower_bound.bound",
+        "lower_bound_scale.bound",
+    ]
+
+
+def test_gaussian_conditional_likelihoods_over_the_integer_grid_sum_to_one_minus_the_tail_mass():
+    tail_mass = 1e-3
+    gc = GaussianConditional([0.3, 1.0, 4.0, 30.0], tail_mass=tail_mass).double()
+    gc.update()
+    for row, scale in enumerate(gc.scale_table.tolist()):
+        grid = torch.arange(-2000, 2001, dtype=torch.float64)
+        likelihood = gc._likelihood(grid + 0.3, torch.tensor(scale, dtype=torch.float64), torch.tensor(0.3))
+        assert likelihood.sum().item() == pytest.approx(1.0, abs=1e-9)
+        center = -int(gc._offset[row])
+        inner = likelihood[2000 - center : 2000 + center + 1].sum().item()
+        assert 1 - tail_mass <= inner <= 1 - tail_mass + 2 * tail_mass
+        # The table's escape bin carries about the tail mass, the rest the Gaussian.
+        cdf = gc._quantized_cdf[row, : int(gc._cdf_length[row])]
+        escape = (cdf[-1] - cdf[-2]).item() / 2**16
+        assert escape <= 2 * tail_mass + 2**-15
+
+
+def test_gaussian_conditional_build_indexes_picks_the_first_table_scale_at_or_above_each_scale():
+    gc = GaussianConditional([0.2, 0.5, 1.0, 2.0])
+    scales = torch.tensor([0.01, 0.2, 0.21, 0.5, 0.99, 1.0, 1.5, 2.0, 2.1, 1e9])
+    assert gc.build_indexes(scales).tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 3, 3]
+    assert gc.build_indexes(scales).dtype == torch.int32
+
+
+@given(st.lists(st.floats(1e-3, 1e3), min_size=1, max_size=40))
+def test_gaussian_conditional_build_indexes_agrees_with_counting_smaller_table_entries(values):
+    gc = _GAUSSIAN
+    scales = torch.tensor(values)
+    bounded = torch.clamp(scales, min=gc.lower_bound_scale.bound.item())
+    expected = torch.full(scales.shape, len(gc.scale_table) - 1, dtype=torch.int32)
+    for s in gc.scale_table[:-1]:
+        expected -= (bounded <= s).int()
+    assert torch.equal(gc.build_indexes(scales), expected)
+
+
+_GAUSSIAN = GaussianConditional()
+_GAUSSIAN.update()
+
+
+def test_gaussian_conditional_update_reports_whether_it_built_the_tables():
+    gc = GaussianConditional([0.5, 1.0])
+    assert gc.update() is True
+    assert gc.update() is False
+    assert gc.update(force=True) is True
+    assert gc.update_scale_table([0.5, 1.0, 2.0]) is False
+    assert gc.update_scale_table([0.5, 1.0, 2.0], force=True) is True
+    assert gc._quantized_cdf.shape[0] == 3
+
+
+def test_gaussian_conditional_tables_cover_ceil_of_scale_times_the_tail_quantile():
+    gc = _GAUSSIAN
+    multiplier = 6.109410204869  # -Phi^-1(0.5e-9)
+    centers = torch.ceil(gc.scale_table.double() * multiplier).int()
+    assert torch.equal(-gc._offset, centers)
+    assert torch.equal(gc._cdf_length, 2 * centers + 3)
+    assert gc._quantized_cdf.shape == (64, int(gc._cdf_length.max()))
+
+
+def test_gaussian_conditional_compress_then_decompress_returns_the_rounded_values_exactly():
+    gc = _GAUSSIAN
+    g = torch.Generator().manual_seed(0)
+    shape = (3, 4, 5, 6)
+    scales = torch.exp(torch.rand(shape, generator=g) * 9 - 4)  # 0.02 .. 150
+    means = torch.randn(shape, generator=g) * 5
+    y = means + torch.randn(shape, generator=g) * scales
+    y[0, 0, 0, 0] = 1e7
+    y[2, 3, 4, 5] = -1e7
+    y[1, 1, 1, 1] = means[1, 1, 1, 1] + 500 * scales[1, 1, 1, 1]
+    indexes = gc.build_indexes(scales)
+    strings = gc.compress(y, indexes, means)
+    expected, _ = gc(y, scales, means, training=False)
+    assert torch.equal(gc.decompress(strings, indexes, means=means), expected)
+    strings = gc.compress(y, indexes)
+    assert torch.equal(gc.decompress(strings, indexes), torch.round(y))
+
+
+def test_gaussian_conditional_bits_are_close_to_the_information_content():
+    gc = _GAUSSIAN
+    g = torch.Generator().manual_seed(1)
+    shape = (2, 8, 16, 16)
+    scales = torch.exp(torch.rand(shape, generator=g) * 5 - 1)  # 0.37 .. 55
+    means = torch.randn(shape, generator=g)
+    y = means + torch.randn(shape, generator=g) * scales
+    _, likelihoods = gc(y, scales, means, training=False)
+    strings = gc.compress(y, gc.build_indexes(scales), means)
+    for i, string in enumerate(strings):
+        estimate = -torch.log2(likelihoods[i]).sum().item()
+        actual = 8 * len(string)
+        # Scales are rounded up to the table, which costs a little.
+        assert estimate <= actual <= 1.03 * estimate + 96, (actual, estimate)
+
+
+def test_gaussian_conditional_loads_a_state_dict_with_another_scale_table_size():
+    source = GaussianConditional([0.3, 1.0, 3.0])
+    source.update()
+    target = GaussianConditional()  # 64 scales, no tables
+    target.load_state_dict(source.state_dict())
+    assert torch.equal(target.scale_table, source.scale_table)
+    for name in TABLE_BUFFERS:
+        assert torch.equal(getattr(target, name), getattr(source, name))
+    empty = GaussianConditional(None)
+    empty.load_state_dict(source.state_dict())
+    assert torch.equal(empty.scale_table, source.scale_table)
+
+
+def test_gaussian_conditional_validates_its_scale_table():
+    with pytest.raises(ValueError):
+        GaussianConditional([])
+    with pytest.raises(ValueError):
+        GaussianConditional([1.0, 0.5])
+    with pytest.raises(ValueError):
+        GaussianConditional([0.0, 1.0])
+    with pytest.raises(ValueError, match="update_scale_table"):
+        GaussianConditional(None).update()
+    assert GaussianConditional(torch.tensor([0.5, 1.0]), scale_bound=None).scale_bound.item() == 0.5
+
+
+# --- CompressAI interop ------------------------------------------------------------------
+
+EB_CASES = ["eb", "eb_small"]
+GC_CASES = ["gc", "gc_small"]
+
+
+def _build(case):
+    return eval(ref.text(f"{case}/ctor"), vars(entropy_models))
+
+
+@pytest.mark.parametrize("case", EB_CASES)
+def test_compressai_entropy_bottleneck_state_dicts_load_and_give_the_same_outputs(case):
+    eb = _build(case).eval()
+    state = ref.state(f"{case}/state_init")
+    assert list(eb.state_dict()) == list(state)
+    eb.load_state_dict(state)
+    x = ref.tensor(f"{case}/input")
+    with torch.no_grad():
+        outputs, likelihoods = eb(x)
+        likelihood, lower, upper = eb._likelihood(ref.tensor(f"{case}/likelihood_input"))
+    close = dict(rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(outputs, ref.tensor(f"{case}/output"), **close)
+    torch.testing.assert_close(likelihoods, ref.tensor(f"{case}/likelihoods"), **close)
+    torch.testing.assert_close(likelihood, ref.tensor(f"{case}/likelihood"), **close)
+    torch.testing.assert_close(lower, ref.tensor(f"{case}/likelihood_lower"), **close)
+    torch.testing.assert_close(upper, ref.tensor(f"{case}/likelihood_upper"), **close)
+    torch.testing.assert_close(eb.loss().detach(), ref.tensor(f"{case}/loss"), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", EB_CASES)
+def test_compressai_entropy_bottleneck_update_builds_identical_tables(case):
+    eb = _build(case)
+    eb.load_state_dict(ref.state(f"{case}/state_init"))
+    assert eb.update() is True
+    expected = ref.state(f"{case}/state")
+    for name in TABLE_BUFFERS:
+        assert torch.equal(getattr(eb, name), expected[name]), name
+
+
+@pytest.mark.parametrize("case", EB_CASES)
+def test_compressai_entropy_bottleneck_strings_are_byte_identical_both_ways(case):
+    eb = _build(case)
+    eb.load_state_dict(ref.state(f"{case}/state"))
+    x = ref.tensor(f"{case}/input")
+    expected = ref.strings(f"{case}/strings")
+    assert eb.compress(x) == expected
+    decoded = eb.decompress(expected, x.shape[2:])
+    torch.testing.assert_close(decoded, ref.tensor(f"{case}/decompressed"), rtol=0, atol=0)
+
+
+def test_fit_quantiles_agrees_with_compressais_bisection():
+    eb = _build("eb")
+    eb.load_state_dict(ref.state("eb/state_init"))
+    theirs = eb.quantiles.detach().clone()
+    eb.fit_quantiles()
+    torch.testing.assert_close(eb.quantiles.detach(), theirs, rtol=1e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("case", GC_CASES)
+def test_compressai_gaussian_conditional_state_dicts_load_and_give_the_same_outputs(case):
+    gc = _build(case).eval()
+    state = ref.state(f"{case}/state")
+    assert list(gc.state_dict()) == list(state)
+    gc.load_state_dict(state)
+    y, scales, means = (ref.tensor(f"{case}/{k}") for k in ("input", "scales", "means"))
+    close = dict(rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        outputs, likelihoods = gc(y, scales, means)
+        torch.testing.assert_close(outputs, ref.tensor(f"{case}/output"), **close)
+        torch.testing.assert_close(likelihoods, ref.tensor(f"{case}/likelihoods"), **close)
+        outputs, likelihoods = gc(y, scales)
+        torch.testing.assert_close(outputs, ref.tensor(f"{case}/output_nomeans"), **close)
+        torch.testing.assert_close(likelihoods, ref.tensor(f"{case}/likelihoods_nomeans"), **close)
+        likelihood = gc._likelihood(ref.tensor(f"{case}/likelihood_input"), scales, means)
+        torch.testing.assert_close(likelihood, ref.tensor(f"{case}/likelihood"), **close)
+    assert torch.equal(gc.build_indexes(scales), ref.tensor(f"{case}/indexes"))
+
+
+@pytest.mark.parametrize("case", GC_CASES)
+def test_compressai_gaussian_conditional_update_builds_identical_tables(case):
+    gc = _build(case)
+    state = ref.state(f"{case}/state")
+    gc.load_state_dict(state)
+    assert gc._standardized_quantile(gc.tail_mass / 2) == pytest.approx(
+        -float(ref.tensor(f"{case}/multiplier")), rel=1e-14
+    )
+    assert gc.update(force=True) is True
+    for name in TABLE_BUFFERS:
+        assert torch.equal(getattr(gc, name), state[name]), name
+    fresh = _build(case)
+    assert fresh.update_scale_table(eval(ref.text(f"{case}/scale_table_expr"), vars(entropy_models)))
+    for name in TABLE_BUFFERS + ("scale_table",):
+        assert torch.equal(getattr(fresh, name), state[name]), name
+
+
+def test_default_gaussian_conditional_builds_compressais_default_tables():
+    gc = GaussianConditional()
+    gc.update()
+    state = ref.state("gc/state")
+    for name in TABLE_BUFFERS + ("scale_table",):
+        assert torch.equal(getattr(gc, name), state[name]), name
+
+
+@pytest.mark.parametrize("case", GC_CASES)
+def test_compressai_gaussian_conditional_strings_are_byte_identical_both_ways(case):
+    gc = _build(case)
+    gc.load_state_dict(ref.state(f"{case}/state"))
+    y, means, indexes = (ref.tensor(f"{case}/{k}") for k in ("input", "means", "indexes"))
+    expected = ref.strings(f"{case}/strings")
+    assert gc.compress(y, indexes, means) == expected
+    assert gc.compress(y, indexes) == ref.strings(f"{case}/strings_nomeans")
+    decoded = gc.decompress(expected, indexes, means=means)
+    torch.testing.assert_close(decoded, ref.tensor(f"{case}/decompressed"), rtol=0, atol=0)
