@@ -1,0 +1,132 @@
+"""The base class of compression models: entropy-model bookkeeping, padding, loading.
+
+A model maps an RGB image ``x`` (float ``[B, 3, H, W]`` in ``[0, 1]``) to latents, codes
+them with its entropy models, and maps decoded latents back to ``x_hat``:
+
+* ``forward(x)`` (training): ``{"x_hat": ..., "likelihoods": {"y": ..., "z": ...}}``,
+  with additive-noise quantization so the rate term ``-log2(likelihoods)`` is
+  differentiable.
+* ``compress(x)``: ``{"strings": [[bytes per image] per latent], "shape": (h, w) of the
+  smallest latent, "x_size": (H, W)}``.
+* ``decompress(strings, shape, x_size=None)``: ``{"x_hat": ...}``, clamped to ``[0, 1]``.
+
+**Any image size.** The transforms need sizes divisible by the model's total stride
+(:attr:`CompressionModel.downsampling_factor`: 16 for the factorized prior, 64 for the
+hyperprior models). ``compress`` pads the image, centred, by edge replication to the
+next multiple (replication costs fewer bits than zeros), and ``decompress`` crops back
+when given ``x_size``. Sizes that are already multiples are coded exactly as CompressAI
+codes them, byte for byte.
+
+``update()`` must run after training (or after loading weights without tables) so the
+entropy models have integer CDF tables; ``compress`` refuses to run without them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional, get_scale_table
+from neuralcodec.ops import compute_padding
+
+__all__ = ["CompressionModel", "get_scale_table"]
+
+ModelT = TypeVar("ModelT", bound="CompressionModel")
+
+
+class CompressionModel(nn.Module):
+    """Base class: see the module documentation for the contract of subclasses."""
+
+    #: Total stride of the analysis transform (input sizes must be multiples of it).
+    downsampling_factor: int = 64
+
+    def aux_loss(self) -> Tensor:
+        """Sum of the entropy bottlenecks' auxiliary (quantile) losses."""
+        losses = [m.loss() for m in self.modules() if isinstance(m, EntropyBottleneck)]
+        if not losses:
+            return torch.zeros(())
+        return torch.stack([torch.as_tensor(loss) for loss in losses]).sum()
+
+    def update(self, scale_table: Optional[Tensor] = None, force: bool = False) -> bool:
+        """Builds the integer CDF tables of every entropy model.
+
+        Args:
+            scale_table: scales for the Gaussian conditionals (default :func:`get_scale_table`).
+            force: rebuild tables that already exist.
+
+        Returns:
+            Whether any table was (re)built.
+        """
+        if scale_table is None:
+            scale_table = get_scale_table()
+        updated = False
+        for module in self.modules():
+            if isinstance(module, EntropyBottleneck):
+                updated |= bool(module.update(force=force))
+            elif isinstance(module, GaussianConditional):
+                updated |= bool(module.update_scale_table(scale_table, force=force))
+        return updated
+
+    @classmethod
+    def from_state_dict(cls: type[ModelT], state_dict: Mapping[str, Tensor]) -> ModelT:
+        """A model whose sizes are read off ``state_dict``, with the weights loaded."""
+        raise NotImplementedError(f"{cls.__name__} does not implement from_state_dict")
+
+    # ------------------------------------------------------------------ padding
+    def pad(self, x: Tensor) -> Tensor:
+        """``x`` padded (centred, edge replication) to multiples of the stride."""
+        height, width = x.shape[-2:]
+        pad, _ = compute_padding(height, width, min_div=self.downsampling_factor)
+        if not any(pad):
+            return x
+        return F.pad(x, pad, mode="replicate")
+
+    def crop(self, x_hat: Tensor, x_size: Sequence[int]) -> Tensor:
+        """Crops a decoded (padded) image back to ``x_size = (H, W)``."""
+        height, width = int(x_size[0]), int(x_size[1])
+        padded_h, padded_w = x_hat.shape[-2:]
+        pad, _ = compute_padding(height, width, out_h=padded_h, out_w=padded_w, min_div=self.downsampling_factor)
+        left, _, top, _ = pad
+        return x_hat[..., top : top + height, left : left + width]
+
+    def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"x must be [batch, 3, height, width], got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a float tensor with values in [0, 1], got {x.dtype}")
+        if x.shape[-1] < 1 or x.shape[-2] < 1 or x.shape[0] < 1:
+            raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
+
+    @staticmethod
+    def _check_strings(strings: Sequence[Sequence[bytes]], expected: int) -> int:
+        """Validates the ``strings`` argument of ``decompress``; returns the batch size."""
+        if not isinstance(strings, (list, tuple)) or len(strings) != expected:
+            raise ValueError(f"strings must be a list of {expected} lists of bytes (one per latent)")
+        sizes = {len(s) for s in strings}
+        if len(sizes) != 1 or 0 in sizes:
+            raise ValueError("every latent needs one string per image, and at least one image")
+        for group in strings:
+            for s in group:
+                if not isinstance(s, (bytes, bytearray)):
+                    raise TypeError(f"strings must hold bytes, got {type(s).__name__}")
+        return sizes.pop()
+
+    @staticmethod
+    def _shape(shape: Sequence[int]) -> Tuple[int, int]:
+        if len(shape) != 2 or any(int(s) < 1 for s in shape):
+            raise ValueError(f"shape must be the (height, width) of the latent, got {tuple(shape)}")
+        return int(shape[0]), int(shape[1])
+
+    def _finish(self, x_hat: Tensor, x_size: Optional[Sequence[int]]) -> Dict[str, Any]:
+        if x_size is not None:
+            x_hat = self.crop(x_hat, x_size)
+        return {"x_hat": x_hat.clamp_(0, 1)}
+
+    @staticmethod
+    def _result(strings: List[List[bytes]], shape: torch.Size, x: Tensor) -> Dict[str, Any]:
+        return {"strings": strings, "shape": tuple(int(s) for s in shape), "x_size": tuple(x.shape[-2:])}
