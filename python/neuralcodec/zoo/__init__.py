@@ -1,10 +1,25 @@
 """Pretrained models: CompressAI's published weights and neuralcodec's own.
 
+* :mod:`neuralcodec.zoo.image`: ``bmshj2018_factorized(quality, metric, pretrained,
+  progress)`` and the other entry points, with CompressAI's sizes per quality.
 * :mod:`neuralcodec.zoo.urls`: the published weight files per architecture, metric and quality.
 * :mod:`neuralcodec.zoo.weights`: verified downloads, the cache folder, checkpoint loading
   and CompressAI key conversion.
 """
 
+from neuralcodec.zoo.image import (
+    ARCHITECTURES,
+    CONFIGS,
+    bmshj2018_factorized,
+    bmshj2018_hyperprior,
+    cheng2020_anchor,
+    cheng2020_attn,
+    image_models,
+    load_model,
+    mbt2018,
+    mbt2018_mean,
+    models,
+)
 from neuralcodec.zoo.urls import BASE_URL, WEIGHT_FILES, weights_url
 from neuralcodec.zoo.weights import (
     WeightsError,
@@ -16,6 +31,17 @@ from neuralcodec.zoo.weights import (
 )
 
 __all__ = [
+    "ARCHITECTURES",
+    "CONFIGS",
+    "bmshj2018_factorized",
+    "bmshj2018_hyperprior",
+    "cheng2020_anchor",
+    "cheng2020_attn",
+    "image_models",
+    "load_model",
+    "mbt2018",
+    "mbt2018_mean",
+    "models",
     "BASE_URL",
     "WEIGHT_FILES",
     "WeightsError",

@@ -1,0 +1,136 @@
+"""Model constructors by architecture and quality, with CompressAI's sizes and weights.
+
+Each entry point takes ``(quality, metric="mse", pretrained=False, progress=True)``:
+
+* ``quality``: 1..8 (1..6 for the Cheng2020 models); it picks the sizes ``(N, M)`` that
+  CompressAI's published models use, and the weights.
+* ``metric``: ``"mse"`` or ``"ms-ssim"``, the distortion the weights were trained for.
+* ``pretrained``: ``False`` for random initialisation; ``True`` for the published
+  CompressAI weights (downloaded once into :func:`neuralcodec.zoo.weights.cache_dir`
+  and verified against the SHA-256 prefix in the file name); or a local path or URL of a
+  checkpoint file (a state_dict or a CompressAI training checkpoint). The sizes then
+  come from the file.
+* ``progress``: show a download progress bar.
+
+Pretrained models are returned in ``eval()`` mode with their CDF tables ready (the
+tables in the checkpoint are used as they are; missing ones are built by ``update()``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, Tuple, Union
+
+from neuralcodec.models import (
+    Cheng2020Anchor,
+    Cheng2020Attention,
+    CompressionModel,
+    FactorizedPrior,
+    JointAutoregressiveHierarchicalPriors,
+    MeanScaleHyperprior,
+    ScaleHyperprior,
+)
+from neuralcodec.zoo.urls import weights_url
+from neuralcodec.zoo.weights import load_weights
+
+__all__ = [
+    "ARCHITECTURES",
+    "CONFIGS",
+    "bmshj2018_factorized",
+    "bmshj2018_hyperprior",
+    "cheng2020_anchor",
+    "cheng2020_attn",
+    "image_models",
+    "load_model",
+    "mbt2018",
+    "mbt2018_mean",
+    "models",
+]
+
+Pretrained = Union[bool, str, Path]
+
+#: Zoo name -> model class.
+ARCHITECTURES: Dict[str, type] = {
+    "bmshj2018-factorized": FactorizedPrior,
+    "bmshj2018-hyperprior": ScaleHyperprior,
+    "mbt2018-mean": MeanScaleHyperprior,
+    "mbt2018": JointAutoregressiveHierarchicalPriors,
+    "cheng2020-anchor": Cheng2020Anchor,
+    "cheng2020-attn": Cheng2020Attention,
+}
+
+_SMALL, _LARGE = (128, 192), (192, 320)
+
+#: Zoo name -> quality -> constructor arguments (N, M), or (N,) for Cheng2020.
+CONFIGS: Dict[str, Dict[int, Tuple[int, ...]]] = {
+    "bmshj2018-factorized": {q: _SMALL if q <= 5 else _LARGE for q in range(1, 9)},
+    "bmshj2018-hyperprior": {q: _SMALL if q <= 5 else _LARGE for q in range(1, 9)},
+    "mbt2018-mean": {q: _SMALL if q <= 4 else _LARGE for q in range(1, 9)},
+    "mbt2018": {q: (192, 192) if q <= 4 else _LARGE for q in range(1, 9)},
+    "cheng2020-anchor": {q: (128,) if q <= 3 else (192,) for q in range(1, 7)},
+    "cheng2020-attn": {q: (128,) if q <= 3 else (192,) for q in range(1, 7)},
+}
+
+METRICS = ("mse", "ms-ssim")
+
+
+def load_model(
+    architecture: str,
+    quality: int,
+    metric: str = "mse",
+    pretrained: Pretrained = False,
+    progress: bool = True,
+    **kwargs: Any,
+) -> CompressionModel:
+    """The model ``architecture`` (a zoo name) at ``quality``; see the module documentation."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    qualities = CONFIGS[architecture]
+    if isinstance(quality, bool) or not isinstance(quality, int) or quality not in qualities:
+        raise ValueError(
+            f"{architecture} has qualities {min(qualities)}..{max(qualities)}, got {quality!r}"
+        )
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    cls = ARCHITECTURES[architecture]
+    if pretrained is False:
+        return cls(*qualities[quality], **kwargs)
+    source = weights_url(architecture, metric, quality) if pretrained is True else pretrained
+    state_dict = load_weights(source, progress=progress)
+    model = cls.from_state_dict(state_dict)
+    model.update(force=False)
+    return model.eval()
+
+
+def _entry_point(architecture: str) -> Callable[..., CompressionModel]:
+    def build(
+        quality: int, metric: str = "mse", pretrained: Pretrained = False, progress: bool = True, **kwargs: Any
+    ) -> CompressionModel:
+        return load_model(architecture, quality, metric, pretrained, progress, **kwargs)
+
+    cls = ARCHITECTURES[architecture]
+    build.__name__ = build.__qualname__ = architecture.replace("-", "_")
+    build.__doc__ = (
+        f"{cls.__name__} ('{architecture}') at ``quality`` "
+        f"{min(CONFIGS[architecture])}..{max(CONFIGS[architecture])}; see :mod:`neuralcodec.zoo.image`."
+    )
+    return build
+
+
+bmshj2018_factorized = _entry_point("bmshj2018-factorized")
+bmshj2018_hyperprior = _entry_point("bmshj2018-hyperprior")
+mbt2018_mean = _entry_point("mbt2018-mean")
+mbt2018 = _entry_point("mbt2018")
+cheng2020_anchor = _entry_point("cheng2020-anchor")
+cheng2020_attn = _entry_point("cheng2020-attn")
+
+#: Zoo name -> entry point (CompressAI's ``image_models``).
+image_models: Dict[str, Callable[..., CompressionModel]] = {
+    "bmshj2018-factorized": bmshj2018_factorized,
+    "bmshj2018-hyperprior": bmshj2018_hyperprior,
+    "mbt2018-mean": mbt2018_mean,
+    "mbt2018": mbt2018,
+    "cheng2020-anchor": cheng2020_anchor,
+    "cheng2020-attn": cheng2020_attn,
+}
+models = image_models
