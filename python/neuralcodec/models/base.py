@@ -43,6 +43,12 @@ class CompressionModel(nn.Module):
     #: Total stride of the analysis transform (input sizes must be multiples of it).
     downsampling_factor: int = 64
 
+    #: How ``compress``/``decompress`` compute the entropy parameters: ``"compat"`` is the
+    #: PyTorch path, byte-compatible with CompressAI. Models with a Rust-engine path
+    #: (``"engine"``) list it in :attr:`coding_paths`. Containers record the path used.
+    coding_path: str = "compat"
+    coding_paths: Tuple[str, ...] = ("compat",)
+
     def aux_loss(self) -> Tensor:
         """Sum of the entropy bottlenecks' auxiliary (quantile) losses."""
         losses = [m.loss() for m in self.modules() if isinstance(m, EntropyBottleneck)]

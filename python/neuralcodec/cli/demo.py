@@ -1,15 +1,11 @@
-"""The ``neuralcodec`` command line.
-
-Subcommands:
-
-* ``demo [IMAGE]``: codes a photo's pixels losslessly with the rANS coder (colour planes
+"""``neuralcodec demo [IMAGE]``: codes a photo's pixels losslessly with the rANS coder (colour planes
   G, R-G, B-G; a left/up neighbour predictor; one table per plane fitted to the image), decodes
   them, checks the round trip, and prints the size beside the ideal (the information
   content under the table) and beside PNG. With no IMAGE it uses the sample photo
   shipped in the package.
 
-Exit codes: 0 success, 1 the run failed (e.g. the round trip did not match), 2 bad usage
-or an unreadable input.
+Exit codes: 0 success, 1 the run failed (e.g. the round trip did not match), 2 an
+unreadable input.
 """
 
 from __future__ import annotations
@@ -19,11 +15,10 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
-from neuralcodec import __version__
 from neuralcodec.ans import CdfTable, RansDecoder, RansEncoder, ideal_bits, pmf_to_quantized_cdf
 
 #: Residuals of the colour-difference planes of 8-bit pixels lie in [-510, 510].
@@ -130,29 +125,12 @@ def run_demo(image: Optional[Path]) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neuralcodec",
-        description="Learned image compression with a bit-exact Rust entropy coder.",
-    )
-    parser.add_argument("--version", action="version", version=f"neuralcodec {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Adds the ``demo`` subcommand to the ``neuralcodec`` parser."""
     demo = commands.add_parser(
         "demo",
         help="code a photo's pixels losslessly and report sizes against the ideal",
         description=run_demo.__doc__,
     )
     demo.add_argument("image", nargs="?", type=Path, help="image file (default: the shipped sample photo)")
-    return parser
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``neuralcodec`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        return run_demo(args.image)
-    raise AssertionError(args.command)  # argparse rejects unknown commands
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    demo.set_defaults(handler=lambda args: run_demo(args.image))
