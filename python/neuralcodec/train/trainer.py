@@ -1,0 +1,464 @@
+"""The training loop: rate-distortion training with resumable checkpoints and DDP.
+
+:func:`train` runs one configuration (:class:`TrainConfig`) to its step count. The
+same call runs data-parallel when started by ``torchrun`` (``WORLD_SIZE > 1``): PyTorch
+DDP with gloo on CPU and NCCL on CUDA; each rank draws its own crops, gradients are
+averaged, rank 0 writes the log and the checkpoints.
+
+Reproducibility: the crops of a step and the quantization noise are drawn from
+generators seeded by ``(seed, rank, step)``, and a checkpoint holds the model, the
+optimizers, the learning-rate schedule and the step. A run resumed from a checkpoint
+therefore follows the uninterrupted run's trajectory bit for bit on CPU.
+
+Quantiles of the entropy bottleneck: by default they are not trained with an auxiliary
+optimizer; :meth:`EntropyBottleneck.fit_quantiles` solves for them directly whenever
+tables are built (validation, export). ``quantile_fit="aux-adam"`` uses CompressAI's
+auxiliary loss and optimizer instead.
+
+Files in ``out_dir``: ``checkpoint.pt`` (latest), ``best.pt`` (lowest validation loss,
+measured with actual bits), ``log.csv`` (one row per logged step and per validation),
+``weights.safetensors`` (the final model with its CDF tables, see
+:func:`neuralcodec.zoo.defaults.save_weights`).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from neuralcodec.entropy_models import EntropyBottleneck
+from neuralcodec.models.base import CompressionModel
+from neuralcodec.train.data import ImageFolder, list_images, step_generator
+from neuralcodec.train.loss import RateDistortionLoss
+
+__all__ = ["TrainConfig", "build_model", "load_model_weights", "train", "validate"]
+
+CHECKPOINT_FORMAT = "neuralcodec-train-checkpoint"
+LOG_FIELDS = ("step", "split", "loss", "bpp", "mse", "psnr", "ms_ssim", "aux", "lr", "seconds")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Paths are strings so the config round-trips through checkpoints.
+
+    Attributes:
+        train_dir: folder of training images.
+        out_dir: folder for checkpoints, the log and the final weights.
+        architecture: a zoo name (``"mbt2018-mean"``, ``"bmshj2018-hyperprior"``, ...).
+        N, M: channel counts (``M`` is ignored by the Cheng2020 models).
+        lmbda: rate-distortion trade-off (see :class:`RateDistortionLoss`).
+        metric: ``"mse"`` or ``"ms-ssim"``.
+        steps: total optimizer steps (a resumed run continues to this count).
+        batch_size: crops per step per rank.
+        patch_size: crop side in pixels.
+        lr: peak learning rate of the main (Adam) optimizer.
+        lr_schedule: ``"constant"``, ``"cosine"`` (decay to ``min_lr_ratio * lr``) or
+            ``"step"`` (x0.1 at 80% and again at 95% of the steps).
+        warmup_steps: linear warm-up from 0 at the start.
+        min_lr_ratio: floor of the cosine schedule, relative to ``lr``.
+        clip_max_norm: gradient-norm clipping of the main parameters (0 disables).
+        quantile_fit: ``"bisection"`` (solve for the quantiles) or ``"aux-adam"``.
+        aux_lr: learning rate of the auxiliary optimizer (``"aux-adam"`` only).
+        val_dir: folder of validation images; when None the last ``val_count``
+            training images are held out instead (0: no validation).
+        val_count: see ``val_dir``.
+        val_every: validate every this many steps (and at the end).
+        checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
+        log_every: write a training row to ``log.csv`` every this many steps.
+        seed: seeds the initial weights, the crops and the noise.
+        init_from: start from these weights (a checkpoint, state_dict or safetensors
+            file), e.g. to fine-tune a trained model to another ``lmbda``.
+        threads: torch intra-op threads (None: torch's default).
+        device: ``"cpu"`` or ``"cuda"``.
+        progress: show a progress bar (rank 0).
+    """
+
+    train_dir: str
+    out_dir: str
+    architecture: str = "mbt2018-mean"
+    N: int = 128
+    M: int = 192
+    lmbda: float = 0.0067
+    metric: str = "mse"
+    steps: int = 10_000
+    batch_size: int = 8
+    patch_size: int = 128
+    lr: float = 1e-4
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.05
+    clip_max_norm: float = 1.0
+    quantile_fit: str = "bisection"
+    aux_lr: float = 1e-3
+    val_dir: Optional[str] = None
+    val_count: int = 0
+    val_every: int = 1000
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    init_from: Optional[str] = None
+    threads: Optional[int] = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first setting that cannot work."""
+        from neuralcodec.zoo.image import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        positive = ("N", "M", "steps", "batch_size", "patch_size", "val_every", "checkpoint_every", "log_every")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr_schedule not in ("constant", "cosine", "step"):
+            raise ValueError(f"lr_schedule must be constant, cosine or step, got {self.lr_schedule!r}")
+        if self.quantile_fit not in ("bisection", "aux-adam"):
+            raise ValueError(f"quantile_fit must be bisection or aux-adam, got {self.quantile_fit!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device cuda was asked for but torch sees no CUDA device")
+        if self.patch_size % 64:
+            raise ValueError(f"patch_size must be a multiple of 64 (the models' stride), got {self.patch_size}")
+        if self.val_count < 0 or self.warmup_steps < 0 or self.clip_max_norm < 0:
+            raise ValueError("val_count, warmup_steps and clip_max_norm must not be negative")
+        RateDistortionLoss(self.lmbda, self.metric)  # checks lmbda and metric
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
+        """The config saved in a checkpoint (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def build_model(config: TrainConfig) -> CompressionModel:
+    """A freshly initialised model of ``config.architecture`` with ``N`` (and ``M``)."""
+    from neuralcodec.zoo.image import ARCHITECTURES
+
+    cls = ARCHITECTURES[config.architecture]
+    if config.architecture.startswith("cheng2020"):
+        return cls(config.N)
+    return cls(config.N, config.M)
+
+
+def load_model_weights(path: str) -> Dict[str, Tensor]:
+    """A state_dict from a training checkpoint, a state_dict file or a safetensors file."""
+    if str(path).endswith(".safetensors"):
+        from neuralcodec.zoo.defaults import read_weights
+
+        return read_weights(path)[0]
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(loaded, dict) and loaded.get("format") == CHECKPOINT_FORMAT:
+        return loaded["model"]
+    from neuralcodec.zoo.weights import convert_compressai_keys
+
+    return convert_compressai_keys(loaded)
+
+
+def _learning_rate_factor(config: TrainConfig, step: int) -> float:
+    """The schedule as a factor of ``config.lr`` at ``step`` (0-based)."""
+    warmup = 1.0 if step >= config.warmup_steps else (step + 1) / config.warmup_steps
+    progress = step / max(1, config.steps)
+    if config.lr_schedule == "cosine":
+        floor = config.min_lr_ratio
+        decay = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    elif config.lr_schedule == "step":
+        decay = 1.0 if progress < 0.8 else 0.1 if progress < 0.95 else 0.01
+    else:
+        decay = 1.0
+    return warmup * decay
+
+
+def _entropy_bottlenecks(model: nn.Module) -> List[EntropyBottleneck]:
+    return [m for m in model.modules() if isinstance(m, EntropyBottleneck)]
+
+
+def prepare_for_coding(model: CompressionModel, fit_quantiles: bool = True) -> None:
+    """Fits the quantiles (when asked) and rebuilds every CDF table, in place."""
+    with torch.no_grad():
+        if fit_quantiles:
+            for bottleneck in _entropy_bottlenecks(model):
+                bottleneck.fit_quantiles()
+        model.update(force=True)
+
+
+@torch.no_grad()
+def validate(model: CompressionModel, images: ImageFolder, criterion: RateDistortionLoss) -> Dict[str, float]:
+    """Mean actual bpp, MSE, PSNR and loss over ``images``, coded through real bitstreams.
+
+    The model must have up-to-date tables (:func:`prepare_for_coding`).
+    """
+    was_training = model.training
+    model.eval()
+    totals: Dict[str, float] = {"bpp": 0.0, "mse": 0.0, "psnr": 0.0, "loss": 0.0}
+    for index in range(len(images)):
+        x = images.full_image(index).to(next(model.parameters()).device)
+        pixels = x.shape[-2] * x.shape[-1]
+        coded = model.compress(x)
+        bits = 8 * sum(len(s) for group in coded["strings"] for s in group)
+        x_hat = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"])["x_hat"]
+        mse = float(torch.mean((x_hat - x) ** 2))
+        bpp = bits / pixels
+        totals["bpp"] += bpp
+        totals["mse"] += mse
+        totals["psnr"] += -10 * math.log10(max(mse, 1e-10))
+        if criterion.metric == "mse":
+            totals["loss"] += criterion.lmbda * 255.0**2 * mse + bpp
+        else:
+            from neuralcodec.metrics import ms_ssim
+
+            totals["loss"] += criterion.lmbda * (1 - float(ms_ssim(x_hat, x, data_range=1.0))) + bpp
+    model.train(was_training)
+    return {k: v / len(images) for k, v in totals.items()}
+
+
+class _Log:
+    """``log.csv`` in ``out_dir``, appended to (rank 0 only)."""
+
+    def __init__(self, path: Path, enabled: bool) -> None:
+        self.path = path
+        self.enabled = enabled
+        if enabled and not path.exists():
+            with path.open("w", newline="") as f:
+                csv.writer(f).writerow(LOG_FIELDS)
+
+    def write(self, row: Dict[str, Any]) -> None:
+        if self.enabled:
+            with self.path.open("a", newline="") as f:
+                csv.writer(f).writerow([_format(row.get(k, "")) for k in LOG_FIELDS])
+
+
+def _format(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _save_atomically(state: Dict[str, Any], path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+
+
+def _distributed() -> tuple:
+    """``(rank, world_size)``, initialising the process group under torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() and os.environ.get("NEURALCODEC_DEVICE") == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Runs ``config`` to ``config.steps`` steps; returns the path of ``weights.safetensors``.
+
+    Args:
+        config: the run.
+        resume: continue from ``out_dir/checkpoint.pt`` (its config must match, except
+            for ``steps`` and the logging/validation intervals, which may change).
+        overwrite: start afresh even though ``out_dir`` holds a checkpoint.
+
+    Raises:
+        FileExistsError: ``out_dir`` holds a checkpoint and neither ``resume`` nor
+            ``overwrite`` was given.
+        ValueError: an invalid config, or a checkpoint from another configuration.
+    """
+    config.validate()
+    if config.device == "cuda":
+        os.environ["NEURALCODEC_DEVICE"] = "cuda"
+    rank, world_size = _distributed()
+    if config.threads:
+        torch.set_num_threads(int(config.threads))
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if config.device == "cuda" else torch.device("cpu")
+    out_dir = Path(config.out_dir)
+    checkpoint_path = out_dir / "checkpoint.pt"
+    if checkpoint_path.exists() and not (resume or overwrite):
+        raise FileExistsError(
+            f"{checkpoint_path} exists: pass resume=True (--resume) to continue it "
+            "or overwrite=True (--overwrite) to start again"
+        )
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if overwrite and not resume:
+            for name in ("checkpoint.pt", "best.pt", "log.csv", "weights.safetensors"):
+                (out_dir / name).unlink(missing_ok=True)
+
+    # Data: held-out validation images come off the end of the training folder.
+    train_files = list_images(config.train_dir)
+    val_set: Optional[ImageFolder] = None
+    if config.val_dir:
+        val_set = ImageFolder(config.val_dir, config.patch_size)
+    elif config.val_count:
+        if config.val_count >= len(train_files):
+            raise ValueError(f"val_count {config.val_count} leaves no training images of {len(train_files)}")
+        val_set = ImageFolder(config.train_dir, config.patch_size, files=train_files[-config.val_count :])
+        train_files = train_files[: -config.val_count]
+    train_set = ImageFolder(config.train_dir, config.patch_size, files=train_files)
+
+    torch.manual_seed(config.seed)
+    model = build_model(config)
+    if config.init_from:
+        model.load_state_dict(load_model_weights(config.init_from))
+    model.to(device).train()
+    bottlenecks = _entropy_bottlenecks(model)
+    quantiles = [b.quantiles for b in bottlenecks]
+    use_aux = config.quantile_fit == "aux-adam"
+    for q in quantiles:
+        q.requires_grad_(use_aux)
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    optimizer = torch.optim.Adam(main_params, lr=config.lr)
+    aux_optimizer = torch.optim.Adam(quantiles, lr=config.aux_lr) if use_aux and quantiles else None
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _learning_rate_factor(config, step))
+    criterion = RateDistortionLoss(config.lmbda, config.metric)
+
+    start_step, best_val = 0, math.inf
+    if resume and checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{checkpoint_path} is not a neuralcodec training checkpoint")
+        saved = TrainConfig.from_dict(state["config"])
+        _check_same_run(saved, config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if aux_optimizer is not None and state.get("aux_optimizer"):
+            aux_optimizer.load_state_dict(state["aux_optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_step, best_val = int(state["step"]), float(state["best_val_loss"])
+
+    network: nn.Module = model
+    if world_size > 1:
+        network = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=use_aux
+        )
+
+    log = _Log(out_dir / "log.csv", enabled=rank == 0)
+    bar = None
+    if config.progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+
+    def save(step: int, name: str = "checkpoint.pt") -> None:
+        if rank != 0:
+            return
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "version": 1,
+            "config": asdict(config),
+            "step": step,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "aux_optimizer": aux_optimizer.state_dict() if aux_optimizer is not None else {},
+            "scheduler": scheduler.state_dict(),
+            "best_val_loss": best_val,
+            "rng": {"torch": torch.get_rng_state()},
+        }
+        _save_atomically(state, out_dir / name)
+
+    def run_validation(step: int) -> None:
+        nonlocal best_val
+        prepare_for_coding(model, fit_quantiles=not use_aux)
+        if val_set is not None and rank == 0:
+            started = time.perf_counter()
+            result = validate(model, val_set, criterion)
+            log.write({"step": step, "split": "val", **result, "seconds": time.perf_counter() - started})
+            if bar is not None:
+                bar.write(f"step {step}: val bpp {result['bpp']:.4f}  PSNR {result['psnr']:.2f} dB  loss {result['loss']:.4f}")
+            if result["loss"] < best_val:
+                best_val = result["loss"]
+                save(step, "best.pt")
+
+    window: Dict[str, float] = {}
+    window_steps, window_start = 0, time.perf_counter()
+    for step in range(start_step, config.steps):
+        generator = step_generator(config.seed, rank, step)
+        x = train_set.batch(config.batch_size, generator).to(device)
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # quantization noise
+        output = network(x)
+        terms = criterion(output, x)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if config.clip_max_norm > 0:
+            nn.utils.clip_grad_norm_(main_params, config.clip_max_norm)
+        optimizer.step()
+        aux_value = 0.0
+        if aux_optimizer is not None:
+            aux_optimizer.zero_grad(set_to_none=True)
+            aux = model.aux_loss()
+            aux.backward()
+            if world_size > 1:
+                import torch.distributed as dist
+
+                for q in quantiles:
+                    dist.all_reduce(q.grad)
+                    q.grad /= world_size
+            aux_optimizer.step()
+            aux_value = float(aux)
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+
+        for key, value in terms.items():
+            window[key] = window.get(key, 0.0) + float(value.detach())
+        window["aux"] = window.get("aux", 0.0) + aux_value
+        window_steps += 1
+        done = step + 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(terms['loss']):.3f}", bpp=f"{float(terms['bpp']):.3f}", psnr=f"{float(terms['psnr']):.2f}")
+        if done % config.log_every == 0 or done == config.steps:
+            row = {k: v / window_steps for k, v in window.items()}
+            log.write({"step": done, "split": "train", **row, "lr": lr, "seconds": time.perf_counter() - window_start})
+            window, window_steps, window_start = {}, 0, time.perf_counter()
+        if done % config.val_every == 0 or done == config.steps:
+            run_validation(done)
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            save(done)
+    if bar is not None:
+        bar.close()
+
+    prepare_for_coding(model, fit_quantiles=not use_aux)
+    weights_path = out_dir / "weights.safetensors"
+    if rank == 0:
+        from neuralcodec.zoo.defaults import save_weights
+
+        save_weights(
+            model,
+            weights_path,
+            architecture=config.architecture,
+            metadata={"lambda": repr(config.lmbda), "metric": config.metric, "steps": str(config.steps), "seed": str(config.seed)},
+        )
+    if world_size > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return weights_path
+
+
+def _check_same_run(saved: TrainConfig, config: TrainConfig) -> None:
+    """Refuses to resume a checkpoint of another model or objective."""
+    fixed = ("architecture", "N", "M", "lmbda", "metric", "batch_size", "patch_size", "seed", "lr", "lr_schedule", "quantile_fit")
+    changed = [f"{k}: {getattr(saved, k)!r} -> {getattr(config, k)!r}" for k in fixed if getattr(saved, k) != getattr(config, k)]
+    if changed:
+        raise ValueError("the checkpoint belongs to another run; changed settings: " + "; ".join(changed))
+
+
+def set_seed_everywhere(seed: int) -> None:
+    """Seeds torch, numpy and Python's ``random`` (for scripts built on :func:`train`)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

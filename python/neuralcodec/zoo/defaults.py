@@ -1,0 +1,121 @@
+"""neuralcodec's own shipped weights, and the safetensors weight files they are stored in.
+
+The defaults are mean-scale hyperprior models (``mbt2018-mean`` architecture) trained by
+this project on CBSD68 crops with :mod:`neuralcodec.train.recipe`, one file per rate
+point in ``neuralcodec/data/weights/``. They are what ``neuralcodec compress``, ``eval``
+and the main job use when no model is named.
+
+Weight files are safetensors: the model's state_dict (CDF tables included, so no
+``update()`` is needed) plus string metadata: ``architecture``, ``N``, ``M``, and
+whatever the trainer records (``lambda``, ``metric``, ``steps``, ``seed``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from neuralcodec.models.base import CompressionModel
+
+__all__ = [
+    "DEFAULT_ARCHITECTURE",
+    "DEFAULT_LAMBDAS",
+    "DEFAULT_QUALITY",
+    "default_model",
+    "default_weights_path",
+    "load_weights_file",
+    "read_weights",
+    "save_weights",
+]
+
+DEFAULT_ARCHITECTURE = "mbt2018-mean"
+#: Shipped quality -> the lambda it was trained with (``lambda * 255^2 * MSE + bpp``).
+DEFAULT_LAMBDAS: Dict[int, float] = {1: 0.0018, 2: 0.0045, 3: 0.012, 4: 0.032}
+#: The rate point used when none is asked for.
+DEFAULT_QUALITY = 3
+
+PathLike = Union[str, Path]
+
+
+def default_weights_path(quality: int = DEFAULT_QUALITY) -> Path:
+    """Where the shipped weights of ``quality`` live inside the package."""
+    if isinstance(quality, bool) or quality not in DEFAULT_LAMBDAS:
+        raise ValueError(f"the shipped qualities are {sorted(DEFAULT_LAMBDAS)}, got {quality!r}")
+    return Path(str(resources.files("neuralcodec") / "data" / "weights" / f"neuralcodec-msh-q{quality}.safetensors"))
+
+
+def save_weights(
+    model: CompressionModel, path: PathLike, architecture: str, metadata: Optional[Mapping[str, str]] = None
+) -> None:
+    """Writes ``model``'s state_dict and sizes to a safetensors file (atomically).
+
+    Args:
+        model: a model whose tables are built (``update()``), so the file is ready to code.
+        path: the ``.safetensors`` file to write.
+        architecture: the zoo name of the model's architecture.
+        metadata: extra string entries to record.
+    """
+    from safetensors.torch import save_file
+
+    from neuralcodec.zoo.image import ARCHITECTURES
+
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    info = {"format": "neuralcodec-weights", "architecture": architecture, **(metadata or {})}
+    for attribute in ("N", "M"):
+        if hasattr(model, attribute):
+            info[attribute] = str(int(getattr(model, attribute)))
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata={k: str(v) for k, v in info.items()})
+    partial.replace(path)
+
+
+def read_weights(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+    """``(state_dict, metadata)`` of a safetensors weight file.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a readable safetensors file.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            state_dict = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as error:  # safetensors raises its own error types
+        raise ValueError(f"{path} is not a readable safetensors weights file: {error}") from error
+    return state_dict, metadata
+
+
+def load_weights_file(path: PathLike, device: Union[str, torch.device] = "cpu") -> CompressionModel:
+    """The model stored in a safetensors weight file, in eval mode with its tables ready."""
+    from neuralcodec.zoo.image import ARCHITECTURES
+
+    state_dict, metadata = read_weights(path)
+    architecture = metadata.get("architecture")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"{path} does not name a known architecture (metadata architecture={architecture!r})")
+    model = ARCHITECTURES[architecture].from_state_dict(state_dict)
+    model.update(force=False)
+    return model.to(device).eval()
+
+
+def default_model(quality: int = DEFAULT_QUALITY, device: Union[str, torch.device] = "cpu") -> CompressionModel:
+    """The shipped model at ``quality`` (see :data:`DEFAULT_LAMBDAS`), ready to code."""
+    path = default_weights_path(quality)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the shipped weights {path.name} are missing from this installation; "
+            "reinstall neuralcodec or train them with `python -m neuralcodec.train.recipe`"
+        )
+    return load_weights_file(path, device)
