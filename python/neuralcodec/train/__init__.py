@@ -1,24 +1,38 @@
 """Training: rate-distortion training of any zoo architecture, resumable and data-parallel.
 
+* :mod:`neuralcodec.train.config`: :class:`TrainConfig`, the settings of a run.
 * :mod:`neuralcodec.train.data`: image folders sampled as random crops with flips.
 * :mod:`neuralcodec.train.loss`: :class:`RateDistortionLoss`.
-* :mod:`neuralcodec.train.trainer`: :class:`TrainConfig` and :func:`train` (checkpoints,
-  resume, validation with actual bits, DDP under ``torchrun``).
+* :mod:`neuralcodec.train.trainer`: :func:`train` (checkpoints, resume, validation with
+  actual bits, DDP under ``torchrun``).
 * :mod:`neuralcodec.train.recipe`: how the shipped default weights were trained.
+
+Names are imported on first use, so the command line can read :class:`TrainConfig`
+without importing torch.
 """
 
-from neuralcodec.train.data import ImageFolder, list_images
-from neuralcodec.train.loss import RateDistortionLoss, bits_per_pixel
-from neuralcodec.train.trainer import TrainConfig, build_model, prepare_for_coding, train, validate
+from __future__ import annotations
 
-__all__ = [
-    "ImageFolder",
-    "RateDistortionLoss",
-    "TrainConfig",
-    "bits_per_pixel",
-    "build_model",
-    "list_images",
-    "prepare_for_coding",
-    "train",
-    "validate",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "neuralcodec.train.config",
+    "ImageFolder": "neuralcodec.train.data",
+    "list_images": "neuralcodec.train.data",
+    "RateDistortionLoss": "neuralcodec.train.loss",
+    "bits_per_pixel": "neuralcodec.train.loss",
+    "TrainResult": "neuralcodec.train.trainer",
+    "build_model": "neuralcodec.train.trainer",
+    "prepare_for_coding": "neuralcodec.train.trainer",
+    "train": "neuralcodec.train.trainer",
+    "validate": "neuralcodec.train.trainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'neuralcodec.train' has no attribute {name!r}")

@@ -24,8 +24,8 @@ from neuralcodec.zoo.defaults import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFA
 
 #: Sizes of the shipped models.
 N, M = 96, 128
-BASE_STEPS = 9000
-FINETUNE_STEPS = 2500
+BASE_STEPS = 5000
+FINETUNE_STEPS = 1200
 
 
 def stage_config(data: Path, work: Path, quality: int, steps: int, init_from: Optional[Path], threads: Optional[int]) -> TrainConfig:
@@ -62,7 +62,7 @@ def run_stage(config: TrainConfig) -> Path:
     weights = out / "weights.safetensors"
     if weights.exists():
         return weights
-    return train(config, resume=(out / "checkpoint.pt").exists())
+    return train(config, resume=(out / "checkpoint.pt").exists()).weights_path
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

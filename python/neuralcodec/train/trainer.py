@@ -27,7 +27,7 @@ import csv
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -37,110 +37,31 @@ from torch import Tensor, nn
 
 from neuralcodec.entropy_models import EntropyBottleneck
 from neuralcodec.models.base import CompressionModel
+from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import ImageFolder, list_images, step_generator
 from neuralcodec.train.loss import RateDistortionLoss
 
-__all__ = ["TrainConfig", "build_model", "load_model_weights", "train", "validate"]
+__all__ = ["TrainConfig", "TrainResult", "build_model", "load_model_weights", "train", "validate"]
 
 CHECKPOINT_FORMAT = "neuralcodec-train-checkpoint"
 LOG_FIELDS = ("step", "split", "loss", "bpp", "mse", "psnr", "ms_ssim", "aux", "lr", "seconds")
 
 
 @dataclass
-class TrainConfig:
-    """One training run. Paths are strings so the config round-trips through checkpoints.
+class TrainResult:
+    """What :func:`train` returns.
 
     Attributes:
-        train_dir: folder of training images.
-        out_dir: folder for checkpoints, the log and the final weights.
-        architecture: a zoo name (``"mbt2018-mean"``, ``"bmshj2018-hyperprior"``, ...).
-        N, M: channel counts (``M`` is ignored by the Cheng2020 models).
-        lmbda: rate-distortion trade-off (see :class:`RateDistortionLoss`).
-        metric: ``"mse"`` or ``"ms-ssim"``.
-        steps: total optimizer steps (a resumed run continues to this count).
-        batch_size: crops per step per rank.
-        patch_size: crop side in pixels.
-        lr: peak learning rate of the main (Adam) optimizer.
-        lr_schedule: ``"constant"``, ``"cosine"`` (decay to ``min_lr_ratio * lr``) or
-            ``"step"`` (x0.1 at 80% and again at 95% of the steps).
-        warmup_steps: linear warm-up from 0 at the start.
-        min_lr_ratio: floor of the cosine schedule, relative to ``lr``.
-        clip_max_norm: gradient-norm clipping of the main parameters (0 disables).
-        quantile_fit: ``"bisection"`` (solve for the quantiles) or ``"aux-adam"``.
-        aux_lr: learning rate of the auxiliary optimizer (``"aux-adam"`` only).
-        val_dir: folder of validation images; when None the last ``val_count``
-            training images are held out instead (0: no validation).
-        val_count: see ``val_dir``.
-        val_every: validate every this many steps (and at the end).
-        checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
-        log_every: write a training row to ``log.csv`` every this many steps.
-        seed: seeds the initial weights, the crops and the noise.
-        init_from: start from these weights (a checkpoint, state_dict or safetensors
-            file), e.g. to fine-tune a trained model to another ``lmbda``.
-        threads: torch intra-op threads (None: torch's default).
-        device: ``"cpu"`` or ``"cuda"``.
-        progress: show a progress bar (rank 0).
+        model: the trained model (unwrapped from DDP), tables built, in train mode.
+        weights_path: ``out_dir/weights.safetensors`` (written by rank 0).
+        step: the step count reached.
+        last_train: mean loss terms over the last logging window (``loss``, ``bpp``, ...).
     """
 
-    train_dir: str
-    out_dir: str
-    architecture: str = "mbt2018-mean"
-    N: int = 128
-    M: int = 192
-    lmbda: float = 0.0067
-    metric: str = "mse"
-    steps: int = 10_000
-    batch_size: int = 8
-    patch_size: int = 128
-    lr: float = 1e-4
-    lr_schedule: str = "cosine"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.05
-    clip_max_norm: float = 1.0
-    quantile_fit: str = "bisection"
-    aux_lr: float = 1e-3
-    val_dir: Optional[str] = None
-    val_count: int = 0
-    val_every: int = 1000
-    checkpoint_every: int = 500
-    log_every: int = 50
-    seed: int = 0
-    init_from: Optional[str] = None
-    threads: Optional[int] = None
-    device: str = "cpu"
-    progress: bool = True
-
-    def validate(self) -> None:
-        """Raises ValueError naming the first setting that cannot work."""
-        from neuralcodec.zoo.image import ARCHITECTURES
-
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}")
-        positive = ("N", "M", "steps", "batch_size", "patch_size", "val_every", "checkpoint_every", "log_every")
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.lr_schedule not in ("constant", "cosine", "step"):
-            raise ValueError(f"lr_schedule must be constant, cosine or step, got {self.lr_schedule!r}")
-        if self.quantile_fit not in ("bisection", "aux-adam"):
-            raise ValueError(f"quantile_fit must be bisection or aux-adam, got {self.quantile_fit!r}")
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device cuda was asked for but torch sees no CUDA device")
-        if self.patch_size % 64:
-            raise ValueError(f"patch_size must be a multiple of 64 (the models' stride), got {self.patch_size}")
-        if self.val_count < 0 or self.warmup_steps < 0 or self.clip_max_norm < 0:
-            raise ValueError("val_count, warmup_steps and clip_max_norm must not be negative")
-        RateDistortionLoss(self.lmbda, self.metric)  # checks lmbda and metric
-
-    @classmethod
-    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
-        """The config saved in a checkpoint (unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+    model: CompressionModel
+    weights_path: Path
+    step: int
+    last_train: Dict[str, float]
 
 
 def build_model(config: TrainConfig) -> CompressionModel:
@@ -234,6 +155,14 @@ class _Log:
             with path.open("w", newline="") as f:
                 csv.writer(f).writerow(LOG_FIELDS)
 
+    def truncate_after(self, step: int) -> None:
+        """Drops the rows of steps after ``step`` (written after the last checkpoint)."""
+        with self.path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        with self.path.open("w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
     def write(self, row: Dict[str, Any]) -> None:
         if self.enabled:
             with self.path.open("a", newline="") as f:
@@ -262,14 +191,19 @@ def _distributed() -> tuple:
     return dist.get_rank(), dist.get_world_size()
 
 
-def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
-    """Runs ``config`` to ``config.steps`` steps; returns the path of ``weights.safetensors``.
+def train(
+    config: TrainConfig, resume: bool = False, overwrite: bool = False, stop_at: Optional[int] = None
+) -> TrainResult:
+    """Runs ``config`` to ``config.steps`` steps and writes ``weights.safetensors``.
 
     Args:
         config: the run.
         resume: continue from ``out_dir/checkpoint.pt`` (its config must match, except
             for ``steps`` and the logging/validation intervals, which may change).
         overwrite: start afresh even though ``out_dir`` holds a checkpoint.
+        stop_at: stop after this step with a checkpoint written, as if interrupted
+            (for jobs with a time limit; a later ``resume`` continues exactly). No
+            weights file is written then, and ``weights_path`` does not exist yet.
 
     Raises:
         FileExistsError: ``out_dir`` holds a checkpoint and neither ``resume`` nor
@@ -345,6 +279,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         )
 
     log = _Log(out_dir / "log.csv", enabled=rank == 0)
+    if rank == 0 and start_step:
+        log.truncate_after(start_step)  # rows written after the checkpoint are replayed
     bar = None
     if config.progress and rank == 0:
         from tqdm.auto import tqdm
@@ -382,6 +318,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
                 save(step, "best.pt")
 
     window: Dict[str, float] = {}
+    last_train: Dict[str, float] = {}
     window_steps, window_start = 0, time.perf_counter()
     for step in range(start_step, config.steps):
         generator = step_generator(config.seed, rank, step)
@@ -406,7 +343,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
                     dist.all_reduce(q.grad)
                     q.grad /= world_size
             aux_optimizer.step()
-            aux_value = float(aux)
+            aux_value = float(aux.detach())
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
 
@@ -420,14 +357,23 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             bar.set_postfix(loss=f"{float(terms['loss']):.3f}", bpp=f"{float(terms['bpp']):.3f}", psnr=f"{float(terms['psnr']):.2f}")
         if done % config.log_every == 0 or done == config.steps:
             row = {k: v / window_steps for k, v in window.items()}
+            last_train = row
             log.write({"step": done, "split": "train", **row, "lr": lr, "seconds": time.perf_counter() - window_start})
             window, window_steps, window_start = {}, 0, time.perf_counter()
         if done % config.val_every == 0 or done == config.steps:
             run_validation(done)
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        if done % config.checkpoint_every == 0 or done == config.steps or done == stop_at:
             save(done)
+        if done == stop_at:
+            break
     if bar is not None:
         bar.close()
+    if stop_at is not None and stop_at < config.steps:
+        if world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return TrainResult(model=model, weights_path=out_dir / "weights.safetensors", step=min(stop_at, config.steps), last_train=last_train)
 
     prepare_for_coding(model, fit_quantiles=not use_aux)
     weights_path = out_dir / "weights.safetensors"
@@ -444,7 +390,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         import torch.distributed as dist
 
         dist.barrier()
-    return weights_path
+    return TrainResult(model=model, weights_path=weights_path, step=config.steps, last_train=last_train)
 
 
 def _check_same_run(saved: TrainConfig, config: TrainConfig) -> None:

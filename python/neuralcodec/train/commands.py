@@ -1,0 +1,95 @@
+"""``neuralcodec train``: rate-distortion training from the command line.
+
+Runs :func:`neuralcodec.train.train`; under ``torchrun --nproc_per_node K -m
+neuralcodec train ...`` the same command trains data-parallel on K processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+
+def _config_from_args(args: argparse.Namespace) -> Any:
+    from neuralcodec.train.config import TrainConfig
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values["train_dir"] = str(args.train_dir)
+    values["out_dir"] = str(args.out_dir)
+    for name in ("val_dir", "init_from"):
+        if values.get(name) is not None:
+            values[name] = str(values[name])
+    return TrainConfig(**values)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``neuralcodec train``; returns the exit code."""
+    from neuralcodec.train.trainer import train
+
+    try:
+        config = _config_from_args(args)
+        result = train(config, resume=args.resume, overwrite=args.overwrite)
+    except (FileExistsError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if result.last_train:
+        row = result.last_train
+        print(
+            f"trained {result.step} steps: loss {row.get('loss', float('nan')):.4f}, "
+            f"bpp {row.get('bpp', float('nan')):.4f}, PSNR {row.get('psnr', float('nan')):.2f} dB (training crops)"
+        )
+    print(f"weights: {result.weights_path}")
+    return 0
+
+
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Adds the ``train`` subcommand to the ``neuralcodec`` parser."""
+    from neuralcodec.train.config import TrainConfig
+
+    defaults = TrainConfig(train_dir="", out_dir="")
+    parser = commands.add_parser(
+        "train",
+        help="train a model (rate-distortion loss; resumable; DDP under torchrun)",
+        description=(
+            "Trains a model on the images of TRAIN_DIR (random crops and flips) with the loss "
+            "lambda*255^2*MSE + bpp (or lambda*(1-MS-SSIM) + bpp). OUT_DIR receives checkpoint.pt, "
+            "best.pt, log.csv and weights.safetensors. Run under `torchrun --nproc_per_node K -m "
+            "neuralcodec train ...` to train data-parallel (gloo on CPU, NCCL on CUDA). "
+            "Exit codes: 0 trained, 2 bad arguments or an existing run without --resume/--overwrite."
+        ),
+    )
+    parser.add_argument("train_dir", type=Path, help="folder of training images")
+    parser.add_argument("-o", "--out-dir", type=Path, required=True, help="folder for checkpoints, log and weights")
+    parser.add_argument("--architecture", default=defaults.architecture, help="zoo name (default %(default)s)")
+    parser.add_argument("--N", type=int, default=defaults.N, help="channels of the transforms (default %(default)s)")
+    parser.add_argument("--M", type=int, default=defaults.M, help="channels of the latent (default %(default)s)")
+    parser.add_argument("--lambda", dest="lmbda", type=float, default=defaults.lmbda, help="rate-distortion trade-off (default %(default)s)")
+    parser.add_argument("--metric", choices=("mse", "ms-ssim"), default=defaults.metric)
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="total steps (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="crops per step per process")
+    parser.add_argument("--patch-size", type=int, default=defaults.patch_size, help="crop side, a multiple of 64")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate (default %(default)s)")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine", "step"), default=defaults.lr_schedule)
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    parser.add_argument("--min-lr-ratio", type=float, default=defaults.min_lr_ratio)
+    parser.add_argument("--clip-max-norm", type=float, default=defaults.clip_max_norm, help="0 disables clipping")
+    parser.add_argument("--quantile-fit", choices=("bisection", "aux-adam"), default=defaults.quantile_fit,
+                        help="solve for the entropy bottleneck's quantiles, or train them with CompressAI's auxiliary loss")
+    parser.add_argument("--aux-lr", type=float, default=defaults.aux_lr)
+    parser.add_argument("--val-dir", type=Path, default=None, help="validation images (default: hold out --val-count)")
+    parser.add_argument("--val-count", type=int, default=defaults.val_count, help="training images held out for validation")
+    parser.add_argument("--val-every", type=int, default=defaults.val_every)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--log-every", type=int, default=defaults.log_every)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--init-from", type=Path, default=None, help="start from these weights (fine-tuning)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=defaults.device)
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue OUT_DIR/checkpoint.pt")
+    group.add_argument("--overwrite", action="store_true", help="start again, deleting OUT_DIR's run files")
+    parser.set_defaults(handler=run_train)

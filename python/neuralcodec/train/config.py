@@ -1,0 +1,111 @@
+"""The settings of one training run (importable without torch, for the command line)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Optional
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Paths are strings so the config round-trips through checkpoints.
+
+    Attributes:
+        train_dir: folder of training images.
+        out_dir: folder for checkpoints, the log and the final weights.
+        architecture: a zoo name (``"mbt2018-mean"``, ``"bmshj2018-hyperprior"``, ...).
+        N, M: channel counts (``M`` is ignored by the Cheng2020 models).
+        lmbda: rate-distortion trade-off (see :class:`RateDistortionLoss`).
+        metric: ``"mse"`` or ``"ms-ssim"``.
+        steps: total optimizer steps (a resumed run continues to this count).
+        batch_size: crops per step per rank.
+        patch_size: crop side in pixels.
+        lr: peak learning rate of the main (Adam) optimizer.
+        lr_schedule: ``"constant"``, ``"cosine"`` (decay to ``min_lr_ratio * lr``) or
+            ``"step"`` (x0.1 at 80% and again at 95% of the steps).
+        warmup_steps: linear warm-up from 0 at the start.
+        min_lr_ratio: floor of the cosine schedule, relative to ``lr``.
+        clip_max_norm: gradient-norm clipping of the main parameters (0 disables).
+        quantile_fit: ``"bisection"`` (solve for the quantiles) or ``"aux-adam"``.
+        aux_lr: learning rate of the auxiliary optimizer (``"aux-adam"`` only).
+        val_dir: folder of validation images; when None the last ``val_count``
+            training images are held out instead (0: no validation).
+        val_count: see ``val_dir``.
+        val_every: validate every this many steps (and at the end).
+        checkpoint_every: write ``checkpoint.pt`` every this many steps (and at the end).
+        log_every: write a training row to ``log.csv`` every this many steps.
+        seed: seeds the initial weights, the crops and the noise.
+        init_from: start from these weights (a checkpoint, state_dict or safetensors
+            file), e.g. to fine-tune a trained model to another ``lmbda``.
+        threads: torch intra-op threads (None: torch's default).
+        device: ``"cpu"`` or ``"cuda"``.
+        progress: show a progress bar (rank 0).
+    """
+
+    train_dir: str
+    out_dir: str
+    architecture: str = "mbt2018-mean"
+    N: int = 128
+    M: int = 192
+    lmbda: float = 0.0067
+    metric: str = "mse"
+    steps: int = 10_000
+    batch_size: int = 8
+    patch_size: int = 128
+    lr: float = 1e-4
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.05
+    clip_max_norm: float = 1.0
+    quantile_fit: str = "bisection"
+    aux_lr: float = 1e-3
+    val_dir: Optional[str] = None
+    val_count: int = 0
+    val_every: int = 1000
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+    init_from: Optional[str] = None
+    threads: Optional[int] = None
+    device: str = "cpu"
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first setting that cannot work."""
+        from neuralcodec.zoo.image import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        positive = ("N", "M", "steps", "batch_size", "patch_size", "val_every", "checkpoint_every", "log_every")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr_schedule not in ("constant", "cosine", "step"):
+            raise ValueError(f"lr_schedule must be constant, cosine or step, got {self.lr_schedule!r}")
+        if self.quantile_fit not in ("bisection", "aux-adam"):
+            raise ValueError(f"quantile_fit must be bisection or aux-adam, got {self.quantile_fit!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+        import torch
+
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device cuda was asked for but torch sees no CUDA device")
+        if self.patch_size % 64:
+            raise ValueError(f"patch_size must be a multiple of 64 (the models' stride), got {self.patch_size}")
+        if self.val_count < 0 or self.warmup_steps < 0 or self.clip_max_norm < 0:
+            raise ValueError("val_count, warmup_steps and clip_max_norm must not be negative")
+        if not (self.lmbda > 0 and math.isfinite(self.lmbda)):
+            raise ValueError(f"lambda must be a positive number, got {self.lmbda!r}")
+        if self.metric not in ("mse", "ms-ssim"):
+            raise ValueError(f"metric must be 'mse' or 'ms-ssim', got {self.metric!r}")
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
+        """The config saved in a checkpoint (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

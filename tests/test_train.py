@@ -1,0 +1,213 @@
+"""Training: the loss falls, resume is exact, DDP keeps ranks identical, the CLI works."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralcodec.train import RateDistortionLoss, TrainConfig, train
+from neuralcodec.train.data import ImageFolder, step_generator
+from neuralcodec.zoo.defaults import load_weights_file, read_weights
+
+
+def _write_images(folder: Path, count: int = 3, size: tuple = (80, 72)) -> Path:
+    """Smooth colour images with a little texture (learnable in a few steps)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    height, width = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    for i in range(count):
+        base = np.stack([np.sin(xx / (7 + i)), np.cos(yy / (5 + 2 * i)), np.sin((xx + yy) / 11)], axis=-1)
+        pixels = (127.5 + 90 * base + rng.normal(0, 4, base.shape)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"img{i}.png")
+    return folder
+
+
+def _config(tmp_path: Path, **overrides) -> TrainConfig:
+    values = dict(
+        train_dir=str(_write_images(tmp_path / "train")),
+        out_dir=str(tmp_path / "run"),
+        architecture="mbt2018-mean",
+        N=8,
+        M=8,
+        steps=6,
+        batch_size=2,
+        patch_size=64,
+        lr=1e-3,
+        lr_schedule="cosine",
+        log_every=1,
+        val_every=3,
+        checkpoint_every=3,
+        val_count=1,
+        progress=False,
+        threads=1,
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _train_rows(log: Path) -> list:
+    with log.open() as f:
+        return [r for r in csv.DictReader(f) if r["split"] == "train"]
+
+
+def test_crops_are_a_function_of_seed_rank_and_step(tmp_path):
+    images = ImageFolder(_write_images(tmp_path / "imgs"), patch_size=64)
+    first = images.batch(4, step_generator(0, 0, 5))
+    assert first.shape == (4, 3, 64, 64) and first.dtype == torch.float32
+    assert 0.0 <= float(first.min()) and float(first.max()) <= 1.0
+    assert torch.equal(first, images.batch(4, step_generator(0, 0, 5)))
+    assert not torch.equal(first, images.batch(4, step_generator(0, 1, 5)))
+    assert not torch.equal(first, images.batch(4, step_generator(0, 0, 6)))
+
+
+def test_small_images_are_padded_to_the_patch(tmp_path):
+    images = ImageFolder(_write_images(tmp_path / "small", count=1, size=(20, 30)), patch_size=64)
+    assert images.batch(2, step_generator(0, 0, 0)).shape == (2, 3, 64, 64)
+
+
+def test_rate_distortion_loss_terms():
+    criterion = RateDistortionLoss(lmbda=0.01)
+    x = torch.full((1, 3, 4, 4), 0.5)
+    output = {"x_hat": x + 0.1, "likelihoods": {"y": torch.full((1, 2, 2, 2), 0.5)}}
+    terms = criterion(output, x)
+    assert float(terms["bpp"]) == pytest.approx(8 / 16)  # 8 symbols of 1 bit over 16 pixels
+    assert float(terms["mse"]) == pytest.approx(0.01)
+    assert float(terms["psnr"]) == pytest.approx(20.0)
+    assert float(terms["loss"]) == pytest.approx(0.01 * 255**2 * 0.01 + 0.5)
+    with pytest.raises(ValueError, match="lambda"):
+        RateDistortionLoss(lmbda=-1)
+    with pytest.raises(ValueError, match="metric"):
+        RateDistortionLoss(metric="psnr")
+
+
+def test_a_few_steps_reduce_the_loss(tmp_path):
+    config = _config(tmp_path, steps=40, lr=2e-3, lr_schedule="constant", val_every=40, checkpoint_every=40, val_count=0)
+    result = train(config)
+    losses = [float(r["loss"]) for r in _train_rows(Path(config.out_dir) / "log.csv")]
+    assert len(losses) == 40
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
+    assert result.weights_path.is_file()
+
+
+def test_resume_continues_the_same_trajectory_bit_for_bit(tmp_path):
+    straight = _config(tmp_path / "a", steps=6)
+    whole = train(straight)
+    interrupted = _config(tmp_path / "b", steps=6)
+    train(interrupted, stop_at=4)  # not a checkpoint step: the checkpoint is written on stopping
+    assert not (Path(interrupted.out_dir) / "weights.safetensors").exists()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(interrupted)
+    resumed = train(interrupted, resume=True)
+    rows_a = _train_rows(Path(straight.out_dir) / "log.csv")
+    rows_b = _train_rows(Path(interrupted.out_dir) / "log.csv")
+    assert [r["loss"] for r in rows_a] == [r["loss"] for r in rows_b]
+    assert len(rows_b) == 6
+    state_a, state_b = whole.model.state_dict(), resumed.model.state_dict()
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+
+
+def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
+    config = _config(tmp_path, steps=2)
+    train(config, stop_at=1)
+    changed = _config(tmp_path, steps=2, lmbda=0.05)
+    with pytest.raises(ValueError, match="lmbda"):
+        train(changed, resume=True)
+
+
+def test_trained_weights_file_codes_an_image(tmp_path):
+    config = _config(tmp_path, steps=3)
+    result = train(config)
+    state, metadata = read_weights(result.weights_path)
+    assert metadata["architecture"] == "mbt2018-mean" and metadata["N"] == "8" and metadata["M"] == "8"
+    assert metadata["lambda"] == repr(config.lmbda)
+    model = load_weights_file(result.weights_path)
+    x = torch.rand(1, 3, 40, 70)
+    coded = model.compress(x)
+    x_hat = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"])["x_hat"]
+    assert x_hat.shape == x.shape
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"architecture": "nope"}, "architecture"),
+        ({"patch_size": 100}, "multiple of 64"),
+        ({"steps": 0}, "steps"),
+        ({"lmbda": 0.0}, "lambda"),
+        ({"quantile_fit": "magic"}, "quantile_fit"),
+    ],
+)
+def test_invalid_configs_are_refused(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        train(_config(tmp_path, **overrides))
+
+
+def test_aux_adam_quantile_training_runs(tmp_path):
+    result = train(_config(tmp_path, steps=3, quantile_fit="aux-adam"))
+    assert result.weights_path.is_file()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path):
+    config = _config(tmp_path, steps=2, val_count=0, checkpoint_every=2)
+    script = tmp_path / "ddp_job.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import hashlib, os, torch
+            from neuralcodec.train import TrainConfig, train
+            config = TrainConfig(**{config.__dict__!r})
+            result = train(config)
+            digest = hashlib.sha256()
+            for name, tensor in sorted(result.model.state_dict().items()):
+                if not name.endswith(("_quantized_cdf", "_offset", "_cdf_length", "quantiles")):
+                    digest.update(tensor.detach().contiguous().numpy().tobytes())
+            rank = os.environ["RANK"]
+            open(os.path.join({str(tmp_path)!r}, "rank" + rank + ".txt"), "w").write(digest.hexdigest())
+            """
+        )
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(script),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rank0, rank1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
+    assert rank0 == rank1
+    assert (Path(config.out_dir) / "weights.safetensors").is_file()
+
+
+def test_cli_trains_refuses_to_clobber_and_resumes(tmp_path):
+    images = _write_images(tmp_path / "train")
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "neuralcodec", "train", str(images), "-o", str(out), "--N", "8", "--M", "8",
+            "--batch-size", "1", "--patch-size", "64", "--no-progress", "--threads", "1"]
+    first = subprocess.run(base + ["--steps", "2"], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "weights:" in first.stdout and (out / "weights.safetensors").is_file()
+    again = subprocess.run(base + ["--steps", "2"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--resume" in again.stderr
+    more = subprocess.run(base + ["--steps", "3", "--resume"], capture_output=True, text=True, timeout=300)
+    assert more.returncode == 0, more.stderr
+    bad = subprocess.run(base + ["--steps", "2", "--overwrite", "--patch-size", "50"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "multiple of 64" in bad.stderr
