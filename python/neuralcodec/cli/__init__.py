@@ -24,6 +24,7 @@ __all__ = ["build_parser", "main", "sample_image_path"]
 #: Modules whose ``register(subparsers)`` adds subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "neuralcodec.cli.demo",
+    "neuralcodec.codec.commands",
     "neuralcodec.train.commands",
 )
 

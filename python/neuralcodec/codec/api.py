@@ -1,0 +1,666 @@
+"""Coding images to neuralcodec files and back: :class:`Codec`, :func:`encode_image`,
+:func:`decode_image`, and file helpers that never leave half-written files.
+
+The model a file was made with is recorded in its header (architecture, quality,
+metric, where the weights come from, and the SHA-256 of its state_dict), so
+:func:`decode_image` finds it without being told: neuralcodec's shipped weights, or
+CompressAI's published ones (downloaded once and verified). Files made with a user's
+checkpoint need that model passed in; a model with other weights is refused with a
+:class:`~neuralcodec.codec.ModelMismatchError` naming both.
+
+Decoding is exact only on the same kind of device and software as encoding when the
+``"compat"`` coding path (PyTorch floats) is used: the hyperprior's scales are floats,
+and a difference in their last bit can pick another CDF row. Such a mismatch is
+detected (a :class:`~neuralcodec.codec.FormatError`, never garbage) when the coder's
+end-of-stream check catches it; the ``"engine"`` path, where a model offers it, computes
+the entropy parameters deterministically on every machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import secrets
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from neuralcodec.ans import StreamError
+from neuralcodec.codec.container import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MAX_STRING_BYTES,
+    DEFAULT_MAX_STRINGS,
+    Header,
+    ModelIdentity,
+    Origin,
+    expected_padding,
+    pack,
+    unpack,
+)
+from neuralcodec.codec.errors import (
+    CodecError,
+    FormatError,
+    ImageError,
+    ModelMismatchError,
+    ModelNotFoundError,
+)
+from neuralcodec.codec.identity import architecture_of, weights_sha256
+from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
+from neuralcodec.models.base import CompressionModel
+
+__all__ = [
+    "Codec",
+    "ImageConversionWarning",
+    "decode_file",
+    "decode_image",
+    "decoder_for",
+    "encode_file",
+    "encode_image",
+    "identity_of",
+    "psnr",
+    "save_image_atomic",
+    "write_atomic",
+]
+
+PathLike = Union[str, Path]
+ModelLike = Union[CompressionModel, "Codec", str, Path, None]
+Device = Union[str, torch.device, None]
+
+#: Pillow ``save`` options per format, so a decoded image is not degraded again.
+_SAVE_OPTIONS: Dict[str, Dict[str, Any]] = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}}
+
+
+class ImageConversionWarning(UserWarning):
+    """An input image was converted before coding (grayscale, palette, alpha dropped, ...)."""
+
+
+@contextlib.contextmanager
+def _coding_path(model: CompressionModel, path: str) -> Iterator[None]:
+    """Sets ``model.coding_path`` for the duration of one call, then restores it."""
+    had_own = "coding_path" in vars(model)
+    previous = getattr(model, "coding_path", "compat")
+    try:
+        model.coding_path = path
+        yield
+    finally:
+        if had_own:
+            model.coding_path = previous
+        else:
+            with contextlib.suppress(AttributeError):
+                del model.coding_path
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+class Codec:
+    """A model ready to code images, with the identity files record for it.
+
+    Build one with :meth:`default` (neuralcodec's shipped weights), :meth:`zoo`
+    (CompressAI's published weights), :meth:`from_checkpoint` (a weights file), or
+    directly from a model whose CDF tables are built (``update()``). The weights hash is
+    computed once here.
+
+    Args:
+        model: the compression model.
+        architecture: its zoo name (default: from its class).
+        quality: the rate point to record, 0 when unknown.
+        metric: the training distortion to record, ``""`` when unknown.
+        origin: where the weights come from (tells decoders where to find them).
+        device: move the model there (default: leave it where it is).
+    """
+
+    def __init__(
+        self,
+        model: CompressionModel,
+        *,
+        architecture: Optional[str] = None,
+        quality: int = 0,
+        metric: str = "",
+        origin: Origin = Origin.CHECKPOINT,
+        device: Device = None,
+    ) -> None:
+        if not isinstance(model, CompressionModel):
+            raise TypeError(f"model must be a neuralcodec CompressionModel, got {type(model).__name__}")
+        name = architecture or architecture_of(model)
+        if name is None:
+            raise ValueError(
+                f"cannot tell the architecture of a {type(model).__name__}; pass architecture= (a zoo name)"
+            )
+        if device is not None:
+            model = model.to(device)
+        self.model = model
+        self.identity = ModelIdentity(name, int(quality or 0), metric or "", Origin(origin), weights_sha256(model))
+
+    def __repr__(self) -> str:
+        return f"Codec({self.identity.describe()})"
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def default(cls, quality: Optional[int] = None, device: Device = "cpu") -> "Codec":
+        """neuralcodec's shipped model at ``quality`` (default
+        :data:`neuralcodec.zoo.defaults.DEFAULT_QUALITY`).
+
+        Raises:
+            ModelNotFoundError: the weights are not installed, or no such quality ships.
+        """
+        from neuralcodec.zoo import defaults
+
+        quality = defaults.DEFAULT_QUALITY if quality is None else quality
+        try:
+            model = defaults.default_model(quality, device or "cpu")
+        except (FileNotFoundError, ValueError) as error:
+            raise ModelNotFoundError(f"neuralcodec's shipped weights at quality {quality!r}: {error}") from None
+        return cls(
+            model, architecture=defaults.DEFAULT_ARCHITECTURE, quality=quality, metric="mse", origin=Origin.NEURALCODEC
+        )
+
+    @classmethod
+    def zoo(
+        cls,
+        architecture: str,
+        quality: Optional[int] = None,
+        metric: str = "mse",
+        device: Device = "cpu",
+        progress: bool = True,
+    ) -> "Codec":
+        """CompressAI's published model (downloaded once into the cache, verified).
+
+        Raises:
+            ValueError: unknown architecture, quality or metric.
+            ModelNotFoundError: the weights cannot be downloaded or read.
+        """
+        from neuralcodec.zoo import WeightsError, load_model
+        from neuralcodec.zoo.defaults import DEFAULT_QUALITY
+
+        quality = DEFAULT_QUALITY if quality is None else quality
+        try:
+            model = load_model(architecture, quality, metric, pretrained=True, progress=progress)
+        except WeightsError as error:
+            raise ModelNotFoundError(f"CompressAI's {architecture} quality {quality} ({metric}): {error}") from None
+        return cls(
+            model, architecture=architecture, quality=quality, metric=metric, origin=Origin.COMPRESSAI, device=device
+        )
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: PathLike,
+        architecture: Optional[str] = None,
+        quality: int = 0,
+        metric: str = "",
+        device: Device = "cpu",
+    ) -> "Codec":
+        """The model in a weights file: a neuralcodec ``.safetensors`` file (which names
+        its architecture), or a torch state_dict / CompressAI training checkpoint (which
+        needs ``architecture``).
+
+        Raises:
+            ModelNotFoundError: the file is missing or unreadable, or does not hold a
+                model of that architecture.
+            ValueError: ``architecture`` is missing or unknown for a torch checkpoint.
+        """
+        from neuralcodec.zoo import ARCHITECTURES, WeightsError, load_weights
+        from neuralcodec.zoo import defaults
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelNotFoundError(f"checkpoint {path} does not exist")
+        if path.suffix == ".safetensors":
+            metadata = _safetensors_metadata(path)
+            stored = metadata.get("architecture")
+            if architecture is not None and stored is not None and stored != architecture:
+                raise ModelMismatchError(f"{path} holds a {stored} model, not {architecture}")
+            try:
+                model = defaults.load_weights_file(path, device or "cpu")
+            except (ValueError, KeyError, RuntimeError) as error:
+                raise ModelNotFoundError(f"cannot load {path}: {error}") from None
+            name = stored or architecture
+            metric = metric or metadata.get("metric", "")
+            return cls(model, architecture=name, quality=quality, metric=metric, origin=Origin.CHECKPOINT)
+        if architecture is None:
+            raise ValueError(f"{path} is a torch checkpoint, which does not name its architecture: pass architecture=")
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        try:
+            state_dict = load_weights(path)
+            model = ARCHITECTURES[architecture].from_state_dict(state_dict)
+        except WeightsError as error:
+            raise ModelNotFoundError(str(error)) from None
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise ModelNotFoundError(f"{path} does not hold a {architecture} model: {error}") from None
+        model.update(force=False)
+        return cls(
+            model.eval(), architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT,
+            device=device or "cpu",
+        )
+
+    @classmethod
+    def for_header(cls, header: Header, device: Device = "cpu", progress: bool = True) -> "Codec":
+        """The model a file names, from neuralcodec's shipped weights or CompressAI's.
+
+        Raises:
+            ModelNotFoundError: the file was made with a user checkpoint (pass it
+                explicitly), or the weights cannot be found or downloaded.
+        """
+        from neuralcodec.zoo import defaults
+
+        named = header.model
+        if named.origin == Origin.NEURALCODEC:
+            if named.architecture != defaults.DEFAULT_ARCHITECTURE or named.quality not in defaults.DEFAULT_LAMBDAS:
+                raise ModelNotFoundError(
+                    f"the file needs neuralcodec's shipped {named.describe()}, which this installation does not "
+                    f"ship ({defaults.DEFAULT_ARCHITECTURE} qualities {sorted(defaults.DEFAULT_LAMBDAS)}): upgrade neuralcodec"
+                )
+            return cls.default(named.quality, device)
+        if named.origin == Origin.COMPRESSAI:
+            try:
+                return cls.zoo(named.architecture, named.quality, named.metric or "mse", device, progress)
+            except ValueError as error:
+                if isinstance(error, CodecError):
+                    raise
+                raise ModelNotFoundError(f"the file needs {named.describe()}: {error}") from None
+        raise ModelNotFoundError(
+            f"this file was made with a user checkpoint, {named.describe()}: pass that model "
+            "(model= in Python, --checkpoint FILE on the command line)"
+        )
+
+    # ------------------------------------------------------------ coding
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return _model_device(self.model)
+
+    def _path_for_encoding(self, coding_path: Optional[str]) -> str:
+        available = tuple(getattr(self.model, "coding_paths", ("compat",)))
+        path = coding_path or getattr(self.model, "coding_path", "compat")
+        if path not in available:
+            raise ValueError(
+                f"{self.identity.architecture} cannot code with the {path!r} path; it offers {', '.join(available)}"
+            )
+        return path
+
+    def encode(
+        self,
+        image: Any,
+        *,
+        drop_alpha: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        coding_path: Optional[str] = None,
+    ) -> bytes:
+        """The bytes of a neuralcodec file holding ``image``.
+
+        Args:
+            image: a path, a ``PIL.Image``, a uint8 array ``[H, W(, 3)]``, a
+                :class:`~neuralcodec.codec.images.LoadedImage`, or a float tensor
+                ``[3, H, W]`` / ``[1, 3, H, W]`` with values in ``[0, 1]``.
+            drop_alpha: code images with real transparency without their alpha.
+            max_pixels: refuse images with more pixels.
+            coding_path: ``"compat"`` or another path the model lists in
+                ``coding_paths`` (default: the model's ``coding_path``).
+
+        Raises:
+            ImageError: the image cannot be read or coded as it is.
+        """
+        x, channels = self._input_tensor(image, drop_alpha, max_pixels)
+        path = self._path_for_encoding(coding_path)
+        height, width = int(x.shape[-2]), int(x.shape[-1])
+        with torch.no_grad(), _coding_path(self.model, path):
+            out = self.model.compress(x.to(self.device))
+        strings = [bytes(group[0]) for group in out["strings"]]
+        stride = int(self.model.downsampling_factor)
+        header = Header(
+            model=self.identity,
+            coding_path=path,
+            height=height,
+            width=width,
+            padding=expected_padding(height, width, stride),
+            bit_depth=8,
+            channels=channels,
+            latent_shape=(int(out["shape"][0]), int(out["shape"][1])),
+            string_lengths=tuple(len(s) for s in strings),
+        )
+        if header.stride != stride or header.padded_size != (
+            header.latent_shape[0] * stride,
+            header.latent_shape[1] * stride,
+        ):
+            raise RuntimeError(
+                f"{type(self.model).__name__} produced a latent of {header.latent_shape} for a padded "
+                f"{header.padded_size} image, inconsistent with its stride {stride}"
+            )
+        return pack(header, strings)
+
+    @staticmethod
+    def _input_tensor(image: Any, drop_alpha: bool, max_pixels: int) -> Tuple[Tensor, int]:
+        """``([1, 3, H, W]`` float in [0, 1], source channels) for any accepted input."""
+        if isinstance(image, Tensor):
+            x = image.detach()
+            if x.dim() == 3:
+                x = x.unsqueeze(0)
+            if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3 or not x.is_floating_point():
+                raise ImageError(
+                    f"a tensor image must be float [3, H, W] or [1, 3, H, W] in [0, 1], got {x.dtype} {tuple(x.shape)}"
+                )
+            height, width = int(x.shape[-2]), int(x.shape[-1])
+            if height < 1 or width < 1:
+                raise ImageError(f"the image is empty ({width}x{height})")
+            if height * width > max_pixels:
+                raise ImageError(f"{width}x{height} pixels, more than max_pixels = {max_pixels:,}")
+            if not bool(torch.isfinite(x).all()):
+                raise ImageError("the image tensor holds NaN or infinite values")
+            return x.float().clamp(0, 1), 3
+        loaded = load_image(image, drop_alpha=drop_alpha, max_pixels=max_pixels)
+        return _pixels_to_tensor(loaded.pixels), loaded.channels
+
+    def decode(
+        self,
+        data: Union[bytes, bytearray, memoryview],
+        *,
+        output: str = "pil",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_strings: int = DEFAULT_MAX_STRINGS,
+        max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
+    ) -> Any:
+        """Decodes a file made with this model; see :func:`decode_image`."""
+        header, strings = unpack(
+            data, max_pixels=max_pixels, max_strings=max_strings, max_string_bytes=max_string_bytes
+        )
+        return self.decode_parsed(header, strings, output=output)
+
+    def check_can_decode(self, header: Header) -> None:
+        """Refuses a file made with another model or a coding path this model lacks.
+
+        Raises:
+            ModelMismatchError: naming the file's model and this one.
+        """
+        mine, theirs = self.identity, header.model
+        if mine.architecture != theirs.architecture or mine.weights_sha256 != theirs.weights_sha256:
+            raise ModelMismatchError(
+                f"the file was made with {theirs.describe()}, but the model at hand is {mine.describe()}; "
+                "decode it with the file's model"
+            )
+        available = tuple(getattr(self.model, "coding_paths", ("compat",)))
+        if header.coding_path not in available:
+            raise ModelMismatchError(
+                f"the file was coded with the {header.coding_path!r} path, which this {mine.architecture} model "
+                f"does not offer (it offers {', '.join(available)}); upgrade neuralcodec"
+            )
+
+    def decode_parsed(self, header: Header, strings: Sequence[bytes], *, output: str = "pil") -> Any:
+        """Decodes strings already checked by :func:`~neuralcodec.codec.container.unpack`."""
+        if output not in ("pil", "tensor", "numpy"):
+            raise ValueError(f"output must be 'pil', 'tensor' or 'numpy', got {output!r}")
+        self.check_can_decode(header)
+        stride = int(self.model.downsampling_factor)
+        if header.stride != stride:
+            raise FormatError(
+                f"malformed header: latent shape {header.latent_shape} for a padded image of {header.padded_size} "
+                f"implies stride {header.stride}, but {header.model.architecture} has stride {stride}"
+            )
+        size = (header.height, header.width)
+        try:
+            with torch.no_grad(), _coding_path(self.model, header.coding_path):
+                out = self.model.decompress([[s] for s in strings], header.latent_shape, size)
+        except StreamError as error:
+            raise FormatError(f"the entropy-coded data does not decode: {error}") from None
+        except (ValueError, TypeError) as error:
+            # The model refuses strings that do not fit it (e.g. their number).
+            raise FormatError(f"the file's strings do not fit {header.model.architecture}: {error}") from None
+        x_hat = out["x_hat"]
+        if tuple(x_hat.shape) != (1, 3, header.height, header.width):
+            raise FormatError(f"decoding gave an image of shape {tuple(x_hat.shape)}, expected {(1, 3) + size}")
+        if output == "tensor":
+            return x_hat
+        pixels = _tensor_to_pixels(x_hat)
+        if output == "numpy":
+            return pixels[..., 0].copy() if header.channels == 1 else pixels
+        return pixels_to_pil(pixels, header.channels)
+
+
+def _safetensors_metadata(path: Path) -> Dict[str, str]:
+    """The metadata of a safetensors file (its header only; the tensors are not read)."""
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except ImportError:
+        raise ModelNotFoundError("reading .safetensors weights needs the safetensors package (pip install safetensors)") from None
+    except Exception as error:  # safetensors raises its own error types
+        raise ModelNotFoundError(f"{path} is not a readable safetensors weights file: {error}") from None
+
+
+def _pixels_to_tensor(pixels: np.ndarray) -> Tensor:
+    """uint8 ``[H, W, 3]`` -> float ``[1, 3, H, W]`` in [0, 1]."""
+    if not pixels.flags.writeable or not pixels.flags.c_contiguous:
+        pixels = np.array(pixels, dtype=np.uint8, order="C")  # torch wants a writable buffer
+    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def _tensor_to_pixels(x_hat: Tensor) -> np.ndarray:
+    """float ``[1, 3, H, W]`` in [0, 1] -> uint8 ``[H, W, 3]`` (rounded to nearest)."""
+    x = torch.nan_to_num(x_hat[0].detach().float(), nan=0.0).clamp(0, 1)
+    return x.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two uint8 images of the same shape (inf if equal)."""
+    if reference.shape != decoded.shape:
+        raise ValueError(f"shapes differ: {reference.shape} and {decoded.shape}")
+    mse = float(np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
+
+
+# -------------------------------------------------------------------- functions
+def _encoder(
+    model: ModelLike, quality: Optional[int], architecture: Optional[str], metric: Optional[str], device: Device
+) -> Codec:
+    if isinstance(model, Codec):
+        return model if device is None else Codec(
+            model.model, architecture=model.identity.architecture, quality=model.identity.quality,
+            metric=model.identity.metric, origin=model.identity.origin, device=device,
+        )
+    if isinstance(model, CompressionModel):
+        return Codec(model, architecture=architecture, quality=quality or 0, metric=metric or "", device=device)
+    if isinstance(model, (str, Path)):
+        return Codec.from_checkpoint(model, architecture, quality or 0, metric or "", device or "cpu")
+    if model is not None:
+        raise TypeError(f"model must be a CompressionModel, a Codec or a checkpoint path, got {type(model).__name__}")
+    if architecture is not None:
+        return Codec.zoo(architecture, quality, metric or "mse", device or "cpu")
+    if metric not in (None, "mse"):
+        raise ValueError("neuralcodec's shipped weights are trained for mse; name an architecture for CompressAI's ms-ssim weights")
+    return Codec.default(quality, device or "cpu")
+
+
+def encode_image(
+    image: Any,
+    model: ModelLike = None,
+    *,
+    quality: Optional[int] = None,
+    architecture: Optional[str] = None,
+    metric: Optional[str] = None,
+    coding_path: Optional[str] = None,
+    device: Device = None,
+    drop_alpha: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> bytes:
+    """Compresses an image into the bytes of a neuralcodec file (``docs/format.md``).
+
+    Args:
+        image: a path, a ``PIL.Image``, a uint8 array ``[H, W]`` or ``[H, W, 3]``, or a
+            float tensor ``[3, H, W]`` / ``[1, 3, H, W]`` in ``[0, 1]``. Any size.
+        model: a :class:`Codec`, a model with built CDF tables, or a checkpoint path;
+            default: neuralcodec's shipped weights at ``quality``, or CompressAI's
+            ``architecture`` at ``quality`` when an architecture is named.
+        quality, architecture, metric: pick the model (or label a given one).
+        coding_path: the coding path to use (default: the model's).
+        device: run the model there (``"cpu"``, ``"cuda"``).
+        drop_alpha: code images with real transparency without their alpha channel.
+        max_pixels: refuse larger images.
+
+    Conversions (grayscale, palette, opaque alpha, EXIF rotation) are reported as
+    :class:`ImageConversionWarning`.
+
+    Raises:
+        ImageError: the image cannot be read or coded as it is.
+        ModelNotFoundError: the default or zoo weights are not available.
+    """
+    codec = _encoder(model, quality, architecture, metric, device)
+    if not isinstance(image, (Tensor, LoadedImage)):
+        image = load_image(image, drop_alpha=drop_alpha, max_pixels=max_pixels)
+    if isinstance(image, LoadedImage):
+        for note in image.notes:
+            warnings.warn(f"{image.name}: {note}", ImageConversionWarning, stacklevel=2)
+    return codec.encode(image, drop_alpha=drop_alpha, max_pixels=max_pixels, coding_path=coding_path)
+
+
+def decoder_for(
+    header: Header, model: ModelLike = None, device: Device = None, progress: bool = True
+) -> Codec:
+    """The :class:`Codec` to decode a file with this header: ``model`` when given (a
+    model, a Codec or a checkpoint path), else the model the header names."""
+    if isinstance(model, Codec):
+        return model
+    if isinstance(model, CompressionModel):
+        return Codec(model, device=device)
+    if isinstance(model, (str, Path)):
+        return Codec.from_checkpoint(model, architecture=header.model.architecture, device=device or "cpu")
+    if model is not None:
+        raise TypeError(f"model must be a CompressionModel, a Codec or a checkpoint path, got {type(model).__name__}")
+    return Codec.for_header(header, device or "cpu", progress)
+
+
+def decode_image(
+    data: Union[bytes, bytearray, memoryview],
+    model: ModelLike = None,
+    *,
+    output: str = "pil",
+    device: Device = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_strings: int = DEFAULT_MAX_STRINGS,
+    max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
+) -> Any:
+    """Decodes the bytes of a neuralcodec file.
+
+    Args:
+        data: the whole file.
+        model: the model to decode with (a model, a :class:`Codec` or a checkpoint
+            path); default: the one the file names (shipped or CompressAI weights).
+        output: ``"pil"`` (a ``PIL.Image``, ``RGB``, or ``L`` when the source was
+            grayscale), ``"numpy"`` (uint8 ``[H, W, 3]``, or ``[H, W]`` for grayscale),
+            or ``"tensor"`` (float ``[1, 3, H, W]`` in [0, 1] on the model's device).
+        device: run the model there.
+        max_pixels, max_strings, max_string_bytes: limits checked against the header
+            before anything is allocated.
+
+    Raises:
+        FormatError: not a neuralcodec file, truncated, corrupted, malformed, beyond
+            the limits (:class:`LimitExceededError`) or from a newer version
+            (:class:`UnsupportedVersionError`).
+        ModelMismatchError: ``model`` is not the file's model.
+        ModelNotFoundError: the file's model is not available here.
+    """
+    header, strings = unpack(data, max_pixels=max_pixels, max_strings=max_strings, max_string_bytes=max_string_bytes)
+    return decoder_for(header, model, device).decode_parsed(header, strings, output=output)
+
+
+# -------------------------------------------------------------------- files
+def _partial_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+
+
+def write_atomic(path: PathLike, data: bytes, *, force: bool = False) -> None:
+    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename,
+    so an interrupted run leaves either the old file or the new one, never half of one.
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is false (nothing is written).
+    """
+    path = Path(path)
+    if not force and os.path.lexists(path):
+        raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_path(path)
+    try:
+        with open(partial, "xb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if force:
+            os.replace(partial, path)
+        else:
+            try:
+                os.link(partial, path)  # atomic, and fails if the name appeared meanwhile
+            except FileExistsError:
+                raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it") from None
+            except OSError:  # file systems without hard links
+                if os.path.lexists(path):
+                    raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it") from None
+                os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+
+
+def save_image_atomic(image: Any, path: PathLike, *, force: bool = False, format: Optional[str] = None) -> None:
+    """Saves a ``PIL.Image`` with :func:`write_atomic`; the format comes from the suffix
+    (default PNG). WebP is written lossless and JPEG at quality 95, so decoding does not
+    degrade the image again.
+
+    Raises:
+        ValueError: the suffix names no format Pillow can write.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if format is None:
+        format = Image.registered_extensions().get(path.suffix.lower(), "PNG") if path.suffix else "PNG"
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=format, **_SAVE_OPTIONS.get(format.upper(), {}))
+    except (KeyError, OSError, ValueError) as error:
+        raise ValueError(f"cannot write {path} as {format}: {error}") from None
+    write_atomic(path, buffer.getvalue(), force=force)
+
+
+def encode_file(
+    source: Any, destination: PathLike, model: ModelLike = None, *, force: bool = False, **options: Any
+) -> bytes:
+    """Compresses ``source`` (see :func:`encode_image`) into the file ``destination``
+    (written atomically, never overwritten unless ``force``); returns the bytes."""
+    destination = Path(destination)
+    if not force and os.path.lexists(destination):
+        raise FileExistsError(f"{destination} exists; pass --force (force=True) to overwrite it")
+    data = encode_image(source, model, **options)
+    write_atomic(destination, data, force=force)
+    return data
+
+
+def decode_file(
+    source: PathLike, destination: PathLike, model: ModelLike = None, *, force: bool = False, **options: Any
+) -> Any:
+    """Decodes the file ``source`` into the image file ``destination`` (format from its
+    suffix, default PNG; written atomically, never overwritten unless ``force``);
+    returns the ``PIL.Image``."""
+    destination = Path(destination)
+    if not force and os.path.lexists(destination):
+        raise FileExistsError(f"{destination} exists; pass --force (force=True) to overwrite it")
+    image = decode_image(Path(source).read_bytes(), model, output="pil", **options)
+    save_image_atomic(image, destination, force=force)
+    return image
+
+
+def identity_of(model: ModelLike) -> ModelIdentity:
+    """The identity a file made with ``model`` records (see :func:`encode_image`'s ``model``)."""
+    return _encoder(model, None, None, None, None).identity
