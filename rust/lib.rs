@@ -3,6 +3,8 @@
 //! * [`cdf`]: quantization of probability mass functions to integer CDFs, and the
 //!   validated [`cdf::CdfTable`] the coder reads frequencies from.
 //! * [`rans`]: the rANS encoder and decoder, byte-compatible with CompressAI 1.2.8.
+//! * [`engine`]: the deterministic entropy-parameter engine (hyper-synthesis, context
+//!   model, entropy parameters, scale -> index) and the autoregressive coding loop.
 //! * [`error`]: the one error type; every precondition is checked in release builds.
 //!
 //! The crate is pure Rust; the Python bindings live in `python/` behind the `python`
@@ -11,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cdf;
+pub mod engine;
 pub mod error;
 pub mod rans;
 
