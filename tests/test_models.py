@@ -119,6 +119,9 @@ def test_any_image_size_round_trips_and_is_cropped_back(name, size):
 @pytest.mark.parametrize("name", sorted(AUTOREGRESSIVE))
 def test_autoregressive_decoding_recovers_the_encoder_latents_exactly(name):
     model = small_model(name)
+    # This test re-runs the PyTorch loop (_compress_ar), so it checks the compat path;
+    # tests/test_engine.py checks the same property of the engine path.
+    model.coding_path = "compat"
     x = image(64, 64)
     with torch.no_grad():
         compressed = model.compress(x)

@@ -17,6 +17,8 @@ use crate::cdf::{self, CdfTable};
 use crate::error::CoderError;
 use crate::rans;
 
+mod engine;
+
 pyo3::create_exception!(
     _core,
     StreamError,
@@ -238,6 +240,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCdfTable>()?;
     m.add_class::<PyBufferedEncoder>()?;
     m.add_class::<PyStreamDecoder>()?;
+    m.add_class::<engine::PyNetwork>()?;
+    m.add_class::<engine::PyEngine>()?;
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(ideal_bits, m)?)?;

@@ -49,6 +49,15 @@ class CompressionModel(nn.Module):
     coding_path: str = "compat"
     coding_paths: Tuple[str, ...] = ("compat",)
 
+    def _use_engine(self) -> bool:
+        """Whether ``compress``/``decompress`` take the engine path; checks ``coding_path``."""
+        if self.coding_path not in self.coding_paths:
+            raise ValueError(
+                f"{type(self).__name__}.coding_path must be one of {self.coding_paths}, "
+                f"got {self.coding_path!r}"
+            )
+        return self.coding_path == "engine"
+
     def aux_loss(self) -> Tensor:
         """Sum of the entropy bottlenecks' auxiliary (quantile) losses."""
         losses = [m.loss() for m in self.modules() if isinstance(m, EntropyBottleneck)]

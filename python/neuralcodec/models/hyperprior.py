@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neuralcodec import engine
 from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.layers import GDN, MaskedConv2d
@@ -123,6 +124,12 @@ class ScaleHyperprior(CompressionModel):
 
     downsampling_factor = 64
 
+    #: The entropy parameters come from the Rust engine by default (bit-exact on every
+    #: machine, see :mod:`neuralcodec.engine`); ``"compat"`` computes them with PyTorch,
+    #: byte-compatible with CompressAI.
+    coding_path = "engine"
+    coding_paths = ("engine", "compat")
+
     def __init__(self, N: int, M: int, **kwargs: Any) -> None:
         super().__init__()
         self.N, self.M = int(N), int(M)
@@ -166,12 +173,18 @@ class ScaleHyperprior(CompressionModel):
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         return z, z_strings, z_hat
 
+    def _scale_indexes(self, z_hat: Tensor, use_engine: bool) -> Tensor:
+        """The CDF row of every element of ``y`` from the side information."""
+        if use_engine:
+            return engine.scale_indexes(self, engine.hyper_parameters(self, z_hat))
+        return self.gaussian_conditional.build_indexes(self.h_s(z_hat))
+
     def compress(self, x: Tensor) -> Dict[str, Any]:
         self._check_input(x)
+        use_engine = self._use_engine()
         y = self.g_a(self.pad(x))
         z, z_strings, z_hat = self._side_information(y)
-        scales_hat = self.h_s(z_hat)
-        indexes = self.gaussian_conditional.build_indexes(scales_hat)
+        indexes = self._scale_indexes(z_hat, use_engine)
         y_strings = self.gaussian_conditional.compress(y, indexes)
         return self._result([y_strings, z_strings], z.shape[-2:], x)
 
@@ -179,9 +192,9 @@ class ScaleHyperprior(CompressionModel):
         self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None
     ) -> Dict[str, Any]:
         self._check_strings(strings, 2)
+        use_engine = self._use_engine()
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
-        scales_hat = self.h_s(z_hat)
-        indexes = self.gaussian_conditional.build_indexes(scales_hat)
+        indexes = self._scale_indexes(z_hat, use_engine)
         y_hat = self.gaussian_conditional.decompress(strings[0], indexes, z_hat.dtype)
         return self._finish(self.g_s(y_hat), x_size)
 
@@ -220,12 +233,20 @@ class MeanScaleHyperprior(ScaleHyperprior):
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         return z, z_strings, z_hat
 
+    def _scales_means(self, z_hat: Tensor, use_engine: bool) -> Tuple[Tensor, Tensor]:
+        """The CDF rows and the means of ``y`` from the side information."""
+        if use_engine:
+            scales_hat, means_hat = engine.hyper_parameters(self, z_hat).chunk(2, 1)
+            return engine.scale_indexes(self, scales_hat), means_hat
+        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
+        return self.gaussian_conditional.build_indexes(scales_hat), means_hat
+
     def compress(self, x: Tensor) -> Dict[str, Any]:
         self._check_input(x)
+        use_engine = self._use_engine()
         y = self.g_a(self.pad(x))
         z, z_strings, z_hat = self._side_information(y)
-        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
-        indexes = self.gaussian_conditional.build_indexes(scales_hat)
+        indexes, means_hat = self._scales_means(z_hat, use_engine)
         y_strings = self.gaussian_conditional.compress(y, indexes, means=means_hat)
         return self._result([y_strings, z_strings], z.shape[-2:], x)
 
@@ -233,9 +254,9 @@ class MeanScaleHyperprior(ScaleHyperprior):
         self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None
     ) -> Dict[str, Any]:
         self._check_strings(strings, 2)
+        use_engine = self._use_engine()
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
-        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
-        indexes = self.gaussian_conditional.build_indexes(scales_hat)
+        indexes, means_hat = self._scales_means(z_hat, use_engine)
         y_hat = self.gaussian_conditional.decompress(strings[0], indexes, means=means_hat)
         return self._finish(self.g_s(y_hat), x_size)
 
@@ -244,8 +265,10 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
     """Joint autoregressive and hierarchical priors (Minnen et al. 2018, "mbt2018").
 
     The Gaussian parameters of each latent position come from the hyperprior and from a
-    masked 5x5 convolution over the already-decoded positions (raster order), so coding
-    proceeds position by position. Compress and decompress run that loop for real.
+    masked 5x5 convolution over the already-decoded positions, so coding proceeds
+    position by position. On the engine path (the default) the whole loop runs in Rust,
+    in wavefront order (``docs/bitstream.md``); on the ``"compat"`` path it runs in
+    PyTorch in raster order, byte for byte as CompressAI.
     """
 
     #: Context-model kernel and the padding it needs around the latent.
@@ -317,8 +340,12 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
 
     def compress(self, x: Tensor) -> Dict[str, Any]:
         self._check_input(x)
+        use_engine = self._use_engine()
         y = self.g_a(self.pad(x))
         z, z_strings, z_hat = self._side_information(y)
+        if use_engine:
+            y_strings, _ = engine.compress_latent(self, y, z_hat)
+            return self._result([y_strings, z_strings], z.shape[-2:], x)
         params = self.h_s(z_hat)
         table = self._table()
         padding = self.context_kernel_size // 2
@@ -349,7 +376,11 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None
     ) -> Dict[str, Any]:
         self._check_strings(strings, 2)
+        use_engine = self._use_engine()
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
+        if use_engine:
+            y_hat = engine.decompress_latent(self, strings[0], z_hat).to(z_hat.dtype)
+            return self._finish(self.g_s(y_hat), x_size)
         params = self.h_s(z_hat)
         table = self._table()
         k = self.context_kernel_size
