@@ -199,7 +199,7 @@ pub fn gemm_acc_threaded(
 const PARALLEL_MIN_WORK: usize = 1 << 18;
 
 fn check_shapes(x: &[f32], w: &PackedWeights, out: &mut [f32]) -> usize {
-    let rows = if w.n == 0 { 0 } else { out.len() / w.n };
+    let rows = out.len().checked_div(w.n).unwrap_or(0);
     assert_eq!(out.len(), rows * w.n, "output size");
     assert_eq!(x.len(), rows * w.k_len, "input size");
     rows
