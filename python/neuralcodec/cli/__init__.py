@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "neuralcodec.cli.demo",
     "neuralcodec.codec.commands",
     "neuralcodec.train.commands",
+    "neuralcodec.export.commands",
 )
 
 
