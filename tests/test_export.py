@@ -9,7 +9,16 @@ import pytest
 import torch
 
 from neuralcodec.cli import main
-from neuralcodec.export import FrozenGDN, ManifestError, export, export_onnx, export_torchscript, freeze, read_manifest, verify_files
+from neuralcodec.export import (
+    FrozenGDN,
+    ManifestError,
+    export,
+    export_onnx,
+    export_torchscript,
+    freeze,
+    read_manifest,
+    verify_files,
+)
 from neuralcodec.export.check import check_export, check_inputs, reference_output
 from neuralcodec.layers import GDN, GDN1
 from neuralcodec.models import (
@@ -211,7 +220,8 @@ def test_bad_arguments_are_refused_with_a_reason(tmp_path):
 
 def test_the_export_command_exports_and_checks_a_model(tmp_path, capsys):
     out = tmp_path / "export"
-    code = main(["export", str(out), "--architecture", "bmshj2018-factorized", "--random", "--format", "torchscript", "--check"])
+    args = ["--architecture", "bmshj2018-factorized", "--random", "--format", "torchscript", "--check"]
+    code = main(["export", str(out), *args])
     text = capsys.readouterr().out
     assert code == 0, text
     assert "g_a: g_a.pt" in text and "check g_s torchscript: max |error| 0" in text
@@ -224,16 +234,21 @@ def test_the_export_command_reads_a_weights_file_from_training(tmp_path, capsys)
     model = small_model("mbt2018-mean")
     model.update()
     save_weights(model, tmp_path / "w.safetensors", "mbt2018-mean", {"lambda": "0.01"})
-    assert main(["export", str(tmp_path / "out"), "--weights", str(tmp_path / "w.safetensors"), "--transform", "g_s", "--format", "torchscript"]) == 0
+    args = ["--checkpoint", str(tmp_path / "w.safetensors"), "--transform", "g_s", "--format", "torchscript"]
+    assert main(["export", str(tmp_path / "out"), *args]) == 0
     manifest = read_manifest(tmp_path / "out")
-    assert manifest["model"]["metadata"] == {"origin": "weights file", "source": "w.safetensors", "architecture": "mbt2018-mean", "lambda": "0.01"}
+    assert manifest["model"]["metadata"] == {
+        "architecture": "mbt2018-mean",
+        "origin": "user checkpoint",
+        "source": "w.safetensors",
+    }
     assert list(manifest["transforms"]) == ["g_s"]
 
 
 def test_the_export_command_reports_bad_usage_with_exit_code_2(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--random"]) == 2
-    assert "need --architecture" in capsys.readouterr().err
-    assert main(["export", str(tmp_path), "--weights", str(tmp_path / "missing.safetensors")]) == 2
+    assert "needs --architecture" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 

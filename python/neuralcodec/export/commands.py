@@ -1,9 +1,10 @@
 """``neuralcodec export``: write a model's transforms to TorchScript and ONNX files.
 
-The model is, in order of precedence: a weights file made by ``neuralcodec train``
-(``--weights``); a zoo architecture and quality (``--architecture``/``--quality``) with
-CompressAI's published weights, a local checkpoint (``--checkpoint``) or random weights
-(``--random``); or, by default, neuralcodec's shipped model at ``--quality``.
+The model is named as ``neuralcodec compress`` names it: by default neuralcodec's shipped
+model at ``--quality``; ``--architecture`` (with ``--quality``, ``--metric``) for
+CompressAI's published weights; ``--checkpoint FILE`` for your own weights (a
+``.safetensors`` file from ``neuralcodec train``, or a torch checkpoint with
+``--architecture``); ``--architecture NAME --random`` for random weights.
 
 Exit codes: 0 exported (and checked, with ``--check``), 1 ``--check`` found a file that
 disagrees with PyTorch, 2 bad arguments or a model that could not be loaded.
@@ -21,40 +22,41 @@ _TRANSFORMS = ("g_a", "g_s", "h_a", "h_s")
 
 
 def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
-    """The model named by the arguments, in eval mode, and what to record about it."""
-    if args.weights is not None:
-        from neuralcodec.zoo.defaults import load_weights_file, read_weights
-
-        _, metadata = read_weights(args.weights)
-        recorded = {k: v for k, v in metadata.items() if k in ("architecture", "lambda", "metric", "quality")}
-        return load_weights_file(args.weights), {"origin": "weights file", "source": args.weights.name, **recorded}
-    if args.architecture is not None:
+    """The model named by the arguments (as ``neuralcodec compress`` names it), in eval
+    mode, and what to record about it in the manifest."""
+    if args.random:
         from neuralcodec.zoo import load_model
 
         quality = 1 if args.quality is None else args.quality
-        if args.random:
-            pretrained: Any = False
-            origin = "random initialisation"
-        elif args.checkpoint is not None:
-            pretrained, origin = args.checkpoint, "checkpoint"
-        else:
-            pretrained, origin = True, "CompressAI published weights"
-        model = load_model(args.architecture, quality, args.metric, pretrained=pretrained, progress=True)
-        metadata = {"architecture": args.architecture, "quality": str(quality), "metric": args.metric, "origin": origin}
-        return model.eval(), metadata
-    from neuralcodec.zoo.defaults import DEFAULT_ARCHITECTURE, DEFAULT_QUALITY, default_model
+        model = load_model(args.architecture, quality, args.metric or "mse").eval()
+        return model, {"architecture": args.architecture, "quality": str(quality), "origin": "random initialisation"}
+    from neuralcodec.codec.api import Codec
 
-    quality = DEFAULT_QUALITY if args.quality is None else args.quality
-    model = default_model(quality)
-    return model, {"architecture": DEFAULT_ARCHITECTURE, "quality": str(quality), "origin": "neuralcodec shipped weights"}
+    if args.checkpoint is not None:
+        codec = Codec.from_checkpoint(args.checkpoint, args.architecture, args.quality or 0, args.metric or "")
+    elif args.architecture is not None:
+        codec = Codec.zoo(args.architecture, args.quality, args.metric or "mse")
+    else:
+        codec = Codec.default(args.quality)
+    identity = codec.identity
+    metadata = {"architecture": identity.architecture, "origin": identity.origin.label}
+    if identity.quality:
+        metadata["quality"] = str(identity.quality)
+    if identity.metric:
+        metadata["metric"] = identity.metric
+    if args.checkpoint is not None:
+        metadata["source"] = args.checkpoint.name
+    return codec.model.eval(), metadata
 
 
 def run_export(args: argparse.Namespace) -> int:
     """Handler of ``neuralcodec export``; returns the exit code."""
     from neuralcodec.export.exporter import export
 
-    if (args.checkpoint is not None or args.random) and args.architecture is None:
-        print("error: --checkpoint and --random need --architecture", file=sys.stderr)
+    from neuralcodec.codec.errors import CodecError
+
+    if args.random and (args.architecture is None or args.checkpoint is not None):
+        print("error: --random needs --architecture (and no --checkpoint)", file=sys.stderr)
         return 2
     try:
         model, metadata = _load(args)
@@ -69,7 +71,7 @@ def run_export(args: argparse.Namespace) -> int:
             metadata=metadata,
             overwrite=args.overwrite,
         )
-    except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except (CodecError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     identity = manifest["model"]
@@ -104,19 +106,21 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         description=(
             "Writes g_a.pt/.onnx, g_s.*, h_a.*, h_s.* and manifest.json (shapes, tensor names, the "
             "model's identity and weights hash) to OUT_DIR. ONNX files have dynamic batch, height and "
-            "width. The model: --weights FILE (from `neuralcodec train`); or --architecture with "
-            "--quality and CompressAI's published weights, --checkpoint or --random; by default "
-            "neuralcodec's shipped model. Exit codes: 0 exported, 1 --check failed, 2 bad arguments."
+            "width. The model is named as for `neuralcodec compress`: by default neuralcodec's shipped "
+            "model at --quality; --architecture for CompressAI's published weights; --checkpoint for your "
+            "own. Exit codes: 0 exported, 1 --check failed, 2 bad arguments or a model that cannot be loaded."
         ),
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write (created if needed)")
-    source = parser.add_argument_group("model")
-    source.add_argument("--weights", type=Path, help="safetensors weights file written by `neuralcodec train`")
-    source.add_argument("--architecture", help="zoo name, e.g. mbt2018-mean, cheng2020-anchor")
-    source.add_argument("--quality", type=int, help="rate point (default: 1 with --architecture, the shipped default otherwise)")
-    source.add_argument("--metric", choices=("mse", "ms-ssim"), default="mse", help="with --architecture (default %(default)s)")
-    source.add_argument("--checkpoint", help="with --architecture: a local checkpoint file or URL instead of the published weights")
-    source.add_argument("--random", action="store_true", help="with --architecture: random weights (to try the export)")
+    source = parser.add_argument_group("model (as `neuralcodec compress` names it)")
+    source.add_argument("--architecture", metavar="NAME",
+                        help="CompressAI's published weights of this zoo architecture (e.g. mbt2018-mean)")
+    source.add_argument("--quality", type=int, metavar="Q",
+                        help="rate point: 1..4 for the shipped weights (default 3), 1..8 (1..6 for cheng2020) for CompressAI's")
+    source.add_argument("--metric", choices=("mse", "ms-ssim"), help="the distortion CompressAI's weights were trained for (default mse)")
+    source.add_argument("--checkpoint", type=Path, metavar="FILE",
+                        help="your own weights: a .safetensors file from `neuralcodec train`, or a torch/CompressAI checkpoint with --architecture")
+    source.add_argument("--random", action="store_true", help="with --architecture: random weights, to try the export")
     parser.add_argument("--format", dest="formats", action="append", choices=_FORMATS,
                         help="export only this format (repeatable; default both)")
     parser.add_argument("--transform", dest="transforms", action="append", choices=_TRANSFORMS,
