@@ -17,6 +17,9 @@ pub mod engine;
 pub mod error;
 pub mod rans;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 #[cfg(feature = "python")]
 mod python;
 
