@@ -27,6 +27,8 @@ COMMAND_MODULES = (
     "neuralcodec.codec.commands",
     "neuralcodec.train.commands",
     "neuralcodec.export.commands",
+    "neuralcodec.eval.commands",
+    "neuralcodec.bench.commands",
 )
 
 

@@ -1,0 +1,298 @@
+"""The ``eval``, ``plot`` and ``bdrate`` subcommands.
+
+* ``neuralcodec eval DATASET [--model ARCH --pretrained | --checkpoint FILE...] [--quality Q...]
+  [-o RESULTS.json]``: evaluates learned models (see :mod:`neuralcodec.eval.learned`).
+  With no model named it evaluates neuralcodec's shipped models
+  (:func:`neuralcodec.zoo.defaults.default_model`).
+* ``neuralcodec plot RESULTS.json... -o FILE.png|svg [--metric psnr|ms-ssim]``: RD curves.
+* ``neuralcodec bdrate A.json B.json...``: BD-rate (%) and BD-PSNR (dB) of each B against A.
+
+Exit codes: 0 success, 1 the run failed, 2 bad usage or unreadable input. Only argparse
+is imported here; torch, the models and matplotlib load when a handler runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["register", "run_bdrate", "run_eval", "run_plot"]
+
+
+class UsageError(ValueError):
+    """Arguments that do not make sense together (exit code 2)."""
+
+
+def _error(message: object, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+# ------------------------------------------------------------------------------ eval
+def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, Any]]:
+    """The rate points, results name, description and settings the ``eval`` arguments ask for."""
+    from neuralcodec.eval.learned import RatePoint
+    from neuralcodec.zoo import defaults
+    from neuralcodec.zoo.image import ARCHITECTURES, CONFIGS, load_model
+
+    if args.model is not None and args.model not in ARCHITECTURES:
+        raise UsageError(f"unknown architecture {args.model!r}; known: {', '.join(ARCHITECTURES)}")
+    if args.checkpoint:
+        if args.quality or args.pretrained:
+            raise UsageError("--checkpoint files are the rate points: do not combine them with --quality or --pretrained")
+        points = [RatePoint(path.name, _checkpoint_loader(path, args.model)) for path in args.checkpoint]
+        name = args.name or (f"{args.model}-checkpoints" if args.model else "checkpoints")
+        description = f"neuralcodec eval of {len(points)} checkpoint files"
+        return points, name, description, {"architecture": args.model, "checkpoints": [str(p) for p in args.checkpoint]}
+    if args.model is not None:
+        if not args.pretrained:
+            raise UsageError(
+                "give --pretrained for CompressAI's published weights or --checkpoint FILE... for your own "
+                "(evaluating randomly initialised models is not useful)"
+            )
+        qualities = args.quality or []
+        if not qualities:
+            raise UsageError(f"give --quality for {args.model} (one or more of {sorted(CONFIGS[args.model])})")
+        bad = [q for q in qualities if q not in CONFIGS[args.model]]
+        if bad:
+            raise UsageError(f"{args.model} has qualities {sorted(CONFIGS[args.model])}, not {bad}")
+        metric = args.metric
+
+        def loader(quality: int) -> Any:
+            return lambda: load_model(args.model, quality, metric, pretrained=True, progress=not args.no_progress)
+
+        points = [RatePoint(q, loader(q)) for q in qualities]
+        name = args.name or f"{args.model}-{metric}"
+        description = f"neuralcodec eval of {args.model} ({metric}), CompressAI's published weights"
+        return points, name, description, {"architecture": args.model, "metric": metric, "weights": "compressai"}
+    if args.pretrained:
+        raise UsageError("--pretrained needs --model ARCH")
+    qualities = args.quality or sorted(defaults.DEFAULT_LAMBDAS)
+    bad = [q for q in qualities if q not in defaults.DEFAULT_LAMBDAS]
+    if bad:
+        raise UsageError(f"the shipped models have qualities {sorted(defaults.DEFAULT_LAMBDAS)}, not {bad}")
+    missing = [q for q in qualities if not defaults.default_weights_path(q).is_file()]
+    if missing:
+        raise UsageError(
+            f"the shipped weights of qualities {missing} are missing from this installation "
+            f"({defaults.default_weights_path(missing[0]).parent}); train them with "
+            "`python -m neuralcodec.train.recipe` or name a model"
+        )
+    points = [RatePoint(q, (lambda q=q: defaults.default_model(q))) for q in qualities]
+    name = args.name or f"neuralcodec-{defaults.DEFAULT_ARCHITECTURE}"
+    description = f"neuralcodec eval of the shipped {defaults.DEFAULT_ARCHITECTURE} models"
+    settings = {
+        "architecture": defaults.DEFAULT_ARCHITECTURE,
+        "weights": "neuralcodec defaults",
+        "lambdas": [defaults.DEFAULT_LAMBDAS[q] for q in qualities],
+    }
+    return points, name, description, settings
+
+
+def _checkpoint_loader(path: Path, architecture: Optional[str]) -> Any:
+    """A loader for one checkpoint: a neuralcodec safetensors file, or a state_dict file with ``--model``."""
+
+    def load() -> Any:
+        from neuralcodec.zoo.defaults import load_weights_file
+        from neuralcodec.zoo.image import ARCHITECTURES
+        from neuralcodec.zoo.weights import load_weights
+
+        if path.suffix == ".safetensors":
+            model = load_weights_file(path)
+            return model
+        if architecture is None:
+            raise UsageError(f"{path} is not a .safetensors weights file: name its architecture with --model")
+        model = ARCHITECTURES[architecture].from_state_dict(load_weights(path))
+        model.update(force=False)
+        return model.eval()
+
+    if not path.is_file():
+        raise UsageError(f"checkpoint {path} does not exist")
+    return load
+
+
+def _print_table(results: Dict[str, Any], stream: Any) -> None:
+    table = results["results"]
+    has_estimate = "bpp-estimate" in table
+    header = f"{'quality':>22}  {'bpp':>7}  " + (f"{'(est.)':>7}  " if has_estimate else "")
+    header += f"{'PSNR-RGB':>8}  {'MS-SSIM':>7}  {'enc s':>7}  {'dec s':>7}"
+    print(f"{results['name']}: mean over {len(results['per_image']['images'])} images", file=stream)
+    print(header, file=stream)
+    for i, quality in enumerate(results["qualities"]):
+        line = f"{str(quality):>22}  {table['bpp'][i]:7.4f}  "
+        if has_estimate:
+            line += f"{table['bpp-estimate'][i]:7.4f}  "
+        line += (
+            f"{table['psnr-rgb'][i]:8.3f}  {table['ms-ssim-rgb'][i]:7.5f}  "
+            f"{table['encoding_time'][i]:7.4f}  {table['decoding_time'][i]:7.4f}"
+        )
+        print(line, file=stream)
+
+
+def _finish(results: Dict[str, Any], output: Optional[Path]) -> None:
+    """Writes ``results`` to ``output`` and a table to stdout, or the JSON to stdout."""
+    import json
+
+    from neuralcodec.eval.results import write_results
+
+    if output is None:
+        _print_table(results, sys.stderr)
+        print(json.dumps(results, indent=1, allow_nan=False))
+    else:
+        write_results(results, output)
+        _print_table(results, sys.stdout)
+        print(f"wrote {output}")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Handler of ``neuralcodec eval``."""
+    from neuralcodec.eval.images import DatasetError, collect_images
+
+    try:
+        images = collect_images(args.dataset)
+        points, name, description, settings = _rate_points(args)
+    except (DatasetError, UsageError) as error:
+        return _error(error)
+    import torch
+
+    if args.cuda and not torch.cuda.is_available():
+        return _error("--cuda was given but no CUDA device is available")
+    device = "cuda" if args.cuda else "cpu"
+    from neuralcodec.eval.images import DatasetError as _DatasetError
+    from neuralcodec.eval.learned import evaluate
+
+    try:
+        results = evaluate(
+            points, images, name, description, device, not args.no_progress, args.dataset, settings
+        )
+    except (_DatasetError, UsageError, FileNotFoundError) as error:
+        return _error(error)
+    except (ValueError, RuntimeError, OSError) as error:
+        return _error(f"evaluation failed: {error}", 1)
+    _finish(results, args.output)
+    return 0
+
+
+# ------------------------------------------------------------------------ plot, bdrate
+def _load_all(paths: Sequence[Path]) -> List[Dict[str, Any]]:
+    from neuralcodec.eval.results import load_results
+
+    return [load_results(path) for path in paths]
+
+
+def _parse_size(text: str) -> Tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT in pixels, e.g. 800x600, got {text!r}") from None
+    if not (16 <= width <= 10000 and 16 <= height <= 10000):
+        raise argparse.ArgumentTypeError(f"size must be between 16 and 10000 pixels a side, got {text!r}")
+    return width, height
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Handler of ``neuralcodec plot``."""
+    from neuralcodec.eval.rd import plot_curves
+    from neuralcodec.eval.results import ResultsError
+
+    try:
+        results = _load_all(args.results)
+        reference = None
+        if args.reference is not None:
+            names = [str(r.get("name")) for r in results]
+            paths = [str(p) for p in args.results]
+            if args.reference in paths:
+                reference = paths.index(args.reference)
+            elif args.reference in names:
+                reference = names.index(args.reference)
+            else:
+                raise UsageError(f"--reference {args.reference!r} is neither a given file nor a curve name ({', '.join(names)})")
+        plot_curves(results, args.output, args.metric, reference, args.size, args.dpi, args.title)
+    except (ResultsError, UsageError, ValueError) as error:
+        return _error(error)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def run_bdrate(args: argparse.Namespace) -> int:
+    """Handler of ``neuralcodec bdrate``."""
+    from neuralcodec.eval.rd import results_bjontegaard
+    from neuralcodec.eval.results import ResultsError
+
+    try:
+        reference, *tests = _load_all([args.reference, *args.test])
+    except ResultsError as error:
+        return _error(error)
+    quality = "PSNR" if args.metric == "psnr" else "MS-SSIM(dB)"
+    print(f"reference: {reference['name']} ({args.reference})")
+    status = 0
+    for path, test in zip(args.test, tests):
+        try:
+            delta = results_bjontegaard(reference, test, args.metric)
+        except (ResultsError, ValueError) as error:
+            print(f"{test['name']} ({path}): {error}", file=sys.stderr)
+            status = 1
+            continue
+        lo, hi = delta.quality_range
+        rate_lo, rate_hi = delta.rate_range
+        print(f"{test['name']} ({path}):")
+        print(f"  BD-rate  {delta.rate_percent:+8.2f} %   (over {quality} {lo:.2f} to {hi:.2f} dB)")
+        print(f"  BD-{quality} {delta.quality_db:+8.3f} dB  (over {rate_lo:.3f} to {rate_hi:.3f} bpp)")
+    return status
+
+
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Adds the ``eval``, ``plot`` and ``bdrate`` subcommands to the ``neuralcodec`` parser."""
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate learned models on an image folder (bpp from real bitstreams, PSNR, MS-SSIM, times)",
+        description=(
+            "Evaluate learned models on the images of DATASET: bpp counted from the bytes model.compress "
+            "writes (the likelihood estimate beside it), PSNR-RGB and MS-SSIM-RGB of the 8-bit decoded "
+            "image, encode and decode seconds, per image and averaged; results in CompressAI's JSON layout. "
+            "With no --model or --checkpoint, the models shipped with neuralcodec are evaluated."
+        ),
+    )
+    evaluate.add_argument("dataset", type=Path, help="folder of images (not recursive), or one image file")
+    evaluate.add_argument("--model", "-a", metavar="ARCH", help="zoo architecture, e.g. mbt2018-mean")
+    evaluate.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q", help="quality levels to evaluate")
+    evaluate.add_argument("--metric", "-m", choices=("mse", "ms-ssim"), default="mse", help="the weights' training metric (with --pretrained)")
+    evaluate.add_argument("--pretrained", action="store_true", help="use CompressAI's published weights for --model")
+    evaluate.add_argument(
+        "--checkpoint", "-p", type=Path, nargs="+", metavar="FILE",
+        help="weight files, one rate point each (.safetensors from neuralcodec, or state_dict/CompressAI checkpoints with --model)",
+    )
+    evaluate.add_argument("--cuda", action="store_true", help="run the models on the GPU (the entropy coder runs on the CPU)")
+    evaluate.add_argument("--name", help="the curve's name in the results (default from the model)")
+    evaluate.add_argument("-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.set_defaults(handler=run_eval)
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw rate-distortion curves of results files",
+        description="Draw PSNR (or MS-SSIM, in dB) against bpp for results files (ours or CompressAI's).",
+    )
+    plot.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
+    plot.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="a .png or .svg file")
+    plot.add_argument("--metric", choices=("psnr", "ms-ssim"), default="psnr")
+    plot.add_argument("--reference", metavar="FILE|NAME", help="label every other curve with its BD-rate against this one")
+    plot.add_argument("--size", type=_parse_size, default=(800, 600), metavar="WxH", help="image size in pixels (default 800x600)")
+    plot.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
+    plot.add_argument("--title")
+    plot.set_defaults(handler=run_plot)
+
+    bdrate = commands.add_parser(
+        "bdrate",
+        help="Bjontegaard BD-rate and BD-PSNR of results files against a reference",
+        description=(
+            "Print the BD-rate (%%; negative: fewer bits for the same quality) and BD-PSNR (dB) of each TEST "
+            "results file against REFERENCE, with PCHIP interpolation over the overlapping range."
+        ),
+    )
+    bdrate.add_argument("reference", type=Path, metavar="A.json", help="the reference curve")
+    bdrate.add_argument("test", type=Path, nargs="+", metavar="B.json", help="curves to compare with it")
+    bdrate.add_argument("--metric", choices=("psnr", "ms-ssim"), default="psnr", help="quality measure (MS-SSIM is used in dB)")
+    bdrate.set_defaults(handler=run_bdrate)

@@ -1,0 +1,159 @@
+"""Evaluating learned models: real bitstreams, measured per image.
+
+For each model (one rate point) and each image, :func:`evaluate_model`:
+
+1. reads the image as 8-bit RGB and scales it to ``[0, 1]`` (``[1, 3, H, W]``);
+2. times ``model.compress`` and ``model.decompress`` (wall clock, with a device
+   synchronisation on CUDA; one untimed warm-up run per model first, so one-off
+   initialisation is not charged to the first image);
+3. counts ``bpp`` from the bytes of the entropy-coded strings ``compress`` returns
+   (``8 * bytes / (H * W)``; the few bytes of shape header a container would add are
+   not counted, as in CompressAI), and ``bpp-estimate`` from the likelihoods of
+   ``model.forward`` on the same padded input (``-sum(log2 p) / (H * W)``), which the
+   coded size should match to within the coder's overhead;
+4. rounds the reconstruction to 8 bits and measures PSNR-RGB and MS-SSIM-RGB
+   (:mod:`neuralcodec.eval.measure`).
+
+:func:`evaluate` runs several rate points and returns the results dictionary of
+:mod:`neuralcodec.eval.results`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from neuralcodec.eval.images import read_rgb
+from neuralcodec.eval.measure import distortion, to_uint8
+from neuralcodec.eval.results import build_results, environment
+from neuralcodec.models.base import CompressionModel
+
+__all__ = ["RatePoint", "evaluate", "evaluate_image", "evaluate_model"]
+
+
+@dataclass
+class RatePoint:
+    """One rate point to evaluate: a label (the quality or a file name) and how to get the model.
+
+    ``load`` is called when the point is reached, so only one model is in memory at a time.
+    """
+
+    quality: Union[int, float, str]
+    load: Callable[[], CompressionModel]
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(device=device, dtype=torch.float32) / 255
+
+
+def _estimated_bits(model: CompressionModel, x: torch.Tensor) -> float:
+    """``-sum(log2 likelihoods)`` of the model's forward pass on the padded image."""
+    likelihoods = model(model.pad(x))["likelihoods"]
+    return float(sum(torch.log2(v.double()).sum() for v in likelihoods.values()).neg())
+
+
+@torch.no_grad()
+def evaluate_image(model: CompressionModel, rgb: np.ndarray, device: Union[str, torch.device] = "cpu") -> Dict[str, float]:
+    """The measurements of one uint8 RGB ``[H, W, 3]`` image (see the module documentation).
+
+    Returns:
+        ``{"bpp", "bpp-estimate", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}``
+        (times in seconds).
+    """
+    device = torch.device(device)
+    height, width = rgb.shape[:2]
+    x = _to_tensor(rgb, device)
+    _synchronize(device)
+    start = time.perf_counter()
+    coded = model.compress(x)
+    _synchronize(device)
+    encoding_time = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"])
+    _synchronize(device)
+    decoding_time = time.perf_counter() - start
+    coded_bytes = sum(len(s) for group in coded["strings"] for s in group)
+    pixels = height * width
+    row = {
+        "bpp": 8 * coded_bytes / pixels,
+        "bpp-estimate": _estimated_bits(model, x) / pixels,
+        "encoding_time": encoding_time,
+        "decoding_time": decoding_time,
+    }
+    row.update(distortion(rgb, to_uint8(decoded["x_hat"])))
+    return row
+
+
+def _warm_up(model: CompressionModel, device: torch.device) -> None:
+    rgb = np.full((64, 64, 3), 128, np.uint8)
+    with torch.no_grad():
+        x = _to_tensor(rgb, device)
+        coded = model.compress(x)
+        model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"])
+
+
+def evaluate_model(
+    model: CompressionModel,
+    images: Sequence[Path],
+    device: Union[str, torch.device] = "cpu",
+    progress: Optional[Any] = None,
+) -> List[Dict[str, float]]:
+    """Measurements of every image (in order) for one model; ``progress`` is a tqdm bar to advance."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    _warm_up(model, device)
+    rows = []
+    for path in images:
+        rows.append(evaluate_image(model, read_rgb(path), device))
+        if progress is not None:
+            progress.update(1)
+    return rows
+
+
+def evaluate(
+    points: Iterable[RatePoint],
+    images: Sequence[Path],
+    name: str,
+    description: str,
+    device: Union[str, torch.device] = "cpu",
+    show_progress: bool = True,
+    dataset: Optional[Union[str, Path]] = None,
+    settings: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """Evaluates every rate point on ``images``; returns a results dictionary.
+
+    Args:
+        points: the rate points, each loaded in turn.
+        images: image files.
+        name, description: the curve's label and description in the results.
+        device: where the models run (``"cpu"`` or ``"cuda"``).
+        show_progress: draw a tqdm bar (on stderr) over all images of all points.
+        dataset: the data set path to record.
+        settings: extra settings to record (architecture, metric, sources, ...).
+    """
+    from tqdm import tqdm
+
+    points = list(points)
+    qualities, per_image = [], []
+    with tqdm(total=len(points) * len(images), desc=name, unit="image", disable=not show_progress) as bar:
+        for point in points:
+            bar.set_postfix(quality=point.quality)
+            model = point.load()
+            per_image.append(evaluate_model(model, images, device, bar))
+            qualities.append(point.quality)
+            del model
+    extra = {
+        "environment": environment(torch=torch.__version__),
+        "settings": {"device": str(device), **(settings or {})},
+    }
+    return build_results(name, description, qualities, per_image, [p.name for p in images], dataset, extra)

@@ -1,0 +1,50 @@
+"""Distortion of one decoded image against its original: PSNR-RGB and MS-SSIM-RGB.
+
+Both codecs families are measured alike: on 8-bit RGB pixels (a learned model's output
+is rounded to 8 bits first, as a decoder writing an image file would), PSNR from the MSE
+over all pixels and the three channels, MS-SSIM by :func:`neuralcodec.metrics.ms_ssim`
+on ``[0, 1]`` values (float64, so the figure does not depend on the device).
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from neuralcodec.eval.results import psnr_db
+
+__all__ = ["distortion", "to_uint8"]
+
+
+def to_uint8(x: "object") -> np.ndarray:
+    """A ``[1, 3, H, W]`` (or ``[3, H, W]``) float tensor in ``[0, 1]`` as uint8 ``[H, W, 3]``."""
+    import torch
+
+    assert isinstance(x, torch.Tensor)
+    if x.dim() == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
+        x = x[0]
+    return (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def distortion(original: np.ndarray, decoded: np.ndarray) -> Dict[str, float]:
+    """``{"psnr-rgb": dB, "ms-ssim-rgb": [0, 1]}`` of two uint8 ``[H, W, 3]`` images.
+
+    Raises:
+        ValueError: the images differ in shape or are not 8-bit RGB.
+    """
+    import torch
+
+    from neuralcodec.metrics import ms_ssim
+
+    if original.shape != decoded.shape or original.ndim != 3 or original.shape[2] != 3:
+        raise ValueError(f"decoded image {decoded.shape} does not match the original {original.shape} (H, W, 3)")
+    if original.dtype != np.uint8 or decoded.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {original.dtype} and {decoded.dtype}")
+    difference = original.astype(np.float64) - decoded.astype(np.float64)
+    mse = float(np.mean(difference**2))
+    a = torch.from_numpy(original).permute(2, 0, 1)[None].to(torch.float64) / 255
+    b = torch.from_numpy(decoded).permute(2, 0, 1)[None].to(torch.float64) / 255
+    return {"psnr-rgb": psnr_db(mse, 255.0), "ms-ssim-rgb": float(ms_ssim(a, b, data_range=1.0))}
