@@ -1,0 +1,325 @@
+"""The Rust engine path of the hyperprior-family models: agreement with PyTorch, exact
+round trips, and determinism across threads, kernels and encoder-side arithmetic."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neuralcodec import engine
+from neuralcodec.ans import StreamError
+from neuralcodec.models import (
+    Cheng2020Anchor,
+    Cheng2020Attention,
+    CompressionModel,
+    JointAutoregressiveHierarchicalPriors,
+    MeanScaleHyperprior,
+    ScaleHyperprior,
+)
+
+MODELS = {
+    "bmshj2018-hyperprior": lambda: ScaleHyperprior(8, 12),
+    "mbt2018-mean": lambda: MeanScaleHyperprior(8, 12),
+    "mbt2018": lambda: JointAutoregressiveHierarchicalPriors(8, 12),
+    "cheng2020-anchor": lambda: Cheng2020Anchor(8),
+    "cheng2020-attn": lambda: Cheng2020Attention(8),
+}
+AUTOREGRESSIVE = ["mbt2018", "cheng2020-anchor", "cheng2020-attn"]
+
+
+def small_model(name: str, seed: int = 0) -> CompressionModel:
+    torch.manual_seed(seed)
+    model = MODELS[name]().eval()
+    with torch.no_grad():
+        # Random init gives tiny latents; widen them so the coder has work to do.
+        [m for m in model.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.mul_(20)
+    model.update(force=True)
+    return model
+
+
+def image(height: int, width: int, batch: int = 1, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    smooth = torch.nn.functional.interpolate(
+        torch.rand(batch, 3, max(height // 8, 1), max(width // 8, 1), generator=generator),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=False,
+    )
+    return (smooth + 0.05 * torch.rand(batch, 3, height, width, generator=generator)).clamp(0, 1)
+
+
+def latents(model: CompressionModel, x: torch.Tensor):
+    """(y, z_strings, z_hat) as ``compress`` computes them."""
+    with torch.no_grad():
+        y = model.g_a(model.pad(x))
+        z, z_strings, z_hat = model._side_information(y)
+    return y, z_strings, z_hat
+
+
+def digest(*items) -> str:
+    h = hashlib.sha256()
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            h.update(item.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(item, (list, tuple)):
+            h.update(digest(*item).encode())
+        else:
+            h.update(bytes(item))
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_engine_scales_and_means_agree_with_pytorch_to_float_tolerance(name):
+    model = small_model(name)
+    y, _, z_hat = latents(model, image(64, 128))
+    with torch.no_grad():
+        params_torch = model.h_s(z_hat)
+        params_engine = engine.hyper_parameters(model, z_hat)
+        torch.testing.assert_close(params_engine, params_torch, rtol=1e-4, atol=1e-5)
+        if name in AUTOREGRESSIVE:
+            y_hat = torch.round(y)
+            ctx = model.context_prediction(y_hat)
+            scales_t, means_t = model.entropy_parameters(torch.cat((params_torch, ctx), 1)).chunk(2, 1)
+            scales_e, means_e = engine.entropy_parameters(model, params_engine, y_hat)
+            torch.testing.assert_close(scales_e, scales_t, rtol=1e-4, atol=1e-4)
+            torch.testing.assert_close(means_e, means_t, rtol=1e-4, atol=1e-4)
+            scales = scales_e
+        else:
+            scales = params_engine[:, : model.M]
+        # The engine's rows follow the same rule as PyTorch's build_indexes.
+        assert torch.equal(engine.scale_indexes(model, scales), model.gaussian_conditional.build_indexes(scales))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_engine_round_trip_decodes_the_encoder_latents_exactly(name):
+    model = small_model(name)
+    x = image(64, 96, batch=2)
+    with torch.no_grad():
+        compressed = model.compress(x)
+        decoded = model.decompress(compressed["strings"], compressed["shape"], x_size=compressed["x_size"])
+        y, _, z_hat = latents(model, x)
+        if name in AUTOREGRESSIVE:
+            strings, y_hat = engine.compress_latent(model, y, z_hat)
+            assert strings == compressed["strings"][0]
+            assert torch.equal(engine.decompress_latent(model, strings, z_hat), y_hat)
+            expected = model.g_s(y_hat).clamp(0, 1)
+            assert torch.equal(decoded["x_hat"], model.crop(expected, compressed["x_size"]))
+    assert decoded["x_hat"].shape == x.shape
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_engine_rate_is_within_half_a_percent_of_the_compat_path(name):
+    model = small_model(name)
+    x = image(128, 192, batch=2, seed=3)
+    with torch.no_grad():
+        engine_bytes = sum(len(s) for s in model.compress(x)["strings"][0])
+        model.coding_path = "compat"
+        compat_bytes = sum(len(s) for s in model.compress(x)["strings"][0])
+    assert abs(engine_bytes / compat_bytes - 1) <= 0.005, (engine_bytes, compat_bytes)
+
+
+@pytest.mark.parametrize("name", ["mbt2018", "cheng2020-anchor", "mbt2018-mean"])
+def test_one_and_two_engine_threads_give_identical_bytes_and_latents(name):
+    model = small_model(name)
+    x = image(64, 128)
+    y, _, z_hat = latents(model, x)
+    with torch.no_grad():
+        params = [engine.hyper_parameters(model, z_hat, threads=t) for t in (1, 2)]
+        assert digest(params[0]) == digest(params[1])
+        if name in AUTOREGRESSIVE:
+            one = engine.compress_latent(model, y, z_hat, threads=1)
+            two = engine.compress_latent(model, y, z_hat, threads=2)
+            assert one[0] == two[0]
+            assert torch.equal(one[1], two[1])
+            decoded = [engine.decompress_latent(model, one[0], z_hat, threads=t) for t in (1, 2)]
+            assert torch.equal(decoded[0], one[1]) and torch.equal(decoded[1], one[1])
+
+
+SUBPROCESS_SCRIPT = r"""
+import sys, torch
+from neuralcodec import engine
+from neuralcodec.models import JointAutoregressiveHierarchicalPriors
+state = torch.load(sys.argv[1])
+model = JointAutoregressiveHierarchicalPriors.from_state_dict(state["model"]).eval()
+threads = int(sys.argv[2])
+strings, y_hat = engine.compress_latent(model, state["y"], state["z_hat"], threads=threads)
+decoded = engine.decompress_latent(model, strings, state["z_hat"], threads=threads)
+assert torch.equal(decoded, y_hat)
+native = engine.engine_for(model)
+print(native.kernel, strings[0].hex(), y_hat.numpy().tobytes().hex())
+"""
+
+
+def test_the_scalar_kernel_in_a_subprocess_gives_identical_bytes_and_latents(tmp_path):
+    model = small_model("mbt2018")
+    y, _, z_hat = latents(model, image(64, 64))
+    path = tmp_path / "state.pt"
+    torch.save({"model": model.state_dict(), "y": y, "z_hat": z_hat}, path)
+    outputs = {}
+    for scalar, threads in [("0", "1"), ("1", "1"), ("1", "2")]:
+        env = dict(os.environ, NEURALCODEC_ENGINE_SCALAR=scalar)
+        run = subprocess.run(
+            [sys.executable, "-c", SUBPROCESS_SCRIPT, str(path), threads],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+        kernel, data, latent = run.stdout.split()
+        assert kernel == ("scalar" if scalar == "1" else "vector")
+        outputs[(scalar, threads)] = (data, latent)
+    strings, y_hat = engine.compress_latent(model, y, z_hat)
+    here = (strings[0].hex(), y_hat.numpy().tobytes().hex())
+    assert all(value == here for value in outputs.values())
+
+
+def test_torch_intra_op_threads_do_not_change_the_decoded_latents():
+    model = small_model("mbt2018")
+    x = image(64, 64)
+    previous = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with torch.no_grad():
+                compressed = model.compress(x)
+                z_hat = model.entropy_bottleneck.decompress(compressed["strings"][1], compressed["shape"])
+                results.append((compressed, engine.decompress_latent(model, compressed["strings"][0], z_hat)))
+        # Whatever the encoder's threads did to y, each stream decodes the same way
+        # under either thread count.
+        for compressed, y_hat in results:
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                z_hat = model.entropy_bottleneck.decompress(compressed["strings"][1], compressed["shape"])
+                assert torch.equal(engine.decompress_latent(model, compressed["strings"][0], z_hat), y_hat)
+    finally:
+        torch.set_num_threads(previous)
+
+
+class Float64(torch.nn.Module):
+    """Runs a module in float64 and returns float32, like an encoder on other hardware."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module.double()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.double()).float()
+
+
+@pytest.mark.parametrize("name", ["mbt2018", "cheng2020-anchor"])
+def test_an_encoder_in_float64_or_with_perturbed_latents_still_round_trips_exactly(name):
+    model = small_model(name)
+    x = image(64, 64)
+    y32, _, z_hat = latents(model, x)
+    import copy
+
+    model64 = copy.deepcopy(model)
+    model64.g_a = Float64(model64.g_a)
+    y64, _, _ = latents(model64, x)
+    generator = torch.Generator().manual_seed(5)
+    perturbed = y32 + 1e-4 * torch.randn(y32.shape, generator=generator)
+    for y in (y64, perturbed, y32 + 0.5):  # + 0.5 puts many values on rounding ties
+        strings, y_hat = engine.compress_latent(model, y, z_hat)
+        assert torch.equal(engine.decompress_latent(model, strings, z_hat), y_hat)
+    with torch.no_grad():
+        compressed = model64.compress(x)
+        decoded = model64.decompress(compressed["strings"], compressed["shape"])
+    assert decoded["x_hat"].shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["mbt2018", "mbt2018-mean", "bmshj2018-hyperprior"])
+def test_truncated_or_corrupted_strings_raise_instead_of_decoding(name):
+    model = small_model(name)
+    with torch.no_grad():
+        compressed = model.compress(image(64, 64))
+        y_string = compressed["strings"][0][0]
+        flipped = bytearray(y_string)
+        flipped[len(flipped) // 2] ^= 0x10
+        for bad in (y_string[:-4], y_string[:6], b"", y_string + b"\0\0\0\1", bytes(flipped)):
+            with pytest.raises((StreamError, ValueError)):
+                model.decompress([[bad], compressed["strings"][1]], compressed["shape"])
+
+
+def test_engine_arguments_are_checked_with_clear_errors():
+    model = small_model("mbt2018")
+    _, _, z_hat = latents(model, image(64, 64))
+    native = engine.engine_for(model)
+    with pytest.raises(ValueError, match="channels"):
+        native.hyper(np.zeros((1, 1, 3), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        native.hyper(np.zeros((2, 2, 8), np.float32)[:, ::-1])
+    params = engine.hyper_parameters(model, z_hat)[0].permute(1, 2, 0).contiguous().numpy()
+    table = model.gaussian_conditional._cdf_table()._native
+    with pytest.raises(ValueError, match="latent"):
+        native.encode(np.zeros((3, 3, 12), np.float32), params, table)
+    with pytest.raises(ValueError, match="cannot be coded"):
+        native.encode(np.full(params.shape[:2] + (12,), np.nan, np.float32), params, table)
+    model.coding_path = "gpu"
+    with pytest.raises(ValueError, match="coding_path"):
+        model.compress(image(64, 64))
+
+
+def test_a_module_the_engine_cannot_run_is_refused_by_name():
+    model = small_model("bmshj2018-hyperprior")
+    model.h_s.append(torch.nn.Sigmoid())
+    with pytest.raises(engine.EngineUnsupportedError, match="Sigmoid"):
+        engine.engine_for(model)
+
+
+def test_the_engine_is_rebuilt_when_weights_change():
+    model = small_model("mbt2018-mean")
+    _, _, z_hat = latents(model, image(64, 64))
+    first = engine.engine_for(model)
+    assert engine.engine_for(model) is first
+    before = engine.hyper_parameters(model, z_hat)
+    with torch.no_grad():
+        model.h_s[0].bias.add_(1.0)
+    assert engine.engine_for(model) is not first
+    after = engine.hyper_parameters(model, z_hat)
+    assert not torch.equal(before, after)
+    torch.testing.assert_close(after, model.h_s(z_hat).detach(), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ golden vectors
+
+GOLDEN = Path(__file__).parent / "fixtures" / "engine"
+GOLDEN_CASES = ("mbt2018", "cheng2020-anchor", "mbt2018-mean")
+
+
+@pytest.mark.parametrize("name", GOLDEN_CASES)
+def test_golden_vectors_decode_and_reencode_to_the_committed_bits(name):
+    """Any change of engine output is a bitstream format change, and fails here
+    (tests/fixtures/engine/make_golden.py makes the fixtures)."""
+    import json
+
+    sys.path.insert(0, str(GOLDEN))
+    try:
+        from make_golden import digest as golden_digest
+        from make_golden import latent_and_hashes, load_case
+    finally:
+        sys.path.pop(0)
+    expected = json.loads((GOLDEN / "golden.json").read_text())[name]
+    model, x, y, strings, shape = load_case(GOLDEN, name)
+    with torch.no_grad():
+        params_digest, y_hat = latent_and_hashes(model, strings, shape)
+        assert params_digest == expected["params_sha256"]
+        assert golden_digest(y_hat) == expected["y_hat_sha256"]
+        z_hat = model.entropy_bottleneck.decompress([strings[1]], shape)
+        if name in AUTOREGRESSIVE:
+            again, y_hat_encoder = engine.compress_latent(model, y, z_hat)
+            assert again == [strings[0]]
+            assert torch.equal(y_hat_encoder, y_hat)
+        else:
+            scales, means = engine.hyper_parameters(model, z_hat).chunk(2, 1)
+            indexes = engine.scale_indexes(model, scales)
+            assert model.gaussian_conditional.compress(y, indexes, means=means) == [strings[0]]
+        assert model.decompress([[strings[0]], [strings[1]]], shape)["x_hat"].shape == x.shape
