@@ -110,8 +110,9 @@ def test_transparency_is_refused_unless_dropped_and_opaque_alpha_is_dropped_with
     la.putalpha(Image.fromarray(rgba[..., 3], "L"))
     with pytest.raises(ImageError, match="transparency"):
         encode_image(la, model)
-    with pytest.warns(ImageConversionWarning, match="transparency dropped"):
+    with pytest.warns(ImageConversionWarning) as record:
         assert read_header(encode_image(la, model, drop_alpha=True)).channels == 1
+    assert any("transparency dropped" in str(w.message) for w in record)
 
 
 def test_palette_and_cmyk_images_are_converted_with_a_notice():
@@ -290,8 +291,9 @@ def test_compressai_weights_are_named_by_architecture_quality_and_metric(monkeyp
 
 
 class TwoPathModel(MeanScaleHyperprior):
-    """A model that offers a second coding path (as the Rust engine will), recording which ran."""
+    """Offers both coding paths, defaults to compat, and records which path each call ran."""
 
+    coding_path = "compat"
     coding_paths = ("compat", "engine")
 
     def __init__(self, *args, **kwargs):
@@ -307,11 +309,21 @@ class TwoPathModel(MeanScaleHyperprior):
         return super().decompress(strings, shape, x_size)
 
 
-def test_the_coding_path_is_recorded_and_set_on_the_decoding_model():
-    base = small_model("mbt2018-mean")
-    model = TwoPathModel(8, 8).eval()
+class CompatOnlyModel(MeanScaleHyperprior):
+    coding_path = "compat"
+    coding_paths = ("compat",)
+
+
+def same_weights(cls, base):
+    model = cls(8, 8).eval()
     model.load_state_dict(base.state_dict())
     assert weights_sha256(model) == weights_sha256(base)
+    return model
+
+
+def test_the_coding_path_is_recorded_and_set_on_the_decoding_model():
+    base = small_model("mbt2018-mean")
+    model = same_weights(TwoPathModel, base)
 
     data = encode_image(pixels(16, 16), model, coding_path="engine")
     assert read_header(data).coding_path == "engine"
@@ -319,10 +331,20 @@ def test_the_coding_path_is_recorded_and_set_on_the_decoding_model():
     assert model.paths_seen == ["engine", "engine"]
     assert model.coding_path == "compat", "the attribute is restored after each call"
     with pytest.raises(ModelMismatchError, match="'engine' path"):
-        decode_image(data, base)
-    assert read_header(encode_image(pixels(16, 16), model)).coding_path == "compat"
+        decode_image(data, same_weights(CompatOnlyModel, base))
+
+    compat = encode_image(pixels(16, 16), model)
+    assert read_header(compat).coding_path == "compat"
+    assert torch.equal(decode_image(compat, base, output="tensor"), decode_image(compat, model, output="tensor"))
+    assert model.paths_seen[-1] == "compat"
     with pytest.raises(ValueError, match="offers compat"):
-        encode_image(pixels(16, 16), base, coding_path="engine")
+        encode_image(pixels(16, 16), same_weights(CompatOnlyModel, base), coding_path="engine")
+
+
+def test_files_record_the_models_default_coding_path():
+    model = small_model("mbt2018-mean")
+    data = encode_image(pixels(16, 16), model)
+    assert read_header(data).coding_path == getattr(model, "coding_path", "compat")
 
 
 def test_identity_of_reports_what_a_file_would_record():
@@ -385,3 +407,17 @@ def test_codec_objects_compute_the_hash_once_and_accept_a_device():
     first = codec.encode(pixels(8, 8))
     assert codec.decode(first, output="numpy").shape == (8, 8, 3)
     assert Path(__file__).exists()
+
+
+def test_the_committed_example_file_is_reproduced_byte_for_byte():
+    """Guards the compat bytes: the fixture script's model and image give the committed file."""
+    fixture = Path(__file__).parent / "fixtures" / "codec" / "mbt2018-mean-60x40.nci"
+    data = fixture.read_bytes()
+    torch.manual_seed(0)
+    model = MeanScaleHyperprior(8, 8).eval()
+    model.update(force=True)
+    if weights_sha256(model) != read_header(data).model.weights_sha256:
+        pytest.skip("this torch initialises MeanScaleHyperprior(8, 8) differently from the fixture's")
+    image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    assert encode_image(image, model, coding_path="compat") == data
+    assert decode_image(data, model).size == (60, 40)

@@ -8,12 +8,13 @@ CompressAI's published ones (downloaded once and verified). Files made with a us
 checkpoint need that model passed in; a model with other weights is refused with a
 :class:`~neuralcodec.codec.ModelMismatchError` naming both.
 
-Decoding is exact only on the same kind of device and software as encoding when the
-``"compat"`` coding path (PyTorch floats) is used: the hyperprior's scales are floats,
-and a difference in their last bit can pick another CDF row. Such a mismatch is
-detected (a :class:`~neuralcodec.codec.FormatError`, never garbage) when the coder's
-end-of-stream check catches it; the ``"engine"`` path, where a model offers it, computes
-the entropy parameters deterministically on every machine.
+The file also records the coding path (``model.coding_path``); the decoding model must
+offer it, and is switched to it for the call. The ``"engine"`` path (the default of the
+hyperprior-family models) is bit-exact on every machine. The ``"compat"`` path computes
+the entropy parameters with PyTorch floats, so decoding on another kind of device or
+software than the encoder can, rarely, pick another CDF row, which the coder's
+end-of-stream check almost always refuses (a :class:`~neuralcodec.codec.FormatError`).
+Use the engine path where files must decode exactly across machines.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,13 +104,14 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     compress = commands.add_parser(
         "compress",
         help="compress images into neuralcodec (.nci) files",
-        description=(
+        description=textwrap.fill(
             "Compress images (PNG, JPEG, BMP, TIFF, WebP; 8-bit) with a learned model into .nci files. "
             "By default the model is neuralcodec's shipped mbt2018-mean at --quality. Naming --architecture "
             "uses CompressAI's published weights for it (downloaded once, verified); --checkpoint uses your "
             "own weights (a .safetensors file, or a torch/CompressAI checkpoint with --architecture). "
             "Grayscale images are coded as RGB and decoded back to grayscale; images with transparency "
-            "are refused unless --drop-alpha; 16-bit images are refused."
+            "are refused unless --drop-alpha; 16-bit images are refused.",
+            width=88,
         ),
         epilog=_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -139,11 +141,12 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     decompress = commands.add_parser(
         "decompress",
         help="decompress neuralcodec (.nci) files into images",
-        description=(
+        description=textwrap.fill(
             "Decompress .nci files into images (PNG by default). Each file names its model: neuralcodec's "
             "shipped weights and CompressAI's are found without options; files made with your own weights "
             "need --checkpoint. A file made with other weights than the ones at hand, a corrupted or "
-            "truncated file, or one larger than --max-pixels is reported and skipped."
+            "truncated file, or one larger than --max-pixels is reported and skipped.",
+            width=88,
         ),
         epilog=_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
