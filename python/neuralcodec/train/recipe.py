@@ -29,7 +29,7 @@ from neuralcodec.zoo.defaults import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFA
 #: Sizes of the shipped models.
 N, M = 96, 128
 BASE_STEPS = 3000
-FINETUNE_STEPS = 800
+FINETUNE_STEPS = 500
 
 
 def stage_config(data: Path, work: Path, quality: int, steps: int, init_from: Optional[Path], threads: Optional[int]) -> TrainConfig:
@@ -45,7 +45,7 @@ def stage_config(data: Path, work: Path, quality: int, steps: int, init_from: Op
         steps=steps,
         batch_size=8,
         patch_size=128,
-        lr=3e-4 if base else 1e-4,
+        lr=3e-4 if base else 2e-4,
         lr_schedule="cosine",
         warmup_steps=200 if base else 0,
         min_lr_ratio=0.05,
