@@ -196,3 +196,9 @@ def test_an_interrupted_run_leaves_no_partial_output(tmp_path, images, checkpoin
 def test_cuda_without_a_gpu_is_a_usage_error(tmp_path, images, capsys):
     assert main(["compress", str(images / "a.png"), "--device", "cuda"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_several_inputs_into_an_existing_file_is_a_usage_error(tmp_path, images, capsys):
+    (tmp_path / "taken.nci").write_bytes(b"x")
+    assert main(["compress", str(images), "-o", str(tmp_path / "taken.nci")]) == 2
+    assert "existing file" in capsys.readouterr().err

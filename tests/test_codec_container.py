@@ -217,3 +217,12 @@ def test_describe_names_architecture_quality_metric_origin_and_hash():
     text = header().model.describe()
     assert "mbt2018-mean quality 3" in text and "mse" in text and "shipped" in text
     assert DIGEST.hex()[:16] in text
+
+
+def test_short_inputs_are_told_apart_by_their_first_bytes():
+    with pytest.raises(FormatError, match="truncated"):
+        unpack(MAGIC + b"\x01\x00")
+    with pytest.raises(FormatError, match="truncated"):
+        unpack(MAGIC[:3])
+    with pytest.raises(FormatError, match="not a neuralcodec"):
+        unpack(b"GIF89a\x00\x00")

@@ -110,7 +110,8 @@ class Codec:
     Build one with :meth:`default` (neuralcodec's shipped weights), :meth:`zoo`
     (CompressAI's published weights), :meth:`from_checkpoint` (a weights file), or
     directly from a model whose CDF tables are built (``update()``). The weights hash is
-    computed once here.
+    computed once here. Coding sets ``model.coding_path`` for the duration of each call,
+    so do not share one model between threads that code with different paths.
 
     Args:
         model: the compression model.
@@ -414,9 +415,15 @@ class Codec:
                 out = self.model.decompress([[s] for s in strings], header.latent_shape, size)
         except StreamError as error:
             raise FormatError(f"the entropy-coded data does not decode: {error}") from None
-        except (ValueError, TypeError) as error:
+        except ValueError as error:
             # The model refuses strings that do not fit it (e.g. their number).
             raise FormatError(f"the file's strings do not fit {header.model.architecture}: {error}") from None
+        except TypeError as error:
+            if type(error).__name__ == "EngineUnsupportedError":  # the model, not the file, is at fault
+                raise ModelMismatchError(
+                    f"this {type(self.model).__name__} cannot run the file's {header.coding_path!r} coding path: {error}"
+                ) from None
+            raise
         x_hat = out["x_hat"]
         if tuple(x_hat.shape) != (1, 3, header.height, header.width):
             raise FormatError(f"decoding gave an image of shape {tuple(x_hat.shape)}, expected {(1, 3) + size}")

@@ -186,6 +186,8 @@ def _plan(inputs: Sequence[Path], output: Optional[Path], suffixes: Sequence[str
         and not output.is_dir()
         and not str(output).endswith(("/", os.sep))
     )
+    if output is not None and not output_is_file and output.exists() and not output.is_dir():
+        raise _UsageError(f"-o {output} is an existing file, but these inputs need a folder to write into")
     jobs: List[_Job] = []
     claimed: Dict[Path, Path] = {}
     for source, relative, _ in collected:

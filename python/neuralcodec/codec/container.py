@@ -293,7 +293,7 @@ def _crc_check(data: memoryview, expected: int, what: str) -> None:
 def _parse_preamble(view: memoryview) -> Tuple[int, int]:
     """Checks magic, header CRC and version; returns ``(version, header length)``."""
     if len(view) < _PREAMBLE.size:
-        if bytes(view) != MAGIC[: len(view)]:
+        if bytes(view[: len(MAGIC)]) != MAGIC[: len(view)]:
             raise FormatError("not a neuralcodec image file (the magic bytes are missing)")
         raise FormatError(f"truncated file: {len(view)} bytes, the preamble alone is {_PREAMBLE.size}")
     magic, version, header_length = _PREAMBLE.unpack_from(view)
