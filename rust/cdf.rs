@@ -195,7 +195,7 @@ impl CdfTable {
         if rows == 0 {
             return Err(CoderError::InvalidTable("the CDF table has no rows".into()));
         }
-        if cdfs.len() != rows * cols {
+        if rows.checked_mul(cols) != Some(cdfs.len()) {
             return Err(CoderError::InvalidTable(format!(
                 "the CDF table has {} values, expected rows x cols = {rows} x {cols}",
                 cdfs.len()

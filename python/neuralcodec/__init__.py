@@ -5,8 +5,9 @@ a Rust core (:mod:`neuralcodec.ans`), bit-exact on every machine and byte-compat
 with CompressAI.
 
 Subpackages by concern: :mod:`neuralcodec.ans` (entropy coder), ``ops``, ``layers``,
-``entropy_models``. Submodules are imported on first use, so ``import neuralcodec``
-stays cheap and does not import torch.
+``entropy_models``, ``models``, ``zoo`` (pretrained and shipped weights), ``codec`` (the
+image file format), ``train``, ``eval``, ``bench``, ``export``. Submodules are imported
+on first use, so ``import neuralcodec`` stays cheap and does not import torch.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 
 from neuralcodec._core import __version__
 
-__all__ = ["__version__", "ans", "entropy_models", "layers", "ops", "zoo"]
+__all__ = ["__version__", "ans", "codec", "entropy_models", "layers", "models", "ops", "zoo"]
 
-_SUBMODULES = {"ans", "entropy_models", "layers", "ops", "zoo"}
+_SUBMODULES = {"ans", "codec", "entropy_models", "layers", "models", "ops", "zoo"}
 
 
 def __getattr__(name: str) -> Any:
