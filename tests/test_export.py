@@ -45,6 +45,15 @@ needs_onnxruntime = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The models are tiny; on a shared machine, torch's thread pool costs more than it gives."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def small_model(architecture: str, seed: int = 0) -> torch.nn.Module:
     """A small model whose GDN parameters are far from their initial values (so a
     frozen GDN that mixed up beta, gamma or the inverse would show)."""

@@ -35,6 +35,17 @@ class GDN(nn.Module):
 
     State (CompressAI keys): ``beta`` ``[C]``, ``gamma`` ``[C, C]`` (both reparametrised),
     ``beta_reparam.*``, ``gamma_reparam.*``.
+
+    Example (at initialisation ``beta = 1`` and ``gamma = 0.1 I``, so GDN computes
+    ``x / sqrt(1 + 0.1 x^2)`` and IGDN ``x * sqrt(1 + 0.1 x^2)``)::
+
+        >>> import torch
+        >>> from neuralcodec.layers import GDN
+        >>> x = torch.tensor([3.0, -1.0]).reshape(1, 2, 1, 1)
+        >>> GDN(2)(x).flatten()
+        tensor([ 2.1764, -0.9535], grad_fn=<ViewBackward0>)
+        >>> GDN(2, inverse=True)(x).flatten()
+        tensor([ 4.1352, -1.0488], grad_fn=<ViewBackward0>)
     """
 
     def __init__(

@@ -23,6 +23,18 @@ def quantize_ste(x: Tensor) -> Tensor:
 
     Returns:
         ``round(x)``, same shape and dtype, with ``d out / d x = 1``.
+
+    Example::
+
+        >>> import torch
+        >>> from neuralcodec.ops import quantize_ste
+        >>> x = torch.tensor([0.4, 1.5, 2.5, -0.6], requires_grad=True)
+        >>> y = quantize_ste(x)
+        >>> y.detach()
+        tensor([ 0.,  2.,  2., -1.])
+        >>> y.sum().backward()
+        >>> x.grad
+        tensor([1., 1., 1., 1.])
     """
     return x + (torch.round(x) - x).detach()
 
@@ -53,6 +65,15 @@ def compute_padding(
     Raises:
         ValueError: the target size is not a multiple of ``min_div``. (A target smaller
             than the input gives negative padding, i.e. a crop.)
+
+    Example (a 100x150 image for a model of stride 64 is centred in 128x192)::
+
+        >>> from neuralcodec.ops import compute_padding
+        >>> pad, unpad = compute_padding(100, 150, min_div=64)
+        >>> pad                     # left, right, top, bottom
+        (21, 21, 14, 14)
+        >>> unpad
+        (-21, -21, -14, -14)
     """
     if min_div < 1:
         raise ValueError(f"min_div must be >= 1, got {min_div}")

@@ -14,6 +14,15 @@ Each entry point takes ``(quality, metric="mse", pretrained=False, progress=True
 
 Pretrained models are returned in ``eval()`` mode with their CDF tables ready (the
 tables in the checkpoint are used as they are; missing ones are built by ``update()``).
+
+Example (random weights with CompressAI's sizes; nothing is downloaded)::
+
+    >>> from neuralcodec.zoo import load_model, mbt2018_mean
+    >>> model = load_model("mbt2018-mean", quality=2)
+    >>> type(model).__name__, model.N, model.M
+    ('MeanScaleHyperprior', 128, 192)
+    >>> mbt2018_mean(quality=6).M
+    320
 """
 
 from __future__ import annotations
