@@ -10,11 +10,14 @@
 //!
 //! Results are bit-identical for every variant; only the time differs.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use _core::cdf::{pmf_to_quantized_cdf, CdfTable};
 use _core::engine::autoregressive::rest_network;
 use _core::engine::kernels::{gemm_acc, PackedWeights};
-use _core::engine::{Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, Engine, FeatureMap, Kernel, Layer, Network};
+use _core::engine::{
+    Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, Engine, FeatureMap, Kernel,
+    Layer, Network,
+};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 
 fn values(seed: u64, count: usize, scale: f32) -> Vec<f32> {
@@ -31,7 +34,10 @@ fn values(seed: u64, count: usize, scale: f32) -> Vec<f32> {
 
 fn bench_gemm(c: &mut Criterion) {
     let mut group = c.benchmark_group("gemm");
-    for (name, rows, k_len, n) in [("wave_16x2304x384", 16, 2304, 384), ("hs_block_256x2592x384", 256, 2592, 384)] {
+    for (name, rows, k_len, n) in [
+        ("wave_16x2304x384", 16, 2304, 384),
+        ("hs_block_256x2592x384", 256, 2592, 384),
+    ] {
         let x = values(1, rows * k_len, 1.0);
         let w = PackedWeights::from_rows(&values(2, k_len * n, 0.1), k_len, n);
         group.throughput(Throughput::Elements((rows * k_len * n) as u64));
@@ -48,31 +54,54 @@ fn bench_gemm(c: &mut Criterion) {
 fn bench_conv(c: &mut Criterion) {
     let mut group = c.benchmark_group("conv");
     group.sample_size(10);
-    let conv = Conv2d::new(&values(3, 384 * 288 * 9, 0.05), [384, 288, 3, 3], &values(4, 384, 0.1), 1, 1).unwrap();
+    let conv = Conv2d::new(
+        &values(3, 384 * 288 * 9, 0.05),
+        [384, 288, 3, 3],
+        &values(4, 384, 0.1),
+        1,
+        1,
+    )
+    .unwrap();
     let x = FeatureMap::new(32, 48, 288, values(5, 32 * 48 * 288, 1.0)).unwrap();
-    let deconv = ConvTranspose2d::new(&values(6, 192 * 288 * 25, 0.05), [192, 288, 5, 5], &values(7, 288, 0.1), 2, 2, 1).unwrap();
+    let deconv = ConvTranspose2d::new(
+        &values(6, 192 * 288 * 25, 0.05),
+        [192, 288, 5, 5],
+        &values(7, 288, 0.1),
+        2,
+        2,
+        1,
+    )
+    .unwrap();
     let z = FeatureMap::new(16, 24, 192, values(8, 16 * 24 * 192, 1.0)).unwrap();
     for threads in [1, 2] {
-        let cfg = Config { kernel: Kernel::Vector, threads };
+        let cfg = Config {
+            kernel: Kernel::Vector,
+            threads,
+        };
         let conv_layer = Layer::Conv2d(conv.clone());
         group.bench_function(format!("conv3x3_288to384_32x48/threads{threads}"), |b| {
             b.iter(|| conv_layer.forward(black_box(x.clone()), cfg).unwrap())
         });
         let deconv_layer = Layer::ConvTranspose2d(deconv.clone());
-        group.bench_function(format!("deconv5x5s2_192to288_16x24/threads{threads}"), |b| {
-            b.iter(|| deconv_layer.forward(black_box(z.clone()), cfg).unwrap())
-        });
+        group.bench_function(
+            format!("deconv5x5s2_192to288_16x24/threads{threads}"),
+            |b| b.iter(|| deconv_layer.forward(black_box(z.clone()), cfg).unwrap()),
+        );
     }
     group.finish();
 }
 
 fn table() -> (Vec<f32>, CdfTable) {
-    let scales: Vec<f32> = (0..64).map(|i| (0.11f32.ln() + i as f32 * (256f32.ln() - 0.11f32.ln()) / 63.0).exp()).collect();
+    let scales: Vec<f32> = (0..64)
+        .map(|i| (0.11f32.ln() + i as f32 * (256f32.ln() - 0.11f32.ln()) / 63.0).exp())
+        .collect();
     let mut rows = Vec::new();
     let mut offsets = Vec::new();
     for &s in &scales {
         let half = (s * 6.0).ceil() as i32 + 1;
-        let mut pmf: Vec<f32> = (-half..=half).map(|v| (-(v as f32 * v as f32) / (2.0 * s * s)).exp()).collect();
+        let mut pmf: Vec<f32> = (-half..=half)
+            .map(|v| (-(v as f32 * v as f32) / (2.0 * s * s)).exp())
+            .collect();
         let total: f32 = pmf.iter().sum();
         pmf.iter_mut().for_each(|p| *p /= total * 1.0001);
         pmf.push(1e-4);
@@ -84,27 +113,67 @@ fn table() -> (Vec<f32>, CdfTable) {
 
 fn bench_coding_loop(c: &mut Criterion) {
     let m = 192;
-    let context = ContextModel::new(&values(9, 2 * m * m * 25, 0.02), [2 * m, m, 5, 5], &values(10, 2 * m, 0.1)).unwrap();
+    let context = ContextModel::new(
+        &values(9, 2 * m * m * 25, 0.02),
+        [2 * m, m, 5, 5],
+        &values(10, 2 * m, 0.1),
+    )
+    .unwrap();
     let (n1, n2) = (m * 10 / 3, m * 8 / 3);
-    let l2 = Conv2d::new(&values(11, n2 * n1, 0.05), [n2, n1, 1, 1], &values(12, n2, 0.1), 1, 0).unwrap();
+    let l2 = Conv2d::new(
+        &values(11, n2 * n1, 0.05),
+        [n2, n1, 1, 1],
+        &values(12, n2, 0.1),
+        1,
+        0,
+    )
+    .unwrap();
     let mut b3 = values(14, 2 * m, 0.1);
     b3[..m].iter_mut().for_each(|b| *b += 2.0);
     let l3 = Conv2d::new(&values(13, 2 * m * n2, 0.05), [2 * m, n2, 1, 1], &b3, 1, 0).unwrap();
-    let rest = rest_network(vec![Layer::LeakyRelu(0.01), Layer::Conv2d(l2), Layer::LeakyRelu(0.01), Layer::Conv2d(l3)]);
+    let rest = rest_network(vec![
+        Layer::LeakyRelu(0.01),
+        Layer::Conv2d(l2),
+        Layer::LeakyRelu(0.01),
+        Layer::Conv2d(l3),
+    ]);
     let first_w = values(15, n1 * 4 * m, 0.03);
-    let ar = Autoregressive::new(context, (&first_w, [n1, 4 * m, 1, 1], &values(16, n1, 0.1)), rest, 2 * m).unwrap();
+    let ar = Autoregressive::new(
+        context,
+        (&first_w, [n1, 4 * m, 1, 1], &values(16, n1, 0.1)),
+        rest,
+        2 * m,
+    )
+    .unwrap();
     let (scales, table) = table();
     let engine = Engine::new(Network::default(), Some(ar), &scales, 0.11).unwrap();
     let (h, w) = (16, 24);
     let params = FeatureMap::new(h, w, 2 * m, values(17, h * w * 2 * m, 1.0)).unwrap();
     let y = FeatureMap::new(h, w, m, values(18, h * w * m, 8.0)).unwrap();
-    let cfg = Config { kernel: Kernel::Vector, threads: 1 };
-    let (bytes, _) = engine.encode_autoregressive(&y, &params, &table, cfg).unwrap();
+    let cfg = Config {
+        kernel: Kernel::Vector,
+        threads: 1,
+    };
+    let (bytes, _) = engine
+        .encode_autoregressive(&y, &params, &table, cfg)
+        .unwrap();
     let mut group = c.benchmark_group("coding_loop");
     group.sample_size(10);
     group.throughput(Throughput::Elements((h * w * m) as u64));
-    group.bench_function("encode_16x24x192", |b| b.iter(|| engine.encode_autoregressive(black_box(&y), &params, &table, cfg).unwrap()));
-    group.bench_function("decode_16x24x192", |b| b.iter(|| engine.decode_autoregressive(black_box(&bytes), &params, &table, cfg).unwrap()));
+    group.bench_function("encode_16x24x192", |b| {
+        b.iter(|| {
+            engine
+                .encode_autoregressive(black_box(&y), &params, &table, cfg)
+                .unwrap()
+        })
+    });
+    group.bench_function("decode_16x24x192", |b| {
+        b.iter(|| {
+            engine
+                .decode_autoregressive(black_box(&bytes), &params, &table, cfg)
+                .unwrap()
+        })
+    });
     group.finish();
 }
 

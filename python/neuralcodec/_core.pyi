@@ -48,3 +48,66 @@ def ideal_bits(
     symbols: npt.NDArray[np.int32], indexes: npt.NDArray[np.int32], table: CdfTable
 ) -> float: ...
 def pmf_to_quantized_cdf(pmf: npt.NDArray[np.float32], precision: int = 16) -> npt.NDArray[np.int32]: ...
+
+class EngineNetwork:
+    """Layers of an engine network, appended in order (see neuralcodec.engine)."""
+
+    def __init__(self) -> None: ...
+    def conv2d(
+        self, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], stride: int, padding: int
+    ) -> None: ...
+    def conv_transpose2d(
+        self,
+        weight: npt.NDArray[np.float32],
+        bias: npt.NDArray[np.float32],
+        stride: int,
+        padding: int,
+        output_padding: int,
+    ) -> None: ...
+    def relu(self) -> None: ...
+    def leaky_relu(self, negative_slope: float) -> None: ...
+    def pixel_shuffle(self, upscale_factor: int) -> None: ...
+    def __len__(self) -> int: ...
+
+class Engine:
+    """The deterministic entropy-parameter engine of one model (see neuralcodec.engine).
+
+    Feature maps are C-contiguous float32 [H, W, C] arrays.
+    """
+
+    def __init__(
+        self,
+        hyper: EngineNetwork,
+        scale_table: npt.NDArray[np.float32],
+        scale_bound: float,
+        *,
+        context_weight: npt.NDArray[np.float32] | None = None,
+        context_bias: npt.NDArray[np.float32] | None = None,
+        entropy_weight: npt.NDArray[np.float32] | None = None,
+        entropy_bias: npt.NDArray[np.float32] | None = None,
+        entropy_rest: EngineNetwork | None = None,
+        params_channels: int = 0,
+        threads: int = 1,
+        scalar: bool | None = None,
+    ) -> None: ...
+    @property
+    def autoregressive(self) -> bool: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def kernel(self) -> str: ...
+    def hyper(self, z_hat: npt.NDArray[np.float32], threads: int | None = None) -> npt.NDArray[np.float32]: ...
+    def indexes(self, scales: npt.NDArray[np.float32]) -> npt.NDArray[np.int32]: ...
+    def entropy_parameters(
+        self, params: npt.NDArray[np.float32], y_hat: npt.NDArray[np.float32], threads: int | None = None
+    ) -> npt.NDArray[np.float32]: ...
+    def encode(
+        self,
+        y: npt.NDArray[np.float32],
+        params: npt.NDArray[np.float32],
+        table: CdfTable,
+        threads: int | None = None,
+    ) -> tuple[bytes, npt.NDArray[np.float32]]: ...
+    def decode(
+        self, data: bytes, params: npt.NDArray[np.float32], table: CdfTable, threads: int | None = None
+    ) -> npt.NDArray[np.float32]: ...

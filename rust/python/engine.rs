@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use numpy::{
-    PyArray1, PyArray3, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3, PyReadonlyArray4,
-    PyReadonlyArrayDyn, PyUntypedArrayMethods,
+    PyArray1, PyArray3, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3,
+    PyReadonlyArray4, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -16,7 +16,8 @@ use pyo3::types::PyBytes;
 
 use super::{to_py_err, PyCdfTable};
 use crate::engine::{
-    Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, Engine, FeatureMap, Kernel, Layer, Network,
+    Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, Engine, FeatureMap, Kernel,
+    Layer, Network,
 };
 
 fn slice<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
@@ -66,7 +67,8 @@ impl PyNetwork {
         padding: usize,
     ) -> PyResult<()> {
         let (w, shape) = weight4("weight", &weight)?;
-        let conv = Conv2d::new(&w, shape, slice("bias", &bias)?, stride, padding).map_err(to_py_err)?;
+        let conv =
+            Conv2d::new(&w, shape, slice("bias", &bias)?, stride, padding).map_err(to_py_err)?;
         self.layers.push(Layer::Conv2d(conv));
         Ok(())
     }
@@ -81,8 +83,15 @@ impl PyNetwork {
         output_padding: usize,
     ) -> PyResult<()> {
         let (w, shape) = weight4("weight", &weight)?;
-        let conv = ConvTranspose2d::new(&w, shape, slice("bias", &bias)?, stride, padding, output_padding)
-            .map_err(to_py_err)?;
+        let conv = ConvTranspose2d::new(
+            &w,
+            shape,
+            slice("bias", &bias)?,
+            stride,
+            padding,
+            output_padding,
+        )
+        .map_err(to_py_err)?;
         self.layers.push(Layer::ConvTranspose2d(conv));
         Ok(())
     }
@@ -97,7 +106,9 @@ impl PyNetwork {
 
     fn pixel_shuffle(&mut self, upscale_factor: usize) -> PyResult<()> {
         if upscale_factor == 0 {
-            return Err(PyValueError::new_err("pixel_shuffle: upscale_factor must be at least 1"));
+            return Err(PyValueError::new_err(
+                "pixel_shuffle: upscale_factor must be at least 1",
+            ));
         }
         self.layers.push(Layer::PixelShuffle(upscale_factor));
         Ok(())
@@ -170,8 +181,13 @@ impl PyEngine {
         let hyper = Network {
             layers: hyper.layers.clone(),
         };
-        let engine = Engine::new(hyper, autoregressive, slice("scale_table", &scale_table)?, scale_bound)
-            .map_err(to_py_err)?;
+        let engine = Engine::new(
+            hyper,
+            autoregressive,
+            slice("scale_table", &scale_table)?,
+            scale_bound,
+        )
+        .map_err(to_py_err)?;
         let kernel = match scalar {
             Some(true) => Kernel::Scalar,
             Some(false) => Kernel::Vector,
@@ -216,7 +232,9 @@ impl PyEngine {
         let z = feature_map("z_hat", &z_hat)?;
         let cfg = self.config(threads);
         let engine = &self.inner;
-        let out = py.detach(|| engine.hyper_synthesis(z, cfg)).map_err(to_py_err)?;
+        let out = py
+            .detach(|| engine.hyper_synthesis(z, cfg))
+            .map_err(to_py_err)?;
         to_numpy(py, out)
     }
 
