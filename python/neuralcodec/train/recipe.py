@@ -29,7 +29,7 @@ from neuralcodec.zoo.defaults import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFA
 #: Sizes of the shipped models.
 N, M = 96, 128
 BASE_STEPS = 3000
-FINETUNE_STEPS = 500
+FINETUNE_STEPS = 800
 
 
 def stage_config(data: Path, work: Path, quality: int, steps: int, init_from: Optional[Path], threads: Optional[int]) -> TrainConfig:
