@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "neuralcodec.export.commands",
     "neuralcodec.eval.commands",
     "neuralcodec.bench.commands",
+    "neuralcodec.cli.lossless",
 )
 
 

@@ -1,11 +1,17 @@
-"""``neuralcodec demo [IMAGE]``: codes a photo's pixels losslessly with the rANS coder (colour planes
-  G, R-G, B-G; a left/up neighbour predictor; one table per plane fitted to the image), decodes
-  them, checks the round trip, and prints the size beside the ideal (the information
-  content under the table) and beside PNG. With no IMAGE it uses the sample photo
-  shipped in the package.
+"""``neuralcodec demo [IMAGE | FOLDER]``: the main job, on the shipped default weights.
 
-Exit codes: 0 success, 1 the run failed (e.g. the round trip did not match), 2 an
-unreadable input.
+Compresses the sample photo shipped in the package (or the given image, or every image
+of a folder such as the Kodak set) with neuralcodec's own mean-scale hyperprior models
+at each shipped rate point, decodes the files, and reports bytes, bits per pixel, PSNR
+and encode/decode times beside JPEG (4:2:0) and WebP at the matched rate (the codec
+quality whose mean bpp is nearest to ours). It writes, under ``-o OUT_DIR`` (default
+``neuralcodec-demo``): the ``.nci`` file(s) and decoded PNG(s) at ``--quality``, the
+RD plot ``rd.png`` (PSNR against bpp for the three codecs, BD-rates against JPEG in the
+legend) and ``results.json`` (the three curves in the results layout ``neuralcodec
+plot`` and ``bdrate`` read). Existing outputs are not replaced without ``--force``.
+
+Exit codes: 0 success, 1 a coding step failed, 2 bad arguments, unreadable input, or
+outputs that exist already.
 """
 
 from __future__ import annotations
@@ -15,26 +21,11 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from neuralcodec.ans import CdfTable, RansDecoder, RansEncoder, ideal_bits, pmf_to_quantized_cdf
-
-#: Residuals of the colour-difference planes of 8-bit pixels lie in [-510, 510].
-_RESIDUAL_RANGE = 510
-
-
-def _to_planes(rgb: np.ndarray) -> np.ndarray:
-    """RGB ``[H, W, 3]`` to the decorrelated planes G, R - G, B - G (lossless, integer)."""
-    green = rgb[..., 1]
-    return np.stack([green, rgb[..., 0] - green, rgb[..., 2] - green], axis=-1)
-
-
-def _from_planes(planes: np.ndarray) -> np.ndarray:
-    """Inverts :func:`_to_planes`."""
-    green = planes[..., 0]
-    return np.stack([planes[..., 1] + green, green, planes[..., 2] + green], axis=-1)
+__all__ = ["register", "run_demo", "sample_image_path"]
 
 
 def sample_image_path() -> Path:
@@ -42,95 +33,186 @@ def sample_image_path() -> Path:
     return Path(str(resources.files("neuralcodec") / "data" / "sample.png"))
 
 
-def _predict_residuals(pixels: np.ndarray) -> np.ndarray:
-    """Residuals against the left neighbour (the upper one in the first column).
-
-    Args:
-        pixels: int32 ``[H, W, C]``.
-
-    Returns:
-        int32 ``[H, W, C]``; pixel (0, 0) is predicted as 0.
-    """
-    prediction = np.zeros_like(pixels)
-    prediction[:, 1:] = pixels[:, :-1]
-    prediction[1:, 0] = pixels[:-1, 0]
-    return pixels - prediction
+def _psnr(original: np.ndarray, decoded: np.ndarray) -> float:
+    mse = float(np.mean((original.astype(np.float64) - decoded.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
-def _reconstruct(residuals: np.ndarray) -> np.ndarray:
-    """Inverts :func:`_predict_residuals`: the first column, then each row, are running sums."""
-    pixels = residuals.copy()
-    pixels[:, 0] = np.cumsum(residuals[:, 0], axis=0)
-    return np.cumsum(pixels, axis=1)
+def _measure_classical(codec: Any, images: Sequence[np.ndarray], quality: int) -> Dict[str, float]:
+    """Mean bpp, PSNR and times of a classical codec over ``images`` at ``quality``."""
+    bpp, psnr, encode_s, decode_s, total = [], [], [], [], 0
+    for rgb in images:
+        started = time.perf_counter()
+        data = codec.encode(rgb, quality)
+        encoded = time.perf_counter()
+        decoded = codec.decode(data, rgb.shape[0], rgb.shape[1])
+        encode_s.append(encoded - started)
+        decode_s.append(time.perf_counter() - encoded)
+        total += len(data)
+        bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
+        psnr.append(_psnr(rgb, decoded))
+    return {"quality": quality, "bytes": total, "bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
+            "encode_ms": 1e3 * float(np.mean(encode_s)), "decode_ms": 1e3 * float(np.mean(decode_s))}
 
 
-def _channel_table(residuals: np.ndarray) -> CdfTable:
-    """One CDF row per channel from the residual histogram, with a tiny escape bin."""
-    channels = residuals.shape[-1]
-    width = 2 * _RESIDUAL_RANGE + 1
-    rows = np.zeros((channels, width + 2), np.int32)
-    for c in range(channels):
-        counts = np.bincount(residuals[..., c].ravel() + _RESIDUAL_RANGE, minlength=width)
-        pmf = np.append(counts / counts.sum(), 1e-9).astype(np.float32)
-        rows[c] = pmf_to_quantized_cdf(pmf)
-    return CdfTable(rows, np.full(channels, width + 2, np.int32), np.full(channels, -_RESIDUAL_RANGE, np.int32))
+def _matched_quality(measure: Callable[[int], Dict[str, float]], target_bpp: float, low: int, high: int) -> Dict[str, float]:
+    """The measurement whose mean bpp is nearest ``target_bpp`` (bisection on the quality)."""
+    cache: Dict[int, Dict[str, float]] = {}
+
+    def at(q: int) -> Dict[str, float]:
+        if q not in cache:
+            cache[q] = measure(q)
+        return cache[q]
+
+    while high - low > 1:
+        middle = (low + high) // 2
+        if at(middle)["bpp"] < target_bpp:
+            low = middle
+        else:
+            high = middle
+    return min((at(low), at(high)), key=lambda m: abs(m["bpp"] - target_bpp))
 
 
-def run_demo(image: Optional[Path]) -> int:
-    """Runs the lossless demo on ``image`` (the shipped sample when None); returns an exit code."""
-    from PIL import Image, UnidentifiedImageError
+def _results(name: str, description: str, rows: List[Dict[str, float]]) -> Dict[str, Any]:
+    """A curve in CompressAI's results layout (means over the images)."""
+    return {
+        "name": name,
+        "description": description,
+        "results": {
+            "quality": [r["quality"] for r in rows],
+            "bpp": [r["bpp"] for r in rows],
+            "psnr-rgb": [r["psnr"] for r in rows],
+            "encoding_time": [r["encode_ms"] / 1e3 for r in rows],
+            "decoding_time": [r["decode_ms"] / 1e3 for r in rows],
+        },
+    }
 
-    path = image if image is not None else sample_image_path()
+
+def _outputs(out_dir: Path, stems: Sequence[str]) -> List[Path]:
+    files = [out_dir / "rd.png", out_dir / "results.json"]
+    for stem in stems:
+        files += [out_dir / f"{stem}.nci", out_dir / f"{stem}.decoded.png"]
+    return files
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Handler of ``neuralcodec demo``; see the module documentation."""
+    import json
+
+    import torch
+    from PIL import Image
+
+    from neuralcodec.bench.codecs import JPEG, WebP
+    from neuralcodec.codec import Codec, CodecError
+    from neuralcodec.codec.api import save_image_atomic, write_atomic
+    from neuralcodec.eval.images import DatasetError, collect_images, read_rgb
+    from neuralcodec.eval.rd import plot_curves, results_bjontegaard
+    from neuralcodec.zoo.defaults import DEFAULT_LAMBDAS, DEFAULT_QUALITY
+
+    source = args.input if args.input is not None else sample_image_path()
     try:
-        with Image.open(path) as img:
-            if img.mode not in ("RGB", "L"):
-                print(f"note: converting {img.mode} to RGB", file=sys.stderr)
-            pixels = np.asarray(img.convert("RGB"), dtype=np.int32)
-    except (OSError, UnidentifiedImageError) as error:
-        print(f"error: cannot read {path}: {error}", file=sys.stderr)
+        paths = collect_images(source) if Path(source).is_dir() else [Path(source)]
+        images = [read_rgb(p) for p in paths]
+    except (DatasetError, OSError, ValueError) as error:
+        print(f"error: cannot read {source}: {error}", file=sys.stderr)
         return 2
-    height, width, channels = pixels.shape
+    quality = DEFAULT_QUALITY if args.quality is None else args.quality
+    if quality not in DEFAULT_LAMBDAS:
+        print(f"error: --quality must be one of the shipped rate points {sorted(DEFAULT_LAMBDAS)}", file=sys.stderr)
+        return 2
+    out_dir: Path = args.out_dir
+    existing = [p for p in _outputs(out_dir, [p.stem for p in paths]) if p.exists()]
+    if existing and not args.force:
+        print(f"error: {existing[0]} exists (and {len(existing) - 1} more outputs); pass --force to replace them",
+              file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
-    residuals = _predict_residuals(_to_planes(pixels))
-    table = _channel_table(residuals)
-    symbols = residuals.reshape(-1)
-    indexes = np.tile(np.arange(channels, dtype=np.int32), height * width)
-
-    start = time.perf_counter()
-    data = RansEncoder().encode_with_indexes(symbols, indexes, table)
-    encode_s = time.perf_counter() - start
-    start = time.perf_counter()
-    decoded = RansDecoder().decode_with_indexes(data, indexes, table)
-    decode_s = time.perf_counter() - start
-
-    restored = _from_planes(_reconstruct(decoded.reshape(height, width, channels)))
-    if not np.array_equal(restored, pixels):
-        print("error: the decoded image differs from the input", file=sys.stderr)
+    pixels = sum(rgb.shape[0] * rgb.shape[1] for rgb in images)
+    print(f"neuralcodec demo: {len(images)} image(s) from {source} ({pixels:,} pixels)")
+    ours: List[Dict[str, float]] = []
+    files: Dict[str, bytes] = {}
+    decoded_images: Dict[str, np.ndarray] = {}
+    try:
+        for q in sorted(DEFAULT_LAMBDAS):
+            codec = Codec.default(q)
+            bpp, psnr, encode_s, decode_s, total = [], [], [], [], 0
+            for path, rgb in zip(paths, images):
+                started = time.perf_counter()
+                data = codec.encode(rgb)
+                encoded = time.perf_counter()
+                decoded = np.asarray(codec.decode(data).convert("RGB"))
+                decode_s.append(time.perf_counter() - encoded)
+                encode_s.append(encoded - started)
+                total += len(data)
+                bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
+                psnr.append(_psnr(rgb, decoded))
+                if q == quality:
+                    files[path.stem], decoded_images[path.stem] = data, decoded
+            ours.append({"quality": q, "bytes": total, "bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
+                         "encode_ms": 1e3 * float(np.mean(encode_s)), "decode_ms": 1e3 * float(np.mean(decode_s))})
+    except CodecError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
-    ideal = ideal_bits(symbols, indexes, table)
-    table_bytes = channels * (2 * _RESIDUAL_RANGE + 1) * 2  # 16-bit counts, the side information
-    png_bytes = path.stat().st_size if path.suffix.lower() == ".png" else None
-    pixels_count = height * width
-    print(f"image     {path} ({width}x{height}, {channels} channels)")
-    print(f"coded     {len(data):>9,} bytes  {8 * len(data) / pixels_count:6.3f} bpp  (round trip exact)")
-    print(f"ideal     {ideal / 8:>9,.0f} bytes  {ideal / pixels_count:6.3f} bpp  (coder overhead {100 * (8 * len(data) / ideal - 1):.4f}%)")
-    print(f"tables    {table_bytes:>9,} bytes  (per-plane histograms: side information a file would add)")
-    if png_bytes is not None:
-        print(f"PNG file  {png_bytes:>9,} bytes  {8 * png_bytes / pixels_count:6.3f} bpp")
-    print(
-        f"time      encode {encode_s * 1e3:.2f} ms, decode {decode_s * 1e3:.2f} ms "
-        f"({symbols.size / decode_s / 1e6:.0f} Msymbols/s)"
-    )
+    main = next(r for r in ours if r["quality"] == quality)
+    jpeg, webp = JPEG("4:2:0"), WebP()
+    jpeg_curve = [_measure_classical(jpeg, images, q) for q in jpeg.default_qualities]
+    webp_curve = [_measure_classical(webp, images, q) for q in webp.default_qualities]
+    jpeg_match = _matched_quality(lambda q: _measure_classical(jpeg, images, q), main["bpp"], 1, 100)
+    webp_match = _matched_quality(lambda q: _measure_classical(webp, images, q), main["bpp"], 0, 100)
+
+    header = f"{'codec':<22}{'bytes':>10}{'bpp':>8}{'PSNR dB':>9}{'encode ms':>11}{'decode ms':>11}"
+    print(f"\nat quality {quality} (means over the images; times per image):")
+    print(header)
+    rows: List[Tuple[str, Dict[str, float]]] = [
+        (f"neuralcodec q{quality}", main),
+        (f"JPEG 4:2:0 q={jpeg_match['quality']}", jpeg_match),
+        (f"WebP q={webp_match['quality']}", webp_match),
+    ]
+    for label, r in rows:
+        print(f"{label:<22}{r['bytes']:>10,}{r['bpp']:>8.3f}{r['psnr']:>9.2f}{r['encode_ms']:>11.1f}{r['decode_ms']:>11.1f}")
+    print("\nall shipped rate points:")
+    print(header)
+    for r in ours:
+        print(f"{'neuralcodec q' + str(r['quality']):<22}{r['bytes']:>10,}{r['bpp']:>8.3f}{r['psnr']:>9.2f}"
+              f"{r['encode_ms']:>11.1f}{r['decode_ms']:>11.1f}")
+
+    curves = [
+        _results("neuralcodec (shipped mbt2018-mean)", "neuralcodec demo, shipped default weights", ours),
+        _results("JPEG 4:2:0", jpeg.description(), jpeg_curve),
+        _results("WebP", webp.description(), webp_curve),
+    ]
+    for reference in curves[1:]:
+        try:
+            delta = results_bjontegaard(reference, curves[0], "psnr")
+            print(f"BD-rate of neuralcodec against {reference['name']}: {delta.rate_percent:+.1f}% "
+                  f"(BD-PSNR {delta.quality_db:+.2f} dB)")
+        except ValueError as error:
+            print(f"BD-rate against {reference['name']}: not computable here ({error})")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stem, data in files.items():
+        write_atomic(out_dir / f"{stem}.nci", data, force=True)
+        save_image_atomic(Image.fromarray(decoded_images[stem]), out_dir / f"{stem}.decoded.png", force=True)
+    plot_curves(curves, out_dir / "rd.png", metric="psnr", reference=1, title=f"{len(images)} image(s) from {Path(source).name}")
+    write_atomic(out_dir / "results.json", json.dumps(curves, indent=2).encode(), force=True)
+    print(f"\nwrote {out_dir}/: {len(files)} .nci file(s) and decoded PNG(s) at q{quality}, rd.png, results.json")
     return 0
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Adds the ``demo`` subcommand to the ``neuralcodec`` parser."""
-    demo = commands.add_parser(
+    """Adds the ``demo`` subcommand (the main job) to the ``neuralcodec`` parser."""
+    parser = commands.add_parser(
         "demo",
-        help="code a photo's pixels losslessly and report sizes against the ideal",
-        description=run_demo.__doc__,
+        help="compress the sample photo (or IMAGE/FOLDER) with the shipped models, beside JPEG and WebP",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("image", nargs="?", type=Path, help="image file (default: the shipped sample photo)")
-    demo.set_defaults(handler=lambda args: run_demo(args.image))
+    parser.add_argument("input", nargs="?", type=Path, help="an image or a folder of images (default: the shipped sample)")
+    parser.add_argument("-o", "--out-dir", type=Path, default=Path("neuralcodec-demo"), help="output folder (default %(default)s)")
+    parser.add_argument("--quality", type=int, default=None, help="the shipped rate point whose files are written (default 3)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--force", action="store_true", help="replace existing outputs")
+    parser.set_defaults(handler=run_demo)

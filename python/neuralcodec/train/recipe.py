@@ -4,8 +4,9 @@ One mean-scale hyperprior (``mbt2018-mean`` with N=96, M=128: small enough to tr
 two CPU cores) is trained at the middle rate point, then copied and fine-tuned to each
 other rate point's lambda: adapting the rate is far cheaper than training from scratch.
 Every stage resumes where it stopped, so the recipe can be run again after an
-interruption. With ``--install`` the final weights are copied into
-``python/neuralcodec/data/weights/`` (the files the package ships).
+interruption. With ``--install`` the final weights are written into
+``python/neuralcodec/data/weights/`` (the files the package ships), with float16
+convolution kernels to keep the package small (see ``save_weights``).
 
 The default step counts are what the shipped weights got (see the log files committed
 beside them): very short, because they were trained on two shared CPU cores within one
@@ -18,13 +19,22 @@ there on); a run of this recipe from scratch follows the 3000-step schedule thro
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import shutil
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from neuralcodec.train.trainer import TrainConfig, train
-from neuralcodec.zoo.defaults import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFAULT_QUALITY
+from neuralcodec.zoo.defaults import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_LAMBDAS,
+    DEFAULT_QUALITY,
+    load_weights_file,
+    read_weights,
+    save_weights,
+)
 
 #: Sizes of the shipped models.
 N, M = 96, 128
@@ -60,6 +70,28 @@ def stage_config(data: Path, work: Path, quality: int, steps: int, init_from: Op
     )
 
 
+def measure_sample(quality: int) -> Dict[str, float]:
+    """Bytes, bpp and PSNR of the shipped sample photo coded with the installed model."""
+    import numpy as np
+    from PIL import Image
+
+    from neuralcodec.cli.demo import sample_image_path
+    from neuralcodec.codec import Codec
+
+    codec = Codec.default(quality)
+    with Image.open(sample_image_path()) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    data = codec.encode(rgb)
+    decoded = np.asarray(codec.decode(data).convert("RGB"), dtype=np.float64)
+    mse = float(np.mean((decoded - rgb) ** 2))
+    return {
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (rgb.shape[0] * rgb.shape[1]),
+        "psnr": 10 * math.log10(255.0**2 / mse),
+        "weights_sha256": codec.identity.weights_sha256.hex(),
+    }
+
+
 def run_stage(config: TrainConfig) -> Path:
     """Trains (or resumes, or skips when finished) one stage; returns its weights file."""
     out = Path(config.out_dir)
@@ -92,9 +124,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         target = Path(__file__).resolve().parent.parent / "data" / "weights"
         target.mkdir(parents=True, exist_ok=True)
         for quality, weights in sorted(results.items()):
-            shutil.copyfile(weights, target / f"neuralcodec-msh-q{quality}.safetensors")
+            model = load_weights_file(weights)
+            _, metadata = read_weights(weights)
+            save_weights(model, target / f"neuralcodec-msh-q{quality}.safetensors", DEFAULT_ARCHITECTURE,
+                         metadata=metadata, half_precision_kernels=True)
             shutil.copyfile(weights.parent / "log.csv", target / f"neuralcodec-msh-q{quality}.log.csv")
             print(f"installed q{quality}: {target / f'neuralcodec-msh-q{quality}.safetensors'}")
+        record = {str(q): measure_sample(q) for q in sorted(results)}
+        (target / "sample-results.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(f"recorded the sample image's figures in {target / 'sample-results.json'}")
     return 0
 
 

@@ -49,7 +49,11 @@ def default_weights_path(quality: int = DEFAULT_QUALITY) -> Path:
 
 
 def save_weights(
-    model: CompressionModel, path: PathLike, architecture: str, metadata: Optional[Mapping[str, str]] = None
+    model: CompressionModel,
+    path: PathLike,
+    architecture: str,
+    metadata: Optional[Mapping[str, str]] = None,
+    half_precision_kernels: bool = False,
 ) -> None:
     """Writes ``model``'s state_dict and sizes to a safetensors file (atomically).
 
@@ -58,6 +62,11 @@ def save_weights(
         path: the ``.safetensors`` file to write.
         architecture: the zoo name of the model's architecture.
         metadata: extra string entries to record.
+        half_precision_kernels: store convolution kernels (4-D float tensors) as float16,
+            halving the file; everything else (biases, GDN parameters, the entropy
+            models and their integer tables) stays exact. Loading widens them back to
+            float32, so the file, not the model it came from, defines the codec: load
+            it again before measuring or coding with it.
     """
     from safetensors.torch import save_file
 
@@ -66,6 +75,8 @@ def save_weights(
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half_precision_kernels:
+        tensors = {k: v.half() if v.is_floating_point() and v.dim() == 4 else v for k, v in tensors.items()}
     info = {"format": "neuralcodec-weights", "architecture": architecture, **(metadata or {})}
     for attribute in ("N", "M"):
         if hasattr(model, attribute):
@@ -92,6 +103,7 @@ def read_weights(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
         with safe_open(str(path), framework="pt") as f:
             metadata = dict(f.metadata() or {})
             state_dict = {key: f.get_tensor(key) for key in f.keys()}
+        state_dict = {k: v.float() if v.dtype == torch.float16 else v for k, v in state_dict.items()}
     except Exception as error:  # safetensors raises its own error types
         raise ValueError(f"{path} is not a readable safetensors weights file: {error}") from error
     return state_dict, metadata

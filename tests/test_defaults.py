@@ -1,0 +1,101 @@
+"""neuralcodec's shipped weights and the safetensors weight files."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralcodec.codec import Codec
+from neuralcodec.models import MeanScaleHyperprior
+from neuralcodec.zoo.defaults import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_LAMBDAS,
+    default_model,
+    default_weights_path,
+    load_weights_file,
+    read_weights,
+    save_weights,
+)
+
+
+def _small_model() -> MeanScaleHyperprior:
+    torch.manual_seed(0)
+    model = MeanScaleHyperprior(8, 12)
+    model.update(force=True)
+    return model.eval()
+
+
+def test_weight_files_round_trip_exactly(tmp_path):
+    model = _small_model()
+    path = tmp_path / "w.safetensors"
+    save_weights(model, path, "mbt2018-mean", metadata={"lambda": "0.01"})
+    state, metadata = read_weights(path)
+    assert metadata["architecture"] == "mbt2018-mean" and metadata["N"] == "8" and metadata["M"] == "12"
+    assert metadata["lambda"] == "0.01"
+    for key, value in model.state_dict().items():
+        assert torch.equal(state[key], value), key
+    loaded = load_weights_file(path)
+    x = torch.rand(1, 3, 64, 64)
+    assert model.compress(x)["strings"] == loaded.compress(x)["strings"]
+
+
+def test_half_precision_kernels_keep_everything_else_exact(tmp_path):
+    model = _small_model()
+    path = tmp_path / "half.safetensors"
+    save_weights(model, path, "mbt2018-mean", half_precision_kernels=True)
+    full = tmp_path / "full.safetensors"
+    save_weights(model, full, "mbt2018-mean")
+    assert path.stat().st_size < full.stat().st_size
+    state, _ = read_weights(path)
+    for key, value in model.state_dict().items():
+        assert state[key].dtype == value.dtype, key
+        if value.is_floating_point() and value.dim() == 4:
+            assert torch.equal(state[key], value.half().float()), key
+        else:
+            assert torch.equal(state[key], value), key
+
+
+def test_bad_weight_files_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_weights(tmp_path / "missing.safetensors")
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}" + bytes(10))
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        read_weights(garbage)
+    with pytest.raises(ValueError, match="architecture"):
+        save_weights(_small_model(), tmp_path / "x.safetensors", "no-such-architecture")
+    with pytest.raises(ValueError, match="shipped qualities"):
+        default_weights_path(9)
+
+
+def _sample_rgb() -> np.ndarray:
+    with Image.open(Path(str(resources.files("neuralcodec") / "data" / "sample.png"))) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def test_shipped_weights_reach_their_recorded_figures_on_the_sample():
+    record_path = Path(str(resources.files("neuralcodec") / "data" / "weights" / "sample-results.json"))
+    record = json.loads(record_path.read_text())
+    assert sorted(int(q) for q in record) == sorted(DEFAULT_LAMBDAS)
+    rgb = _sample_rgb()
+    rates = []
+    for quality in sorted(DEFAULT_LAMBDAS):
+        expected = record[str(quality)]
+        model = default_model(quality)
+        assert type(model).__name__ == "MeanScaleHyperprior"
+        codec = Codec.default(quality)
+        assert codec.identity.architecture == DEFAULT_ARCHITECTURE
+        assert codec.identity.weights_sha256.hex() == expected["weights_sha256"]
+        data = codec.encode(rgb)
+        assert len(data) == expected["bytes"]  # the engine path is deterministic
+        decoded = np.asarray(codec.decode(data).convert("RGB"), dtype=np.float64)
+        psnr = 10 * np.log10(255.0**2 / np.mean((decoded - rgb) ** 2))
+        assert psnr == pytest.approx(expected["psnr"], abs=0.01)
+        rates.append(expected["bpp"])
+    assert rates == sorted(rates) and rates[0] < rates[-1]
