@@ -70,6 +70,7 @@ def run_export(args: argparse.Namespace) -> int:
             exporter=args.exporter,
             metadata=metadata,
             overwrite=args.overwrite,
+            entropy=False if args.no_entropy else None,
         )
     except (CodecError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -82,6 +83,11 @@ def run_export(args: argparse.Namespace) -> int:
     for name, entry in manifest["transforms"].items():
         shapes = f"{entry['input']['shape']} -> {entry['output']['shape']}"
         print(f"  {name}: {', '.join(info['path'] for info in entry['files'].values())}  {shapes}")
+    entropy = manifest.get("entropy")
+    if entropy and "path" in entropy:
+        print(f"  entropy: {entropy['path']} ({entropy['kind']}; with g_s.onnx, decodes without PyTorch)")
+    elif entropy:
+        print(f"  entropy: not exported ({entropy['skipped']})")
     if not args.check:
         return 0
     from neuralcodec.export.check import ONNX_RTOL, check_export
@@ -104,8 +110,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         "export",
         help="export a model's transforms (g_a, g_s, h_a, h_s) to TorchScript and ONNX",
         description=(
-            "Writes g_a.pt/.onnx, g_s.*, h_a.*, h_s.* and manifest.json (shapes, tensor names, the "
-            "model's identity and weights hash) to OUT_DIR. ONNX files have dynamic batch, height and "
+            "Writes g_a.pt/.onnx, g_s.*, h_a.*, h_s.*, entropy.safetensors (CDF tables and the engine's "
+            "networks: with g_s.onnx, a decoder without PyTorch, see neuralcodec.export.ort_decoder) and "
+            "manifest.json (shapes, tensor names, the model's identity and weights hash) to OUT_DIR. ONNX files have dynamic batch, height and "
             "width. The model is named as for `neuralcodec compress`: by default neuralcodec's shipped "
             "model at --quality; --architecture for CompressAI's published weights; --checkpoint for your "
             "own. Exit codes: 0 exported, 1 --check failed, 2 bad arguments or a model that cannot be loaded."
@@ -130,6 +137,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript",
                         help="torch's ONNX exporter (default %(default)s; dynamo needs onnxscript)")
     parser.add_argument("--opset", type=int, help="ONNX opset (default 17, or 18 with --exporter dynamo)")
+    parser.add_argument("--no-entropy", action="store_true",
+                        help="do not write entropy.safetensors (the CDF tables and engine networks that the "
+                             "torch-free decoder needs)")
     parser.add_argument("--overwrite", action="store_true", help="replace an export of another model in OUT_DIR")
     parser.add_argument("--check", action="store_true",
                         help="run every file on a new input size and compare with PyTorch (onnx needs onnxruntime)")

@@ -264,20 +264,23 @@ def _model_identity(model: nn.Module, metadata: Optional[Mapping[str, Any]]) -> 
     return identity
 
 
-def _load_existing(out_dir: Path, identity: Mapping[str, Any], overwrite: bool) -> Dict[str, Any]:
-    """The transforms of a manifest already in ``out_dir`` for the same weights (merged into)."""
+def _load_existing(
+    out_dir: Path, identity: Mapping[str, Any], overwrite: bool
+) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+    """The transforms and entropy entry of a manifest already in ``out_dir`` for the
+    same weights (merged into), or nothing."""
     if not (out_dir / MANIFEST_NAME).exists():
-        return {}
+        return {}, None
     try:
         existing = read_manifest(out_dir)
     except ManifestError:
         if overwrite:
-            return {}
+            return {}, None
         raise
     if existing["model"].get("weights_sha256") == identity["weights_sha256"]:
-        return dict(existing["transforms"])
+        return dict(existing["transforms"]), existing.get("entropy")
     if overwrite:
-        return {}
+        return {}, None
     raise FileExistsError(
         f"{out_dir} holds an export of another model (weights sha256 "
         f"{str(existing['model'].get('weights_sha256'))[:16]}...); choose another folder or pass overwrite=True"
@@ -296,6 +299,7 @@ def export(
     example_size: Optional[int] = None,
     metadata: Optional[Mapping[str, Any]] = None,
     overwrite: bool = False,
+    entropy: Optional[bool] = None,
 ) -> Dict[str, Any]:
     """Exports the transforms of ``model`` to ``out_dir`` and writes ``manifest.json``.
 
@@ -316,6 +320,10 @@ def export(
             and that tracing uses; a multiple of the model's stride (default twice it).
         metadata: strings to record in the manifest's ``model.metadata`` (e.g. quality).
         overwrite: replace an export of another model.
+        entropy: also write ``entropy.safetensors``, the CDF tables and engine networks
+            that decode latents without PyTorch (:mod:`neuralcodec.export.entropy`):
+            ``True`` requires it, ``False`` skips it, ``None`` (default) writes it when
+            the model allows (zoo family, tables built) and records why not otherwise.
 
     Returns:
         The manifest written (see :mod:`neuralcodec.export.manifest`).
@@ -323,6 +331,7 @@ def export(
     Raises:
         ValueError: an unknown format, method, exporter or transform.
         FileExistsError: ``out_dir`` holds an export of other weights.
+        EntropyExportError: ``entropy=True`` and the entropy coding cannot be exported.
     """
     for fmt in formats:
         if fmt not in FORMATS:
@@ -341,7 +350,16 @@ def export(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     identity = _model_identity(model, metadata)
-    entries = _load_existing(out_dir, identity, overwrite)
+    entries, entropy_entry = _load_existing(out_dir, identity, overwrite)
+    if entropy is not False:
+        from neuralcodec.export.entropy import EntropyExportError, export_entropy
+
+        try:
+            entropy_entry = export_entropy(model, out_dir)
+        except EntropyExportError as error:
+            if entropy:
+                raise
+            entropy_entry = {"skipped": str(error)}
 
     for name, module in modules.items():
         example = examples[name]
@@ -388,6 +406,8 @@ def export(
         "model": identity,
         "transforms": {name: entries[name] for name in TRANSFORMS if name in entries},
     }
+    if entropy_entry is not None:
+        manifest["entropy"] = entropy_entry
     text = json.dumps(manifest, indent=2) + "\n"
     _write_atomically(out_dir / MANIFEST_NAME, lambda p: p.write_text(text, encoding="utf-8"))
     return manifest
@@ -402,6 +422,7 @@ def export_torchscript(
     example_size: Optional[int] = None,
     metadata: Optional[Mapping[str, Any]] = None,
     overwrite: bool = False,
+    entropy: Optional[bool] = None,
 ) -> Dict[str, Any]:
     """Exports the transforms of ``model`` to TorchScript files ``{transform}.pt``.
 
@@ -433,6 +454,7 @@ def export_torchscript(
         example_size=example_size,
         metadata=metadata,
         overwrite=overwrite,
+        entropy=entropy,
     )
 
 
@@ -446,6 +468,7 @@ def export_onnx(
     example_size: Optional[int] = None,
     metadata: Optional[Mapping[str, Any]] = None,
     overwrite: bool = False,
+    entropy: Optional[bool] = None,
 ) -> Dict[str, Any]:
     """Exports the transforms of ``model`` to ONNX files ``{transform}.onnx`` with dynamic
     batch, height and width axes.
@@ -464,4 +487,5 @@ def export_onnx(
         example_size=example_size,
         metadata=metadata,
         overwrite=overwrite,
+        entropy=entropy,
     )

@@ -32,8 +32,13 @@ standard library alone.
           }
         },
         "g_s": ..., "h_a": ..., "h_s": ...
-      }
+      },
+      "entropy": {"path": "entropy.safetensors", "sha256": "...", "kind": "mean-scale", ...}
     }
+
+``"entropy"`` (optional) describes the CDF tables and the engine's networks that decode
+the latents without PyTorch (see :mod:`neuralcodec.export.entropy`); it is
+``{"skipped": "<reason>"}`` when the model's entropy coding could not be exported.
 
 Shapes are lists whose entries are sizes or strings naming a dynamic axis (``"batch"``,
 ``"height"``, ``"width"``, or an expression of them such as ``"height/16"``). Every
@@ -51,6 +56,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 __all__ = [
+    "ENTROPY_FILE",
     "FORMATS",
     "MANIFEST_NAME",
     "MANIFEST_VERSION",
@@ -68,6 +74,8 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 #: Export formats and the suffix of their files.
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
+#: File of the CDF tables and engine networks (see :mod:`neuralcodec.export.entropy`).
+ENTROPY_FILE = "entropy.safetensors"
 
 PathLike = Union[str, Path]
 
@@ -149,6 +157,14 @@ def read_manifest(folder: PathLike) -> Dict[str, Any]:
                      f"transform {name!r}, format {fmt!r}: missing 'path'")
             _require(Path(info["path"]).name == info["path"], path,
                      f"transform {name!r}: file paths must be plain names inside the folder, got {info['path']!r}")
+    entropy = manifest.get("entropy")
+    if entropy is not None:
+        _require(isinstance(entropy, dict), path, "'entropy' must be an object")
+        if "skipped" not in entropy:
+            _require(isinstance(entropy.get("path"), str) and Path(entropy["path"]).name == entropy["path"], path,
+                     "'entropy' needs 'path', a plain file name inside the folder")
+            _require(entropy.get("kind") in ("factorized", "scale", "mean-scale", "autoregressive"), path,
+                     f"unknown entropy kind {entropy.get('kind')!r}")
     return manifest
 
 
@@ -186,10 +202,17 @@ def verify_files(folder: PathLike, manifest: Optional[Mapping[str, Any]] = None)
         folder = folder.parent
     if manifest is None:
         manifest = read_manifest(folder)
-    for name, entry in manifest["transforms"].items():
-        for fmt, info in entry["files"].items():
-            path = folder / info["path"]
-            if not path.is_file():
-                raise ManifestError(f"{path}: listed in the manifest ({name}, {fmt}) but missing")
-            if info.get("sha256") and file_sha256(path) != info["sha256"]:
-                raise ManifestError(f"{path}: SHA-256 differs from the manifest ({name}, {fmt}); the file was altered")
+    listed = [
+        (f"{name}, {fmt}", info)
+        for name, entry in manifest["transforms"].items()
+        for fmt, info in entry["files"].items()
+    ]
+    entropy = manifest.get("entropy")
+    if entropy is not None and "path" in entropy:
+        listed.append(("entropy", entropy))
+    for what, info in listed:
+        path = folder / info["path"]
+        if not path.is_file():
+            raise ManifestError(f"{path}: listed in the manifest ({what}) but missing")
+        if info.get("sha256") and file_sha256(path) != info["sha256"]:
+            raise ManifestError(f"{path}: SHA-256 differs from the manifest ({what}); the file was altered")
