@@ -1,8 +1,12 @@
 """The recipe of the shipped default weights: ``python -m neuralcodec.train.recipe``.
 
 One mean-scale hyperprior (``mbt2018-mean`` with N=96, M=128: small enough to train on
-two CPU cores) is trained at the middle rate point, then copied and fine-tuned to each
-other rate point's lambda: adapting the rate is far cheaper than training from scratch.
+two CPU cores) is trained at the middle rate point (stage 1), then copied and
+fine-tuned to each other rate point's lambda (stage 2): adapting the rate is far cheaper
+than training from scratch. Stage 3 ("polish") trains every rate point further from its
+stage-2 weights with a fresh cosine schedule (a warm restart: the models are far from
+converged after stages 1 and 2, so the learning rate goes back up); ``--jobs 2`` runs rate points of
+stages 2 and 3 in parallel processes.
 Every stage resumes where it stopped, so the recipe can be run again after an
 interruption. With ``--install`` the final weights are written into
 ``python/neuralcodec/data/weights/`` (the files the package ships), with float16
@@ -40,14 +44,23 @@ from neuralcodec.zoo.defaults import (
 N, M = 96, 128
 BASE_STEPS = 3000
 FINETUNE_STEPS = 800
+POLISH_STEPS = 2000
 
 
-def stage_config(data: Path, work: Path, quality: int, steps: int, init_from: Optional[Path], threads: Optional[int]) -> TrainConfig:
-    """The training run of one rate point."""
+def stage_config(
+    data: Path,
+    work: Path,
+    quality: int,
+    steps: int,
+    init_from: Optional[Path],
+    threads: Optional[int],
+    polish: bool = False,
+) -> TrainConfig:
+    """The training run of one rate point (``polish``: the third stage, see the module doc)."""
     base = init_from is None
     return TrainConfig(
         train_dir=str(data),
-        out_dir=str(work / f"q{quality}"),
+        out_dir=str(work / (f"q{quality}-polish" if polish else f"q{quality}")),
         architecture=DEFAULT_ARCHITECTURE,
         N=N,
         M=M,
@@ -55,16 +68,16 @@ def stage_config(data: Path, work: Path, quality: int, steps: int, init_from: Op
         steps=steps,
         batch_size=8,
         patch_size=128,
-        lr=3e-4 if base else 2e-4,
+        lr=3e-4 if base or polish else 2e-4,
         lr_schedule="cosine",
-        warmup_steps=200 if base else 0,
+        warmup_steps=200 if base else 100 if polish else 0,
         min_lr_ratio=0.05,
         clip_max_norm=1.0,
         val_count=4,
         val_every=1000,
         checkpoint_every=250,
         log_every=50,
-        seed=quality,
+        seed=quality + (100 if polish else 0),
         init_from=str(init_from) if init_from else None,
         threads=threads,
     )
@@ -101,6 +114,19 @@ def run_stage(config: TrainConfig) -> Path:
     return train(config, resume=(out / "checkpoint.pt").exists()).weights_path
 
 
+def _run_parallel(configs: Sequence[TrainConfig], jobs: int) -> list:
+    """:func:`run_stage` of each config, ``jobs`` processes at a time; weights paths in order."""
+    if jobs <= 1 or len(configs) <= 1:
+        return [run_stage(c) for c in configs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    for config in configs:
+        config.progress = False
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(run_stage, configs))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m neuralcodec.train.recipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,15 +137,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--qualities", type=int, nargs="+", default=sorted(DEFAULT_LAMBDAS))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: robust when the cores are shared, and reproducible)")
+    parser.add_argument("--polish-steps", type=int, default=POLISH_STEPS, help="third stage (0: skip it)")
+    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2 and 3")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = parser.parse_args(argv)
 
     base = run_stage(stage_config(args.data, args.work, DEFAULT_QUALITY, args.base_steps, None, args.threads))
     results = {DEFAULT_QUALITY: base}
-    for quality in args.qualities:
-        if quality != DEFAULT_QUALITY:
-            config = stage_config(args.data, args.work, quality, args.finetune_steps, base, args.threads)
-            results[quality] = run_stage(config)
+    others = [q for q in args.qualities if q != DEFAULT_QUALITY]
+    configs = [stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads) for q in others]
+    results.update(zip(others, _run_parallel(configs, args.jobs)))
+    if args.polish_steps > 0:
+        qualities = sorted(results)
+        configs = [
+            stage_config(args.data, args.work, q, args.polish_steps, results[q], args.threads, polish=True)
+            for q in qualities
+        ]
+        results.update(zip(qualities, _run_parallel(configs, args.jobs)))
     if args.install:
         target = Path(__file__).resolve().parent.parent / "data" / "weights"
         target.mkdir(parents=True, exist_ok=True)
