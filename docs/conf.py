@@ -47,6 +47,12 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
 
+# A short name in a docstring (``:class:`CodecError```) that two modules define
+# (neuralcodec.codec.errors and neuralcodec.bench.codecs) resolves to the one in the
+# current module, or the first found; Sphinx warns about the ambiguity, which is not an
+# error of the documentation.
+suppress_warnings = ["ref.python"]
+
 html_theme = "alabaster"
 html_title = f"neuralcodec {release}"
 html_theme_options = {
