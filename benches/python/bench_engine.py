@@ -254,9 +254,9 @@ def main() -> None:
         print(f"  speed-up     compress {r['speedup']['compress']:6.1f}x   decompress {r['speedup']['decompress']:6.1f}x")
         print("  breakdown: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["breakdown_s"].items() if v))
         print(f"  y bytes: engine {r['y_bytes']['engine']}, CompressAI {r['y_bytes']['compressai']} (ratio {r['y_bytes']['ratio']:.4f})")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        if args.json:  # after every model, so a long run that is stopped keeps its results
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
