@@ -137,6 +137,17 @@ def test_eval_command_refuses_mixing_checkpoints_and_qualities(checkpoints, caps
     assert "--model" in capsys.readouterr().err
 
 
+def test_eval_command_reports_unreadable_checkpoints_with_exit_code_2(tmp_path, capsys):
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not safetensors")
+    assert main(["eval", str(IMAGES), "--checkpoint", str(broken), "--no-progress"]) == 2
+    assert "cannot load checkpoint" in capsys.readouterr().err
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"weights": torch.zeros(3)}, wrong)
+    assert main(["eval", str(IMAGES), "--model", "mbt2018-mean", "--checkpoint", str(wrong), "--no-progress"]) == 2
+    assert "cannot load checkpoint" in capsys.readouterr().err
+
+
 def test_eval_command_says_when_the_shipped_weights_are_missing(monkeypatch, tmp_path, capsys):
     from neuralcodec.zoo import defaults
 

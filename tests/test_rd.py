@@ -1,5 +1,6 @@
 """Bjøntegaard deltas (PCHIP), results files, RD plots, and the ``plot``/``bdrate`` commands."""
 
+import doctest
 import json
 import math
 import subprocess
@@ -23,6 +24,13 @@ from neuralcodec.eval.results import ResultsError, build_results, load_results, 
 
 RATES = [0.12, 0.25, 0.5, 0.9, 1.6]
 PSNRS = [27.0, 29.5, 32.2, 34.6, 37.5]
+
+
+def test_the_docstring_examples_run():
+    import neuralcodec.eval.rd
+
+    result = doctest.testmod(neuralcodec.eval.rd)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # ------------------------------------------------------------------------------- PCHIP

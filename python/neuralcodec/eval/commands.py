@@ -42,6 +42,8 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
     if args.checkpoint:
         if args.quality or args.pretrained:
             raise UsageError("--checkpoint files are the rate points: do not combine them with --quality or --pretrained")
+        if args.model is None and any(path.suffix != ".safetensors" for path in args.checkpoint):
+            raise UsageError("checkpoints other than neuralcodec .safetensors files need their architecture: give --model")
         points = [RatePoint(path.name, _checkpoint_loader(path, args.model)) for path in args.checkpoint]
         name = args.name or (f"{args.model}-checkpoints" if args.model else "checkpoints")
         description = f"neuralcodec eval of {len(points)} checkpoint files"
@@ -99,12 +101,12 @@ def _checkpoint_loader(path: Path, architecture: Optional[str]) -> Any:
         from neuralcodec.zoo.image import ARCHITECTURES
         from neuralcodec.zoo.weights import load_weights
 
-        if path.suffix == ".safetensors":
-            model = load_weights_file(path)
-            return model
-        if architecture is None:
-            raise UsageError(f"{path} is not a .safetensors weights file: name its architecture with --model")
-        model = ARCHITECTURES[architecture].from_state_dict(load_weights(path))
+        try:
+            if path.suffix == ".safetensors":
+                return load_weights_file(path)
+            model = ARCHITECTURES[str(architecture)].from_state_dict(load_weights(path))
+        except (ValueError, RuntimeError, OSError, KeyError) as error:
+            raise UsageError(f"cannot load checkpoint {path}: {error}") from error
         model.update(force=False)
         return model.eval()
 
@@ -157,17 +159,14 @@ def run_eval(args: argparse.Namespace) -> int:
         return _error(error)
     import torch
 
+    from neuralcodec.eval.learned import evaluate
+
     if args.cuda and not torch.cuda.is_available():
         return _error("--cuda was given but no CUDA device is available")
     device = "cuda" if args.cuda else "cpu"
-    from neuralcodec.eval.images import DatasetError as _DatasetError
-    from neuralcodec.eval.learned import evaluate
-
     try:
-        results = evaluate(
-            points, images, name, description, device, not args.no_progress, args.dataset, settings
-        )
-    except (_DatasetError, UsageError, FileNotFoundError) as error:
+        results = evaluate(points, images, name, description, device, not args.no_progress, args.dataset, settings)
+    except (DatasetError, UsageError, FileNotFoundError) as error:
         return _error(error)
     except (ValueError, RuntimeError, OSError) as error:
         return _error(f"evaluation failed: {error}", 1)

@@ -1,6 +1,6 @@
 """Distortion of one decoded image against its original: PSNR-RGB and MS-SSIM-RGB.
 
-Both codecs families are measured alike: on 8-bit RGB pixels (a learned model's output
+Both codec families are measured alike: on 8-bit RGB pixels (a learned model's output
 is rounded to 8 bits first, as a decoder writing an image file would), PSNR from the MSE
 over all pixels and the three channels, MS-SSIM by :func:`neuralcodec.metrics.ms_ssim`
 on ``[0, 1]`` values (float64, so the figure does not depend on the device).
@@ -8,20 +8,24 @@ on ``[0, 1]`` values (float64, so the figure does not depend on the device).
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import TYPE_CHECKING, Dict
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from neuralcodec.eval.results import psnr_db
 
 __all__ = ["distortion", "to_uint8"]
 
 
-def to_uint8(x: "object") -> np.ndarray:
+def to_uint8(x: "torch.Tensor") -> np.ndarray:
     """A ``[1, 3, H, W]`` (or ``[3, H, W]``) float tensor in ``[0, 1]`` as uint8 ``[H, W, 3]``."""
     import torch
 
-    assert isinstance(x, torch.Tensor)
+    if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4):
+        raise TypeError(f"expected a [1, 3, H, W] tensor, got {type(x).__name__} {getattr(x, 'shape', '')}")
     if x.dim() == 4:
         if x.shape[0] != 1:
             raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
