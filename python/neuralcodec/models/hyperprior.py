@@ -113,7 +113,7 @@ class FactorizedPrior(CompressionModel):
     ) -> Dict[str, Any]:
         self._check_strings(strings, 1)
         y_hat = self.entropy_bottleneck.decompress(strings[0], self._shape(shape))
-        return self._finish(self.g_s(y_hat), x_size)
+        return self._finish(self._synthesize(y_hat), x_size)
 
 
 class ScaleHyperprior(CompressionModel):
@@ -196,7 +196,7 @@ class ScaleHyperprior(CompressionModel):
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
         indexes = self._scale_indexes(z_hat, use_engine)
         y_hat = self.gaussian_conditional.decompress(strings[0], indexes, z_hat.dtype)
-        return self._finish(self.g_s(y_hat), x_size)
+        return self._finish(self._synthesize(y_hat), x_size)
 
 
 class MeanScaleHyperprior(ScaleHyperprior):
@@ -258,7 +258,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
         indexes, means_hat = self._scales_means(z_hat, use_engine)
         y_hat = self.gaussian_conditional.decompress(strings[0], indexes, means=means_hat)
-        return self._finish(self.g_s(y_hat), x_size)
+        return self._finish(self._synthesize(y_hat), x_size)
 
 
 class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
@@ -329,9 +329,16 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
     def _table(self) -> CdfTable:
         return self.gaussian_conditional._cdf_table()
 
-    def _position_parameters(self, y_crop: Tensor, params: Tensor, h: int, w: int) -> Tuple[Tensor, Tensor]:
+    def _masked_context_weight(self) -> Tensor:
+        """The context kernel with its causal mask applied (computed once per image)."""
+        return self.context_prediction.weight * self.context_prediction.mask
+
+    def _position_parameters(
+        self, y_crop: Tensor, params: Tensor, h: int, w: int, masked_weight: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Tensor]:
         """Scales and means ``[1, M]`` at latent position (h, w) from its 5x5 causal window."""
-        masked_weight = self.context_prediction.weight * self.context_prediction.mask
+        if masked_weight is None:
+            masked_weight = self._masked_context_weight()
         ctx_p = F.conv2d(y_crop, masked_weight, bias=self.context_prediction.bias)
         p = params[:, :, h : h + 1, w : w + 1]
         gaussian_params = self.entropy_parameters(torch.cat((p, ctx_p), dim=1)).squeeze(3).squeeze(2)
@@ -362,10 +369,11 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         padding = k // 2
         encoder = BufferedRansEncoder()
         with torch.no_grad():
+            masked_weight = self._masked_context_weight()
             for h in range(height):
                 for w in range(width):
                     y_crop = y_hat[:, :, h : h + k, w : w + k]
-                    scales_hat, means_hat = self._position_parameters(y_crop, params, h, w)
+                    scales_hat, means_hat = self._position_parameters(y_crop, params, h, w, masked_weight)
                     indexes = self.gaussian_conditional.build_indexes(scales_hat)
                     y_q = self.gaussian_conditional.quantize(y_crop[:, :, padding, padding], "symbols", means_hat)
                     y_hat[:, :, h + padding, w + padding] = y_q + means_hat
@@ -404,10 +412,11 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         decoder = RansDecoder()
         decoder.set_stream(y_string)
         with torch.no_grad():
+            masked_weight = self._masked_context_weight()
             for h in range(height):
                 for w in range(width):
                     y_crop = y_hat[:, :, h : h + k, w : w + k]
-                    scales_hat, means_hat = self._position_parameters(y_crop, params, h, w)
+                    scales_hat, means_hat = self._position_parameters(y_crop, params, h, w, masked_weight)
                     indexes = self.gaussian_conditional.build_indexes(scales_hat)
                     values = decoder.decode_stream(indexes.reshape(-1), table)
                     symbols = torch.from_numpy(values).to(y_hat.device).reshape(1, -1)
