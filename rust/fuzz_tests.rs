@@ -99,6 +99,8 @@ fn apply(mutation: &Mutation, bytes: &[u8]) -> Vec<u8> {
     match mutation {
         Mutation::Truncate(n) => out.truncate(n % (bytes.len() + 1)),
         Mutation::Append(extra) => out.extend_from_slice(extra),
+        Mutation::Flip(_) | Mutation::Overwrite(..) if out.is_empty() => {}
+        Mutation::SwapWords(..) if out.len() < 4 => {}
         Mutation::Flip(bits) => {
             for &bit in bits {
                 let bit = bit % (8 * out.len());
