@@ -180,6 +180,7 @@ def test_results_are_valid_json_even_for_lossless_points(tmp_path):
 # ------------------------------------------------------------------------------- plots
 @pytest.mark.parametrize("metric", ["psnr", "ms-ssim"])
 def test_the_plot_is_a_png_of_the_requested_size(tmp_path, metric):
+    pytest.importorskip("matplotlib")
     a = _results("a", RATES, PSNRS)
     b = _results("b", [0.9 * r for r in RATES], PSNRS)
     output = tmp_path / "rd.png"
@@ -192,6 +193,7 @@ def test_the_plot_is_a_png_of_the_requested_size(tmp_path, metric):
 
 
 def test_plots_can_be_svg_and_other_suffixes_are_refused(tmp_path):
+    pytest.importorskip("matplotlib")
     a = _results("a", RATES, PSNRS)
     plot_curves([a], tmp_path / "rd.svg")
     assert b"<svg" in (tmp_path / "rd.svg").read_bytes()[:500]
@@ -236,6 +238,7 @@ def test_bdrate_command_reports_bad_files_with_exit_code_2(curve_files, tmp_path
 
 
 def test_plot_command_writes_the_png_and_annotates_bd_rate(curve_files, tmp_path):
+    pytest.importorskip("matplotlib")
     a, b = curve_files
     output = tmp_path / "plot.png"
     result = _cli("plot", a, b, "-o", output, "--reference", "ref", "--size", "500x400")

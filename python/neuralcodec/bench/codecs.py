@@ -241,6 +241,16 @@ class AVIF(PillowCodec):
             return "avif: this Pillow has no AVIF support (Pillow 11.3+ wheels include libavif); skipping"
         return None
 
+    def versions(self) -> Dict[str, str]:
+        info = super().versions()
+        try:
+            from PIL import _avif
+
+            info["codecs"] = str(_avif.codec_versions())  # e.g. "dav1d [dec]:1.5.3, aom [enc]:3.14.1"
+        except (ImportError, AttributeError):
+            pass
+        return info
+
     def save_options(self, quality: Any) -> Dict[str, Any]:
         return {"quality": quality, "subsampling": "4:2:0", "speed": 6, "max_threads": 1}
 
@@ -266,7 +276,8 @@ class HEIF(Codec):
         import pillow_heif
 
         info = pillow_heif.libheif_info()
-        return {"pillow-heif": pillow_heif.__version__, "libheif": str(info.get("libheif")), "x265": str(info.get("HEIF"))}
+        encoder = str(info.get("HEIF", "")).replace("x265 HEVC encoder", "").strip(" ()")
+        return {"pillow-heif": pillow_heif.__version__, "libheif": str(info.get("libheif")), "x265": encoder}
 
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:
         import pillow_heif

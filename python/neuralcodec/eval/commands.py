@@ -197,6 +197,10 @@ def run_plot(args: argparse.Namespace) -> int:
     from neuralcodec.eval.results import ResultsError
 
     try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return _error("neuralcodec plot needs matplotlib: pip install matplotlib")
+    try:
         results = _load_all(args.results)
         reference = None
         if args.reference is not None:
