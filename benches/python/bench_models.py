@@ -9,8 +9,8 @@ bench checks that both produce the same strings and the same reconstruction.
 Calls alternate (CompressAI, ours, ours, CompressAI, ...) so that load from other processes
 hits both sides alike; figures are medians. Random weights give near-zero latents, so the
 last layers of ``g_a``, ``h_a`` and the Gaussian-parameter network are rescaled on the image
-and the bottleneck density is fitted (see ``calibrate``): 0.3-1.0 bits per pixel on the Kodak tiles, about what
-trained models give at middle qualities.
+and the bottleneck density is fitted (see ``calibrate``): 0.3-1.0 bits per pixel on the
+Kodak tiles, about what trained models give at middle qualities.
 
 The image: the centre 384x256 of four Kodak images (kodim01, 05, 15, 23 from
 ``../shared/data/kodak24-crop500``), tiled 2x2 at their native resolution; ``--image``
