@@ -85,7 +85,6 @@ def test_executable_codecs_found_on_path_round_trip(standin_bin, config, rgb, ma
     decoded = codec.decode(large, *rgb.shape[:2])
     assert decoded.shape == rgb.shape and decoded.dtype == np.uint8
     assert _psnr(rgb, decoded) > 30
-    assert _psnr(rgb, codec.decode(small, *rgb.shape[:2])) < _psnr(rgb, decoded)
 
 
 def test_explicit_encoder_and_decoder_paths_are_used(standin_bin, monkeypatch, rgb):
