@@ -501,15 +501,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn values(seed: u64, count: usize) -> Vec<f32> {
-        let mut state = seed | 1;
-        (0..count)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-            })
-            .collect()
+        crate::engine::tests::values(seed, count, 1.0)
     }
 
     /// Direct definition of Conv2d in PyTorch's CHW indexing, summed in the engine's order.

@@ -135,13 +135,14 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::autoregressive::{rest_network, waves};
     use super::*;
     use crate::cdf::pmf_to_quantized_cdf;
     use proptest::prelude::*;
 
-    fn values(seed: u64, count: usize, scale: f32) -> Vec<f32> {
+    /// Deterministic pseudo-random values in `[-scale/2, scale/2)` (xorshift), for tests.
+    pub(crate) fn values(seed: u64, count: usize, scale: f32) -> Vec<f32> {
         let mut state = seed | 1;
         (0..count)
             .map(|_| {
