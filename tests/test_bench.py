@@ -68,7 +68,12 @@ def test_jpeg2000_quality_is_a_compression_ratio():
 
 @pytest.mark.parametrize(
     "name, quality, message",
-    [("jpeg420", 0, "outside 1..100"), ("jpeg420", 50.5, "integer"), ("webp", 101, "outside"), ("jpeg2000", 0.5, "outside")],
+    [
+        ("jpeg420", 0, "outside 1..100"),
+        ("jpeg420", 50.5, "integer"),
+        ("webp", 101, "outside"),
+        ("jpeg2000", 0.5, "outside"),
+    ],
 )
 def test_bad_qualities_raise_a_codec_error(name, quality, message):
     with pytest.raises(CodecError, match=message):
@@ -152,7 +157,9 @@ def test_datasets_are_collected_in_name_order_and_bad_ones_are_refused(tmp_path)
 
 # ------------------------------------------------------------------------- command line
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "neuralcodec", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "neuralcodec", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_bench_command_writes_a_results_file(tmp_path):

@@ -30,7 +30,18 @@ from neuralcodec.eval.images import read_rgb
 
 STANDIN = Path(__file__).parent / "fixtures" / "standin" / "standin.py"
 IMAGES = Path(__file__).parent / "fixtures" / "images"
-PROGRAMS = ("bpgenc", "bpgdec", "EncoderApp", "DecoderApp", "TAppEncoder", "TAppDecoder", "aomenc", "aomdec", "cjxl", "djxl")
+PROGRAMS = (
+    "bpgenc",
+    "bpgdec",
+    "EncoderApp",
+    "DecoderApp",
+    "TAppEncoder",
+    "TAppDecoder",
+    "aomenc",
+    "aomdec",
+    "cjxl",
+    "djxl",
+)
 
 
 @pytest.fixture

@@ -106,7 +106,17 @@ def test_eval_command_evaluates_checkpoint_files(checkpoints, tmp_path):
 
 def test_eval_command_reads_state_dict_checkpoints_with_model(checkpoints, capsys):
     _, state_dict = checkpoints
-    code = main(["eval", str(IMAGES / "kodim19-47x33.png"), "--model", "bmshj2018-factorized", "--checkpoint", str(state_dict), "--no-progress"])
+    code = main(
+        [
+            "eval",
+            str(IMAGES / "kodim19-47x33.png"),
+            "--model",
+            "bmshj2018-factorized",
+            "--checkpoint",
+            str(state_dict),
+            "--no-progress",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert json.loads(captured.out)["name"] == "bmshj2018-factorized-checkpoints"
@@ -151,7 +161,9 @@ def test_eval_command_reports_unreadable_checkpoints_with_exit_code_2(tmp_path, 
 def test_eval_command_says_when_the_shipped_weights_are_missing(monkeypatch, tmp_path, capsys):
     from neuralcodec.zoo import defaults
 
-    monkeypatch.setattr(defaults, "default_weights_path", lambda quality=3: tmp_path / f"missing-q{quality}.safetensors")
+    monkeypatch.setattr(
+        defaults, "default_weights_path", lambda quality=3: tmp_path / f"missing-q{quality}.safetensors"
+    )
     assert main(["eval", str(IMAGES), "--no-progress"]) == 2
     assert "shipped weights" in capsys.readouterr().err
 

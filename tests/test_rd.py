@@ -103,9 +103,7 @@ def test_point_order_does_not_matter_and_swapping_inverts_the_rate_ratio():
     shuffled = [2, 0, 4, 1, 3]
     other_rates = [r * f for r, f in zip(RATES, (0.8, 0.85, 0.9, 0.95, 0.93))]
     forward = bjontegaard(RATES, PSNRS, other_rates, PSNRS)
-    again = bjontegaard(
-        [RATES[i] for i in shuffled], [PSNRS[i] for i in shuffled], other_rates, PSNRS
-    )
+    again = bjontegaard([RATES[i] for i in shuffled], [PSNRS[i] for i in shuffled], other_rates, PSNRS)
     assert again == forward
     backward = bjontegaard(other_rates, PSNRS, RATES, PSNRS)
     assert (1 + forward.rate_percent / 100) * (1 + backward.rate_percent / 100) == pytest.approx(1)

@@ -126,7 +126,9 @@ def _blur(x: Tensor, window: Tensor) -> Tensor:
     return F.conv2d(x, window.view(1, 1, 1, size).expand(channels, 1, 1, size), groups=channels)
 
 
-def _ssim_terms(a: Tensor, b: Tensor, window: Tensor, data_range: float, k: Tuple[float, float]) -> Tuple[Tensor, Tensor]:
+def _ssim_terms(
+    a: Tensor, b: Tensor, window: Tensor, data_range: float, k: Tuple[float, float]
+) -> Tuple[Tensor, Tensor]:
     """Mean SSIM and mean contrast-structure term per image and channel, each ``[B, C]``."""
     c1 = (k[0] * data_range) ** 2
     c2 = (k[1] * data_range) ** 2

@@ -283,7 +283,9 @@ class HEIF(Codec):
         import pillow_heif
 
         quality = self.check_quality(quality)
-        heif = pillow_heif.from_bytes(mode="RGB", size=(rgb.shape[1], rgb.shape[0]), data=np.ascontiguousarray(rgb).tobytes())
+        heif = pillow_heif.from_bytes(
+            mode="RGB", size=(rgb.shape[1], rgb.shape[0]), data=np.ascontiguousarray(rgb).tobytes()
+        )
         buffer = io.BytesIO()
         heif.save(buffer, quality=quality, chroma=420)
         return buffer.getvalue()

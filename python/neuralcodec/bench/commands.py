@@ -95,13 +95,24 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     bench.add_argument("codec", nargs="?", choices=CODEC_NAMES, metavar="CODEC", help="codec name (see --list)")
     bench.add_argument("dataset", nargs="?", type=Path, help="folder of images (not recursive), or one image file")
-    bench.add_argument("--quality", "-q", type=_number, nargs="+", metavar="Q", help="quality parameters (default: a sweep of about 0.1 to 2 bpp)")
-    bench.add_argument("-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)")
+    bench.add_argument(
+        "--quality",
+        "-q",
+        type=_number,
+        nargs="+",
+        metavar="Q",
+        help="quality parameters (default: a sweep of about 0.1 to 2 bpp)",
+    )
+    bench.add_argument(
+        "-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)"
+    )
     bench.add_argument("--workers", "-j", type=int, help="worker processes (default: the CPU count)")
     bench.add_argument("--encoder", metavar="PATH", help="encoder executable (bpg, vtm, hm, av1, jpegxl)")
     bench.add_argument("--decoder", metavar="PATH", help="decoder executable (bpg, vtm, hm, av1, jpegxl)")
     bench.add_argument("--config", metavar="FILE", help="encoder configuration (vtm, hm: the all-intra .cfg)")
-    bench.add_argument("--codec-arg", action="append", metavar="ARG", help="extra encoder argument (repeatable; executables only)")
+    bench.add_argument(
+        "--codec-arg", action="append", metavar="ARG", help="extra encoder argument (repeatable; executables only)"
+    )
     bench.add_argument("--name", help="the curve's name in the results (default: the codec name)")
     bench.add_argument("--list", action="store_true", help="list the codecs and whether each can run here")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -171,7 +171,10 @@ class ExecutableCodec(Codec):
         return None
 
     def unavailable_reason(self) -> Optional[str]:
-        for role, path, names in (("encoder", self.encoder, self.encoder_names), ("decoder", self.decoder, self.decoder_names)):
+        for role, path, names in (
+            ("encoder", self.encoder, self.encoder_names),
+            ("decoder", self.decoder, self.decoder_names),
+        ):
             if path is None:
                 return f"{self.name}: no {role} found on PATH ({' or '.join(names)}); give it with --{role} PATH"
             if not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -266,7 +269,10 @@ class BPG(ExecutableCodec):
     def encode_command(self, workdir: Path, rgb: np.ndarray, quality: float) -> Tuple[List[str], Path]:
         source, bitstream = workdir / "in.png", workdir / "out.bpg"
         _write_png(source, rgb)
-        command = [str(self.encoder), "-o", str(bitstream), "-q", str(int(quality)), "-f", self.chroma, "-b", "8", "-m", "8", str(source)]
+        command = [
+            str(self.encoder), "-o", str(bitstream), "-q", str(int(quality)), "-f", self.chroma,
+            "-b", "8", "-m", "8", str(source),
+        ]  # fmt: skip
         return command, bitstream
 
     def decode_command(self, workdir: Path, bitstream: Path, height: int, width: int) -> Tuple[List[str], Path]:
@@ -379,9 +385,9 @@ class CJXL(ExecutableCodec):
     def encode_command(self, workdir: Path, rgb: np.ndarray, quality: float) -> Tuple[List[str], Path]:
         source, bitstream = workdir / "in.png", workdir / "out.jxl"
         _write_png(source, rgb)
-        return [str(self.encoder), str(source), str(bitstream), "-q", f"{quality:g}", "-e", "7", "--container=0"], bitstream
+        command = [str(self.encoder), str(source), str(bitstream), "-q", f"{quality:g}", "-e", "7", "--container=0"]
+        return command, bitstream
 
     def decode_command(self, workdir: Path, bitstream: Path, height: int, width: int) -> Tuple[List[str], Path]:
         output = workdir / "out.png"
         return [str(self.decoder), str(bitstream), str(output)], output
-

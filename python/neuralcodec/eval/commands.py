@@ -41,9 +41,13 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
         raise UsageError(f"unknown architecture {args.model!r}; known: {', '.join(ARCHITECTURES)}")
     if args.checkpoint:
         if args.quality or args.pretrained:
-            raise UsageError("--checkpoint files are the rate points: do not combine them with --quality or --pretrained")
+            raise UsageError(
+                "--checkpoint files are the rate points: do not combine them with --quality or --pretrained"
+            )
         if args.model is None and any(path.suffix != ".safetensors" for path in args.checkpoint):
-            raise UsageError("checkpoints other than neuralcodec .safetensors files need their architecture: give --model")
+            raise UsageError(
+                "checkpoints other than neuralcodec .safetensors files need their architecture: give --model"
+            )
         points = [RatePoint(path.name, _checkpoint_loader(path, args.model)) for path in args.checkpoint]
         name = args.name or (f"{args.model}-checkpoints" if args.model else "checkpoints")
         description = f"neuralcodec eval of {len(points)} checkpoint files"
@@ -211,7 +215,9 @@ def run_plot(args: argparse.Namespace) -> int:
             elif args.reference in names:
                 reference = names.index(args.reference)
             else:
-                raise UsageError(f"--reference {args.reference!r} is neither a given file nor a curve name ({', '.join(names)})")
+                raise UsageError(
+                    f"--reference {args.reference!r} is neither a given file nor a curve name ({', '.join(names)})"
+                )
         plot_curves(results, args.output, args.metric, reference, args.size, args.dpi, args.title)
     except (ResultsError, UsageError, ValueError) as error:
         return _error(error)
@@ -261,15 +267,29 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     evaluate.add_argument("dataset", type=Path, help="folder of images (not recursive), or one image file")
     evaluate.add_argument("--model", "-a", metavar="ARCH", help="zoo architecture, e.g. mbt2018-mean")
     evaluate.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q", help="quality levels to evaluate")
-    evaluate.add_argument("--metric", "-m", choices=("mse", "ms-ssim"), default="mse", help="the weights' training metric (with --pretrained)")
+    evaluate.add_argument(
+        "--metric",
+        "-m",
+        choices=("mse", "ms-ssim"),
+        default="mse",
+        help="the weights' training metric (with --pretrained)",
+    )
     evaluate.add_argument("--pretrained", action="store_true", help="use CompressAI's published weights for --model")
     evaluate.add_argument(
-        "--checkpoint", "-p", type=Path, nargs="+", metavar="FILE",
+        "--checkpoint",
+        "-p",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
         help="weight files, one rate point each (.safetensors from neuralcodec, or state_dict/CompressAI checkpoints with --model)",
     )
-    evaluate.add_argument("--cuda", action="store_true", help="run the models on the GPU (the entropy coder runs on the CPU)")
+    evaluate.add_argument(
+        "--cuda", action="store_true", help="run the models on the GPU (the entropy coder runs on the CPU)"
+    )
     evaluate.add_argument("--name", help="the curve's name in the results (default from the model)")
-    evaluate.add_argument("-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)")
+    evaluate.add_argument(
+        "-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)"
+    )
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(handler=run_eval)
 
@@ -281,8 +301,12 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     plot.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
     plot.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="a .png or .svg file")
     plot.add_argument("--metric", choices=("psnr", "ms-ssim"), default="psnr")
-    plot.add_argument("--reference", metavar="FILE|NAME", help="label every other curve with its BD-rate against this one")
-    plot.add_argument("--size", type=_parse_size, default=(800, 600), metavar="WxH", help="image size in pixels (default 800x600)")
+    plot.add_argument(
+        "--reference", metavar="FILE|NAME", help="label every other curve with its BD-rate against this one"
+    )
+    plot.add_argument(
+        "--size", type=_parse_size, default=(800, 600), metavar="WxH", help="image size in pixels (default 800x600)"
+    )
     plot.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
     plot.add_argument("--title")
     plot.set_defaults(handler=run_plot)
@@ -297,5 +321,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     bdrate.add_argument("reference", type=Path, metavar="A.json", help="the reference curve")
     bdrate.add_argument("test", type=Path, nargs="+", metavar="B.json", help="curves to compare with it")
-    bdrate.add_argument("--metric", choices=("psnr", "ms-ssim"), default="psnr", help="quality measure (MS-SSIM is used in dB)")
+    bdrate.add_argument(
+        "--metric", choices=("psnr", "ms-ssim"), default="psnr", help="quality measure (MS-SSIM is used in dB)"
+    )
     bdrate.set_defaults(handler=run_bdrate)

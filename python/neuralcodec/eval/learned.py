@@ -53,7 +53,9 @@ def _synchronize(device: torch.device) -> None:
 
 
 def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(device=device, dtype=torch.float32) / 255
+    return (
+        torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].to(device=device, dtype=torch.float32) / 255
+    )
 
 
 def _estimated_bits(model: CompressionModel, x: torch.Tensor) -> float:
@@ -63,7 +65,9 @@ def _estimated_bits(model: CompressionModel, x: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate_image(model: CompressionModel, rgb: np.ndarray, device: Union[str, torch.device] = "cpu") -> Dict[str, float]:
+def evaluate_image(
+    model: CompressionModel, rgb: np.ndarray, device: Union[str, torch.device] = "cpu"
+) -> Dict[str, float]:
     """The measurements of one uint8 RGB ``[H, W, 3]`` image (see the module documentation).
 
     Returns:

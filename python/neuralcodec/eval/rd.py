@@ -108,12 +108,15 @@ def pchip_integral(x: Sequence[float], y: Sequence[float], lo: float, hi: float)
         secant = (y[k + 1] - y[k]) / h
         c2 = (3 * secant - 2 * d[k] - d[k + 1]) / h
         c3 = (d[k] + d[k + 1] - 2 * secant) / h**2
-
-        def antiderivative(t: float) -> float:
-            return y[k] * t + d[k] * t**2 / 2 + c2 * t**3 / 3 + c3 * t**4 / 4
-
-        total += antiderivative(b - x[k]) - antiderivative(a - x[k])
+        # the piece is y[k] + d[k] t + c2 t^2 + c3 t^3 with t = x - x[k]
+        coefficients = (y[k], d[k] / 2, c2 / 3, c3 / 4)
+        total += _power_sum(coefficients, b - x[k]) - _power_sum(coefficients, a - x[k])
     return float(total)
+
+
+def _power_sum(coefficients: Sequence[float], t: float) -> float:
+    """``sum_i coefficients[i] * t^(i + 1)``: the antiderivative of a cubic piece at ``t``."""
+    return float(sum(c * t ** (i + 1) for i, c in enumerate(coefficients)))
 
 
 def _prepare(rate: Sequence[float], quality: Sequence[float], name: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -201,12 +204,16 @@ def bjontegaard(
     )
 
 
-def bd_rate(rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float]) -> float:
+def bd_rate(
+    rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float]
+) -> float:
     """BD-rate (%) of curve B against reference curve A; see :func:`bjontegaard`."""
     return bjontegaard(rate_a, quality_a, rate_b, quality_b).rate_percent
 
 
-def bd_psnr(rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float]) -> float:
+def bd_psnr(
+    rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float]
+) -> float:
     """BD-PSNR (dB) of curve B against reference curve A; see :func:`bjontegaard`."""
     return bjontegaard(rate_a, quality_a, rate_b, quality_b).quality_db
 
@@ -228,7 +235,9 @@ def results_curve(results: Mapping[str, Any], metric: str) -> Tuple[np.ndarray, 
     return bpp, values
 
 
-def results_bjontegaard(reference: Mapping[str, Any], test: Mapping[str, Any], metric: str = "psnr") -> BjontegaardDelta:
+def results_bjontegaard(
+    reference: Mapping[str, Any], test: Mapping[str, Any], metric: str = "psnr"
+) -> BjontegaardDelta:
     """Bjøntegaard deltas of results ``test`` against results ``reference``."""
     rate_a, quality_a = results_curve(reference, metric)
     rate_b, quality_b = results_curve(test, metric)
