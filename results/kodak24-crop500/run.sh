@@ -29,9 +29,9 @@ optional avif     10 20 30 40 50 60 70 75 80 85
 optional heif     10 15 20 25 30 35 40 45 50 55 60
 
 curves=()
-for codec in jpeg420 jpeg444 webp jpeg2000 jpegxl avif heif; do
+for codec in jpeg420 jpeg444 webp jpeg2000 jpegxl avif heif neuralcodec-shipped; do
     [ -f "$here/$codec.json" ] && curves+=("$here/$codec.json")
 done
-title="Kodak 24, 500x500 crops: classical codecs"
+title="Kodak 24, 500x500 crops"
 "$nc" plot "${curves[@]}" --reference jpeg420 --title "$title" -o "$here/kodak24-crop500-psnr.png"
 "$nc" plot "${curves[@]}" --reference jpeg420 --title "$title" --metric ms-ssim -o "$here/kodak24-crop500-msssim.png"
