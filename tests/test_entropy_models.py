@@ -117,6 +117,31 @@ def test_entropy_bottleneck_training_forward_adds_uniform_noise_and_evaluation_r
     assert likelihoods.shape == x.shape and bool(((likelihoods > 0) & (likelihoods <= 1)).all())
 
 
+def test_likelihoods_are_float32_and_unchanged_under_bfloat16_autocast():
+    """Mixed-precision training runs the transforms in bfloat16; the entropy models must
+    still see float32 (a bfloat16 latent near 100 has a step of 0.5)."""
+    eb = _bottleneck(channels=3)
+    x = _latents(eb, (2, 3, 4, 4))
+    gc = GaussianConditional(None)
+    scales, means = torch.rand(2, 3, 4, 4) * 3 + 0.2, torch.randn(2, 3, 4, 4) * 50
+    y = means + torch.randn(2, 3, 4, 4)
+    expected_eb = eb(x, training=False)
+    expected_gc = gc(y, scales, means, training=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got_eb = eb(x.bfloat16().float(), training=False)
+        got_gc = gc(y.bfloat16(), scales.bfloat16(), means.bfloat16(), training=False)
+        plain_gc = gc(y.bfloat16().float(), scales.bfloat16().float(), means.bfloat16().float(), training=False)
+    for got in got_eb + got_gc:
+        assert got.dtype == torch.float32
+    # Inside autocast the same numbers as outside it, for the same (bfloat16-valued) inputs.
+    outside_gc = gc(y.bfloat16().float(), scales.bfloat16().float(), means.bfloat16().float(), training=False)
+    outside_eb = eb(x.bfloat16().float(), training=False)
+    for got, expected in zip(got_gc + got_eb + plain_gc, outside_gc + outside_eb + outside_gc):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    # bfloat16 itself loses the latents' fractional bits: the reason for running in float32.
+    assert not torch.equal(y.bfloat16().float(), y) and expected_gc[0].dtype == expected_eb[0].dtype == torch.float32
+
+
 def test_entropy_bottleneck_update_reports_whether_it_built_the_tables():
     eb = _bottleneck(channels=3)
     assert eb.update() is True

@@ -100,6 +100,22 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     assert result.weights_path.is_file()
 
 
+def test_bfloat16_autocast_steps_reduce_the_loss_and_keep_float32_weights(tmp_path):
+    config = _config(tmp_path, steps=40, lr=2e-3, lr_schedule="constant", val_every=40, checkpoint_every=40,
+                     val_count=0, precision="bf16")
+    result = train(config)
+    losses = [float(r["loss"]) for r in _train_rows(Path(config.out_dir) / "log.csv")]
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+
+
+def test_resume_may_switch_precision(tmp_path):
+    config = _config(tmp_path, steps=4, precision="bf16")
+    train(config, stop_at=2)
+    resumed = train(_config(tmp_path, steps=4, precision="fp32"), resume=True)
+    assert resumed.step == 4 and resumed.weights_path.is_file()
+
+
 def test_resume_continues_the_same_trajectory_bit_for_bit(tmp_path):
     straight = _config(tmp_path / "a", steps=6)
     whole = train(straight)
@@ -148,6 +164,7 @@ def test_trained_weights_file_codes_an_image(tmp_path):
         ({"steps": 0}, "steps"),
         ({"lmbda": 0.0}, "lambda"),
         ({"quantile_fit": "magic"}, "quantile_fit"),
+        ({"precision": "fp16"}, "precision"),
     ],
 )
 def test_invalid_configs_are_refused(tmp_path, overrides, message):

@@ -64,6 +64,19 @@ SCALES_MAX: float = 256.0
 SCALES_LEVELS: int = 64
 
 
+def _float32_without_autocast(*tensors: Optional[Tensor]) -> Tuple[Any, List[Optional[Tensor]]]:
+    """A context that turns autocast off, and ``tensors`` as float32 (``None`` kept).
+
+    Likelihoods and quantization noise need float32: under bfloat16 autocast a
+    latent near 100 has a step of 0.5, as wide as the noise that stands in for rounding.
+    Mixed-precision training (``TrainConfig.precision``) therefore runs the transforms in
+    low precision and the entropy models in float32.
+    """
+    device_type = next((t.device.type for t in tensors if t is not None), "cpu")
+    converted = [t if t is None or t.dtype in (torch.float32, torch.float64) else t.float() for t in tensors]
+    return torch.autocast(device_type, enabled=False), converted
+
+
 def get_scale_table(
     min: float = SCALES_MIN, max: float = SCALES_MAX, levels: int = SCALES_LEVELS
 ) -> Tensor:
@@ -541,6 +554,11 @@ class EntropyBottleneck(EntropyModel):
             raise ValueError(
                 f"expected [N, {self.channels}, ...] input, got shape {tuple(x.shape)}"
             )
+        full_precision, (x,) = _float32_without_autocast(x)
+        with full_precision:
+            return self._forward(x, training)
+
+    def _forward(self, x: Tensor, training: bool) -> Tuple[Tensor, Tensor]:
         per_channel = x.transpose(0, 1).contiguous()
         shape = per_channel.shape
         values = per_channel.reshape(shape[0], 1, -1)
@@ -938,10 +956,12 @@ class GaussianConditional(EntropyModel):
         """
         if training is None:
             training = self.training
-        outputs = self.quantize(inputs, "noise" if training else "dequantize", means)
-        likelihood = self._likelihood(outputs, scales, means)
-        if self.use_likelihood_bound:
-            likelihood = self.likelihood_lower_bound(likelihood)
+        full_precision, (inputs, scales, means) = _float32_without_autocast(inputs, scales, means)
+        with full_precision:
+            outputs = self.quantize(inputs, "noise" if training else "dequantize", means)
+            likelihood = self._likelihood(outputs, scales, means)
+            if self.use_likelihood_bound:
+                likelihood = self.likelihood_lower_bound(likelihood)
         return outputs, likelihood
 
     def build_indexes(self, scales: Tensor) -> Tensor:

@@ -88,6 +88,8 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--init-from", type=Path, default=None, help="start from these weights (fine-tuning)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=defaults.device)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=defaults.precision,
+                        help="bf16: transforms under bfloat16 autocast (faster on AVX512-BF16 CPUs and GPUs)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue OUT_DIR/checkpoint.pt")

@@ -42,6 +42,10 @@ class TrainConfig:
             file), e.g. to fine-tune a trained model to another ``lmbda``.
         threads: torch intra-op threads (None: torch's default).
         device: ``"cpu"`` or ``"cuda"``.
+        precision: ``"fp32"``, or ``"bf16"`` to run the transforms under bfloat16
+            autocast (entropy models and loss stay float32): about 1.7x faster steps on
+            CPUs with AVX512-BF16 and on GPUs; the weights stay float32. A run may
+            switch precision when resumed (e.g. a float32 polish at the end).
         progress: show a progress bar (rank 0).
     """
 
@@ -71,6 +75,7 @@ class TrainConfig:
     init_from: Optional[str] = None
     threads: Optional[int] = None
     device: str = "cpu"
+    precision: str = "fp32"
     progress: bool = True
 
     def validate(self) -> None:
@@ -91,6 +96,8 @@ class TrainConfig:
             raise ValueError(f"quantile_fit must be bisection or aux-adam, got {self.quantile_fit!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         import torch
 
         if self.device == "cuda" and not torch.cuda.is_available():

@@ -324,7 +324,8 @@ def train(
         generator = step_generator(config.seed, rank, step)
         x = train_set.batch(config.batch_size, generator).to(device)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # quantization noise
-        output = network(x)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            output = network(x)
         terms = criterion(output, x)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
