@@ -61,6 +61,24 @@ def test_simplified_gdn_uses_absolute_values_and_no_square_root(inverse):
         torch.testing.assert_close(module(x), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("cls", [GDN, GDN1])
+@pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
+def test_gdn_inference_path_gives_the_training_paths_bits_and_leaves_the_input_alone(cls, inverse):
+    """Without autograd GDN scales its norm buffer in place (less peak memory); the
+    numbers must be the very same as with autograd, and the input must not change."""
+    module = _random_gdn(cls, 6, inverse, seed=3)
+    x = torch.randn(2, 6, 5, 7, dtype=torch.float64)
+    kept = x.clone()
+    tracked = module(x)
+    assert tracked.requires_grad
+    with torch.no_grad():
+        untracked = module(x)
+    with torch.inference_mode():
+        inference = module(x)
+    assert torch.equal(tracked.detach(), untracked) and torch.equal(untracked, inference)
+    assert torch.equal(x, kept)
+
+
 def test_gdn_starts_close_to_the_identity_scaled_by_its_initial_gamma():
     module = GDN(3)
     assert module.beta_reparam(module.beta).tolist() == pytest.approx([1.0] * 3, abs=1e-6)
