@@ -58,7 +58,7 @@ def image(height: int, width: int, batch: int = 1, seed: int = 1) -> torch.Tenso
 def latents(model: CompressionModel, x: torch.Tensor):
     """(y, z_strings, z_hat) as ``compress`` computes them."""
     with torch.no_grad():
-        y = model.g_a(model.pad(x))
+        y = model._analyze(x, model._use_engine())
         z, z_strings, z_hat = model._side_information(y)
     return y, z_strings, z_hat
 
@@ -109,7 +109,7 @@ def test_engine_round_trip_decodes_the_encoder_latents_exactly(name):
             strings, y_hat = engine.compress_latent(model, y, z_hat)
             assert strings == compressed["strings"][0]
             assert torch.equal(engine.decompress_latent(model, strings, z_hat), y_hat)
-            expected = model.g_s(y_hat).clamp(0, 1)
+            expected = model._synthesize(y_hat).clamp(0, 1)
             assert torch.equal(decoded["x_hat"], model.crop(expected, compressed["x_size"]))
     assert decoded["x_hat"].shape == x.shape
 

@@ -133,7 +133,7 @@ def test_autoregressive_decoding_recovers_the_encoder_latents_exactly(name):
         params = model.h_s(z_hat)
         y_hat = torch.nn.functional.pad(y, (2, 2, 2, 2))
         model._compress_ar(y_hat, params, y.shape[2], y.shape[3], model._table())
-        x_hat = model.g_s(torch.nn.functional.pad(y_hat, (-2, -2, -2, -2))).clamp(0, 1)
+        x_hat = model._synthesize(torch.nn.functional.pad(y_hat, (-2, -2, -2, -2))).clamp(0, 1)
     assert torch.equal(decoded["x_hat"], x_hat)
 
 

@@ -182,7 +182,7 @@ class ScaleHyperprior(CompressionModel):
     def compress(self, x: Tensor) -> Dict[str, Any]:
         self._check_input(x)
         use_engine = self._use_engine()
-        y = self.g_a(self.pad(x))
+        y = self._analyze(x, use_engine)
         z, z_strings, z_hat = self._side_information(y)
         indexes = self._scale_indexes(z_hat, use_engine)
         y_strings = self.gaussian_conditional.compress(y, indexes)
@@ -244,7 +244,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
     def compress(self, x: Tensor) -> Dict[str, Any]:
         self._check_input(x)
         use_engine = self._use_engine()
-        y = self.g_a(self.pad(x))
+        y = self._analyze(x, use_engine)
         z, z_strings, z_hat = self._side_information(y)
         indexes, means_hat = self._scales_means(z_hat, use_engine)
         y_strings = self.gaussian_conditional.compress(y, indexes, means=means_hat)
@@ -348,7 +348,7 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
     def compress(self, x: Tensor) -> Dict[str, Any]:
         self._check_input(x)
         use_engine = self._use_engine()
-        y = self.g_a(self.pad(x))
+        y = self._analyze(x, use_engine)
         z, z_strings, z_hat = self._side_information(y)
         if use_engine:
             y_strings, _ = engine.compress_latent(self, y, z_hat)
@@ -388,7 +388,7 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
         if use_engine:
             y_hat = engine.decompress_latent(self, strings[0], z_hat).to(z_hat.dtype)
-            return self._finish(self.g_s(y_hat), x_size)
+            return self._finish(self._synthesize(y_hat), x_size)
         params = self.h_s(z_hat)
         table = self._table()
         k = self.context_kernel_size
@@ -402,7 +402,7 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         for i, y_string in enumerate(strings[0]):
             self._decompress_ar(y_string, y_hat[i : i + 1], params[i : i + 1], y_height, y_width, table)
         y_hat = F.pad(y_hat, (-padding, -padding, -padding, -padding))
-        return self._finish(self.g_s(y_hat), x_size)
+        return self._finish(self._synthesize(y_hat), x_size)
 
     def _decompress_ar(
         self, y_string: bytes, y_hat: Tensor, params: Tensor, height: int, width: int, table: CdfTable
