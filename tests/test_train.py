@@ -228,3 +228,22 @@ def test_cli_trains_refuses_to_clobber_and_resumes(tmp_path):
     assert more.returncode == 0, more.stderr
     bad = subprocess.run(base + ["--steps", "2", "--overwrite", "--patch-size", "50"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "multiple of 64" in bad.stderr
+
+
+def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
+    """The shipped weights' recipe, with one or two steps a stage: base, fine-tune, polish
+    and the bfloat16 stage all run, each from the weights of the one before."""
+    from neuralcodec.train import recipe
+
+    data = _write_images(tmp_path / "train", count=6, size=(64, 64))
+    work = tmp_path / "work"
+    argv = ["--data", str(data), "--work", str(work), "--qualities", "1", "3", "--base-steps", "2",
+            "--finetune-steps", "1", "--polish-steps", "1", "--long-steps", "1"]
+    assert recipe.main(argv) == 0
+    for folder in ("q3", "q1", "q1-polish", "q3-polish", "q1-long", "q3-long"):
+        assert (work / folder / "weights.safetensors").is_file(), folder
+    long_run = torch.load(work / "q1-long" / "checkpoint.pt", weights_only=True)["config"]
+    assert long_run["precision"] == "bf16" and long_run["init_from"] == str(work / "q1-polish" / "weights.safetensors")
+    stamp = (work / "q3-long" / "weights.safetensors").stat().st_mtime_ns
+    assert recipe.main(argv) == 0  # finished stages are skipped
+    assert (work / "q3-long" / "weights.safetensors").stat().st_mtime_ns == stamp

@@ -167,7 +167,7 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
             t, _, r = measure(fn, repeats)
             return t, r
 
-        t_ga, y = stage(lambda: ours.g_a(ours.pad(x)))
+        t_ga, y = stage(lambda: ours._analyze(x, use_engine=True))
         t_side, side = stage(lambda: ours._side_information(y))
         z_hat = side[2]
         t_hs, params = stage(lambda: engine.hyper_parameters(ours, z_hat))
@@ -188,7 +188,7 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
         indexes = engine.scale_indexes(ours, scales).reshape(-1).numpy()
         t_rans_enc, data = stage(lambda: RansEncoder().encode_with_indexes(symbols, indexes, table))
         t_rans_dec, _ = stage(lambda: RansDecoder().decode_with_indexes(data, indexes, table))
-        t_gs, _ = stage(lambda: ours.g_s(y_hat))
+        t_gs, _ = stage(lambda: ours._synthesize(y_hat))
 
     y_bytes = sum(len(s) for s in ours_c["strings"][0])
     cai_y_bytes = sum(len(s) for s in cai_c["strings"][0])

@@ -60,14 +60,13 @@ def stage_config(
     steps: int,
     init_from: Optional[Path],
     threads: Optional[int],
-    polish: bool = False,
-    long: bool = False,
+    stage: str = "",
 ) -> TrainConfig:
-    """The training run of one rate point (``polish``: the third stage; ``long``: the
-    fourth, see the module doc)."""
+    """The training run of one rate point in ``stage``: ``""`` (stages 1 and 2),
+    ``"polish"`` (3) or ``"long"`` (4); see the module doc."""
     base = init_from is None
-    restart = polish or long
-    suffix = "-long" if long else "-polish" if polish else ""
+    polish, long = stage == "polish", stage == "long"
+    suffix = f"-{stage}" if stage else ""
     return TrainConfig(
         train_dir=str(data),
         out_dir=str(work / f"q{quality}{suffix}"),
@@ -151,7 +150,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--polish-steps", type=int, default=POLISH_STEPS, help="third stage (0: skip it)")
     parser.add_argument("--long-steps", type=int, default=LONG_STEPS,
                         help="fourth stage, bfloat16 autocast (0: skip it)")
-    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2 and 3")
+    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-4")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = parser.parse_args(argv)
 
@@ -160,20 +159,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     others = [q for q in args.qualities if q != DEFAULT_QUALITY]
     configs = [stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads) for q in others]
     results.update(zip(others, _run_parallel(configs, args.jobs)))
-    if args.polish_steps > 0:
-        qualities = sorted(results)
-        configs = [
-            stage_config(args.data, args.work, q, args.polish_steps, results[q], args.threads, polish=True)
-            for q in qualities
-        ]
-        results.update(zip(qualities, _run_parallel(configs, args.jobs)))
-    if args.long_steps > 0:
-        qualities = sorted(results)
-        configs = [
-            stage_config(args.data, args.work, q, args.long_steps, results[q], args.threads, long=True)
-            for q in qualities
-        ]
-        results.update(zip(qualities, _run_parallel(configs, args.jobs)))
+    for stage, steps in (("polish", args.polish_steps), ("long", args.long_steps)):
+        if steps > 0:
+            qualities = sorted(results)
+            configs = [
+                stage_config(args.data, args.work, q, steps, results[q], args.threads, stage=stage)
+                for q in qualities
+            ]
+            results.update(zip(qualities, _run_parallel(configs, args.jobs)))
     if args.install:
         target = Path(__file__).resolve().parent.parent / "data" / "weights"
         target.mkdir(parents=True, exist_ok=True)
