@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, Dict
+from typing import Dict, Type
 
 import numpy as np
 import torch
-
 from neuralcodec.models import (
     Cheng2020Anchor,
     Cheng2020Attention,
@@ -18,27 +17,51 @@ from neuralcodec.models import (
     ScaleHyperprior,
 )
 
-#: Zoo name -> a small configuration of that architecture.
-SMALL: Dict[str, Callable[[], CompressionModel]] = {
-    "bmshj2018-factorized": lambda: FactorizedPrior(8, 8),
-    "bmshj2018-hyperprior": lambda: ScaleHyperprior(8, 8),
-    "mbt2018-mean": lambda: MeanScaleHyperprior(8, 8),
-    "mbt2018": lambda: JointAutoregressiveHierarchicalPriors(8, 8),
-    "cheng2020-anchor": lambda: Cheng2020Anchor(8),
-    "cheng2020-attn": lambda: Cheng2020Attention(8),
+#: Zoo name -> architecture.
+ARCHITECTURES: Dict[str, Type[CompressionModel]] = {
+    "bmshj2018-factorized": FactorizedPrior,
+    "bmshj2018-hyperprior": ScaleHyperprior,
+    "mbt2018-mean": MeanScaleHyperprior,
+    "mbt2018": JointAutoregressiveHierarchicalPriors,
+    "cheng2020-anchor": Cheng2020Anchor,
+    "cheng2020-attn": Cheng2020Attention,
 }
-AUTOREGRESSIVE = {"mbt2018", "cheng2020-anchor", "cheng2020-attn"}
+AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor", "cheng2020-attn")
 
 
-def fresh_model(name: str = "mbt2018-mean", seed: int = 0) -> CompressionModel:
-    """A new small model of ``name`` with built tables; latents widened so coding has work to do."""
+def build_small(name: str, M: int = 12) -> CompressionModel:
+    """An untrained ``name`` with N = 8 channels and M latent channels (Cheng2020: N = 8)."""
+    architecture = ARCHITECTURES[name]
+    return architecture(8) if name.startswith("cheng2020") else architecture(8, M)
+
+
+def widened_model(name: str = "mbt2018-mean", seed: int = 0, M: int = 12) -> CompressionModel:
+    """A small ``name`` in eval mode with built tables; random init gives tiny latents, so
+    the last analysis convolution is scaled up to give the coder work to do."""
     torch.manual_seed(seed)
-    model = SMALL[name]().eval()
+    model = build_small(name, M).eval()
     with torch.no_grad():
         last_conv = [m for m in model.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1]
         last_conv.weight.mul_(20)
     model.update(force=True)
     return model
+
+
+def fresh_model(name: str = "mbt2018-mean", seed: int = 0) -> CompressionModel:
+    """:func:`widened_model` with M = 8 (the codec tests' size)."""
+    return widened_model(name, seed, M=8)
+
+
+def image(height: int, width: int, batch: int = 1, seed: int = 1) -> torch.Tensor:
+    """A smooth ``[batch, 3, H, W]`` float image in [0, 1] with a little noise."""
+    generator = torch.Generator().manual_seed(seed)
+    smooth = torch.nn.functional.interpolate(
+        torch.rand(batch, 3, max(height // 8, 1), max(width // 8, 1), generator=generator),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=False,
+    )
+    return (smooth + 0.05 * torch.rand(batch, 3, height, width, generator=generator)).clamp(0, 1)
 
 
 @functools.lru_cache(maxsize=None)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from codec_models import AUTOREGRESSIVE, SMALL, fresh_model, pixels, small_model
+from codec_models import ARCHITECTURES, AUTOREGRESSIVE, fresh_model, pixels, small_model
 from neuralcodec.codec import (
     Codec,
     FormatError,
@@ -37,7 +37,7 @@ def model_reference(model, image: np.ndarray) -> torch.Tensor:
         return model.decompress(out["strings"], out["shape"], out["x_size"])["x_hat"]
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_each_architecture_round_trips_through_a_file_as_the_model_decodes(tmp_path, name):
     model = small_model(name)
     image = pixels(37, 53)

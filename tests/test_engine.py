@@ -12,47 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
+from codec_models import ARCHITECTURES, AUTOREGRESSIVE, image, widened_model
 from neuralcodec import engine
 from neuralcodec.ans import StreamError
-from neuralcodec.models import (
-    Cheng2020Anchor,
-    Cheng2020Attention,
-    CompressionModel,
-    JointAutoregressiveHierarchicalPriors,
-    MeanScaleHyperprior,
-    ScaleHyperprior,
-)
+from neuralcodec.models import CompressionModel
 
-MODELS = {
-    "bmshj2018-hyperprior": lambda: ScaleHyperprior(8, 12),
-    "mbt2018-mean": lambda: MeanScaleHyperprior(8, 12),
-    "mbt2018": lambda: JointAutoregressiveHierarchicalPriors(8, 12),
-    "cheng2020-anchor": lambda: Cheng2020Anchor(8),
-    "cheng2020-attn": lambda: Cheng2020Attention(8),
-}
-AUTOREGRESSIVE = ["mbt2018", "cheng2020-anchor", "cheng2020-attn"]
-
-
-def small_model(name: str, seed: int = 0) -> CompressionModel:
-    torch.manual_seed(seed)
-    model = MODELS[name]().eval()
-    with torch.no_grad():
-        # Random init gives tiny latents; widen them so the coder has work to do.
-        [m for m in model.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.mul_(20)
-    model.update(force=True)
-    return model
-
-
-def image(height: int, width: int, batch: int = 1, seed: int = 1) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    smooth = torch.nn.functional.interpolate(
-        torch.rand(batch, 3, max(height // 8, 1), max(width // 8, 1), generator=generator),
-        size=(height, width),
-        mode="bilinear",
-        align_corners=False,
-    )
-    return (smooth + 0.05 * torch.rand(batch, 3, height, width, generator=generator)).clamp(0, 1)
+MODELS = [name for name in ARCHITECTURES if name != "bmshj2018-factorized"]
 
 
 def latents(model: CompressionModel, x: torch.Tensor):
@@ -77,7 +42,7 @@ def digest(*items) -> str:
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_engine_scales_and_means_agree_with_pytorch_to_float_tolerance(name):
-    model = small_model(name)
+    model = widened_model(name)
     y, _, z_hat = latents(model, image(64, 128))
     with torch.no_grad():
         params_torch = model.h_s(z_hat)
@@ -99,7 +64,7 @@ def test_engine_scales_and_means_agree_with_pytorch_to_float_tolerance(name):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_engine_round_trip_decodes_the_encoder_latents_exactly(name):
-    model = small_model(name)
+    model = widened_model(name)
     x = image(64, 96, batch=2)
     with torch.no_grad():
         compressed = model.compress(x)
@@ -116,7 +81,7 @@ def test_engine_round_trip_decodes_the_encoder_latents_exactly(name):
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_engine_rate_is_within_half_a_percent_of_the_compat_path(name):
-    model = small_model(name)
+    model = widened_model(name)
     x = image(128, 192, batch=2, seed=3)
     with torch.no_grad():
         engine_bytes = sum(len(s) for s in model.compress(x)["strings"][0])
@@ -127,7 +92,7 @@ def test_engine_rate_is_within_half_a_percent_of_the_compat_path(name):
 
 @pytest.mark.parametrize("name", ["mbt2018", "cheng2020-anchor", "mbt2018-mean"])
 def test_one_and_two_engine_threads_give_identical_bytes_and_latents(name):
-    model = small_model(name)
+    model = widened_model(name)
     x = image(64, 128)
     y, _, z_hat = latents(model, x)
     with torch.no_grad():
@@ -158,7 +123,7 @@ print(native.kernel, strings[0].hex(), y_hat.numpy().tobytes().hex())
 
 
 def test_the_scalar_kernel_in_a_subprocess_gives_identical_bytes_and_latents(tmp_path):
-    model = small_model("mbt2018")
+    model = widened_model("mbt2018")
     y, _, z_hat = latents(model, image(64, 64))
     path = tmp_path / "state.pt"
     torch.save({"model": model.state_dict(), "y": y, "z_hat": z_hat}, path)
@@ -182,7 +147,7 @@ def test_the_scalar_kernel_in_a_subprocess_gives_identical_bytes_and_latents(tmp
 
 
 def test_torch_intra_op_threads_do_not_change_the_decoded_latents():
-    model = small_model("mbt2018")
+    model = widened_model("mbt2018")
     x = image(64, 64)
     previous = torch.get_num_threads()
     try:
@@ -217,7 +182,7 @@ class Float64(torch.nn.Module):
 
 @pytest.mark.parametrize("name", ["mbt2018", "cheng2020-anchor"])
 def test_an_encoder_in_float64_or_with_perturbed_latents_still_round_trips_exactly(name):
-    model = small_model(name)
+    model = widened_model(name)
     x = image(64, 64)
     y32, _, z_hat = latents(model, x)
     import copy
@@ -238,7 +203,7 @@ def test_an_encoder_in_float64_or_with_perturbed_latents_still_round_trips_exact
 
 @pytest.mark.parametrize("name", ["mbt2018", "mbt2018-mean", "bmshj2018-hyperprior"])
 def test_truncated_or_corrupted_strings_raise_instead_of_decoding(name):
-    model = small_model(name)
+    model = widened_model(name)
     with torch.no_grad():
         compressed = model.compress(image(64, 64))
         y_string = compressed["strings"][0][0]
@@ -250,7 +215,7 @@ def test_truncated_or_corrupted_strings_raise_instead_of_decoding(name):
 
 
 def test_engine_arguments_are_checked_with_clear_errors():
-    model = small_model("mbt2018")
+    model = widened_model("mbt2018")
     _, _, z_hat = latents(model, image(64, 64))
     native = engine.engine_for(model)
     with pytest.raises(ValueError, match="channels"):
@@ -269,14 +234,14 @@ def test_engine_arguments_are_checked_with_clear_errors():
 
 
 def test_a_module_the_engine_cannot_run_is_refused_by_name():
-    model = small_model("bmshj2018-hyperprior")
+    model = widened_model("bmshj2018-hyperprior")
     model.h_s.append(torch.nn.Sigmoid())
     with pytest.raises(engine.EngineUnsupportedError, match="Sigmoid"):
         engine.engine_for(model)
 
 
 def test_the_engine_is_rebuilt_when_weights_change():
-    model = small_model("mbt2018-mean")
+    model = widened_model("mbt2018-mean")
     _, _, z_hat = latents(model, image(64, 64))
     first = engine.engine_for(model)
     assert engine.engine_for(model) is first

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-
+from codec_models import ARCHITECTURES, build_small
 from neuralcodec.cli import main
 from neuralcodec.export import (
     FrozenGDN,
@@ -21,23 +21,6 @@ from neuralcodec.export import (
 )
 from neuralcodec.export.check import check_export, check_inputs, reference_output
 from neuralcodec.layers import GDN, GDN1
-from neuralcodec.models import (
-    Cheng2020Anchor,
-    Cheng2020Attention,
-    FactorizedPrior,
-    JointAutoregressiveHierarchicalPriors,
-    MeanScaleHyperprior,
-    ScaleHyperprior,
-)
-
-SMALL = {
-    "bmshj2018-factorized": lambda: FactorizedPrior(8, 12),
-    "bmshj2018-hyperprior": lambda: ScaleHyperprior(8, 12),
-    "mbt2018-mean": lambda: MeanScaleHyperprior(8, 12),
-    "mbt2018": lambda: JointAutoregressiveHierarchicalPriors(8, 12),
-    "cheng2020-anchor": lambda: Cheng2020Anchor(8),
-    "cheng2020-attn": lambda: Cheng2020Attention(8),
-}
 
 HAS_ONNXRUNTIME = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 needs_onnxruntime = pytest.mark.skipif(
@@ -58,7 +41,7 @@ def small_model(architecture: str, seed: int = 0) -> torch.nn.Module:
     """A small model whose GDN parameters are far from their initial values (so a
     frozen GDN that mixed up beta, gamma or the inverse would show)."""
     torch.manual_seed(seed)
-    model = SMALL[architecture]().eval()
+    model = build_small(architecture).eval()
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, GDN):
@@ -67,7 +50,7 @@ def small_model(architecture: str, seed: int = 0) -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize("architecture", list(SMALL))
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
 def test_torchscript_export_gives_the_pytorch_outputs_bit_for_bit(tmp_path, architecture):
     model = small_model(architecture)
     manifest = export_torchscript(model, tmp_path)
@@ -81,7 +64,7 @@ def test_torchscript_export_gives_the_pytorch_outputs_bit_for_bit(tmp_path, arch
 
 
 @needs_onnxruntime
-@pytest.mark.parametrize("architecture", list(SMALL))
+@pytest.mark.parametrize("architecture", list(ARCHITECTURES))
 def test_onnx_export_runs_in_onnxruntime_within_float_tolerance(tmp_path, architecture):
     model = small_model(architecture)
     export_onnx(model, tmp_path)

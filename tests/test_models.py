@@ -4,48 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from neuralcodec.models import (
-    Cheng2020Anchor,
-    Cheng2020Attention,
-    CompressionModel,
-    FactorizedPrior,
-    JointAutoregressiveHierarchicalPriors,
-    MeanScaleHyperprior,
-    ScaleHyperprior,
-)
-
-SMALL = {
-    "bmshj2018-factorized": lambda: FactorizedPrior(8, 12),
-    "bmshj2018-hyperprior": lambda: ScaleHyperprior(8, 12),
-    "mbt2018-mean": lambda: MeanScaleHyperprior(8, 12),
-    "mbt2018": lambda: JointAutoregressiveHierarchicalPriors(8, 12),
-    "cheng2020-anchor": lambda: Cheng2020Anchor(8),
-    "cheng2020-attn": lambda: Cheng2020Attention(8),
-}
-AUTOREGRESSIVE = {"mbt2018", "cheng2020-anchor", "cheng2020-attn"}
-
-
-def small_model(name: str, seed: int = 0) -> CompressionModel:
-    torch.manual_seed(seed)
-    model = SMALL[name]().eval()
-    # Random init gives latents of tiny magnitude; widen them so the coder has work to do.
-    with torch.no_grad():
-        last_conv = [m for m in model.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1]
-        last_conv.weight.mul_(20)
-    model.update(force=True)
-    return model
-
-
-def image(height: int, width: int, batch: int = 1, seed: int = 1) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    smooth = torch.nn.functional.interpolate(
-        torch.rand(batch, 3, max(height // 8, 1), max(width // 8, 1), generator=generator),
-        size=(height, width),
-        mode="bilinear",
-        align_corners=False,
-    )
-    return (smooth + 0.05 * torch.rand(batch, 3, height, width, generator=generator)).clamp(0, 1)
+from codec_models import ARCHITECTURES, AUTOREGRESSIVE, image, widened_model
+from neuralcodec.models import CompressionModel, FactorizedPrior, ScaleHyperprior
 
 
 def evaluation_latents(model: CompressionModel, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -59,9 +19,9 @@ def evaluation_latents(model: CompressionModel, x: torch.Tensor) -> dict[str, to
     return {"z_hat": z_hat}
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_forward_gives_shapes_and_likelihoods_for_training(name):
-    model = small_model(name).train()
+    model = widened_model(name).train()
     x = image(64, 128, batch=2)
     out = model(x)
     assert out["x_hat"].shape == x.shape
@@ -75,9 +35,9 @@ def test_forward_gives_shapes_and_likelihoods_for_training(name):
     assert torch.isfinite(model.aux_loss())
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_compress_then_decompress_reproduces_the_evaluation_path(name):
-    model = small_model(name)
+    model = widened_model(name)
     x = image(64, 128, batch=2)
     with torch.no_grad():
         compressed = model.compress(x)
@@ -99,12 +59,12 @@ def test_compress_then_decompress_reproduces_the_evaluation_path(name):
 
 
 # One odd size is enough for the slow autoregressive loop.
-SIZES = [(name, size) for name in SMALL for size in [(67, 93), (1, 1), (3, 200)] if name not in AUTOREGRESSIVE or size == (67, 93)]
+SIZES = [(name, size) for name in ARCHITECTURES for size in [(67, 93), (1, 1), (3, 200)] if name not in AUTOREGRESSIVE or size == (67, 93)]
 
 
 @pytest.mark.parametrize(("name", "size"), SIZES)
 def test_any_image_size_round_trips_and_is_cropped_back(name, size):
-    model = small_model(name)
+    model = widened_model(name)
     x = image(*size)
     with torch.no_grad():
         compressed = model.compress(x)
@@ -118,7 +78,7 @@ def test_any_image_size_round_trips_and_is_cropped_back(name, size):
 
 @pytest.mark.parametrize("name", sorted(AUTOREGRESSIVE))
 def test_autoregressive_decoding_recovers_the_encoder_latents_exactly(name):
-    model = small_model(name)
+    model = widened_model(name)
     # This test re-runs the PyTorch loop (_compress_ar), so it checks the compat path;
     # tests/test_engine.py checks the same property of the engine path.
     model.coding_path = "compat"
@@ -146,7 +106,7 @@ def test_compress_before_update_is_refused_with_a_clear_error():
 
 @pytest.mark.parametrize("bad", [torch.zeros(3, 64, 64), torch.zeros(1, 1, 64, 64), torch.zeros(1, 3, 64, 64, dtype=torch.uint8)])
 def test_malformed_images_are_refused(bad):
-    model = small_model("bmshj2018-hyperprior")
+    model = widened_model("bmshj2018-hyperprior")
     with pytest.raises((TypeError, ValueError)):
         model.compress(bad)
 
@@ -154,7 +114,7 @@ def test_malformed_images_are_refused(bad):
 def test_corrupted_strings_are_refused_not_decoded():
     from neuralcodec.ans import StreamError
 
-    model = small_model("mbt2018-mean")
+    model = widened_model("mbt2018-mean")
     with torch.no_grad():
         compressed = model.compress(image(64, 64))
         y_string = bytearray(compressed["strings"][0][0])
@@ -167,9 +127,9 @@ def test_corrupted_strings_are_refused_not_decoded():
             model.decompress([compressed["strings"][0]], compressed["shape"])
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_from_state_dict_rebuilds_the_same_model(name):
-    model = small_model(name)
+    model = widened_model(name)
     rebuilt = type(model).from_state_dict(model.state_dict()).eval()
     x = image(64, 64)
     with torch.no_grad():
