@@ -15,14 +15,15 @@ interruption. With ``--install`` the final weights are written into
 convolution kernels to keep the package small (see ``save_weights``).
 
 The default step counts are what the shipped weights got (see the log files committed
-beside them): very short, because they were trained on two shared CPU cores within one
-working session; anyone with more time should raise them, which only improves the models.
+beside them): very short, because they were trained on two shared CPU cores within two
+working sessions; anyone with more time should raise them, which only improves the models.
 History of the shipped run (each change made at a checkpoint, then resumed): the base
 stage started with 5000 planned steps and was resumed at step 750 with 3000; the q3
 polish stage ran 2000 steps (started early, beside stage 2); the q1, q2 and q4 polish
 stages were planned for 2000 and resumed at step 750 with 1500. Changing the step count
 shortens the cosine schedule from that step on, so a run of this recipe from scratch
-(3000 / 800 / 1500 throughout) gives similar, not identical, weights.
+(3000 / 800 / 1500 throughout) gives similar, not identical, weights. Stage 4 ran as
+written (6000 steps, ``--jobs 4`` with one thread each, in a later session).
 """
 
 from __future__ import annotations
