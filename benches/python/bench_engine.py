@@ -14,7 +14,10 @@ same state_dict into neuralcodec's model, and times on one 768x512 image on the 
 * the peak memory (resident set high-water mark above the level before the call) of
   each call;
 * the size of the y string on the engine path and on CompressAI's (the engine path's
-  rate should be within 0.5%).
+  rate should be within 0.5%);
+* the ceiling: CompressAI's time over our ``g_a`` (compress) or ``g_s`` (decompress)
+  alone, the ratio an engine that took no time would reach while those transforms stay
+  in PyTorch.
 
 Needs compressai and neuralcodec in one environment::
 
@@ -197,6 +200,8 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
             "neuralcodec": {"compress_s": t_oc, "decompress_s": t_od, "compress_peak_mb": m_oc / 2**20, "decompress_peak_mb": m_od / 2**20},
             "compressai": {"compress_s": t_cc, "decompress_s": t_cd, "compress_peak_mb": m_cc / 2**20, "decompress_peak_mb": m_cd / 2**20},
             "speedup": {"compress": t_cc / t_oc, "decompress": t_cd / t_od},
+            # The ratio an engine taking no time at all would reach: g_a / g_s stay PyTorch.
+            "ceiling": {"compress": t_cc / t_ga, "decompress": t_cd / t_gs},
             "breakdown_s": {
                 "g_a": t_ga,
                 "side_information (h_a + z coding)": t_side,
@@ -252,6 +257,8 @@ def main() -> None:
                 f"  decompress {s['decompress_s']:7.3f} s (peak +{s['decompress_peak_mb']:6.1f} MB)"
             )
         print(f"  speed-up     compress {r['speedup']['compress']:6.1f}x   decompress {r['speedup']['decompress']:6.1f}x")
+        print(f"  ceiling      compress {r['ceiling']['compress']:6.1f}x   decompress {r['ceiling']['decompress']:6.1f}x"
+              "   (CompressAI's time over our g_a / g_s alone)")
         print("  breakdown: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["breakdown_s"].items() if v))
         print(f"  y bytes: engine {r['y_bytes']['engine']}, CompressAI {r['y_bytes']['compressai']} (ratio {r['y_bytes']['ratio']:.4f})")
         if args.json:  # after every model, so a long run that is stopped keeps its results
