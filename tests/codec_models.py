@@ -7,25 +7,11 @@ from typing import Dict, Type
 
 import numpy as np
 import torch
-from neuralcodec.models import (
-    Cheng2020Anchor,
-    Cheng2020Attention,
-    CompressionModel,
-    FactorizedPrior,
-    JointAutoregressiveHierarchicalPriors,
-    MeanScaleHyperprior,
-    ScaleHyperprior,
-)
+from neuralcodec.models import CompressionModel
+from neuralcodec.zoo import image as zoo_image
 
-#: Zoo name -> architecture.
-ARCHITECTURES: Dict[str, Type[CompressionModel]] = {
-    "bmshj2018-factorized": FactorizedPrior,
-    "bmshj2018-hyperprior": ScaleHyperprior,
-    "mbt2018-mean": MeanScaleHyperprior,
-    "mbt2018": JointAutoregressiveHierarchicalPriors,
-    "cheng2020-anchor": Cheng2020Anchor,
-    "cheng2020-attn": Cheng2020Attention,
-}
+#: Zoo name -> architecture (the zoo's own registry).
+ARCHITECTURES: Dict[str, Type[CompressionModel]] = dict(zoo_image.ARCHITECTURES)
 AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor", "cheng2020-attn")
 
 
