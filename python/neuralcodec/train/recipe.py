@@ -35,6 +35,7 @@ import json
 import math
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -57,6 +58,28 @@ LONG_STEPS = 6000
 SETTLE_STEPS = 2800
 
 
+@dataclass(frozen=True)
+class StageSettings:
+    """What sets one stage's runs apart: peak learning rate, warm-up steps, the offset
+    added to the quality for the seed (fresh crops and noise in every stage), precision."""
+
+    lr: float
+    warmup_steps: int
+    seed_offset: int
+    precision: str = "fp32"
+
+
+#: Stage name -> settings. ``"base"`` (stage 1) starts from scratch; ``"finetune"``
+#: (stage 2) adapts the base weights to another lambda; the others are warm restarts.
+STAGES: Dict[str, StageSettings] = {
+    "base": StageSettings(lr=3e-4, warmup_steps=200, seed_offset=0),
+    "finetune": StageSettings(lr=2e-4, warmup_steps=0, seed_offset=0),
+    "polish": StageSettings(lr=3e-4, warmup_steps=100, seed_offset=100),
+    "long": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=200, precision="bf16"),
+    "settle": StageSettings(lr=1e-4, warmup_steps=100, seed_offset=300, precision="bf16"),
+}
+
+
 def stage_config(
     data: Path,
     work: Path,
@@ -66,10 +89,10 @@ def stage_config(
     threads: Optional[int],
     stage: str = "",
 ) -> TrainConfig:
-    """The training run of one rate point in ``stage``: ``""`` (stages 1 and 2),
-    ``"polish"`` (3), ``"long"`` (4) or ``"settle"`` (5); see the module doc."""
-    base = init_from is None
-    polish, long, settle = stage == "polish", stage == "long", stage == "settle"
+    """The training run of one rate point in ``stage``: ``""`` (stage 1 without
+    ``init_from``, stage 2 with it), ``"polish"`` (3), ``"long"`` (4) or ``"settle"``
+    (5); see the module doc and :data:`STAGES`."""
+    settings = STAGES[stage or ("base" if init_from is None else "finetune")]
     suffix = f"-{stage}" if stage else ""
     return TrainConfig(
         train_dir=str(data),
@@ -81,19 +104,19 @@ def stage_config(
         steps=steps,
         batch_size=8,
         patch_size=128,
-        lr=1e-4 if settle else 2e-4 if long else 3e-4 if base or polish else 2e-4,
+        lr=settings.lr,
         lr_schedule="cosine",
-        warmup_steps=200 if base or long else 100 if polish or settle else 0,
+        warmup_steps=settings.warmup_steps,
         min_lr_ratio=0.05,
         clip_max_norm=1.0,
         val_count=4,
         val_every=1000,
         checkpoint_every=250,
         log_every=50,
-        seed=quality + (300 if settle else 200 if long else 100 if polish else 0),
+        seed=quality + settings.seed_offset,
         init_from=str(init_from) if init_from else None,
         threads=threads,
-        precision="bf16" if long or settle else "fp32",
+        precision=settings.precision,
     )
 
 

@@ -355,7 +355,8 @@ def train(
         done = step + 1
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{float(terms['loss'].detach()):.3f}", bpp=f"{float(terms['bpp'].detach()):.3f}", psnr=f"{float(terms['psnr']):.2f}")
+            shown = {key: float(terms[key].detach()) for key in ("loss", "bpp", "psnr")}
+            bar.set_postfix(loss=f"{shown['loss']:.3f}", bpp=f"{shown['bpp']:.3f}", psnr=f"{shown['psnr']:.2f}")
         if done % config.log_every == 0 or done == config.steps:
             row = {k: v / window_steps for k, v in window.items()}
             last_train = row
