@@ -238,12 +238,17 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
     data = _write_images(tmp_path / "train", count=6, size=(64, 64))
     work = tmp_path / "work"
     argv = ["--data", str(data), "--work", str(work), "--qualities", "1", "3", "--base-steps", "2",
-            "--finetune-steps", "1", "--polish-steps", "1", "--long-steps", "1", "--settle-steps", "1"]
+            "--finetune-steps", "1", "--polish-steps", "1", "--long-steps", "1", "--settle-steps", "1",
+            "--extend-steps", "1"]
     assert recipe.main(argv) == 0
-    for folder in ("q3", "q1", "q1-polish", "q3-polish", "q1-long", "q3-long", "q1-settle", "q3-settle"):
+    for folder in ("q3", "q1", "q1-polish", "q3-polish", "q1-long", "q3-long", "q1-settle", "q3-settle",
+                   "q1-extend", "q3-extend"):
         assert (work / folder / "weights.safetensors").is_file(), folder
     long_run = torch.load(work / "q1-long" / "checkpoint.pt", weights_only=True)["config"]
     assert long_run["precision"] == "bf16" and long_run["init_from"] == str(work / "q1-polish" / "weights.safetensors")
-    stamp = (work / "q3-settle" / "weights.safetensors").stat().st_mtime_ns
+    extend_run = torch.load(work / "q3-extend" / "checkpoint.pt", weights_only=True)["config"]
+    assert extend_run["init_from"] == str(work / "q3-settle" / "weights.safetensors")
+    assert extend_run["lr"] == 2e-4 and extend_run["seed"] == 403
+    stamp = (work / "q3-extend" / "weights.safetensors").stat().st_mtime_ns
     assert recipe.main(argv) == 0  # finished stages are skipped
-    assert (work / "q3-settle" / "weights.safetensors").stat().st_mtime_ns == stamp
+    assert (work / "q3-extend" / "weights.safetensors").stat().st_mtime_ns == stamp

@@ -9,7 +9,8 @@ converged after stages 1 and 2, so the learning rate goes back up). Stage 4 ("lo
 another warm restart from the polished weights, run under bfloat16 autocast (about 1.6x
 faster steps on CPUs with AVX512-BF16; a paired test of 300 steps gave the same losses
 as float32 to 0.1%). Stage 5 ("settle") restarts once more at half that learning rate,
-also in bfloat16. ``--jobs K`` runs K rate points of stages 2-5 in parallel processes.
+also in bfloat16, and stage 6 ("extend") is a longer warm restart at the learning rate of
+stage 4. ``--jobs K`` runs K rate points of stages 2-6 in parallel processes.
 Every stage resumes where it stopped, so the recipe can be run again after an
 interruption. With ``--install`` the final weights are written into
 ``python/neuralcodec/data/weights/`` (the files the package ships), with float16
@@ -56,6 +57,7 @@ FINETUNE_STEPS = 800
 POLISH_STEPS = 1500
 LONG_STEPS = 6000
 SETTLE_STEPS = 2800
+EXTEND_STEPS = 9000
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ STAGES: Dict[str, StageSettings] = {
     "polish": StageSettings(lr=3e-4, warmup_steps=100, seed_offset=100),
     "long": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=200, precision="bf16"),
     "settle": StageSettings(lr=1e-4, warmup_steps=100, seed_offset=300, precision="bf16"),
+    "extend": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=400, precision="bf16"),
 }
 
 
@@ -90,8 +93,8 @@ def stage_config(
     stage: str = "",
 ) -> TrainConfig:
     """The training run of one rate point in ``stage``: ``""`` (stage 1 without
-    ``init_from``, stage 2 with it), ``"polish"`` (3), ``"long"`` (4) or ``"settle"``
-    (5); see the module doc and :data:`STAGES`."""
+    ``init_from``, stage 2 with it), ``"polish"`` (3), ``"long"`` (4), ``"settle"``
+    (5) or ``"extend"`` (6); see the module doc and :data:`STAGES`."""
     settings = STAGES[stage or ("base" if init_from is None else "finetune")]
     suffix = f"-{stage}" if stage else ""
     return TrainConfig(
@@ -179,7 +182,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="fourth stage, bfloat16 autocast (0: skip it)")
     parser.add_argument("--settle-steps", type=int, default=SETTLE_STEPS,
                         help="fifth stage, bfloat16 autocast (0: skip it)")
-    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-5")
+    parser.add_argument("--extend-steps", type=int, default=EXTEND_STEPS,
+                        help="sixth stage, bfloat16 autocast (0: skip it)")
+    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-6")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = parser.parse_args(argv)
 
@@ -188,7 +193,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     others = [q for q in args.qualities if q != DEFAULT_QUALITY]
     configs = [stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads) for q in others]
     results.update(zip(others, _run_parallel(configs, args.jobs)))
-    for stage, steps in (("polish", args.polish_steps), ("long", args.long_steps), ("settle", args.settle_steps)):
+    for stage, steps in (("polish", args.polish_steps), ("long", args.long_steps), ("settle", args.settle_steps),
+                         ("extend", args.extend_steps)):
         if steps > 0:
             qualities = sorted(results)
             configs = [
