@@ -288,3 +288,24 @@ def test_golden_vectors_decode_and_reencode_to_the_committed_bits(name):
             indexes = engine.scale_indexes(model, scales)
             assert model.gaussian_conditional.compress(y, indexes, means=means) == [strings[0]]
         assert model.decompress([[strings[0]], [strings[1]]], shape)["x_hat"].shape == x.shape
+
+
+@pytest.mark.parametrize("name", ["mbt2018-mean", "cheng2020-anchor"])
+def test_engine_path_analysis_is_g_a_in_channels_last_layout(name):
+    """The engine path runs g_a on a channels-last copy of the padded input (kept in a
+    mapping of its own so it is freed after the first layer); the result is g_a's, with
+    the odd size padded, and the caller's tensor is left untouched."""
+    from neuralcodec.models.base import _channels_last_copy
+
+    model = widened_model(name)
+    x = image(50, 70)
+    original = x.clone()
+    copy = _channels_last_copy(x)
+    assert copy.is_contiguous(memory_format=torch.channels_last) and torch.equal(copy, x)
+    with torch.no_grad():
+        y = model._analyze(x, True)
+        reference = model.g_a(model.pad(x).contiguous(memory_format=torch.channels_last))
+        compat = model._analyze(x, False)
+    assert torch.equal(x, original)
+    assert y.is_contiguous() and torch.equal(y, reference)
+    torch.testing.assert_close(y, compat, rtol=1e-4, atol=1e-4)

@@ -23,8 +23,10 @@ entropy models have integer CDF tables; ``compress`` refuses to run without them
 
 from __future__ import annotations
 
+import mmap
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -159,9 +161,13 @@ class CompressionModel(nn.Module):
         engine makes every coding decision from the symbols alone.
         """
         padded = self.pad(x)
-        if not use_engine or padded.device.type != "cpu":
+        if not use_engine or padded.device.type != "cpu" or not isinstance(self.g_a, nn.Sequential):
             return self.g_a(padded)
-        return self.g_a(padded.contiguous(memory_format=torch.channels_last)).contiguous()
+        hidden = _channels_last_copy(padded)
+        del padded
+        for layer in self.g_a:  # ``hidden`` drops the input copy after the first layer
+            hidden = layer(hidden)
+        return hidden.contiguous()
 
     def _finish(self, x_hat: Tensor, x_size: Optional[Sequence[int]]) -> Dict[str, Any]:
         if x_size is not None:
@@ -171,3 +177,19 @@ class CompressionModel(nn.Module):
     @staticmethod
     def _result(strings: List[List[bytes]], shape: torch.Size, x: Tensor) -> Dict[str, Any]:
         return {"strings": strings, "shape": tuple(int(s) for s in shape), "x_size": tuple(x.shape[-2:])}
+
+
+def _channels_last_copy(x: Tensor) -> Tensor:
+    """A channels-last copy of the CPU tensor ``x`` (N, C, H, W) in a memory mapping of its own.
+
+    The copy lives only through the first layer of ``g_a``. Taken from the heap, its pages
+    would stay resident after it is freed (the layers after it allocate in separate
+    mappings and never reuse them), raising the peak memory of ``compress`` by its size;
+    unmapped, they go back to the system at once.
+    """
+    if x.dtype != torch.float32 or x.dim() != 4 or x.numel() == 0:
+        return x.contiguous(memory_format=torch.channels_last)
+    n, c, h, w = x.shape
+    buffer = mmap.mmap(-1, x.numel() * x.element_size())
+    nhwc = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32).reshape(n, h, w, c))
+    return nhwc.permute(0, 3, 1, 2).copy_(x)
