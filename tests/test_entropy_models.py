@@ -359,6 +359,31 @@ def test_gaussian_conditional_likelihoods_over_the_integer_grid_sum_to_one_minus
         assert escape <= 2 * tail_mass + 2**-15
 
 
+def test_gaussian_conditional_ste_training_outputs_are_rounded_with_noisy_likelihoods():
+    """Mixed quantization: rounded outputs around the means, identity gradient to the
+    inputs, and the same likelihoods (of the noisy values) as the default."""
+    gc = GaussianConditional()
+    gc.train()
+    y = (torch.randn(2, 3, 4, 4) * 4).requires_grad_(True)
+    scales, means = torch.rand(2, 3, 4, 4) + 0.5, torch.randn(2, 3, 4, 4)
+    torch.manual_seed(7)
+    noisy, likelihood_noise = gc(y, scales, means)
+    gc.training_outputs = "ste"
+    torch.manual_seed(7)
+    rounded, likelihood_ste = gc(y, scales, means)
+    assert torch.equal(likelihood_ste, likelihood_noise)
+    assert not torch.equal(rounded, noisy)
+    assert torch.equal(rounded.detach(), torch.round(y.detach() - means) + means)
+    (grad,) = torch.autograd.grad(rounded.sum(), y)
+    assert torch.equal(grad, torch.ones_like(y))
+    gc.eval()  # evaluation is unaffected
+    assert torch.equal(gc(y, scales, means)[0], torch.round(y - means) + means)
+    gc.train()
+    gc.training_outputs = "round"
+    with pytest.raises(ValueError, match="training_outputs"):
+        gc(y, scales, means)
+
+
 def test_gaussian_conditional_build_indexes_picks_the_first_table_scale_at_or_above_each_scale():
     gc = GaussianConditional([0.2, 0.5, 1.0, 2.0])
     scales = torch.tensor([0.01, 0.2, 0.21, 0.5, 0.99, 1.0, 1.5, 2.0, 2.1, 1e9])

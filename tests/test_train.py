@@ -116,6 +116,23 @@ def test_resume_may_switch_precision(tmp_path):
     assert resumed.step == 4 and resumed.weights_path.is_file()
 
 
+def test_mixed_quantization_trains_and_may_be_switched_on_when_resumed(tmp_path):
+    config = _config(tmp_path / "mixed", steps=40, lr=2e-3, lr_schedule="constant", val_every=40,
+                     checkpoint_every=40, val_count=0, quantization="mixed")
+    train(config)
+    losses = [float(r["loss"]) for r in _train_rows(Path(config.out_dir) / "log.csv")]
+    assert np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
+    switched = _config(tmp_path / "switch", steps=4)
+    train(switched, stop_at=2)
+    noise_rows = _train_rows(Path(switched.out_dir) / "log.csv")
+    resumed = train(_config(tmp_path / "switch", steps=4, quantization="mixed"), resume=True)
+    assert resumed.step == 4 and len(_train_rows(Path(switched.out_dir) / "log.csv")) == 4
+    assert _train_rows(Path(switched.out_dir) / "log.csv")[:2] == noise_rows
+    assert resumed.model.gaussian_conditional.training_outputs == "ste"
+    with pytest.raises(ValueError, match="quantization"):
+        train(_config(tmp_path / "bad", quantization="round"))
+
+
 def test_resume_continues_the_same_trajectory_bit_for_bit(tmp_path):
     straight = _config(tmp_path / "a", steps=6)
     whole = train(straight)

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 
 from neuralcodec import ans
 from neuralcodec.ops.bound_ops import LowerBound
+from neuralcodec.ops.ops import quantize_ste
 
 __all__ = [
     "DEFAULT_SCALE_TABLE",
@@ -796,6 +797,13 @@ class GaussianConditional(EntropyModel):
         scale_bound: lower bound applied to scales; ``None`` takes the first table entry.
         tail_mass: probability mass escape-coded per table row.
 
+    Attribute ``training_outputs`` (not part of the state) picks what :meth:`forward`
+    returns in training: ``"noise"`` (default, as CompressAI: the noisy values whose
+    likelihoods are computed) or ``"ste"`` ("mixed quantization", Minnen & Singh 2020:
+    the likelihoods still come from the noisy values, but the outputs are
+    ``round(y - mean) + mean`` with a straight-through gradient, so the synthesis
+    transform trains on the values it decodes).
+
     State (CompressAI keys): ``scale_table`` ``[S]``, ``scale_bound`` ``[1]``,
     ``_offset``, ``_quantized_cdf``, ``_cdf_length``, ``lower_bound_scale.bound``,
     ``likelihood_lower_bound.bound``.
@@ -831,6 +839,7 @@ class GaussianConditional(EntropyModel):
             self._prepare_scale_table(table) if table else torch.zeros(0, dtype=torch.float32),
         )
         self.register_buffer("scale_bound", torch.tensor([float(scale_bound)]))
+        self.training_outputs = "noise"
 
     @staticmethod
     def _validate_scale_table(scale_table: ScaleTable) -> List[float]:
@@ -952,17 +961,26 @@ class GaussianConditional(EntropyModel):
                 ``self.training``.
 
         Returns:
-            ``(outputs, likelihoods)``, shaped like ``inputs``.
+            ``(outputs, likelihoods)``, shaped like ``inputs``. In training the outputs
+            are the noisy values, or with ``training_outputs == "ste"`` the rounded ones
+            (straight-through gradient); the likelihoods are of the noisy values in both.
         """
         if training is None:
             training = self.training
+        training_outputs = getattr(self, "training_outputs", "noise")  # absent in old pickles
+        if training_outputs not in ("noise", "ste"):
+            raise ValueError(f'training_outputs must be "noise" or "ste", got {training_outputs!r}')
         full_precision, (inputs, scales, means) = _float32_without_autocast(inputs, scales, means)
         with full_precision:
-            outputs = self.quantize(inputs, "noise" if training else "dequantize", means)
-            likelihood = self._likelihood(outputs, scales, means)
+            values = self.quantize(inputs, "noise" if training else "dequantize", means)
+            likelihood = self._likelihood(values, scales, means)
             if self.use_likelihood_bound:
                 likelihood = self.likelihood_lower_bound(likelihood)
-        return outputs, likelihood
+            if training and training_outputs == "ste":
+                values = quantize_ste(inputs if means is None else inputs - means)
+                if means is not None:
+                    values = values + means
+        return values, likelihood
 
     def build_indexes(self, scales: Tensor) -> Tensor:
         """The CDF row of each scale: the first table entry ``>= scale`` (after the

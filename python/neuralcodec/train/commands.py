@@ -90,6 +90,8 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--device", choices=("cpu", "cuda"), default=defaults.device)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default=defaults.precision,
                         help="bf16: transforms under bfloat16 autocast (faster on AVX512-BF16 CPUs and GPUs)")
+    parser.add_argument("--quantization", choices=("noise", "mixed"), default=defaults.quantization,
+                        help="mixed: g_s trains on rounded latents (straight-through), the rate on noisy ones")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue OUT_DIR/checkpoint.pt")

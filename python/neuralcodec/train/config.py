@@ -46,6 +46,11 @@ class TrainConfig:
             autocast (entropy models and loss stay float32): about 1.7x faster steps on
             CPUs with AVX512-BF16 and on GPUs; the weights stay float32. A run may
             switch precision when resumed (e.g. a float32 polish at the end).
+        quantization: how the latents ``y`` reach the synthesis transform in training:
+            ``"noise"`` (uniform noise, as CompressAI), or ``"mixed"`` (Minnen & Singh
+            2020: the rate still comes from the noisy values, but ``g_s`` gets the rounded
+            ones through a straight-through gradient, as it will when decoding). A run
+            may switch when resumed.
         progress: show a progress bar (rank 0).
     """
 
@@ -76,6 +81,7 @@ class TrainConfig:
     threads: Optional[int] = None
     device: str = "cpu"
     precision: str = "fp32"
+    quantization: str = "noise"
     progress: bool = True
 
     def validate(self) -> None:
@@ -98,6 +104,8 @@ class TrainConfig:
             raise ValueError(f"device must be cpu or cuda, got {self.device!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.quantization not in ("noise", "mixed"):
+            raise ValueError(f"quantization must be noise or mixed, got {self.quantization!r}")
         import torch
 
         if self.device == "cuda" and not torch.cuda.is_available():

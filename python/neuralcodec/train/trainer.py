@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neuralcodec.entropy_models import EntropyBottleneck
+from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import ImageFolder, list_images, step_generator
@@ -247,6 +247,9 @@ def train(
     if config.init_from:
         model.load_state_dict(load_model_weights(config.init_from))
     model.to(device).train()
+    for module in model.modules():
+        if isinstance(module, GaussianConditional):
+            module.training_outputs = "ste" if config.quantization == "mixed" else "noise"
     bottlenecks = _entropy_bottlenecks(model)
     quantiles = [b.quantiles for b in bottlenecks]
     use_aux = config.quantile_fit == "aux-adam"
