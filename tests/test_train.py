@@ -265,7 +265,7 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
     assert long_run["precision"] == "bf16" and long_run["init_from"] == str(work / "q1-polish" / "weights.safetensors")
     extend_run = torch.load(work / "q3-extend" / "checkpoint.pt", weights_only=True)["config"]
     assert extend_run["init_from"] == str(work / "q3-settle" / "weights.safetensors")
-    assert extend_run["lr"] == 2e-4 and extend_run["seed"] == 403
+    assert extend_run["lr"] == 2e-4 and extend_run["seed"] == 403 and extend_run["quantization"] == "mixed"
     stamp = (work / "q3-extend" / "weights.safetensors").stat().st_mtime_ns
     assert recipe.main(argv) == 0  # finished stages are skipped
     assert (work / "q3-extend" / "weights.safetensors").stat().st_mtime_ns == stamp

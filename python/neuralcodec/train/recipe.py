@@ -57,18 +57,20 @@ FINETUNE_STEPS = 800
 POLISH_STEPS = 1500
 LONG_STEPS = 6000
 SETTLE_STEPS = 2800
-EXTEND_STEPS = 9000
+EXTEND_STEPS = 8500
 
 
 @dataclass(frozen=True)
 class StageSettings:
     """What sets one stage's runs apart: peak learning rate, warm-up steps, the offset
-    added to the quality for the seed (fresh crops and noise in every stage), precision."""
+    added to the quality for the seed (fresh crops and noise in every stage), precision,
+    and how ``g_s`` sees the latents in training (see :class:`TrainConfig`)."""
 
     lr: float
     warmup_steps: int
     seed_offset: int
     precision: str = "fp32"
+    quantization: str = "noise"
 
 
 #: Stage name -> settings. ``"base"`` (stage 1) starts from scratch; ``"finetune"``
@@ -79,7 +81,7 @@ STAGES: Dict[str, StageSettings] = {
     "polish": StageSettings(lr=3e-4, warmup_steps=100, seed_offset=100),
     "long": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=200, precision="bf16"),
     "settle": StageSettings(lr=1e-4, warmup_steps=100, seed_offset=300, precision="bf16"),
-    "extend": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=400, precision="bf16"),
+    "extend": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=400, precision="bf16", quantization="mixed"),
 }
 
 
@@ -120,6 +122,7 @@ def stage_config(
         init_from=str(init_from) if init_from else None,
         threads=threads,
         precision=settings.precision,
+        quantization=settings.quantization,
     )
 
 
