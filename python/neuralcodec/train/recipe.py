@@ -10,8 +10,9 @@ another warm restart from the polished weights, run under bfloat16 autocast (abo
 faster steps on CPUs with AVX512-BF16; a paired test of 300 steps gave the same losses
 as float32 to 0.1%). Stage 5 ("settle") restarts once more at half that learning rate,
 also in bfloat16, and stage 6 ("extend") is a longer warm restart at the learning rate of
-stage 4. ``--jobs K`` runs K rate points of stages 2-6 in parallel processes.
-Every stage resumes where it stopped, so the recipe can be run again after an
+stage 4 with mixed quantization (``g_s`` trains on rounded latents, see
+:class:`~neuralcodec.train.config.TrainConfig`). ``--jobs K`` runs K rate points of
+stages 2-6 in parallel processes. Every stage resumes where it stopped, so the recipe can be run again after an
 interruption. With ``--install`` the final weights are written into
 ``python/neuralcodec/data/weights/`` (the files the package ships), with float16
 convolution kernels to keep the package small (see ``save_weights``).
@@ -26,7 +27,9 @@ stages were planned for 2000 and resumed at step 750 with 1500. Changing the ste
 shortens the cosine schedule from that step on, so a run of this recipe from scratch
 (3000 / 800 / 1500 throughout) gives similar, not identical, weights. Stage 4 ran as
 written (6000 steps, ``--jobs 4`` with one thread each, in a later session), and stage 5
-right after it in the same way (2800 steps).
+right after it in the same way (2800 steps). Stage 6 (in a third session) started with
+9000 planned steps and uniform noise; at its step-750 checkpoint it was resumed with mixed
+quantization and 8500 steps, as the recipe now says.
 """
 
 from __future__ import annotations
