@@ -61,6 +61,39 @@ def test_half_precision_kernels_keep_everything_else_exact(tmp_path):
             assert torch.equal(state[key], value), key
 
 
+def test_cdf_tables_are_stored_packed_and_read_back_padded(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    model = _small_model()
+    path = tmp_path / "packed.safetensors"
+    save_weights(model, path, "mbt2018-mean")
+    with safe_open(str(path), framework="pt") as f:
+        keys = set(f.keys())
+        packed = f.get_tensor("gaussian_conditional._quantized_cdf.packed")
+    assert "gaussian_conditional._quantized_cdf" not in keys and "entropy_bottleneck._quantized_cdf.packed" in keys
+    lengths = model.gaussian_conditional._cdf_length
+    assert packed.shape == (int(lengths.sum()),)
+    state, _ = read_weights(path)
+    for name in ("gaussian_conditional._quantized_cdf", "entropy_bottleneck._quantized_cdf"):
+        assert torch.equal(state[name], model.state_dict()[name]), name
+    # A table with values past a row's length cannot be packed: it is stored as it is.
+    model.gaussian_conditional._quantized_cdf[0, -1] = 7
+    save_weights(model, path, "mbt2018-mean")
+    with safe_open(str(path), framework="pt") as f:
+        assert "gaussian_conditional._quantized_cdf" in set(f.keys())
+    assert torch.equal(read_weights(path)[0]["gaussian_conditional._quantized_cdf"],
+                       model.gaussian_conditional._quantized_cdf)
+    # A packed table that does not add up to its lengths is refused, naming the file.
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    tensors["gaussian_conditional._quantized_cdf.packed"] = packed[:-1].clone()
+    del tensors["gaussian_conditional._quantized_cdf"]
+    broken = tmp_path / "broken.safetensors"
+    save_file(tensors, str(broken))
+    with pytest.raises(ValueError, match="broken.safetensors.*add up to"):
+        read_weights(broken)
+
+
 def test_bad_weight_files_are_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_weights(tmp_path / "missing.safetensors")

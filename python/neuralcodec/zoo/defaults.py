@@ -7,7 +7,11 @@ and the main job use when no model is named.
 
 Weight files are safetensors: the model's state_dict (CDF tables included, so no
 ``update()`` is needed) plus string metadata: ``architecture``, ``N``, ``M``, and
-whatever the trainer records (``lambda``, ``metric``, ``steps``, ``seed``).
+whatever the trainer records (``lambda``, ``metric``, ``steps``, ``seed``). A CDF table
+whose rows are zero-padded to the longest one is stored packed, each row cut to its
+``_cdf_length``, under ``<name>._quantized_cdf.packed`` (a Gaussian table of 64 rows of
+up to 3133 values shrinks from 0.8 MB to about 0.1 MB); reading restores the padded
+table exactly.
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ def save_weights(
 
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}")
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = _pack_cdf_tables({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     if half_precision_kernels:
         tensors = {k: v.half() if v.is_floating_point() and v.dim() == 4 else v for k, v in tensors.items()}
     info = {"format": "neuralcodec-weights", "architecture": architecture, **(metadata or {})}
@@ -106,7 +110,54 @@ def read_weights(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
         state_dict = {k: v.float() if v.dtype == torch.float16 else v for k, v in state_dict.items()}
     except Exception as error:  # safetensors raises its own error types
         raise ValueError(f"{path} is not a readable safetensors weights file: {error}") from error
-    return state_dict, metadata
+    return _unpack_cdf_tables(state_dict, path), metadata
+
+
+_PACKED_SUFFIX = ".packed"
+
+
+def _pack_cdf_tables(tensors: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """``tensors`` with each ``*._quantized_cdf`` ``[rows, width]`` whose rows are zero past
+    their ``_cdf_length`` and whose width is the longest length replaced by the
+    concatenation of its rows cut to length (1-D, same dtype); other tables stay as they are."""
+    packed = dict(tensors)
+    for key, table in tensors.items():
+        if not key.endswith("._quantized_cdf") or table.dim() != 2:
+            continue
+        lengths = tensors.get(key[: -len("_quantized_cdf")] + "_cdf_length")
+        if lengths is None or lengths.shape != (table.shape[0],) or table.shape[0] == 0:
+            continue
+        lengths = lengths.tolist()
+        if max(lengths) != table.shape[1] or min(lengths) < 0:
+            continue
+        if any(bool(row[n:].any()) for row, n in zip(table, lengths)):
+            continue
+        del packed[key]
+        packed[key + _PACKED_SUFFIX] = torch.cat([row[:n] for row, n in zip(table, lengths)])
+    return packed
+
+
+def _unpack_cdf_tables(state_dict: Dict[str, Tensor], path: Path) -> Dict[str, Tensor]:
+    """The inverse of :func:`_pack_cdf_tables`; ValueError naming ``path`` when a packed
+    table does not match its lengths."""
+    unpacked = dict(state_dict)
+    for key, packed in state_dict.items():
+        if not key.endswith("._quantized_cdf" + _PACKED_SUFFIX):
+            continue
+        name = key[: -len(_PACKED_SUFFIX)]
+        lengths = state_dict.get(name[: -len("_quantized_cdf")] + "_cdf_length")
+        if lengths is None or lengths.dim() != 1 or packed.dim() != 1 or lengths.numel() == 0:
+            raise ValueError(f"{path}: the packed table {name} has no matching _cdf_length")
+        sizes = lengths.tolist()
+        if min(sizes) < 0 or sum(sizes) != packed.numel():
+            raise ValueError(f"{path}: the packed table {name} holds {packed.numel()} values, "
+                             f"its _cdf_length rows add up to {sum(sizes)}")
+        table = packed.new_zeros((len(sizes), max(sizes)))
+        for row, values in zip(table, torch.split(packed, sizes)):
+            row[: values.numel()] = values
+        del unpacked[key]
+        unpacked[name] = table
+    return unpacked
 
 
 def load_weights_file(path: PathLike, device: Union[str, torch.device] = "cpu") -> CompressionModel:
