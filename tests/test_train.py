@@ -256,16 +256,20 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
     work = tmp_path / "work"
     argv = ["--data", str(data), "--work", str(work), "--qualities", "1", "3", "--base-steps", "2",
             "--finetune-steps", "1", "--polish-steps", "1", "--long-steps", "1", "--settle-steps", "1",
-            "--extend-steps", "1"]
+            "--extend-steps", "1", "--refine-steps", "1"]
     assert recipe.main(argv) == 0
     for folder in ("q3", "q1", "q1-polish", "q3-polish", "q1-long", "q3-long", "q1-settle", "q3-settle",
-                   "q1-extend", "q3-extend"):
+                   "q1-extend", "q3-extend", "q1-refine", "q3-refine"):
         assert (work / folder / "weights.safetensors").is_file(), folder
     long_run = torch.load(work / "q1-long" / "checkpoint.pt", weights_only=True)["config"]
     assert long_run["precision"] == "bf16" and long_run["init_from"] == str(work / "q1-polish" / "weights.safetensors")
     extend_run = torch.load(work / "q3-extend" / "checkpoint.pt", weights_only=True)["config"]
     assert extend_run["init_from"] == str(work / "q3-settle" / "weights.safetensors")
     assert extend_run["lr"] == 2e-4 and extend_run["seed"] == 403 and extend_run["quantization"] == "mixed"
-    stamp = (work / "q3-extend" / "weights.safetensors").stat().st_mtime_ns
+    refine_run = torch.load(work / "q1-refine" / "checkpoint.pt", weights_only=True)["config"]
+    assert refine_run["init_from"] == str(work / "q1-extend" / "weights.safetensors")
+    assert refine_run["lr"] == 1.5e-4 and refine_run["seed"] == 501 and refine_run["quantization"] == "mixed"
+    assert refine_run["precision"] == "bf16"
+    stamp = (work / "q3-refine" / "weights.safetensors").stat().st_mtime_ns
     assert recipe.main(argv) == 0  # finished stages are skipped
-    assert (work / "q3-extend" / "weights.safetensors").stat().st_mtime_ns == stamp
+    assert (work / "q3-refine" / "weights.safetensors").stat().st_mtime_ns == stamp

@@ -841,6 +841,17 @@ class GaussianConditional(EntropyModel):
         self.register_buffer("scale_bound", torch.tensor([float(scale_bound)]))
         self.training_outputs = "noise"
 
+    @property
+    def training_outputs(self) -> str:
+        """``"noise"`` or ``"ste"``: what :meth:`forward` returns in training (see the class doc)."""
+        return self.__dict__.get("_training_outputs", "noise")  # absent in old pickles
+
+    @training_outputs.setter
+    def training_outputs(self, value: str) -> None:
+        if value not in ("noise", "ste"):
+            raise ValueError(f'training_outputs must be "noise" or "ste", got {value!r}')
+        self.__dict__["_training_outputs"] = value
+
     @staticmethod
     def _validate_scale_table(scale_table: ScaleTable) -> List[float]:
         if isinstance(scale_table, (str, bytes)):
@@ -967,9 +978,7 @@ class GaussianConditional(EntropyModel):
         """
         if training is None:
             training = self.training
-        training_outputs = getattr(self, "training_outputs", "noise")  # absent in old pickles
-        if training_outputs not in ("noise", "ste"):
-            raise ValueError(f'training_outputs must be "noise" or "ste", got {training_outputs!r}')
+        training_outputs = self.training_outputs
         full_precision, (inputs, scales, means) = _float32_without_autocast(inputs, scales, means)
         with full_precision:
             values = self.quantize(inputs, "noise" if training else "dequantize", means)

@@ -11,8 +11,9 @@ faster steps on CPUs with AVX512-BF16; a paired test of 300 steps gave the same 
 as float32 to 0.1%). Stage 5 ("settle") restarts once more at half that learning rate,
 also in bfloat16, and stage 6 ("extend") is a longer warm restart at the learning rate of
 stage 4 with mixed quantization (``g_s`` trains on rounded latents, see
-:class:`~neuralcodec.train.config.TrainConfig`). ``--jobs K`` runs K rate points of
-stages 2-6 in parallel processes. Every stage resumes where it stopped, so the recipe can be run again after an
+:class:`~neuralcodec.train.config.TrainConfig`); stage 7 ("refine") is one more warm
+restart like it at three quarters of that learning rate. ``--jobs K`` runs K rate points of
+stages 2-7 in parallel processes. Every stage resumes where it stopped, so the recipe can be run again after an
 interruption. With ``--install`` the final weights are written into
 ``python/neuralcodec/data/weights/`` (the files the package ships), with float16
 convolution kernels to keep the package small (see ``save_weights``).
@@ -29,7 +30,9 @@ shortens the cosine schedule from that step on, so a run of this recipe from scr
 written (6000 steps, ``--jobs 4`` with one thread each, in a later session), and stage 5
 right after it in the same way (2800 steps). Stage 6 (in a third session) started with
 9000 planned steps and uniform noise; at its step-750 checkpoint it was resumed with mixed
-quantization and 8500 steps, as the recipe now says.
+quantization and 8500 steps, as the recipe now says. Stage 7 (started at the end of that
+session, continued in a fourth) was planned for 12000 steps; at its step-250 checkpoint it
+was resumed with 9000, to end within the session.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ POLISH_STEPS = 1500
 LONG_STEPS = 6000
 SETTLE_STEPS = 2800
 EXTEND_STEPS = 8500
+REFINE_STEPS = 9000
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ STAGES: Dict[str, StageSettings] = {
     "long": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=200, precision="bf16"),
     "settle": StageSettings(lr=1e-4, warmup_steps=100, seed_offset=300, precision="bf16"),
     "extend": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=400, precision="bf16", quantization="mixed"),
+    "refine": StageSettings(lr=1.5e-4, warmup_steps=200, seed_offset=500, precision="bf16", quantization="mixed"),
 }
 
 
@@ -99,7 +104,7 @@ def stage_config(
 ) -> TrainConfig:
     """The training run of one rate point in ``stage``: ``""`` (stage 1 without
     ``init_from``, stage 2 with it), ``"polish"`` (3), ``"long"`` (4), ``"settle"``
-    (5) or ``"extend"`` (6); see the module doc and :data:`STAGES`."""
+    (5), ``"extend"`` (6) or ``"refine"`` (7); see the module doc and :data:`STAGES`."""
     settings = STAGES[stage or ("base" if init_from is None else "finetune")]
     suffix = f"-{stage}" if stage else ""
     return TrainConfig(
@@ -190,7 +195,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="fifth stage, bfloat16 autocast (0: skip it)")
     parser.add_argument("--extend-steps", type=int, default=EXTEND_STEPS,
                         help="sixth stage, bfloat16 autocast (0: skip it)")
-    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-6")
+    parser.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
+                        help="seventh stage, bfloat16 autocast (0: skip it)")
+    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-7")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = parser.parse_args(argv)
 
@@ -200,7 +207,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     configs = [stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads) for q in others]
     results.update(zip(others, _run_parallel(configs, args.jobs)))
     for stage, steps in (("polish", args.polish_steps), ("long", args.long_steps), ("settle", args.settle_steps),
-                         ("extend", args.extend_steps)):
+                         ("extend", args.extend_steps), ("refine", args.refine_steps)):
         if steps > 0:
             qualities = sorted(results)
             configs = [
