@@ -170,6 +170,12 @@ def test_bench_command_writes_a_results_file(tmp_path):
     data = load_results(output)
     assert data["name"] == "jpeg420" and data["qualities"] == [30, 70]
     assert json.loads(output.read_text())["results"]["bpp"] == data["results"]["bpp"]
+    again = _cli("bench", "jpeg420", IMAGES, "--quality", "50", "-o", output, "--workers", "1", "--no-progress")
+    assert again.returncode == 2 and "--force" in again.stderr  # refused before any coding
+    assert load_results(output)["qualities"] == [30, 70]
+    forced = _cli("bench", "jpeg420", IMAGES, "-q", "50", "-o", output, "--workers", "1", "--no-progress", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert load_results(output)["qualities"] == [50]
 
 
 def test_bench_command_without_output_prints_json(tmp_path):

@@ -102,6 +102,15 @@ def test_eval_command_evaluates_checkpoint_files(checkpoints, tmp_path):
     assert data["name"] == "mine"
     assert data["qualities"] == [p.name for p in paths]
     assert len(data["results"]["bpp"]) == 2 and len(data["per_image"]["images"]) == 3
+    before = output.read_bytes()
+    again = _cli("eval", IMAGES, "--checkpoint", paths[0], "-o", output, "--no-progress")
+    assert again.returncode == 2 and "exists" in again.stderr and "--force" in again.stderr
+    assert output.read_bytes() == before
+    forced = _cli("eval", IMAGES, "--checkpoint", paths[0], "-o", output, "--no-progress", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert load_results(output)["qualities"] == [paths[0].name]
+    folder = _cli("eval", IMAGES, "--checkpoint", paths[0], "-o", tmp_path, "--no-progress", "--force")
+    assert folder.returncode == 2 and "folder" in folder.stderr
 
 
 def test_eval_command_reads_state_dict_checkpoints_with_model(checkpoints, capsys):

@@ -244,6 +244,12 @@ def test_plot_command_writes_the_png_and_annotates_bd_rate(curve_files, tmp_path
     with Image.open(output) as img:
         assert img.size == (500, 400)
     assert _cli("plot", a, "-o", tmp_path / "x.gif").returncode == 2
-    bad = _cli("plot", a, "-o", output, "--reference", "nope")
+    bad = _cli("plot", a, "-o", output, "--reference", "nope", "--force")
     assert bad.returncode == 2 and "--reference" in bad.stderr
+    before = output.read_bytes()
+    kept = _cli("plot", a, "-o", output)  # an existing plot is not replaced unasked
+    assert kept.returncode == 2 and "--force" in kept.stderr and output.read_bytes() == before
+    assert _cli("plot", a, "-o", output, "--size", "300x200", "--force").returncode == 0
+    with Image.open(output) as img:
+        assert img.size == (300, 200)
     assert _cli("plot", a, "-o", output, "--size", "big").returncode == 2

@@ -14,7 +14,7 @@ workers="${WORKERS:-2}"
 
 bench() { # codec, qualities...
     local codec="$1"; shift
-    "$nc" bench "$codec" "$dataset" --workers "$workers" --no-progress -o "$here/$codec.json" --quality "$@"
+    "$nc" bench "$codec" "$dataset" --workers "$workers" --no-progress --force -o "$here/$codec.json" --quality "$@"
 }
 optional() { # codecs whose library may be missing: say so and go on
     bench "$@" || echo "note: $1 was not run (see the message above)" >&2
@@ -33,5 +33,5 @@ for codec in jpeg420 jpeg444 webp jpeg2000 jpegxl avif heif neuralcodec-shipped;
     [ -f "$here/$codec.json" ] && curves+=("$here/$codec.json")
 done
 title="Kodak 24, 500x500 crops"
-"$nc" plot "${curves[@]}" --reference jpeg420 --title "$title" -o "$here/kodak24-crop500-psnr.png"
-"$nc" plot "${curves[@]}" --reference jpeg420 --title "$title" --metric ms-ssim -o "$here/kodak24-crop500-msssim.png"
+"$nc" plot "${curves[@]}" --reference jpeg420 --title "$title" --force -o "$here/kodak24-crop500-psnr.png"
+"$nc" plot "${curves[@]}" --reference jpeg420 --title "$title" --metric ms-ssim --force -o "$here/kodak24-crop500-msssim.png"

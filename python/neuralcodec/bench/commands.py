@@ -43,9 +43,12 @@ def run_bench(args: argparse.Namespace) -> int:
         return _error("give CODEC and DATASET (or --list to see the codecs)")
     from neuralcodec.bench.codecs import CodecError
     from neuralcodec.bench.runner import make_codec, run_benchmark
-    from neuralcodec.eval.commands import _finish
+    from neuralcodec.eval.commands import _existing_output, _finish
     from neuralcodec.eval.images import DatasetError, collect_images
 
+    refusal = _existing_output(args.output, args.force)
+    if refusal:
+        return _error(refusal)
     try:
         codec = make_codec(args.codec, args.encoder, args.decoder, args.config, args.codec_arg or ())
         images = collect_images(args.dataset)
@@ -115,5 +118,6 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     bench.add_argument("--name", help="the curve's name in the results (default: the codec name)")
     bench.add_argument("--list", action="store_true", help="list the codecs and whether each can run here")
+    bench.add_argument("--force", action="store_true", help="replace an existing --output file")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar")
     bench.set_defaults(handler=run_bench)

@@ -137,6 +137,18 @@ def _print_table(results: Dict[str, Any], stream: Any) -> None:
         print(line, file=stream)
 
 
+def _existing_output(output: Optional[Path], force: bool) -> Optional[str]:
+    """The refusal message when ``output`` exists and ``--force`` was not given, else ``None``
+    (checked before any work, so an existing results file or plot is never replaced unasked)."""
+    if output is None:
+        return None
+    if output.is_dir():
+        return f"{output} is a folder; give a file name for the output"
+    if not force and output.exists() or output.is_symlink():
+        return f"{output} exists; pass --force to replace it"
+    return None
+
+
 def _finish(results: Dict[str, Any], output: Optional[Path]) -> None:
     """Writes ``results`` to ``output`` and a table to stdout, or the JSON to stdout."""
     import json
@@ -156,6 +168,9 @@ def run_eval(args: argparse.Namespace) -> int:
     """Handler of ``neuralcodec eval``."""
     from neuralcodec.eval.images import DatasetError, collect_images
 
+    refusal = _existing_output(args.output, args.force)
+    if refusal:
+        return _error(refusal)
     try:
         images = collect_images(args.dataset)
         points, name, description, settings = _rate_points(args)
@@ -200,6 +215,9 @@ def run_plot(args: argparse.Namespace) -> int:
     from neuralcodec.eval.rd import plot_curves
     from neuralcodec.eval.results import ResultsError
 
+    refusal = _existing_output(args.output, args.force)
+    if refusal:
+        return _error(refusal)
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -290,6 +308,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     evaluate.add_argument(
         "-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)"
     )
+    evaluate.add_argument("--force", action="store_true", help="replace an existing --output file")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(handler=run_eval)
 
@@ -309,6 +328,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     plot.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
     plot.add_argument("--title")
+    plot.add_argument("--force", action="store_true", help="replace an existing --output file")
     plot.set_defaults(handler=run_plot)
 
     bdrate = commands.add_parser(
