@@ -19,7 +19,7 @@ interruption. With ``--install`` the final weights are written into
 convolution kernels to keep the package small (see ``save_weights``).
 
 The default step counts are what the shipped weights got (see the log files committed
-beside them): very short, because they were trained on two shared CPU cores within two
+beside them): very short, because they were trained on two shared CPU cores within four
 working sessions; anyone with more time should raise them, which only improves the models.
 History of the shipped run (each change made at a checkpoint, then resumed): the base
 stage started with 5000 planned steps and was resumed at step 750 with 3000; the q3
