@@ -132,3 +132,15 @@ def test_shipped_weights_reach_their_recorded_figures_on_the_sample():
         assert psnr == pytest.approx(expected["psnr"], abs=0.01)
         rates.append(expected["bpp"])
     assert rates == sorted(rates) and rates[0] < rates[-1]
+
+
+def test_saved_weights_get_the_usual_file_permissions(tmp_path):
+    """A weight file is created like any other file (the umask decides), not owner-only."""
+    import os
+    import stat
+
+    save_weights(_small_model(), tmp_path / "w.safetensors", "mbt2018-mean")
+    (tmp_path / "plain.txt").write_text("x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "w.safetensors").st_mode)
+    assert mode == stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode)
+    read_weights(tmp_path / "w.safetensors")  # still a readable weight file

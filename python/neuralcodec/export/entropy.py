@@ -211,7 +211,7 @@ def export_entropy(model: nn.Module, out_dir: Union[str, Path]) -> Dict[str, Any
         EntropyExportError: the model has no tables, is not a zoo family, or has layers
             the engine cannot run.
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     spec, tensors = _describe(model)
     out_dir = Path(out_dir)
@@ -219,7 +219,8 @@ def export_entropy(model: nn.Module, out_dir: Union[str, Path]) -> Dict[str, Any
     path = out_dir / ENTROPY_FILE
     partial = path.with_name(path.name + ".partial")
     try:
-        save_file(tensors, str(partial), metadata={"format": "neuralcodec-entropy", "kind": spec["kind"]})
+        # save() + write_bytes: usual permissions (safetensors' save_file makes owner-only files)
+        partial.write_bytes(save(tensors, metadata={"format": "neuralcodec-entropy", "kind": spec["kind"]}))
         os.replace(partial, path)
     finally:
         if partial.exists():

@@ -72,7 +72,7 @@ def save_weights(
             float32, so the file, not the model it came from, defines the codec: load
             it again before measuring or coding with it.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from neuralcodec.zoo.image import ARCHITECTURES
 
@@ -87,7 +87,9 @@ def save_weights(
             info[attribute] = str(int(getattr(model, attribute)))
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
-    save_file(tensors, str(partial), metadata={k: str(v) for k, v in info.items()})
+    # Serialised in memory and written with open(): the file gets the usual permissions
+    # (umask), where safetensors' save_file would create it readable by its owner only.
+    partial.write_bytes(save(tensors, metadata={k: str(v) for k, v in info.items()}))
     partial.replace(path)
 
 
