@@ -252,4 +252,8 @@ def test_plot_command_writes_the_png_and_annotates_bd_rate(curve_files, tmp_path
     assert _cli("plot", a, "-o", output, "--size", "300x200", "--force").returncode == 0
     with Image.open(output) as img:
         assert img.size == (300, 200)
+    link = tmp_path / "link.png"  # a link counts as an existing output, even a dangling one
+    link.symlink_to(tmp_path / "nowhere.png")
+    assert _cli("plot", a, "-o", link).returncode == 2 and link.is_symlink()
+    assert _cli("plot", a, "-o", link, "--force").returncode == 0
     assert _cli("plot", a, "-o", output, "--size", "big").returncode == 2

@@ -14,6 +14,7 @@ is imported here; torch, the models and matplotlib load when a handler runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -144,7 +145,7 @@ def _existing_output(output: Optional[Path], force: bool) -> Optional[str]:
         return None
     if output.is_dir():
         return f"{output} is a folder; give a file name for the output"
-    if not force and output.exists() or output.is_symlink():
+    if not force and os.path.lexists(output):  # a link counts, even a dangling one
         return f"{output} exists; pass --force to replace it"
     return None
 
