@@ -60,11 +60,8 @@ from neuralcodec.zoo.defaults import (
 N, M = 96, 128
 BASE_STEPS = 3000
 FINETUNE_STEPS = 800
-POLISH_STEPS = 1500
-LONG_STEPS = 6000
-SETTLE_STEPS = 2800
-EXTEND_STEPS = 8500
-REFINE_STEPS = 9000
+#: The warm restarts after stage 2, in order (stages 3-7): stage name -> steps.
+RESTART_STEPS: Dict[str, int] = {"polish": 1500, "long": 6000, "settle": 2800, "extend": 8500, "refine": 9000}
 
 
 @dataclass(frozen=True)
@@ -188,15 +185,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--qualities", type=int, nargs="+", default=sorted(DEFAULT_LAMBDAS))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: robust when the cores are shared, and reproducible)")
-    parser.add_argument("--polish-steps", type=int, default=POLISH_STEPS, help="third stage (0: skip it)")
-    parser.add_argument("--long-steps", type=int, default=LONG_STEPS,
-                        help="fourth stage, bfloat16 autocast (0: skip it)")
-    parser.add_argument("--settle-steps", type=int, default=SETTLE_STEPS,
-                        help="fifth stage, bfloat16 autocast (0: skip it)")
-    parser.add_argument("--extend-steps", type=int, default=EXTEND_STEPS,
-                        help="sixth stage, bfloat16 autocast (0: skip it)")
-    parser.add_argument("--refine-steps", type=int, default=REFINE_STEPS,
-                        help="seventh stage, bfloat16 autocast (0: skip it)")
+    for number, (stage, steps) in enumerate(RESTART_STEPS.items(), start=3):
+        autocast = ", bfloat16 autocast" if STAGES[stage].precision == "bf16" else ""
+        parser.add_argument(f"--{stage}-steps", type=int, default=steps, help=f"stage {number}{autocast} (0: skip it)")
     parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-7")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = parser.parse_args(argv)
@@ -206,8 +197,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     others = [q for q in args.qualities if q != DEFAULT_QUALITY]
     configs = [stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads) for q in others]
     results.update(zip(others, _run_parallel(configs, args.jobs)))
-    for stage, steps in (("polish", args.polish_steps), ("long", args.long_steps), ("settle", args.settle_steps),
-                         ("extend", args.extend_steps), ("refine", args.refine_steps)):
+    for stage in RESTART_STEPS:
+        steps = getattr(args, f"{stage}_steps")
         if steps > 0:
             qualities = sorted(results)
             configs = [
