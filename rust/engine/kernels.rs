@@ -152,11 +152,17 @@ pub fn gemm_acc_threaded(
         return;
     }
     let per = panels.div_ceil(threads);
+    // Ranges of panels, none empty: with `per` rounded up, the last threads may have none
+    // (27 panels over 8 threads: 7 ranges of 4 and nothing left for the eighth).
+    let ranges: Vec<Range<usize>> = (0..threads)
+        .map(|t| (t * per).min(panels)..((t + 1) * per).min(panels))
+        .filter(|range| !range.is_empty())
+        .collect();
     let out_ro: &[f32] = out;
     let parts: Vec<(Range<usize>, Vec<f32>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let range = (t * per).min(panels)..((t + 1) * per).min(panels);
+        let handles: Vec<_> = ranges
+            .into_iter()
+            .map(|range| {
                 scope.spawn(move || {
                     let j0 = range.start * NR;
                     let j1 = (range.end * NR).min(n);
@@ -383,7 +389,7 @@ mod tests {
             k_len in 0usize..600,
             n in 1usize..40,
             seed in any::<u64>(),
-            threads in 1usize..4,
+            threads in 1usize..17,
         ) {
             let x = values(seed, rows * k_len);
             let w = values(seed ^ 0x9e37, k_len * n);
@@ -426,6 +432,31 @@ mod tests {
             let mut scalar = vec![0.0; rows * n];
             matmul_bias(&x, &packed, &bias, &mut scalar, Kernel::Scalar, 2);
             assert_eq!(bits(&one), bits(&scalar));
+        }
+    }
+
+    #[test]
+    fn panel_splits_that_leave_a_thread_without_panels_give_the_same_bits() {
+        // 426 outputs are 27 panels: over 8 threads, 7 ranges of 4 and none for the eighth
+        // (this panicked on a 16-core machine at 8 engine threads).
+        for (rows, k_len, n) in [(3, 300, 426), (2, 4000, 50), (1, 9000, 33)] {
+            let x = values(4, rows * k_len);
+            let w = values(5, k_len * n);
+            let init = values(6, rows * n);
+            let packed = PackedWeights::from_rows(&w, k_len, n);
+            let mut one = init.clone();
+            gemm_acc(&x, &packed, &mut one, Kernel::Vector);
+            for threads in 2..=16 {
+                for kernel in [Kernel::Vector, Kernel::Scalar] {
+                    let mut many = init.clone();
+                    gemm_acc_threaded(&x, &packed, &mut many, kernel, threads);
+                    assert_eq!(
+                        bits(&one),
+                        bits(&many),
+                        "{rows}x{k_len}x{n}, {threads} threads"
+                    );
+                }
+            }
         }
     }
 
