@@ -256,10 +256,10 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
     work = tmp_path / "work"
     argv = ["--data", str(data), "--work", str(work), "--qualities", "1", "3", "--base-steps", "2",
             "--finetune-steps", "1", "--polish-steps", "1", "--long-steps", "1", "--settle-steps", "1",
-            "--extend-steps", "1", "--refine-steps", "1"]
+            "--extend-steps", "1", "--refine-steps", "1", "--large-steps", "1", "--finish-steps", "1"]
     assert recipe.main(argv) == 0
     for folder in ("q3", "q1", "q1-polish", "q3-polish", "q1-long", "q3-long", "q1-settle", "q3-settle",
-                   "q1-extend", "q3-extend", "q1-refine", "q3-refine"):
+                   "q1-extend", "q3-extend", "q1-refine", "q3-refine", "q1-large", "q3-large", "q1-finish", "q3-finish"):
         assert (work / folder / "weights.safetensors").is_file(), folder
     long_run = torch.load(work / "q1-long" / "checkpoint.pt", weights_only=True)["config"]
     assert long_run["precision"] == "bf16" and long_run["init_from"] == str(work / "q1-polish" / "weights.safetensors")
@@ -270,6 +270,42 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
     assert refine_run["init_from"] == str(work / "q1-extend" / "weights.safetensors")
     assert refine_run["lr"] == 1.5e-4 and refine_run["seed"] == 501 and refine_run["quantization"] == "mixed"
     assert refine_run["precision"] == "bf16"
-    stamp = (work / "q3-refine" / "weights.safetensors").stat().st_mtime_ns
+    large_run = torch.load(work / "q3-large" / "checkpoint.pt", weights_only=True)["config"]
+    assert large_run["init_from"] == str(work / "q3-refine" / "weights.safetensors")
+    assert (large_run["batch_size"], large_run["patch_size"], large_run["lr"], large_run["seed"]) == (16, 256, 1e-4, 603)
+    assert large_run["quantization"] == "mixed" and large_run["device"] == "cpu"
+    finish_run = torch.load(work / "q1-finish" / "checkpoint.pt", weights_only=True)["config"]
+    assert finish_run["init_from"] == str(work / "q1-large" / "weights.safetensors")
+    assert (finish_run["batch_size"], finish_run["patch_size"], finish_run["lr"], finish_run["seed"]) == (16, 256, 5e-5, 701)
+    stamp = (work / "q3-finish" / "weights.safetensors").stat().st_mtime_ns
     assert recipe.main(argv) == 0  # finished stages are skipped
-    assert (work / "q3-refine" / "weights.safetensors").stat().st_mtime_ns == stamp
+    assert (work / "q3-finish" / "weights.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_recipe_start_at_continues_the_installed_weights(tmp_path):
+    """``--start-at STAGE`` skips the earlier stages and trains STAGE from the shipped files,
+    leaving the package's files alone (no ``--install``)."""
+    from neuralcodec.train import recipe
+
+    installed = Path(recipe.__file__).resolve().parent.parent / "data" / "weights" / "neuralcodec-msh-q2.safetensors"
+    before = installed.read_bytes()
+    data = _write_images(tmp_path / "train", count=5, size=(64, 64))
+    work = tmp_path / "work"
+    argv = ["--data", str(data), "--work", str(work), "--qualities", "2", "--start-at", "large", "--large-steps", "1",
+            "--finish-steps", "0"]
+    assert recipe.main(argv) == 0
+    assert sorted(p.name for p in work.iterdir()) == ["q2-large"]
+    run = torch.load(work / "q2-large" / "checkpoint.pt", weights_only=True)["config"]
+    assert run["init_from"] == str(installed) and run["batch_size"] == 16
+    assert (work / "q2-large" / "weights.safetensors").is_file()
+    assert installed.read_bytes() == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on machines without CUDA")
+def test_recipe_refuses_cuda_without_a_gpu(tmp_path, capsys):
+    from neuralcodec.train import recipe
+
+    with pytest.raises(SystemExit) as exit_info:
+        recipe.main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--device", "cuda"])
+    assert exit_info.value.code == 2 and "no CUDA device" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()

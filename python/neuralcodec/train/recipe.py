@@ -12,15 +12,19 @@ as float32 to 0.1%). Stage 5 ("settle") restarts once more at half that learning
 also in bfloat16, and stage 6 ("extend") is a longer warm restart at the learning rate of
 stage 4 with mixed quantization (``g_s`` trains on rounded latents, see
 :class:`~neuralcodec.train.config.TrainConfig`); stage 7 ("refine") is one more warm
-restart like it at three quarters of that learning rate. ``--jobs K`` runs K rate points of
-stages 2-7 in parallel processes. Every stage resumes where it stopped, so the recipe can be run again after an
-interruption. With ``--install`` the final weights are written into
+restart like it at three quarters of that learning rate. Stages 8 ("large") and 9
+("finish") are warm restarts with 256-pixel crops in batches of 16 (CompressAI's training
+crops), eight times the pixels of a step before, meant for a GPU (``--device cuda``):
+stage 8 at a peak learning rate of 1e-4, stage 9 at 5e-5. ``--jobs K`` runs K rate points
+of stages 2-9 in parallel processes. Every stage resumes where it stopped, so the recipe
+can be run again after an interruption. With ``--install`` the final weights are written into
 ``python/neuralcodec/data/weights/`` (the files the package ships), with float16
 convolution kernels to keep the package small (see ``save_weights``).
 
 The default step counts are what the shipped weights got (see the log files committed
-beside them): very short, because they were trained on two shared CPU cores within four
-working sessions; anyone with more time should raise them, which only improves the models.
+beside them): short, because stages 1-7 were trained on two shared CPU cores within four
+working sessions and stages 8-9 in about nine minutes of a GPU; anyone with more time should
+raise them, which only improves the models.
 History of the shipped run (each change made at a checkpoint, then resumed): the base
 stage started with 5000 planned steps and was resumed at step 750 with 3000; the q3
 polish stage ran 2000 steps (started early, beside stage 2); the q1, q2 and q4 polish
@@ -32,7 +36,13 @@ right after it in the same way (2800 steps). Stage 6 (in a third session) starte
 9000 planned steps and uniform noise; at its step-750 checkpoint it was resumed with mixed
 quantization and 8500 steps, as the recipe now says. Stage 7 (started at the end of that
 session, continued in a fourth) was planned for 12000 steps; at its step-250 checkpoint it
-was resumed with 9000, to end within the session.
+was resumed with 9000, to end within the session. Stages 8 and 9 ran in a later session on a
+borrowed NVIDIA H200 (``--jobs 4 --threads 2 --device cuda``, about 0.037 s a step for each
+of the four rate points): 9700 steps (the number that fit the machine's time, from a
+100-step timing run) and 3500. Only the package's files could travel to that machine, so
+each started from the installed weights of the stage before (``--start-at large``, then
+``--start-at finish`` after installing stage 8), whose convolution kernels are rounded to
+float16; a run of the whole recipe starts them from the full-precision files instead.
 """
 
 from __future__ import annotations
@@ -60,21 +70,30 @@ from neuralcodec.zoo.defaults import (
 N, M = 96, 128
 BASE_STEPS = 3000
 FINETUNE_STEPS = 800
+#: Stages 8 ("large") and 9 ("finish"), run on a GPU for the shipped weights (see the module doc).
+LARGE_STEPS = 9700
+FINISH_STEPS = 3500
 #: The warm restarts after stage 2, in order (stages 3-7): stage name -> steps.
-RESTART_STEPS: Dict[str, int] = {"polish": 1500, "long": 6000, "settle": 2800, "extend": 8500, "refine": 9000}
+RESTART_STEPS: Dict[str, int] = {
+    "polish": 1500, "long": 6000, "settle": 2800, "extend": 8500, "refine": 9000, "large": LARGE_STEPS,
+    "finish": FINISH_STEPS,
+}
 
 
 @dataclass(frozen=True)
 class StageSettings:
     """What sets one stage's runs apart: peak learning rate, warm-up steps, the offset
     added to the quality for the seed (fresh crops and noise in every stage), precision,
-    and how ``g_s`` sees the latents in training (see :class:`TrainConfig`)."""
+    how ``g_s`` sees the latents in training (see :class:`TrainConfig`), and the crops
+    of a step (``batch_size`` crops of ``patch_size`` pixels square)."""
 
     lr: float
     warmup_steps: int
     seed_offset: int
     precision: str = "fp32"
     quantization: str = "noise"
+    batch_size: int = 8
+    patch_size: int = 128
 
 
 #: Stage name -> settings. ``"base"`` (stage 1) starts from scratch; ``"finetune"``
@@ -87,6 +106,10 @@ STAGES: Dict[str, StageSettings] = {
     "settle": StageSettings(lr=1e-4, warmup_steps=100, seed_offset=300, precision="bf16"),
     "extend": StageSettings(lr=2e-4, warmup_steps=200, seed_offset=400, precision="bf16", quantization="mixed"),
     "refine": StageSettings(lr=1.5e-4, warmup_steps=200, seed_offset=500, precision="bf16", quantization="mixed"),
+    "large": StageSettings(lr=1e-4, warmup_steps=100, seed_offset=600, precision="bf16", quantization="mixed",
+                           batch_size=16, patch_size=256),
+    "finish": StageSettings(lr=5e-5, warmup_steps=100, seed_offset=700, precision="bf16", quantization="mixed",
+                            batch_size=16, patch_size=256),
 }
 
 
@@ -98,10 +121,12 @@ def stage_config(
     init_from: Optional[Path],
     threads: Optional[int],
     stage: str = "",
+    device: str = "cpu",
 ) -> TrainConfig:
     """The training run of one rate point in ``stage``: ``""`` (stage 1 without
     ``init_from``, stage 2 with it), ``"polish"`` (3), ``"long"`` (4), ``"settle"``
-    (5), ``"extend"`` (6) or ``"refine"`` (7); see the module doc and :data:`STAGES`."""
+    (5), ``"extend"`` (6), ``"refine"`` (7), ``"large"`` (8) or ``"finish"`` (9), on ``device``
+    (``"cpu"`` or ``"cuda"``); see the module doc and :data:`STAGES`."""
     settings = STAGES[stage or ("base" if init_from is None else "finetune")]
     suffix = f"-{stage}" if stage else ""
     return TrainConfig(
@@ -112,8 +137,8 @@ def stage_config(
         M=M,
         lmbda=DEFAULT_LAMBDAS[quality],
         steps=steps,
-        batch_size=8,
-        patch_size=128,
+        batch_size=settings.batch_size,
+        patch_size=settings.patch_size,
         lr=settings.lr,
         lr_schedule="cosine",
         warmup_steps=settings.warmup_steps,
@@ -128,6 +153,7 @@ def stage_config(
         threads=threads,
         precision=settings.precision,
         quantization=settings.quantization,
+        device=device,
     )
 
 
@@ -188,26 +214,50 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for number, (stage, steps) in enumerate(RESTART_STEPS.items(), start=3):
         autocast = ", bfloat16 autocast" if STAGES[stage].precision == "bf16" else ""
         parser.add_argument(f"--{stage}-steps", type=int, default=steps, help=f"stage {number}{autocast} (0: skip it)")
-    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-7")
+    parser.add_argument("--jobs", type=int, default=1, help="rate points trained in parallel in stages 2-9")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the stages run (the shipped weights: stages 1-7 on CPUs, 8-9 on a GPU)")
+    parser.add_argument("--start-at", choices=list(RESTART_STEPS),
+                        help="skip the stages before this one and start it from the installed weights "
+                             "(continues training the shipped models)")
     parser.add_argument("--install", action="store_true", help="copy the weights into the package")
     args = parser.parse_args(argv)
 
-    base = run_stage(stage_config(args.data, args.work, DEFAULT_QUALITY, args.base_steps, None, args.threads))
-    results = {DEFAULT_QUALITY: base}
-    others = [q for q in args.qualities if q != DEFAULT_QUALITY]
-    configs = [stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads) for q in others]
-    results.update(zip(others, _run_parallel(configs, args.jobs)))
-    for stage in RESTART_STEPS:
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: torch sees no CUDA device on this machine")
+    installed = Path(__file__).resolve().parent.parent / "data" / "weights"
+    restarts = list(RESTART_STEPS)
+    if args.start_at:
+        results = {q: installed / f"neuralcodec-msh-q{q}.safetensors" for q in args.qualities}
+        missing = [str(path) for path in results.values() if not path.is_file()]
+        if missing:
+            parser.error("--start-at needs the installed weights; missing: " + ", ".join(missing))
+        restarts = restarts[restarts.index(args.start_at):]
+    else:
+        base = run_stage(
+            stage_config(args.data, args.work, DEFAULT_QUALITY, args.base_steps, None, args.threads, device=args.device)
+        )
+        results = {DEFAULT_QUALITY: base}
+        others = [q for q in args.qualities if q != DEFAULT_QUALITY]
+        configs = [
+            stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads, device=args.device)
+            for q in others
+        ]
+        results.update(zip(others, _run_parallel(configs, args.jobs)))
+    for stage in restarts:
         steps = getattr(args, f"{stage}_steps")
         if steps > 0:
             qualities = sorted(results)
             configs = [
-                stage_config(args.data, args.work, q, steps, results[q], args.threads, stage=stage)
+                stage_config(args.data, args.work, q, steps, results[q], args.threads, stage=stage, device=args.device)
                 for q in qualities
             ]
             results.update(zip(qualities, _run_parallel(configs, args.jobs)))
     if args.install:
-        target = Path(__file__).resolve().parent.parent / "data" / "weights"
+        target = installed
         target.mkdir(parents=True, exist_ok=True)
         for quality, weights in sorted(results.items()):
             model = load_weights_file(weights)

@@ -119,13 +119,19 @@ def prepare_for_coding(model: CompressionModel, fit_quantiles: bool = True) -> N
 def validate(model: CompressionModel, images: ImageFolder, criterion: RateDistortionLoss) -> Dict[str, float]:
     """Mean actual bpp, MSE, PSNR and loss over ``images``, coded through real bitstreams.
 
-    The model must have up-to-date tables (:func:`prepare_for_coding`).
+    The model must have up-to-date tables (:func:`prepare_for_coding`). A model on a GPU
+    is validated through a CPU copy: the figures are those of the CPU codec users run,
+    whatever the training device.
     """
+    if next(model.parameters()).device.type != "cpu":
+        import copy
+
+        model = copy.deepcopy(model).cpu()
     was_training = model.training
     model.eval()
     totals: Dict[str, float] = {"bpp": 0.0, "mse": 0.0, "psnr": 0.0, "loss": 0.0}
     for index in range(len(images)):
-        x = images.full_image(index).to(next(model.parameters()).device)
+        x = images.full_image(index)
         pixels = x.shape[-2] * x.shape[-1]
         coded = model.compress(x)
         bits = 8 * sum(len(s) for group in coded["strings"] for s in group)
@@ -217,6 +223,8 @@ def train(
     if config.threads:
         torch.set_num_threads(int(config.threads))
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))) if config.device == "cuda" else torch.device("cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels
     out_dir = Path(config.out_dir)
     checkpoint_path = out_dir / "checkpoint.pt"
     if checkpoint_path.exists() and not (resume or overwrite):
