@@ -19,6 +19,11 @@ same state_dict into neuralcodec's model, and times on one 768x512 image on the 
   alone, the ratio an engine that took no time would reach while those transforms stay
   in PyTorch.
 
+With ``--device cuda`` the models and the image live on the GPU (CompressAI's whole
+model, and our ``g_a``, ``h_a`` and ``g_s``; the engine runs on the CPU as always), every
+timed call ends with a CUDA synchronisation, and the peak memory is the GPU's (the
+allocator's high-water mark above its level before the call).
+
 Needs compressai and neuralcodec in one environment::
 
     maturin build --release -o /tmp/wheels
@@ -52,15 +57,15 @@ AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor")
 HYPERPRIOR = ("bmshj2018-hyperprior", "mbt2018-mean")
 
 
-def load_image() -> Tuple[torch.Tensor, str]:
-    """2x2 tiles of four Kodak crops (768x512), or a smooth synthetic image."""
-    if all((KODAK / name).exists() for name in TILES):
+def load_image(folder: Path = KODAK) -> Tuple[torch.Tensor, str]:
+    """2x2 tiles of four Kodak crops (768x512) from ``folder``, or a smooth synthetic image."""
+    if all((folder / name).exists() for name in TILES):
         from PIL import Image
 
         th, tw = HEIGHT // 2, WIDTH // 2
         tiles = []
         for name in TILES:
-            img = Image.open(KODAK / name).convert("RGB")
+            img = Image.open(folder / name).convert("RGB")
             left, top = (img.width - tw) // 2, (img.height - th) // 2
             array = np.asarray(img.crop((left, top, left + tw, top + th))).copy()
             tiles.append(torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255)
@@ -98,16 +103,33 @@ def _status(field: str) -> int:
     return 0
 
 
+#: Set by ``--device cuda``: timed calls then end with a synchronisation and the peak
+#: memory is the GPU allocator's.
+ON_CUDA = False
+
+
+def _synchronize() -> None:
+    if ON_CUDA:
+        torch.cuda.synchronize()
+
+
 def measure(fn: Callable[[], Any], repeats: int) -> Tuple[float, int, Any]:
     """(median seconds, peak extra bytes of the first call, result)."""
-    before = peak_rss_reset()
+    _synchronize()
+    if ON_CUDA:
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = peak_rss_reset()
     start = time.perf_counter()
     result = fn()
+    _synchronize()
     times = [time.perf_counter() - start]
-    peak = _status("VmHWM") - before
+    peak = (torch.cuda.max_memory_allocated() if ON_CUDA else _status("VmHWM")) - before
     for _ in range(repeats - 1):
         start = time.perf_counter()
         result = fn()
+        _synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times), peak, result
 
@@ -141,10 +163,10 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
     from neuralcodec.ans import RansDecoder, RansEncoder
 
     torch.manual_seed(0)
-    cai = getattr(cai_zoo, name.replace("-", "_"))(quality=quality, pretrained=False).eval()
+    cai = getattr(cai_zoo, name.replace("-", "_"))(quality=quality, pretrained=False).eval().to(x.device)
     calibrate(cai, x)
     architecture = type(nc_zoo.load_model(name, quality=quality, pretrained=False))
-    ours = architecture.from_state_dict(cai.state_dict()).eval()
+    ours = architecture.from_state_dict(cai.state_dict()).eval().to(x.device)
     cai.update(force=True)
     ours.update(force=True)
     assert ours.coding_path == "engine"
@@ -162,10 +184,13 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
         # The engine path computes g_a channels-last: y, hence z, may differ from
         # CompressAI's in the last float bits (a value on a rounding boundary moves).
         z_identical = ours_c["strings"][1] == cai_c["strings"][1]
+        compat_identical = None
         if not autoregressive:
             ours.coding_path = "compat"
-            assert ours.compress(x)["strings"] == cai_c["strings"], "compat path must equal CompressAI"
+            compat_identical = ours.compress(x)["strings"] == cai_c["strings"]
             ours.coding_path = "engine"
+            # On the CPU both run the same kernels: the compat path must equal CompressAI.
+            assert compat_identical or ON_CUDA, "compat path must equal CompressAI"
 
         # Breakdown of neuralcodec's engine path, stage by stage.
         def stage(fn: Callable[[], Any]) -> Tuple[float, Any]:
@@ -181,16 +206,16 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
             t_enc, (strings, y_hat) = stage(lambda: engine.compress_latent(ours, y, z_hat))
             t_dec, _ = stage(lambda: engine.decompress_latent(ours, strings, z_hat))
             scales, means = engine.entropy_parameters(ours, params, y_hat)
-            symbols = torch.round(y_hat - means).to(torch.int32).reshape(-1).numpy()
+            symbols = torch.round(y_hat - means).to(torch.int32).reshape(-1).cpu().numpy()
         else:
             if params.size(1) == 2 * ours.M:
                 scales, means = params.chunk(2, 1)
             else:
                 scales, means = params, torch.zeros_like(params)
             y_hat = torch.round(y - means) + means
-            symbols = torch.round(y - means).to(torch.int32).reshape(-1).numpy()
+            symbols = torch.round(y - means).to(torch.int32).reshape(-1).cpu().numpy()
             t_enc = t_dec = 0.0
-        indexes = engine.scale_indexes(ours, scales).reshape(-1).numpy()
+        indexes = engine.scale_indexes(ours, scales).reshape(-1).cpu().numpy()
         t_rans_enc, data = stage(lambda: RansEncoder().encode_with_indexes(symbols, indexes, table))
         t_rans_dec, _ = stage(lambda: RansDecoder().decode_with_indexes(data, indexes, table))
         t_gs, _ = stage(lambda: ours._synthesize(y_hat))
@@ -216,6 +241,7 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
             },
             "y_bytes": {"engine": y_bytes, "compressai": cai_y_bytes, "ratio": y_bytes / cai_y_bytes},
             "z_strings_identical": z_identical,
+            "compat_strings_equal_compressai": compat_identical,
             "latent": list(y.shape[1:]),
         }
     )
@@ -229,8 +255,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs, hyperprior models")
     parser.add_argument("--ar-repeats", type=int, default=3, help="timed runs of neuralcodec, AR models (CompressAI: 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads and engine threads")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the models run")
+    parser.add_argument("--images", type=Path, default=KODAK, help=f"folder holding {', '.join(TILES)}")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
+    global ON_CUDA
+    ON_CUDA = args.device == "cuda"
 
     import compressai  # type: ignore[import-not-found]
 
@@ -239,13 +269,17 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     engine.set_num_threads(args.threads)
-    x, source = load_image()
+    x, source = load_image(args.images)
+    x = x.to(args.device)
     results: Dict[str, Any] = {
         "image": source,
         "size": [HEIGHT, WIDTH],
         "quality": args.quality,
         "threads": args.threads,
-        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
+        "machine": f"{platform.platform()}, {os.cpu_count()} CPUs"
+        + (f", {torch.cuda.get_device_name()}" if ON_CUDA else ""),
+        "device": args.device,
+        "peak_memory": "CUDA allocator peak above the level before the call" if ON_CUDA else "resident set (VmHWM) above the level before the call",
         "versions": {"neuralcodec": neuralcodec.__version__, "compressai": compressai.__version__, "torch": torch.__version__},
         "models": {},
     }
