@@ -309,3 +309,12 @@ def test_recipe_refuses_cuda_without_a_gpu(tmp_path, capsys):
         recipe.main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--device", "cuda"])
     assert exit_info.value.code == 2 and "no CUDA device" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_recipe_refuses_an_unknown_quality(tmp_path, capsys):
+    from neuralcodec.train import recipe
+
+    with pytest.raises(SystemExit) as exit_info:
+        recipe.main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--qualities", "2", "7"])
+    assert exit_info.value.code == 2 and "invalid choice: 7" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()

@@ -17,8 +17,8 @@ restart like it at three quarters of that learning rate. Stages 8 ("large") and 
 crops), eight times the pixels of a step before, meant for a GPU (``--device cuda``):
 stage 8 at a peak learning rate of 1e-4, stage 9 at 5e-5. ``--jobs K`` runs K rate points
 of stages 2-9 in parallel processes. Every stage resumes where it stopped, so the recipe
-can be run again after an interruption. With ``--install`` the final weights are written into
-``python/neuralcodec/data/weights/`` (the files the package ships), with float16
+can be run again after an interruption. With ``--install`` the final weights are written
+into ``python/neuralcodec/data/weights/`` (the files the package ships), with float16
 convolution kernels to keep the package small (see ``save_weights``).
 
 The default step counts are what the shipped weights got (see the log files committed
@@ -73,7 +73,7 @@ FINETUNE_STEPS = 800
 #: Stages 8 ("large") and 9 ("finish"), run on a GPU for the shipped weights (see the module doc).
 LARGE_STEPS = 9700
 FINISH_STEPS = 3500
-#: The warm restarts after stage 2, in order (stages 3-7): stage name -> steps.
+#: The warm restarts after stage 2, in order (stages 3-9): stage name -> steps.
 RESTART_STEPS: Dict[str, int] = {
     "polish": 1500, "long": 6000, "settle": 2800, "extend": 8500, "refine": 9000, "large": LARGE_STEPS,
     "finish": FINISH_STEPS,
@@ -208,7 +208,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/defaults"), help="folder for the runs")
     parser.add_argument("--base-steps", type=int, default=BASE_STEPS)
     parser.add_argument("--finetune-steps", type=int, default=FINETUNE_STEPS)
-    parser.add_argument("--qualities", type=int, nargs="+", default=sorted(DEFAULT_LAMBDAS))
+    parser.add_argument("--qualities", type=int, nargs="+", default=sorted(DEFAULT_LAMBDAS),
+                        choices=sorted(DEFAULT_LAMBDAS))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: robust when the cores are shared, and reproducible)")
     for number, (stage, steps) in enumerate(RESTART_STEPS.items(), start=3):
