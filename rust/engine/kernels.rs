@@ -10,7 +10,7 @@
 //!
 //! * [`Kernel::Vector`] keeps a tile of `rows x 16` accumulators in registers and loops
 //!   over `k` outside, an elementwise update the compiler vectorises with whatever SIMD
-//!   width the CPU has (AVX2 is picked at run time when present, SSE2 otherwise). The
+//!   width the CPU has (AVX-512, AVX2 or SSE2, picked at run time). The
 //!   `k` loop is split into blocks of [`KC`] for cache reuse; between blocks the
 //!   accumulators are stored to `out` and reloaded, which is exact.
 //! * [`Kernel::Scalar`] computes one output at a time as a plain dot product (a
@@ -237,7 +237,7 @@ fn scalar(
     }
 }
 
-/// Runs [`vector`] compiled for the best instruction set the CPU has (AVX2 or SSE2):
+/// Runs [`vector`] compiled for the best instruction set the CPU has (AVX-512, AVX2 or SSE2):
 /// only the width of the vectors changes, not the operations.
 fn vector_dispatch(
     x: &[f32],
