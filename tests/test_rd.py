@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,3 +258,39 @@ def test_plot_command_writes_the_png_and_annotates_bd_rate(curve_files, tmp_path
     assert _cli("plot", a, "-o", link).returncode == 2 and link.is_symlink()
     assert _cli("plot", a, "-o", link, "--force").returncode == 0
     assert _cli("plot", a, "-o", output, "--size", "big").returncode == 2
+
+
+def test_results_and_plots_never_replace_a_file_unless_forced(tmp_path):
+    pytest.importorskip("matplotlib")
+    a = _results("a", RATES, PSNRS)
+    for name, write in (
+        ("r.json", lambda path, **kw: write_results(a, path, **kw)),
+        ("rd.png", lambda path, **kw: plot_curves([a], path, **kw)),
+    ):
+        path = tmp_path / name
+        path.write_bytes(b"theirs")
+        with pytest.raises(FileExistsError, match="force"):
+            write(path)
+        assert path.read_bytes() == b"theirs"
+        write(path, force=True)
+        assert path.read_bytes() != b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "rd.png"]  # no partial files left
+
+
+def test_a_results_file_that_appears_during_a_run_is_kept_and_the_results_go_to_stdout(tmp_path, monkeypatch, capsys):
+    from neuralcodec.bench import runner
+    from neuralcodec.cli import main
+
+    output = tmp_path / "jpeg.json"
+
+    def slow_benchmark(*args, **kwargs):
+        output.write_text("written by someone else meanwhile")
+        return _results("jpeg", RATES, PSNRS)
+
+    monkeypatch.setattr(runner, "run_benchmark", slow_benchmark)
+    images = Path(__file__).parent / "fixtures" / "images"
+    code = main(["bench", "jpeg420", str(images), "-q", "50", "-o", str(output), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1 and "appeared during the run" in captured.err
+    assert output.read_text() == "written by someone else meanwhile"
+    assert json.loads(captured.out)["results"]["bpp"] == RATES

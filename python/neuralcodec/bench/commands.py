@@ -70,8 +70,7 @@ def run_bench(args: argparse.Namespace) -> int:
         return _error(error, 1)
     if args.name:
         results["name"] = args.name
-    _finish(results, args.output)
-    return 0
+    return _finish(results, args.output, args.force)
 
 
 def _number(text: str) -> float:

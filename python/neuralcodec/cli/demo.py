@@ -196,7 +196,7 @@ def run_demo(args: argparse.Namespace) -> int:
     for stem, data in files.items():
         write_atomic(out_dir / f"{stem}.nci", data, force=True)
         save_image_atomic(Image.fromarray(decoded_images[stem]), out_dir / f"{stem}.decoded.png", force=True)
-    plot_curves(curves, out_dir / "rd.png", metric="psnr", reference=1, title=f"{len(images)} image(s) from {Path(source).name}")
+    plot_curves(curves, out_dir / "rd.png", metric="psnr", reference=1, title=f"{len(images)} image(s) from {Path(source).name}", force=True)
     write_atomic(out_dir / "results.json", json.dumps(curves, indent=2).encode(), force=True)
     print(f"\nwrote {out_dir}/: {len(files)} .nci file(s) and decoded PNG(s) at q{quality}, rd.png, results.json")
     return 0

@@ -22,10 +22,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import secrets
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -52,6 +51,7 @@ from neuralcodec.codec.errors import (
 )
 from neuralcodec.codec.identity import architecture_of, weights_sha256
 from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
+from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel
 
 __all__ = [
@@ -584,43 +584,6 @@ def decode_image(
 
 
 # -------------------------------------------------------------------- files
-def _partial_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-
-
-def write_atomic(path: PathLike, data: bytes, *, force: bool = False) -> None:
-    """Writes ``data`` to ``path`` through a temporary file in the same folder and a rename,
-    so an interrupted run leaves either the old file or the new one, never half of one.
-
-    Raises:
-        FileExistsError: ``path`` exists and ``force`` is false (nothing is written).
-    """
-    path = Path(path)
-    if not force and os.path.lexists(path):
-        raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_path(path)
-    try:
-        with open(partial, "xb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        if force:
-            os.replace(partial, path)
-        else:
-            try:
-                os.link(partial, path)  # atomic, and fails if the name appeared meanwhile
-            except FileExistsError:
-                raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it") from None
-            except OSError:  # file systems without hard links
-                if os.path.lexists(path):
-                    raise FileExistsError(f"{path} exists; pass --force (force=True) to overwrite it") from None
-                os.replace(partial, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
-
-
 def save_image_atomic(image: Any, path: PathLike, *, force: bool = False, format: Optional[str] = None) -> None:
     """Saves a ``PIL.Image`` with :func:`write_atomic`; the format comes from the suffix
     (default PNG). WebP is written lossless and JPEG at quality 95, so decoding does not

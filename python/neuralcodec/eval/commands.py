@@ -150,19 +150,30 @@ def _existing_output(output: Optional[Path], force: bool) -> Optional[str]:
     return None
 
 
-def _finish(results: Dict[str, Any], output: Optional[Path]) -> None:
-    """Writes ``results`` to ``output`` and a table to stdout, or the JSON to stdout."""
+def _finish(results: Dict[str, Any], output: Optional[Path], force: bool) -> int:
+    """Writes ``results`` to ``output`` (replacing it only with ``force``) and a table to
+    stdout, or the JSON to stdout; returns the exit code. When ``output`` cannot be
+    written (it appeared during the run, or a permission error), the JSON goes to stdout
+    instead, so a long run's results are not lost."""
     import json
 
     from neuralcodec.eval.results import write_results
 
-    if output is None:
-        _print_table(results, sys.stderr)
-        print(json.dumps(results, indent=1, allow_nan=False))
-    else:
-        write_results(results, output)
-        _print_table(results, sys.stdout)
-        print(f"wrote {output}")
+    if output is not None:
+        try:
+            write_results(results, output, force=force)
+        except FileExistsError:
+            print(f"error: {output} appeared during the run; pass --force to replace it. "
+                  "The results follow on stdout.", file=sys.stderr)
+        except OSError as error:
+            print(f"error: cannot write {output}: {error}. The results follow on stdout.", file=sys.stderr)
+        else:
+            _print_table(results, sys.stdout)
+            print(f"wrote {output}")
+            return 0
+    _print_table(results, sys.stderr)
+    print(json.dumps(results, indent=1, allow_nan=False))
+    return 0 if output is None else 1
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -190,8 +201,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return _error(error)
     except (ValueError, RuntimeError, OSError) as error:
         return _error(f"evaluation failed: {error}", 1)
-    _finish(results, args.output)
-    return 0
+    return _finish(results, args.output, args.force)
 
 
 # ------------------------------------------------------------------------ plot, bdrate
@@ -237,8 +247,8 @@ def run_plot(args: argparse.Namespace) -> int:
                 raise UsageError(
                     f"--reference {args.reference!r} is neither a given file nor a curve name ({', '.join(names)})"
                 )
-        plot_curves(results, args.output, args.metric, reference, args.size, args.dpi, args.title)
-    except (ResultsError, UsageError, ValueError) as error:
+        plot_curves(results, args.output, args.metric, reference, args.size, args.dpi, args.title, force=args.force)
+    except (ResultsError, UsageError, ValueError, OSError) as error:
         return _error(error)
     print(f"wrote {args.output}")
     return 0

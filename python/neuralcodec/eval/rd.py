@@ -23,6 +23,7 @@ PNG or SVG, optionally labelling each curve with its BD-rate against a reference
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
@@ -30,6 +31,7 @@ from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from neuralcodec.eval.results import ResultsError, curve
+from neuralcodec.files import write_atomic
 
 __all__ = [
     "BjontegaardDelta",
@@ -252,8 +254,10 @@ def plot_curves(
     size: Tuple[int, int] = (800, 600),
     dpi: int = 100,
     title: Optional[str] = None,
+    force: bool = False,
 ) -> None:
-    """Draws the RD curves of ``results`` to ``output`` (``.png`` or ``.svg``).
+    """Draws the RD curves of ``results`` to ``output`` (``.png`` or ``.svg``), written
+    atomically.
 
     Args:
         results: results dictionaries (see :mod:`neuralcodec.eval.results`).
@@ -263,9 +267,11 @@ def plot_curves(
             against (shown in the legend); None for no annotation.
         size: ``(width, height)`` of the image in pixels (at ``dpi``).
         title: the plot title (default: the metric against bpp).
+        force: replace ``output`` if it exists.
 
     Raises:
         ValueError: an unknown format or metric, or a bad ``reference`` index.
+        FileExistsError: ``output`` exists and ``force`` is false (nothing is written).
     """
     output = Path(output)
     if output.suffix.lower() not in (".png", ".svg"):
@@ -300,5 +306,6 @@ def plot_curves(
     axes.grid(True, alpha=0.4)
     axes.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(output, dpi=dpi, format=output.suffix.lower()[1:])
+    image = io.BytesIO()
+    figure.savefig(image, dpi=dpi, format=output.suffix.lower()[1:])
+    write_atomic(output, image.getvalue(), force=force)

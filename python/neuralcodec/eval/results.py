@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from neuralcodec.files import write_atomic
 
 __all__ = [
     "METRIC_KEYS",
@@ -131,15 +132,15 @@ def build_results(
     return output
 
 
-def write_results(results: Mapping[str, Any], path: Union[str, Path]) -> None:
-    """Writes a results dictionary as indented JSON (atomically; no NaN/Infinity)."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+def write_results(results: Mapping[str, Any], path: Union[str, Path], *, force: bool = False) -> None:
+    """Writes a results dictionary as indented JSON (atomically; no NaN/Infinity).
+
+    Raises:
+        FileExistsError: ``path`` exists and ``force`` is false (nothing is written).
+        ValueError: a value is NaN or infinite.
+    """
     text = json.dumps(results, indent=1, allow_nan=False) + "\n"
-    partial = path.with_name(path.name + f".{os.getpid()}.partial")
-    partial.write_text(text)
-    partial.replace(path)
+    write_atomic(path, text.encode("utf-8"), force=force)
 
 
 def load_results(path: Union[str, Path]) -> Dict[str, Any]:
