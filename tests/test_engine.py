@@ -107,6 +107,33 @@ def test_one_and_two_engine_threads_give_identical_bytes_and_latents(name):
             assert torch.equal(decoded[0], one[1]) and torch.equal(decoded[1], one[1])
 
 
+
+@pytest.mark.parametrize("name", ["cheng2020-anchor", "mbt2018-mean"])
+def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
+    """CompressAI's sizes (N = 128), so the engine's layers and coding loop are large enough
+    to be split over threads, by rows and by panels of outputs; thread counts that leave
+    some threads without work (up to 16) must not matter."""
+    from neuralcodec import zoo
+
+    torch.manual_seed(0)
+    model = zoo.load_model(name, quality=1, pretrained=False).eval()
+    with torch.no_grad():
+        last_conv = [m for m in model.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        last_conv.weight.mul_(20)
+    model.update(force=True)
+    x = image(64, 96)
+    y, _, z_hat = latents(model, x)
+    with torch.no_grad():
+        params = [digest(engine.hyper_parameters(model, z_hat, threads=t)) for t in (1, 3, 8, 16)]
+        assert len(set(params)) == 1
+        if name in AUTOREGRESSIVE:
+            strings, y_hat = engine.compress_latent(model, y, z_hat, threads=1)
+            for threads in (3, 5, 8, 16):
+                again = engine.compress_latent(model, y, z_hat, threads=threads)
+                assert again[0] == strings and torch.equal(again[1], y_hat), threads
+                assert torch.equal(engine.decompress_latent(model, strings, z_hat, threads=threads), y_hat), threads
+
+
 SUBPROCESS_SCRIPT = r"""
 import sys, torch
 from neuralcodec import engine
