@@ -234,7 +234,7 @@ impl RansDecoder {
     /// [`CoderError::CorruptStream`] when the length is wrong or the initial state is one
     /// no encoder produces.
     pub fn new(data: &[u8]) -> Result<Self> {
-        if data.len() < 8 || data.len() % 4 != 0 {
+        if data.len() < 8 || !data.len().is_multiple_of(4) {
             return Err(CoderError::CorruptStream(format!(
                 "a rANS string is a whole number of 4-byte words, at least 8 bytes; got {} bytes (truncated or not a rANS string)",
                 data.len()

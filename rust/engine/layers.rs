@@ -271,7 +271,7 @@ impl ConvTranspose2d {
         }
         let taps = |r: usize, k: usize| -> Vec<isize> {
             (0..k)
-                .filter(|&kk| (r + padding + stride * k - kk) % stride == 0)
+                .filter(|&kk| (r + padding + stride * k - kk).is_multiple_of(stride))
                 .map(|kk| kk as isize)
                 .collect()
         };
@@ -423,7 +423,7 @@ fn map(mut x: FeatureMap, f: impl Fn(f32) -> f32) -> FeatureMap {
 }
 
 fn pixel_shuffle(x: FeatureMap, r: usize) -> Result<FeatureMap> {
-    if r == 0 || x.c % (r * r) != 0 {
+    if r == 0 || !x.c.is_multiple_of(r * r) {
         return Err(CoderError::InvalidInput(format!(
             "pixel_shuffle({r}): {} channels are not a multiple of {}",
             x.c,
