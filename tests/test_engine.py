@@ -134,6 +134,41 @@ def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
                 assert torch.equal(engine.decompress_latent(model, strings, z_hat, threads=threads), y_hat), threads
 
 
+#: What a forked child codes (set by the parent before the fork; fork copies it).
+_FORKED_CASE: tuple = ()
+
+
+def _code_in_forked_child() -> list:
+    model, y, z_hat = _FORKED_CASE
+    return engine.compress_latent(model, y, z_hat)[0]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_a_forked_child_of_a_process_with_engine_threads_codes_without_hanging():
+    """The engine keeps worker threads between calls; a forked child has none of them and
+    must build its own instead of waiting on the parent's forever."""
+    global _FORKED_CASE
+    import multiprocessing
+
+    from neuralcodec import zoo
+
+    torch.manual_seed(0)
+    model = zoo.load_model("cheng2020-anchor", quality=1, pretrained=False).eval()
+    model.update(force=True)
+    y, _, z_hat = latents(model, image(64, 96))
+    previous = engine.get_num_threads()
+    engine.set_num_threads(2)
+    try:
+        expected, _ = engine.compress_latent(model, y, z_hat)  # the parent's pool now exists
+        _FORKED_CASE = (model, y, z_hat)
+        with multiprocessing.get_context("fork").Pool(1) as workers:
+            strings = workers.apply_async(_code_in_forked_child).get(timeout=120)
+    finally:
+        engine.set_num_threads(previous)
+        _FORKED_CASE = ()
+    assert strings == expected
+
+
 SUBPROCESS_SCRIPT = r"""
 import sys, torch
 from neuralcodec import engine

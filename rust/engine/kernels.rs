@@ -19,7 +19,11 @@
 //! SIMD width, cache blocking and the split of work between threads change which
 //! outputs are computed together, never the operations that make one output.
 
+use std::collections::HashMap;
 use std::ops::Range;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
 
 /// Which implementation of the kernel to run (the results are identical).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,12 +138,16 @@ pub fn gemm_acc_threaded(
         gemm_acc(x, w, out, kernel);
         return;
     }
+    let Some(workers) = pool(threads) else {
+        gemm_acc(x, w, out, kernel);
+        return;
+    };
     let (n, k_len) = (w.n, w.k_len);
     if rows >= 8 * threads {
         let rows_per = rows.div_ceil(threads);
-        std::thread::scope(|scope| {
+        workers.scope(|scope| {
             for (x_part, out_part) in x.chunks(rows_per * k_len).zip(out.chunks_mut(rows_per * n)) {
-                scope.spawn(move || gemm_acc(x_part, w, out_part, kernel));
+                scope.spawn(move |_| gemm_acc(x_part, w, out_part, kernel));
             }
         });
         return;
@@ -159,46 +167,72 @@ pub fn gemm_acc_threaded(
         .filter(|range| !range.is_empty())
         .collect();
     let out_ro: &[f32] = out;
-    let parts: Vec<(Range<usize>, Vec<f32>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = ranges
-            .into_iter()
+    let parts: Vec<(Range<usize>, Vec<f32>)> = workers.install(|| {
+        ranges
+            .into_par_iter()
             .map(|range| {
-                scope.spawn(move || {
-                    let j0 = range.start * NR;
-                    let j1 = (range.end * NR).min(n);
-                    let width = j1.saturating_sub(j0);
-                    let mut local = vec![0.0f32; rows * width];
-                    for r in 0..rows {
-                        local[r * width..(r + 1) * width]
-                            .copy_from_slice(&out_ro[r * n + j0..r * n + j1]);
+                let j0 = range.start * NR;
+                let j1 = (range.end * NR).min(n);
+                let width = j1 - j0;
+                let mut local = vec![0.0f32; rows * width];
+                for r in 0..rows {
+                    local[r * width..(r + 1) * width]
+                        .copy_from_slice(&out_ro[r * n + j0..r * n + j1]);
+                }
+                match kernel {
+                    Kernel::Vector => {
+                        vector_dispatch(x, rows, w, &mut local, width, j0, range.clone())
                     }
-                    if width > 0 {
-                        match kernel {
-                            Kernel::Vector => {
-                                vector_dispatch(x, rows, w, &mut local, width, j0, range.clone())
-                            }
-                            Kernel::Scalar => {
-                                scalar(x, rows, w, &mut local, width, j0, range.clone())
-                            }
-                        }
-                    }
-                    (range, local)
-                })
+                    Kernel::Scalar => scalar(x, rows, w, &mut local, width, j0, range.clone()),
+                }
+                (range, local)
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("engine worker thread panicked"))
             .collect()
     });
     for (range, local) in parts {
         let j0 = range.start * NR;
         let j1 = (range.end * NR).min(n);
-        let width = j1.saturating_sub(j0);
+        let width = j1 - j0;
         for r in 0..rows {
             out[r * n + j0..r * n + j1].copy_from_slice(&local[r * width..(r + 1) * width]);
         }
     }
+}
+
+/// The engine's worker pool for `threads` threads, built on first use and kept for the
+/// life of the process (starting OS threads on every call cost more than the small calls
+/// of the coding loop). `None` when `threads` is 1 or the threads cannot be started: the
+/// caller then computes on its own thread, with the same results.
+///
+/// A process forked from one that had pools has none of their threads: pools are per
+/// process id, and a child builds its own (the parent's are leaked there, never used).
+pub(crate) fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    type Pools = (u32, HashMap<usize, Option<Arc<rayon::ThreadPool>>>);
+    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
+    if threads <= 1 {
+        return None;
+    }
+    let mut guard = POOLS
+        .get_or_init(|| Mutex::new((std::process::id(), HashMap::new())))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (owner, pools) = &mut *guard;
+    if *owner != std::process::id() {
+        // Dropping them would signal threads that do not exist in this process.
+        std::mem::forget(std::mem::take(pools));
+        *owner = std::process::id();
+    }
+    pools
+        .entry(threads)
+        .or_insert_with(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("neuralcodec-engine-{i}"))
+                .build()
+                .ok()
+                .map(Arc::new)
+        })
+        .clone()
 }
 
 /// Below this many multiply-adds a call is not worth a thread.

@@ -10,7 +10,7 @@
 
 use crate::error::{CoderError, Result};
 
-use super::kernels::{gemm_acc, Kernel, PackedWeights};
+use super::kernels::{gemm_acc, pool, Kernel, PackedWeights};
 
 /// An `h x w x c` float32 array, channels innermost (HWC).
 #[derive(Debug, Clone, PartialEq)]
@@ -119,16 +119,17 @@ fn gathered_matmul(
             gemm_acc(&buf[..count * k_len], w, out_block, cfg.kernel);
         }
     };
-    if threads == 1 {
-        run(0, &mut out);
-    } else {
-        let per = rows.div_ceil(threads);
-        std::thread::scope(|scope| {
-            for (t, part) in out.chunks_mut(per * n).enumerate() {
-                let run = &run;
-                scope.spawn(move || run(t * per, part));
-            }
-        });
+    match pool(threads) {
+        None => run(0, &mut out),
+        Some(workers) => {
+            let per = rows.div_ceil(threads);
+            workers.scope(|scope| {
+                for (t, part) in out.chunks_mut(per * n).enumerate() {
+                    let run = &run;
+                    scope.spawn(move |_| run(t * per, part));
+                }
+            });
+        }
     }
     out
 }
