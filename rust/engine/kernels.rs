@@ -122,7 +122,7 @@ pub fn gemm_acc(x: &[f32], w: &PackedWeights, out: &mut [f32], kernel: Kernel) {
 }
 
 /// [`gemm_acc`] with the work split over up to `threads` threads of the engine's pool
-/// ([`pool`]): by rows when there are many, otherwise by panels of outputs (each thread
+/// (`pool`): by rows when there are many, otherwise by panels of outputs (each thread
 /// writes its own columns).
 pub fn gemm_acc_threaded(
     x: &[f32],
