@@ -1,7 +1,7 @@
 //! Layers of the hyper-synthesis and entropy-parameter networks, on [`FeatureMap`]s.
 //!
 //! Every linear layer is "gather the inputs of an output pixel into a row (im2col),
-//! then [`gemm_acc`](super::kernels::gemm_acc)": the value of output channel `co` at a pixel is
+//! then [`gemm_acc`]": the value of output channel `co` at a pixel is
 //! `bias[co] + sum_k row[k] * w(k, co)` in increasing `k`, where the reduction index
 //! runs over the kernel taps in raster order and, inside a tap, over the input
 //! channels: `k = (ky * kw + kx) * c_in + ci`. Taps that fall in the zero padding
