@@ -134,6 +134,22 @@ def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
                 assert torch.equal(engine.decompress_latent(model, strings, z_hat, threads=threads), y_hat), threads
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc")
+def test_asking_for_absurdly_many_engine_threads_starts_no_more_than_the_machine_has():
+    from neuralcodec import zoo
+
+    torch.manual_seed(0)
+    model = zoo.load_model("cheng2020-anchor", quality=1, pretrained=False).eval()  # big enough to split
+    model.update(force=True)
+    y, _, z_hat = latents(model, image(64, 96))
+    expected, _ = engine.compress_latent(model, y, z_hat, threads=1)
+    before = len(os.listdir("/proc/self/task"))
+    strings, _ = engine.compress_latent(model, y, z_hat, threads=100_000)
+    started = len(os.listdir("/proc/self/task")) - before
+    assert strings == expected
+    assert started <= max(os.cpu_count() or 1, 2)
+
+
 #: What a forked child codes (set by the parent before the fork; fork copies it).
 _FORKED_CASE: tuple = ()
 

@@ -200,10 +200,13 @@ pub fn gemm_acc_threaded(
     }
 }
 
-/// The engine's worker pool for `threads` threads, built on first use and kept for the
-/// life of the process (starting OS threads on every call cost more than the small calls
-/// of the coding loop). `None` when `threads` is 1 or the threads cannot be started: the
-/// caller then computes on its own thread, with the same results.
+/// The engine's worker pool for calls split into `threads` parts, built on first use and
+/// kept for the life of the process (starting OS threads on every call cost more than the
+/// small calls of the coding loop). It has `threads` workers, but no more than the
+/// machine's CPUs (at least 2), so asking for many threads costs no more than the
+/// machine has; the parts are the same either way. `None` when `threads` is 1 or the
+/// threads cannot be started: the caller then computes on its own thread, with the same
+/// results.
 ///
 /// A process forked from one that had pools has none of their threads: pools are per
 /// process id, and a child builds its own (the parent's are leaked there, never used).
@@ -213,6 +216,8 @@ pub(crate) fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
     if threads <= 1 {
         return None;
     }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = threads.min(cpus.max(2));
     let mut guard = POOLS
         .get_or_init(|| Mutex::new((std::process::id(), HashMap::new())))
         .lock()
@@ -224,10 +229,10 @@ pub(crate) fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
         *owner = std::process::id();
     }
     pools
-        .entry(threads)
+        .entry(workers)
         .or_insert_with(|| {
             rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
+                .num_threads(workers)
                 .thread_name(|i| format!("neuralcodec-engine-{i}"))
                 .build()
                 .ok()
