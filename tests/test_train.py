@@ -287,7 +287,9 @@ def test_recipe_start_at_continues_the_installed_weights(tmp_path):
     leaving the package's files alone (no ``--install``)."""
     from neuralcodec.train import recipe
 
-    installed = Path(recipe.__file__).resolve().parent.parent / "data" / "weights" / "neuralcodec-msh-q2.safetensors"
+    from neuralcodec.zoo.defaults import default_weights_path
+
+    installed = default_weights_path(2)
     before = installed.read_bytes()
     data = _write_images(tmp_path / "train", count=5, size=(64, 64))
     work = tmp_path / "work"

@@ -61,6 +61,7 @@ from neuralcodec.zoo.defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_LAMBDAS,
     DEFAULT_QUALITY,
+    default_weights_path,
     load_weights_file,
     read_weights,
     save_weights,
@@ -229,10 +230,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         if not torch.cuda.is_available():
             parser.error("--device cuda: torch sees no CUDA device on this machine")
-    installed = Path(__file__).resolve().parent.parent / "data" / "weights"
     restarts = list(RESTART_STEPS)
     if args.start_at:
-        results = {q: installed / f"neuralcodec-msh-q{q}.safetensors" for q in args.qualities}
+        results = {q: default_weights_path(q) for q in args.qualities}
         missing = [str(path) for path in results.values() if not path.is_file()]
         if missing:
             parser.error("--start-at needs the installed weights; missing: " + ", ".join(missing))
@@ -258,15 +258,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ]
             results.update(zip(qualities, _run_parallel(configs, args.jobs)))
     if args.install:
-        target = installed
+        target = default_weights_path().parent
         target.mkdir(parents=True, exist_ok=True)
         for quality, weights in sorted(results.items()):
             model = load_weights_file(weights)
             _, metadata = read_weights(weights)
-            save_weights(model, target / f"neuralcodec-msh-q{quality}.safetensors", DEFAULT_ARCHITECTURE,
-                         metadata=metadata, half_precision_kernels=True)
-            shutil.copyfile(weights.parent / "log.csv", target / f"neuralcodec-msh-q{quality}.log.csv")
-            print(f"installed q{quality}: {target / f'neuralcodec-msh-q{quality}.safetensors'}")
+            installed = default_weights_path(quality)
+            save_weights(model, installed, DEFAULT_ARCHITECTURE, metadata=metadata, half_precision_kernels=True)
+            shutil.copyfile(weights.parent / "log.csv", installed.with_suffix(".log.csv"))
+            print(f"installed q{quality}: {installed}")
         record = {str(q): measure_sample(q) for q in sorted(results)}
         (target / "sample-results.json").write_text(json.dumps(record, indent=2) + "\n")
         print(f"recorded the sample image's figures in {target / 'sample-results.json'}")
