@@ -42,7 +42,6 @@ layouts (``[out, in, k, k]`` for convolutions, ``[in, out, k, k]`` for transpose
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
@@ -51,6 +50,7 @@ import torch
 from torch import nn
 
 from neuralcodec.export.manifest import ENTROPY_FILE, file_sha256
+from neuralcodec.files import write_atomic
 
 __all__ = ["EntropyExportError", "entropy_kind", "export_entropy"]
 
@@ -217,12 +217,6 @@ def export_entropy(model: nn.Module, out_dir: Union[str, Path]) -> Dict[str, Any
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / ENTROPY_FILE
-    partial = path.with_name(path.name + ".partial")
-    try:
-        # save() + write_bytes: usual permissions (safetensors' save_file makes owner-only files)
-        partial.write_bytes(save(tensors, metadata={"format": "neuralcodec-entropy", "kind": spec["kind"]}))
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
+    # save() + write_atomic: usual permissions (safetensors' save_file makes owner-only files)
+    write_atomic(path, save(tensors, metadata={"format": "neuralcodec-entropy", "kind": spec["kind"]}), force=True)
     return {"path": path.name, "sha256": file_sha256(path), **spec}

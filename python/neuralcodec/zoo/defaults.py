@@ -23,6 +23,7 @@ from typing import Dict, Mapping, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel
 
 __all__ = [
@@ -85,12 +86,9 @@ def save_weights(
     for attribute in ("N", "M"):
         if hasattr(model, attribute):
             info[attribute] = str(int(getattr(model, attribute)))
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    # Serialised in memory and written with open(): the file gets the usual permissions
-    # (umask), where safetensors' save_file would create it readable by its owner only.
-    partial.write_bytes(save(tensors, metadata={k: str(v) for k, v in info.items()}))
-    partial.replace(path)
+    # Serialised in memory and written like any file: the usual permissions (umask), where
+    # safetensors' save_file would create it readable by its owner only.
+    write_atomic(path, save(tensors, metadata={k: str(v) for k, v in info.items()}), force=True)
 
 
 def read_weights(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
