@@ -213,10 +213,12 @@ pub fn gemm_acc_threaded(
 pub(crate) fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
     type Pools = (u32, HashMap<usize, Option<Arc<rayon::ThreadPool>>>);
     static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
+    // Asked once: on Linux it reads the affinity mask and cgroup files.
+    static CPUS: OnceLock<usize> = OnceLock::new();
     if threads <= 1 {
         return None;
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let workers = threads.min(cpus.max(2));
     let mut guard = POOLS
         .get_or_init(|| Mutex::new((std::process::id(), HashMap::new())))
