@@ -86,12 +86,12 @@ def test_a_file_written_with_the_shipped_weights_on_cuda_decodes_on_the_cpu(qual
     decoded_gpu = np.asarray(on_gpu.decode(data).convert("RGB"), dtype=np.int16)
     assert decoded_cpu.shape == rgb.shape
     assert np.abs(decoded_cpu - decoded_gpu).max() <= 2
-    latent_cpu, _ = _decode(on_cpu.model, *_strings_of(on_cpu, data))
-    latent_gpu, _ = _decode(on_gpu.model, *_strings_of(on_gpu, data))
+    latent_cpu, _ = _decode(on_cpu.model, *_strings_of(data))
+    latent_gpu, _ = _decode(on_gpu.model, *_strings_of(data))
     assert torch.equal(latent_cpu, latent_gpu)
 
 
-def _strings_of(codec, data: bytes):
+def _strings_of(data: bytes):
     """(strings, latent shape) of a neuralcodec file, for the model's ``decompress``."""
     from neuralcodec.codec.container import unpack
 

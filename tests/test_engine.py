@@ -107,12 +107,10 @@ def test_one_and_two_engine_threads_give_identical_bytes_and_latents(name):
             assert torch.equal(decoded[0], one[1]) and torch.equal(decoded[1], one[1])
 
 
-
-@pytest.mark.parametrize("name", ["cheng2020-anchor", "mbt2018-mean"])
-def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
-    """CompressAI's sizes (N = 128), so the engine's layers and coding loop are large enough
-    to be split over threads, by rows and by panels of outputs; thread counts that leave
-    some threads without work (up to 16) must not matter."""
+def compressai_sized(name: str) -> tuple:
+    """``(model, y, z_hat)`` for ``name`` at CompressAI's quality-1 sizes (N = 128), random
+    weights widened like :func:`widened_model`, on a 96x64 image: large enough that the
+    engine splits its layers and coding loop over threads, by rows and by panels."""
     from neuralcodec import zoo
 
     torch.manual_seed(0)
@@ -121,8 +119,14 @@ def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
         last_conv = [m for m in model.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1]
         last_conv.weight.mul_(20)
     model.update(force=True)
-    x = image(64, 96)
-    y, _, z_hat = latents(model, x)
+    y, _, z_hat = latents(model, image(64, 96))
+    return model, y, z_hat
+
+
+@pytest.mark.parametrize("name", ["cheng2020-anchor", "mbt2018-mean"])
+def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
+    """Thread counts that leave some threads without work (up to 16) must not matter."""
+    model, y, z_hat = compressai_sized(name)
     with torch.no_grad():
         params = [digest(engine.hyper_parameters(model, z_hat, threads=t)) for t in (1, 3, 8, 16)]
         assert len(set(params)) == 1
@@ -136,12 +140,7 @@ def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc")
 def test_asking_for_absurdly_many_engine_threads_starts_no_more_than_the_machine_has():
-    from neuralcodec import zoo
-
-    torch.manual_seed(0)
-    model = zoo.load_model("cheng2020-anchor", quality=1, pretrained=False).eval()  # big enough to split
-    model.update(force=True)
-    y, _, z_hat = latents(model, image(64, 96))
+    model, y, z_hat = compressai_sized("cheng2020-anchor")
     expected, _ = engine.compress_latent(model, y, z_hat, threads=1)
     before = len(os.listdir("/proc/self/task"))
     strings, _ = engine.compress_latent(model, y, z_hat, threads=100_000)
@@ -166,12 +165,7 @@ def test_a_forked_child_of_a_process_with_engine_threads_codes_without_hanging()
     global _FORKED_CASE
     import multiprocessing
 
-    from neuralcodec import zoo
-
-    torch.manual_seed(0)
-    model = zoo.load_model("cheng2020-anchor", quality=1, pretrained=False).eval()
-    model.update(force=True)
-    y, _, z_hat = latents(model, image(64, 96))
+    model, y, z_hat = compressai_sized("cheng2020-anchor")
     previous = engine.get_num_threads()
     engine.set_num_threads(2)
     try:
