@@ -1,0 +1,318 @@
+"""ELIC-lite VBR: the candidate for the next shipped default (issue 19).
+
+One network for every rate, with ELIC's space-channel context over a small GDN
+transform pair:
+
+* ``g_a`` / ``g_s``: the mean-scale hyperprior's transforms (four 5x5 stride-2
+  convolutions with GDN), ``N`` channels, an ``M``-channel latent ``y`` at 1/16 of the
+  image size (Minnen, Ballé, Toderici, NeurIPS 2018).
+* ``h_a`` / ``h_s``: ELIC's hyper transforms; ``h_s(z_hat)`` gives ``2M`` hyper
+  parameters per latent position (He et al., "ELIC", CVPR 2022).
+* ``y`` is coded in uneven channel groups (``groups``, 16, 16, 32, 64, M-128). Group
+  ``k`` is predicted from the hyper parameters, a *channel context* over the groups
+  decoded before it (``channel_context[k-1]``, 3x3 convolutions), and a *checkerboard*
+  spatial context inside the group (He et al., CVPR 2021): the anchors (positions with
+  ``(row + column)`` even) are coded first without spatial context, then the other half
+  with a masked 5x5 convolution over the decoded anchors (``spatial_context[k]``). A
+  small 1x1 network per group (``param_aggregation[k]``) turns the three inputs into the
+  group's means and scales.
+* **Variable rate** through a quantization step per channel and level, learned: at
+  quality ``q`` (continuous, ``1 .. levels``) ``y`` is quantized as
+  ``round(y * gain) / gain`` with ``gain = y_gain[q]`` (and ``y_gain_inv`` for the
+  reconstruction, as in Cui et al., "Asymmetric gained deep image compression with
+  continuous rate adaptation", CVPR 2021); ``z`` likewise with ``z_gain``. Between two
+  levels the gains are interpolated geometrically. Every network works on unscaled
+  latents; the predicted means and scales are multiplied by the gain before coding,
+  since ``y ~ N(mu, sigma)`` gives ``g y ~ N(g mu, g sigma)``.
+
+Shapes: ``x`` ``[B, 3, H, W]`` in ``[0, 1]`` with ``H``, ``W`` multiples of 64 in
+``forward``; ``y`` ``[B, M, H/16, W/16]``; ``z`` ``[B, N, H/64, W/64]``.
+
+This module is the PyTorch definition used for training and for the compat coding path;
+the engine path arrives with the latent-codecs issue (17).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
+from neuralcodec.layers import GDN
+from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.hyperprior import conv, deconv
+
+__all__ = ["CheckerboardMaskedConv2d", "ElicLiteVbr", "ELIC_LITE_LAMBDAS", "checkerboard_anchor_mask"]
+
+#: Lambda of each integer quality 1..6 (``lambda * 255^2 * MSE + bpp``): from the
+#: shipped q1 (0.0018) doubling per level, past the shipped q4 (0.032).
+ELIC_LITE_LAMBDAS: Tuple[float, ...] = tuple(0.0018 * 2.0**level for level in range(6))
+
+
+def checkerboard_anchor_mask(height: int, width: int, device: Optional[torch.device] = None) -> Tensor:
+    """``[1, 1, height, width]`` float mask, 1 at the anchors (``(row + column)`` even)."""
+    rows = torch.arange(height, device=device).view(-1, 1)
+    columns = torch.arange(width, device=device).view(1, -1)
+    return ((rows + columns) % 2 == 0).float().view(1, 1, height, width)
+
+
+class CheckerboardMaskedConv2d(nn.Conv2d):
+    """Convolution that sees only the taps at odd ``(dy + dx)`` from the centre: from a
+    non-anchor position those are exactly the anchors (He et al. 2021). The weight is
+    stored unmasked; the mask is applied in ``forward``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        taps = torch.arange(kernel_size)
+        odd = ((taps.view(-1, 1) + taps.view(1, -1)) % 2 == 1).float()
+        self.register_buffer("mask", odd.view(1, 1, kernel_size, kernel_size), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+
+def _quantize_ste(values: Tensor, means: Tensor) -> Tensor:
+    """``round(values - means) + means`` with a straight-through gradient."""
+    centred = values - means
+    return centred + (torch.round(centred) - centred).detach() + means
+
+
+class ElicLiteVbr(CompressionModel):
+    """See the module documentation. ``levels`` rate levels (qualities ``1 .. levels``).
+
+    Args:
+        N: channels of the transforms and of ``z``.
+        M: channels of ``y``.
+        groups: channel groups of ``y`` (sum ``M``); default ``16, 16, 32, 64, M - 128``.
+        levels: number of learned gain vectors (integer qualities).
+        context_channels: hidden channels of the channel-context networks.
+        aggregation_channels: hidden channels of the parameter-aggregation networks.
+    """
+
+    downsampling_factor = 64
+
+    def __init__(
+        self,
+        N: int = 128,
+        M: int = 192,
+        groups: Optional[Sequence[int]] = None,
+        levels: int = len(ELIC_LITE_LAMBDAS),
+        context_channels: int = 128,
+        aggregation_channels: Tuple[int, int] = (256, 128),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        groups = list(groups) if groups is not None else [16, 16, 32, 64, M - 128]
+        if sum(groups) != M or any(g <= 0 for g in groups):
+            raise ValueError(f"groups must be positive and sum to M={M}, got {groups}")
+        if levels < 2:
+            raise ValueError(f"a variable-rate model needs at least 2 levels, got {levels}")
+        self.N, self.M, self.groups, self.levels = N, M, groups, levels
+        self.context_channels, self.aggregation_channels = context_channels, tuple(aggregation_channels)
+
+        self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
+        self.g_s = nn.Sequential(
+            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+        )
+        self.h_a = nn.Sequential(
+            conv(M, N, kernel_size=3, stride=1), nn.ReLU(inplace=True), conv(N, N), nn.ReLU(inplace=True), conv(N, N)
+        )
+        self.h_s = nn.Sequential(
+            deconv(N, N), nn.ReLU(inplace=True), deconv(N, N * 3 // 2), nn.ReLU(inplace=True),
+            conv(N * 3 // 2, 2 * M, kernel_size=3, stride=1),
+        )
+        self.entropy_bottleneck = EntropyBottleneck(N)
+        self.gaussian_conditional = GaussianConditional(None)
+
+        hidden = context_channels
+        self.channel_context = nn.ModuleList(
+            nn.Sequential(
+                conv(sum(groups[:k]), hidden, kernel_size=3, stride=1), nn.ReLU(inplace=True),
+                conv(hidden, 2 * groups[k], kernel_size=3, stride=1),
+            )
+            for k in range(1, len(groups))
+        )
+        self.spatial_context = nn.ModuleList(CheckerboardMaskedConv2d(g, 2 * g, 5) for g in groups)
+        first, second = aggregation_channels
+        self.param_aggregation = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(2 * M + 2 * g + (2 * g if k > 0 else 0), first, 1), nn.ReLU(inplace=True),
+                nn.Conv2d(first, second, 1), nn.ReLU(inplace=True),
+                nn.Conv2d(second, 2 * g, 1),
+            )
+            for k, g in enumerate(groups)
+        )
+        # Initial steps: gain ~ sqrt(lambda / lambda_mid), the high-rate optimum.
+        lambdas = torch.tensor([0.0018 * 2.0**level for level in range(levels)])
+        initial = torch.sqrt(lambdas / lambdas[levels // 2]).view(levels, 1)
+        self.y_gain = nn.Parameter(initial.repeat(1, M))
+        self.y_gain_inv = nn.Parameter(1.0 / initial.repeat(1, M))
+        self.z_gain = nn.Parameter(torch.ones(levels, N))
+        self.z_gain_inv = nn.Parameter(torch.ones(levels, N))
+
+    # -- rate levels -----------------------------------------------------------------
+
+    def qualities(self) -> Tuple[float, float]:
+        """The continuous quality range, ``(1, levels)``."""
+        return 1.0, float(self.levels)
+
+    def gains(self, quality: Union[float, Tensor]) -> Dict[str, Tensor]:
+        """The four gain vectors at ``quality`` (a float, or a ``[B]`` tensor for one per
+        image), geometrically interpolated between the integer levels.
+
+        Returns:
+            ``y_gain``, ``y_gain_inv`` ``[B or 1, M, 1, 1]`` and ``z_gain``,
+            ``z_gain_inv`` ``[B or 1, N, 1, 1]``.
+
+        Raises:
+            ValueError: a quality outside ``1 .. levels``.
+        """
+        q = torch.as_tensor(quality, dtype=torch.float32, device=self.y_gain.device).reshape(-1)
+        low, high = self.qualities()
+        if not bool(((q >= low) & (q <= high)).all()):
+            raise ValueError(f"quality must be within {low:g}..{high:g}, got {quality!r}")
+        position = q - 1
+        lower = position.floor().clamp(max=self.levels - 2).long()
+        fraction = (position - lower).view(-1, 1)
+        out = {}
+        for name in ("y_gain", "y_gain_inv", "z_gain", "z_gain_inv"):
+            table = getattr(self, name).abs().clamp_min(1e-5)
+            mixed = table[lower] ** (1 - fraction) * table[lower + 1] ** fraction
+            out[name] = mixed[:, :, None, None]
+        return out
+
+    @staticmethod
+    def lmbda(quality: Union[float, Tensor]) -> Tensor:
+        """The training lambda at ``quality`` (geometric between the levels)."""
+        q = torch.as_tensor(quality, dtype=torch.float32)
+        return ELIC_LITE_LAMBDAS[0] * 2.0 ** (q - 1)
+
+    # -- training --------------------------------------------------------------------
+
+    def _group_parameters(
+        self, k: int, hyper: Tensor, channel: Optional[Tensor], spatial: Tensor
+    ) -> Tuple[Tensor, Tensor]:
+        """Means and scales of group ``k`` (unscaled domain)."""
+        inputs = [spatial] + ([channel] if channel is not None else []) + [hyper]
+        means, scales = self.param_aggregation[k](torch.cat(inputs, dim=1)).chunk(2, 1)
+        return means, scales
+
+    def forward(self, x: Tensor, quality: Union[float, Tensor] = 3.0) -> Dict[str, Any]:
+        """Training pass at ``quality`` (a float or one per image, ``[B]``).
+
+        Rates use additive uniform noise in the gained domain; ``g_s`` and the contexts
+        see rounded latents (straight-through gradient), as they will when decoding.
+
+        Returns:
+            ``x_hat`` ``[B, 3, H, W]``, ``likelihoods`` (``y`` ``[B, M, h, w]``, ``z``).
+        """
+        gain = self.gains(quality)
+        y = self.g_a(x)
+        z = self.h_a(y) * gain["z_gain"]
+        z_noisy, z_likelihoods = self.entropy_bottleneck(z)
+        z_hat = z_noisy
+        if self.training:
+            medians = self.entropy_bottleneck._get_medians().view(1, -1, 1, 1)
+            z_hat = _quantize_ste(z, medians)
+        hyper = self.h_s(z_hat * gain["z_gain_inv"])
+        hyper_groups = hyper  # all 2M hyper parameters feed every group, as in ELIC
+
+        height, width = y.shape[-2:]
+        anchors = checkerboard_anchor_mask(height, width, y.device)
+        y_groups = y.split(self.groups, dim=1)
+        y_gain_groups = gain["y_gain"].split(self.groups, dim=1)
+        y_inv_groups = gain["y_gain_inv"].split(self.groups, dim=1)
+        decoded: List[Tensor] = []  # unscaled reconstructions of the groups so far
+        likelihoods: List[Tensor] = []
+        for k, y_k in enumerate(y_groups):
+            g, g_inv = y_gain_groups[k], y_inv_groups[k]
+            channel = self.channel_context[k - 1](torch.cat(decoded, dim=1)) if k > 0 else None
+            zeros = y_k.new_zeros(y_k.shape[0], 2 * self.groups[k], height, width)
+            means_a, scales_a = self._group_parameters(k, hyper_groups, channel, zeros)
+            anchor_hat = _quantize_ste(y_k * g, means_a * g) * g_inv * anchors
+            means_n, scales_n = self._group_parameters(k, hyper_groups, channel, self.spatial_context[k](anchor_hat))
+            means = means_a * anchors + means_n * (1 - anchors)
+            scales = scales_a * anchors + scales_n * (1 - anchors)
+            _, likelihood = self.gaussian_conditional(y_k * g, scales * g, means=means * g)
+            likelihoods.append(likelihood)
+            decoded.append(_quantize_ste(y_k * g, means * g) * g_inv)
+        y_hat = torch.cat(decoded, dim=1)
+        return {
+            "x_hat": self.g_s(y_hat),
+            "likelihoods": {"y": torch.cat(likelihoods, dim=1), "z": z_likelihoods},
+        }
+
+    # -- coding (compat path: PyTorch computes the parameters) ------------------------
+
+    def compress(self, x: Tensor, quality: float = 3.0) -> Dict[str, Any]:  # type: ignore[override]
+        """Codes ``x`` at ``quality``: ``strings`` = ``[y strings per group and pass
+        (2 per group, anchors first)..., z strings]``, each a list of one ``bytes`` per
+        image; ``shape`` is ``z``'s ``(h, w)``."""
+        self._check_input(x)
+        if x.shape[0] != 1:
+            raise ValueError(f"compress codes one image at a time, got a batch of {x.shape[0]}")
+        padded = self.pad(x)
+        gain = self.gains(quality)
+        y = self.g_a(padded)
+        z = self.h_a(y) * gain["z_gain"]
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        hyper = self.h_s(z_hat * gain["z_gain_inv"])
+        strings, _ = self._code_groups(hyper, gain, y=y)
+        return {"strings": [*strings, z_strings], "shape": tuple(z.shape[-2:]), "x_size": tuple(x.shape[-2:]),
+                "quality": float(quality)}
+
+    def decompress(  # type: ignore[override]
+        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None,
+        quality: float = 3.0,
+    ) -> Dict[str, Any]:
+        """Inverse of :meth:`compress` (same ``quality``)."""
+        expected = 2 * len(self.groups) + 1
+        if len(strings) != expected:
+            raise ValueError(f"expected {expected} string lists, got {len(strings)}")
+        gain = self.gains(quality)
+        z_hat = self.entropy_bottleneck.decompress(strings[-1], tuple(shape))
+        hyper = self.h_s(z_hat * gain["z_gain_inv"])
+        _, y_hat = self._code_groups(hyper, gain, strings=strings[:-1])
+        return self._finish(self.g_s(y_hat), x_size)
+
+    def _code_groups(
+        self, hyper: Tensor, gain: Dict[str, Tensor], y: Optional[Tensor] = None,
+        strings: Optional[Sequence[Sequence[bytes]]] = None,
+    ) -> Tuple[List[List[bytes]], Tensor]:
+        """Encodes ``y`` (when given) or decodes ``strings``, group by group, anchors
+        first; returns the strings and the unscaled reconstruction ``y_hat``."""
+        batch, _, height, width = hyper.shape
+        anchors = checkerboard_anchor_mask(height, width, hyper.device).bool().expand(batch, -1, -1, -1)
+        y_gain_groups = gain["y_gain"].split(self.groups, dim=1)
+        y_inv_groups = gain["y_gain_inv"].split(self.groups, dim=1)
+        y_groups = y.split(self.groups, dim=1) if y is not None else [None] * len(self.groups)
+        decoded: List[Tensor] = []
+        out_strings: List[List[bytes]] = []
+        conditional = self.gaussian_conditional
+        for k, size in enumerate(self.groups):
+            g, g_inv = y_gain_groups[k], y_inv_groups[k]
+            channel = self.channel_context[k - 1](torch.cat(decoded, dim=1)) if k > 0 else None
+            symbols_hat = hyper.new_zeros(batch, size, height, width)  # gained, quantized
+            spatial = hyper.new_zeros(batch, 2 * size, height, width)
+            for step, positions in enumerate((anchors, ~anchors)):
+                if step == 1:
+                    spatial = self.spatial_context[k](symbols_hat * g_inv * anchors)
+                means, scales = self._group_parameters(k, hyper, channel, spatial)
+                means, scales = means * g, scales * g
+                mask = positions.expand(-1, size, -1, -1)
+                index = conditional.build_indexes(scales[mask].view(1, -1))
+                if y_groups[k] is not None:
+                    values = (y_groups[k] * g)[mask].view(1, -1)
+                    pass_strings = conditional.compress(values, index, means=means[mask].view(1, -1))
+                else:
+                    pass_strings = list(strings[2 * k + step])
+                out_strings.append(pass_strings)
+                values_hat = conditional.decompress(pass_strings, index, means=means[mask].view(1, -1))
+                symbols_hat[mask] = values_hat.view(-1).to(symbols_hat.dtype)
+            decoded.append(symbols_hat * g_inv)
+        return out_strings, torch.cat(decoded, dim=1)

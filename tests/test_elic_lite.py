@@ -1,0 +1,185 @@
+"""The variable-rate candidate default (ElicLiteVbr) and its GPU training script.
+
+The model: the checkerboard context sees only anchors, the gains interpolate between
+levels, the compat coding path decodes what it encoded, every quality is reachable.
+The trainer: one call of ``benches/gpu/train.sh`` on the CPU with a tiny step count
+trains, validates and writes shards that load back; a second call resumes from them and
+appends to the history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neuralcodec.models.elic_lite import ElicLiteVbr, CheckerboardMaskedConv2d, checkerboard_anchor_mask
+from neuralcodec.train.vbr import load_shards, save_shards
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benches" / "gpu" / "train.sh"
+
+
+def _small_model(seed: int = 0) -> ElicLiteVbr:
+    torch.manual_seed(seed)
+    return ElicLiteVbr(N=16, M=24, groups=[4, 4, 8, 8], levels=3, context_channels=8, aggregation_channels=(16, 12))
+
+
+def test_checkerboard_context_at_a_non_anchor_sees_only_anchors():
+    torch.manual_seed(0)
+    layer = CheckerboardMaskedConv2d(3, 4, 5)
+    x = torch.randn(1, 3, 8, 8)
+    anchors = checkerboard_anchor_mask(8, 8)
+    moved = x + torch.randn_like(x) * (1 - anchors)  # change only the non-anchors
+    before, after = layer(x), layer(moved)
+    non_anchor = (1 - anchors).bool().expand_as(before)
+    assert torch.equal(before[non_anchor], after[non_anchor])
+    assert not torch.equal(before, after)  # the non-anchors do reach the anchor outputs' taps
+
+
+def test_gains_at_integer_qualities_are_the_levels_and_geometric_between():
+    model = _small_model()
+    with torch.no_grad():
+        model.y_gain.copy_(torch.tensor([[1.0], [4.0], [16.0]]).repeat(1, model.M))
+    assert torch.allclose(model.gains(2.0)["y_gain"].flatten(), torch.full((model.M,), 4.0))
+    assert torch.allclose(model.gains(1.5)["y_gain"].flatten(), torch.full((model.M,), 2.0))
+    assert torch.allclose(model.gains(3.0)["y_gain"].flatten(), torch.full((model.M,), 16.0))
+    per_image = model.gains(torch.tensor([1.0, 2.5]))["y_gain"]
+    assert per_image.shape == (2, model.M, 1, 1)
+    assert torch.allclose(per_image[1].flatten(), torch.full((model.M,), 8.0))
+
+
+@pytest.mark.parametrize("quality", [0.5, 3.01, float("nan")])
+def test_a_quality_outside_the_levels_is_refused(quality):
+    with pytest.raises(ValueError, match="quality must be within 1..3"):
+        _small_model().gains(quality)
+
+
+def test_groups_must_cover_the_latent():
+    with pytest.raises(ValueError, match="sum to M=24"):
+        ElicLiteVbr(N=16, M=24, groups=[4, 4, 8])
+
+
+def test_training_pass_gives_likelihoods_and_gradients_to_every_part():
+    model = _small_model()
+    with torch.no_grad():  # a z that does not round to all zeros, so h_s and z's gains see gradient
+        model.h_a[-1].weight.mul_(100)
+    x = torch.rand(2, 3, 64, 64)
+    output = model(x, torch.tensor([1.0, 2.7]))
+    assert output["x_hat"].shape == x.shape
+    assert output["likelihoods"]["y"].shape == (2, 24, 4, 4)
+    assert output["likelihoods"]["z"].shape == (2, 16, 1, 1)
+    for likelihood in output["likelihoods"].values():
+        assert bool(((likelihood > 0) & (likelihood <= 1)).all())
+    loss = ((output["x_hat"] - x) ** 2).mean() - sum(torch.log2(v).mean() for v in output["likelihoods"].values())
+    loss.backward()
+    for name in ("g_a.0.weight", "g_s.0.weight", "h_a.0.weight", "h_s.0.weight", "channel_context.0.0.weight",
+                 "spatial_context.1.weight", "param_aggregation.3.4.weight", "y_gain", "z_gain_inv"):
+        gradient = dict(model.named_parameters())[name].grad
+        assert gradient is not None and float(gradient.abs().sum()) > 0, name
+
+
+@pytest.mark.parametrize("quality", [1.0, 2.25, 3.0])
+def test_compat_path_decodes_what_it_encoded(quality):
+    model = _small_model().eval()
+    model.update(force=True)
+    x = torch.rand(1, 3, 70, 45)
+    with torch.no_grad():
+        encoded = model.compress(x, quality=quality)
+        assert len(encoded["strings"]) == 2 * len(model.groups) + 1
+        decoded = model.decompress(encoded["strings"], encoded["shape"], encoded["x_size"], quality=quality)
+        # The encoder's own reconstruction: the same groups decoded from its strings.
+        gain = model.gains(quality)
+        padded = model.pad(x)
+        z = model.h_a(model.g_a(padded)) * gain["z_gain"]
+        z_hat = model.entropy_bottleneck.decompress(encoded["strings"][-1], z.shape[-2:])
+        hyper = model.h_s(z_hat * gain["z_gain_inv"])
+        _, y_hat = model._code_groups(hyper, gain, y=model.g_a(padded))
+        expected = model.crop(model.g_s(y_hat).clamp(0, 1), x.shape[-2:])
+    assert decoded["x_hat"].shape == x.shape
+    assert torch.equal(decoded["x_hat"], expected)
+
+
+def test_higher_quality_spends_more_bits_on_the_same_image():
+    model = _small_model().eval()
+    with torch.no_grad():
+        model.y_gain.copy_(torch.tensor([[0.5], [1.0], [4.0]]).repeat(1, model.M))
+    model.update(force=True)
+    x = torch.rand(1, 3, 64, 64)
+    sizes = []
+    with torch.no_grad():
+        for quality in (1.0, 2.0, 3.0):
+            strings = model.compress(x, quality=quality)["strings"]
+            sizes.append(sum(len(s[0]) for s in strings[:-1]))
+    assert sizes[0] < sizes[1] < sizes[2]
+
+
+def test_shards_round_trip_with_float16_kernels(tmp_path):
+    model = _small_model()
+    paths = save_shards(model, tmp_path, metadata={"steps": "7"})
+    assert [p.name for p in paths] == ["elic-lite-vbr-00.safetensors"]
+    loaded = load_shards(tmp_path)
+    for key, value in model.state_dict().items():
+        if key.endswith(("_quantized_cdf", "_offset", "_cdf_length")):
+            continue
+        expected = value.half().float() if value.dim() == 4 else value
+        assert torch.equal(loaded.state_dict()[key], expected), key
+
+
+def test_loading_shards_of_another_model_is_refused(tmp_path):
+    save_shards(_small_model(), tmp_path)
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "elic-lite-vbr-00.safetensors"
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+    tensors = load_file(str(path))
+    del tensors["g_s.0.weight"]
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(ValueError, match="missing"):
+        load_shards(tmp_path)
+
+
+def _photos(folder: Path, count: int, size: tuple) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(count)
+    for index in range(count):
+        pixels = rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"photo{index}.png")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="bash script")
+def test_the_gpu_training_script_trains_validates_writes_and_resumes_on_the_cpu(tmp_path):
+    data = tmp_path / "data"
+    _photos(data / "train", 3, (80, 96))
+    _photos(data / "val", 1, (64, 128))
+    env = dict(os.environ, PYTHON=sys.executable, DATA=str(data), MINUTES="5", CHECKPOINT=str(tmp_path / "none"))
+    arguments = ["--device", "cpu", "--max-steps", "2", "--batch-size", "2", "--patch-size", "64", "--log-every", "1"]
+    first = tmp_path / "first"
+    run = subprocess.run(["bash", str(SCRIPT), *arguments], env=dict(env, OUT=str(first), WORK=str(tmp_path / "w1")),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    history = json.loads((first / "history.json").read_text())
+    assert len(history) == 1 and history[0]["steps"] == 2 and history[0]["init"] == "scratch"
+    assert set(history[0]["validation"]) == {"1", "2", "3", "4", "5", "6"}
+    assert (first / "train.log").read_text().count("step=") == 2
+    model = load_shards(first)
+
+    second = tmp_path / "second"
+    run = subprocess.run(["bash", str(SCRIPT), *arguments],
+                         env=dict(env, OUT=str(second), WORK=str(tmp_path / "w2"), CHECKPOINT=str(first)),
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    history = json.loads((second / "history.json").read_text())
+    assert len(history) == 2 and history[1]["init"] == str(first)
+    resumed = load_shards(second)
+    assert not torch.equal(resumed.g_a[0].weight, model.g_a[0].weight)  # it trained further
