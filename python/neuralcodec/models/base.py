@@ -24,7 +24,7 @@ entropy models have integer CDF tables; ``compress`` refuses to run without them
 from __future__ import annotations
 
 import mmap
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional, get_scale_table
+from neuralcodec.models.tiling import DEFAULT_TILE, tiled_analysis, tiled_synthesis
 from neuralcodec.ops import compute_padding
 
 __all__ = ["CompressionModel", "get_scale_table"]
@@ -50,6 +51,13 @@ class CompressionModel(nn.Module):
     #: (``"engine"``) list it in :attr:`coding_paths`. Containers record the path used.
     coding_path: str = "compat"
     coding_paths: Tuple[str, ...] = ("compat",)
+
+    #: Side of the tiles, in image pixels, over which ``compress``/``decompress`` run the
+    #: transforms of an image larger than 1.5 tiles on a side (memory bounded by the tile,
+    #: not the image; see :mod:`neuralcodec.models.tiling`). ``None`` or 0: never tile.
+    tile_size: Optional[int] = 2 * DEFAULT_TILE
+    #: Called with ``(tiles done, tiles)`` after each tile (e.g. a progress bar), or None.
+    tile_progress: Optional[Callable[[int, int], None]] = None
 
     def _use_engine(self) -> bool:
         """Whether ``compress``/``decompress`` take the engine path; checks ``coding_path``."""
@@ -140,16 +148,31 @@ class CompressionModel(nn.Module):
         return int(shape[0]), int(shape[1])
 
     def _synthesize(self, y_hat: Tensor) -> Tensor:
-        """``g_s(y_hat)`` for ``decompress``, computed in channels-last layout on the CPU.
+        """``g_s(y_hat)`` for ``decompress``, computed in channels-last layout on the CPU,
+        over tiles when the image is larger than :attr:`tile_size` (see :meth:`_analyze`).
 
         The synthesis transform's convolutions (transposed ones above all) run 1.25-1.4x
         faster in that layout there (``benches/python/bench_models.py``); the result equals
         ``g_s(y_hat)`` to float rounding, and no string depends on it.
         """
         if y_hat.device.type != "cpu":
-            return self.g_s(y_hat)
-        x_hat = self.g_s(y_hat.contiguous(memory_format=torch.channels_last))
-        return x_hat.contiguous()
+            transform = self.g_s
+        else:
+            def transform(latent: Tensor) -> Tensor:
+                return self.g_s(latent.contiguous(memory_format=torch.channels_last)).contiguous()
+
+        if self._tiles(y_hat.shape[-2:], self.downsampling_factor):
+            tiled = tiled_synthesis(self.g_s, y_hat, self.tile_size or 0, transform, self.tile_progress)
+            if tiled is not None:
+                return tiled
+        return transform(y_hat)
+
+    def _tiles(self, size: Sequence[int], scale: int) -> bool:
+        """Whether an image of ``size`` (pixels, or latent positions times ``scale``) is
+        coded over tiles."""
+        if not self.tile_size:
+            return False
+        return max(int(size[0]), int(size[1])) * scale > self.tile_size * 3 // 2
 
     def _analyze(self, x: Tensor, use_engine: bool) -> Tensor:
         """``g_a(pad(x))`` for ``compress``.
@@ -159,9 +182,20 @@ class CompressionModel(nn.Module):
         may then differ in its last float bits, which can only move a value lying on a
         rounding boundary to the neighbouring symbol; the decoder never sees ``y``, and the
         engine makes every coding decision from the symbols alone.
+
+        Images larger than 1.5 :attr:`tile_size` on a side are transformed over tiles of
+        that size with a halo that covers the transform's receptive field
+        (:mod:`neuralcodec.models.tiling`): the same latent to float rounding, in memory
+        bounded by the tile, not the image.
         """
         padded = self.pad(x)
-        if not use_engine or padded.device.type != "cpu" or not isinstance(self.g_a, nn.Sequential):
+        channels_last = use_engine and padded.device.type == "cpu" and isinstance(self.g_a, nn.Sequential)
+        if self._tiles(padded.shape[-2:], 1):
+            transform = _channels_last_analysis(self.g_a) if channels_last else self.g_a
+            tiled = tiled_analysis(self.g_a, padded, self.tile_size or 0, transform, self.tile_progress)
+            if tiled is not None:
+                return tiled
+        if not channels_last:
             return self.g_a(padded)
         hidden = _channels_last_copy(padded)
         del padded
@@ -177,6 +211,15 @@ class CompressionModel(nn.Module):
     @staticmethod
     def _result(strings: List[List[bytes]], shape: torch.Size, x: Tensor) -> Dict[str, Any]:
         return {"strings": strings, "shape": tuple(int(s) for s in shape), "x_size": tuple(x.shape[-2:])}
+
+
+def _channels_last_analysis(g_a: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``g_a`` run in channels-last layout (for one tile at a time)."""
+
+    def transform(window: Tensor) -> Tensor:
+        return g_a(window.contiguous(memory_format=torch.channels_last)).contiguous()
+
+    return transform
 
 
 def _channels_last_copy(x: Tensor) -> Tensor:

@@ -1,0 +1,217 @@
+"""Running the analysis and synthesis transforms on overlapping tiles, in bounded memory.
+
+A 12-megapixel photo through ``g_a`` holds several gigabytes of activations at once (the
+first layers have ``N`` channels at half the image size). Convolutional transforms are
+local, so the output over a tile needs only the input over that tile plus a margin (the
+*halo*) that covers the receptive field; computing the transform tile by tile and keeping
+only each tile's own output gives the whole-image result up to float rounding (a
+convolution may sum in another order on another size), with memory set by the tile size.
+
+:func:`footprint` works out a transform's scale and receptive-field radius from its
+modules (``nn.Sequential`` compositions of convolutions, transposed convolutions, pixel
+shuffles, pointwise layers such as GDN and activations, and the residual blocks of
+:mod:`neuralcodec.layers`); a module it cannot analyse makes it return ``None``, and the
+callers then run the transform on the whole image as before. A module may also declare
+its own footprint with a ``tiling_footprint()`` method returning a :class:`Footprint`.
+
+:func:`tiled_analysis` and :func:`tiled_synthesis` split the *output's* grid into tiles
+whose input windows start on the transform's stride grid, so every tile sees exactly the
+samples, and the zero padding at the image border, that the whole-image pass sees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from neuralcodec.layers import GDN
+from neuralcodec.layers.layers import ResidualBlockUpsample, ResidualBlockWithStride
+
+__all__ = ["DEFAULT_TILE", "Footprint", "footprint", "tiled_analysis", "tiled_synthesis"]
+
+#: Default tile side in image pixels (each tile's output; the halo comes on top).
+DEFAULT_TILE = 512
+
+_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.PReLU, GDN)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """How a transform maps positions: ``scale`` input pixels per output pixel (2 for a
+    stride-2 convolution, 1/2 for a 2x upsampling), and ``radius``, the distance in
+    input pixels beyond an output pixel's own position that can reach it (an upper
+    bound)."""
+
+    scale: float
+    radius: float
+
+    def then(self, other: "Footprint") -> "Footprint":
+        """This footprint followed by ``other``."""
+        return Footprint(self.scale * other.scale, self.radius + other.radius * self.scale)
+
+
+def _conv(module: nn.Conv2d) -> Optional[Footprint]:
+    kernel, stride, dilation = module.kernel_size, module.stride, module.dilation
+    padding = module.padding
+    if isinstance(padding, str) or len(set(kernel)) != 1 or len(set(stride)) != 1 or len(set(dilation)) != 1:
+        return None
+    k, s, d = kernel[0], stride[0], dilation[0]
+    if set(padding) != {d * (k - 1) // 2}:  # "same" padding only: the output grid is the input's / s
+        return None
+    return Footprint(float(s), d * (k - 1) / 2)
+
+
+def _conv_transpose(module: nn.ConvTranspose2d) -> Optional[Footprint]:
+    kernel, stride = module.kernel_size, module.stride
+    if len(set(kernel)) != 1 or len(set(stride)) != 1 or set(module.dilation) != {1}:
+        return None
+    k, s = kernel[0], stride[0]
+    if set(module.padding) != {k // 2} or set(module.output_padding) != {s - 1}:
+        return None  # not the "multiply the size by s exactly" configuration
+    return Footprint(1.0 / s, math.ceil(k / (2 * s)) + 1)
+
+
+def _leaves(module: nn.Module) -> Iterator[nn.Module]:
+    children = list(module.children())
+    if not children:
+        yield module
+    for child in children:
+        yield from _leaves(child)
+
+
+def footprint(module: nn.Module) -> Optional[Footprint]:
+    """The :class:`Footprint` of ``module``, or ``None`` when it cannot be bounded."""
+    declared = getattr(module, "tiling_footprint", None)
+    if callable(declared):
+        return declared()
+    if isinstance(module, nn.Sequential):
+        total = Footprint(1.0, 0.0)
+        for child in module:
+            part = footprint(child)
+            if part is None:
+                return None
+            total = total.then(part)
+        return total
+    if isinstance(module, nn.Conv2d):
+        return _conv(module)
+    if isinstance(module, nn.ConvTranspose2d):
+        return _conv_transpose(module)
+    if isinstance(module, nn.PixelShuffle):
+        return Footprint(1.0 / module.upscale_factor, 1.0)
+    if isinstance(module, _POINTWISE):
+        return Footprint(1.0, 0.0)
+    if isinstance(module, ResidualBlockWithStride):
+        main = footprint(nn.Sequential(module.conv1, module.conv2))
+        return None if main is None else Footprint(main.scale, main.radius + 1)
+    if isinstance(module, ResidualBlockUpsample):
+        main = footprint(nn.Sequential(module.subpel_conv, module.conv))
+        return None if main is None else Footprint(main.scale, main.radius + 1)
+    # Any other block: bounded when every leaf keeps the resolution; branches in parallel
+    # or in series, the sum of the leaves' radii bounds the block's.
+    radius = 0.0
+    for leaf in _leaves(module):
+        part = footprint(leaf) if leaf is not module else None
+        if part is None or part.scale != 1.0:
+            return None
+        radius += part.radius
+    return Footprint(1.0, radius)
+
+
+def _windows(size: int, tile: int, halo: int) -> Iterator[Tuple[int, int, int, int]]:
+    """Tiles ``[o0, o1)`` of a latent grid of ``size``, each with its window ``[i0, i1)``
+    (``halo`` more on each side, clipped to the grid)."""
+    for start in range(0, size, tile):
+        stop = min(size, start + tile)
+        yield start, stop, max(0, start - halo), min(size, stop + halo)
+
+
+def _tiled(
+    transform: Callable[[Tensor], Tensor],
+    x: Tensor,
+    scale: int,
+    tile_out: int,
+    halo_out: int,
+    upsample: bool,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Tensor:
+    """The loop of both directions: ``scale`` is the transform's stride (image pixels per
+    latent position); tiles and halos are counted in latent positions."""
+    batch, _, height, width = x.shape
+    coarse_h, coarse_w = (height, width) if upsample else (height // scale, width // scale)
+    out_h, out_w = (height * scale, width * scale) if upsample else (coarse_h, coarse_w)
+    output: Optional[Tensor] = None
+    rows = list(_windows(coarse_h, tile_out, halo_out))
+    columns = list(_windows(coarse_w, tile_out, halo_out))
+    done, total = 0, len(rows) * len(columns)
+    for o_top, o_bottom, i_top, i_bottom in rows:
+        for o_left, o_right, i_left, i_right in columns:
+            if upsample:
+                piece = transform(x[:, :, i_top:i_bottom, i_left:i_right])
+                top, left = (o_top - i_top) * scale, (o_left - i_left) * scale
+                piece = piece[:, :, top : top + (o_bottom - o_top) * scale, left : left + (o_right - o_left) * scale]
+                target = (slice(o_top * scale, o_bottom * scale), slice(o_left * scale, o_right * scale))
+            else:
+                window = x[:, :, i_top * scale : i_bottom * scale, i_left * scale : i_right * scale]
+                piece = transform(window)
+                top, left = o_top - i_top, o_left - i_left
+                piece = piece[:, :, top : top + o_bottom - o_top, left : left + o_right - o_left]
+                target = (slice(o_top, o_bottom), slice(o_left, o_right))
+            if output is None:
+                output = piece.new_empty(batch, piece.shape[1], out_h, out_w)
+            output[:, :, target[0], target[1]] = piece
+            del piece
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    assert output is not None
+    return output
+
+
+def tiled_analysis(
+    g_a: nn.Module,
+    x: Tensor,
+    tile: int = DEFAULT_TILE,
+    transform: Optional[Callable[[Tensor], Tensor]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Optional[Tensor]:
+    """``g_a(x)`` computed over tiles of ``tile`` image pixels, or ``None`` when ``g_a``'s
+    footprint cannot be bounded (then call ``g_a`` on the whole image).
+
+    Args:
+        g_a: a downsampling transform (integer scale ``s``, e.g. 16).
+        x: ``[B, C, H, W]`` with ``H``, ``W`` multiples of ``s``.
+        tile: output tile side in image pixels (rounded to a multiple of ``s``).
+        transform: what to run on each window (default ``g_a``; e.g. a channels-last
+            wrapper).
+        progress: called with ``(tiles done, tiles)`` after each tile.
+    """
+    shape = footprint(g_a)
+    if shape is None or shape.scale < 1 or shape.scale != int(shape.scale):
+        return None
+    scale = int(shape.scale)
+    if x.shape[-2] % scale or x.shape[-1] % scale:
+        raise ValueError(f"tiled_analysis needs sizes that are multiples of {scale}, got {tuple(x.shape[-2:])}")
+    halo = math.ceil(shape.radius / scale) + 1  # in output (latent) pixels
+    return _tiled(transform or g_a, x, scale, max(1, tile // scale), halo, upsample=False, progress=progress)
+
+
+def tiled_synthesis(
+    g_s: nn.Module,
+    y_hat: Tensor,
+    tile: int = DEFAULT_TILE,
+    transform: Optional[Callable[[Tensor], Tensor]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Optional[Tensor]:
+    """``g_s(y_hat)`` computed over tiles of ``tile`` image pixels, or ``None`` when
+    ``g_s``'s footprint cannot be bounded. Arguments as in :func:`tiled_analysis`;
+    ``y_hat`` is ``[B, M, h, w]`` and the result ``[B, 3, s*h, s*w]``."""
+    shape = footprint(g_s)
+    if shape is None or shape.scale > 1 or (1 / shape.scale) != int(round(1 / shape.scale)):
+        return None
+    scale = int(round(1 / shape.scale))
+    halo = math.ceil(shape.radius) + 1  # radius is in input (latent) pixels here
+    return _tiled(transform or g_s, y_hat, scale, max(1, tile // scale), halo, upsample=True, progress=progress)
