@@ -133,6 +133,44 @@ pub fn standard_normal_quantile(p: f64) -> Result<f64> {
     Ok(high)
 }
 
+/// `levels` float32 scales spaced evenly in log from `min` to `max`: CompressAI's
+/// `exp(linspace(log(min), log(max), levels))`, defined so it is the same everywhere.
+///
+/// The float32 linspace is PyTorch's vectorized one (whose AVX2 and AVX-512 kernels gave
+/// CompressAI's recorded tables): with `step = (end - start) / (levels - 1)`, entry `i` is
+/// `fma(step, i, start)` in the first half and `fma(-step, levels - 1 - i, end)` in the
+/// second, each rounded once; then `exp` in f64 ([`libm`]) rounded to float32. (PyTorch's
+/// scalar kernel, chosen with `ATEN_CPU_CAPABILITY=default`, rounds the products
+/// separately and gives other last bits for 13 of the default 64 entries.)
+///
+/// # Errors
+/// [`CoderError::InvalidInput`] unless `0 < min <= max` are finite and `levels >= 1`.
+pub fn scale_table(min: f64, max: f64, levels: usize) -> Result<Vec<f32>> {
+    if !(min > 0.0 && min <= max && max.is_finite()) || levels == 0 {
+        return Err(CoderError::InvalidInput(format!(
+            "a scale table needs 0 < min <= max, finite, and at least one level; got min={min}, \
+             max={max}, levels={levels}"
+        )));
+    }
+    let start = libm::log(min) as f32;
+    let end = libm::log(max) as f32;
+    if levels == 1 {
+        return Ok(vec![libm::exp(start as f64) as f32]);
+    }
+    let step = (end - start) / (levels - 1) as f32;
+    let halfway = levels / 2;
+    Ok((0..levels)
+        .map(|i| {
+            let log_scale = if i < halfway {
+                libm::fmaf(step, i as f32, start)
+            } else {
+                libm::fmaf(-step, (levels - 1 - i) as f32, end)
+            };
+            libm::exp(log_scale as f64) as f32
+        })
+        .collect())
+}
+
 // ---------------------------------------------------------------------------------------
 // EntropyBottleneck
 
@@ -565,6 +603,23 @@ mod tests {
         assert!(standard_normal_quantile(0.0).is_err());
         assert!(standard_normal_quantile(1.0).is_err());
         assert!(standard_normal_quantile(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn the_default_scale_table_is_compressais_recorded_one() {
+        let table = scale_table(0.11, 256.0, 64).unwrap();
+        assert_eq!(table.len(), 64);
+        assert_eq!((table[0], table[63]), (0.11, 256.0));
+        assert!(table.windows(2).all(|w| w[1] > w[0]));
+        // Bits of entries of CompressAI's table as recorded (tests/fixtures/compressai).
+        let fingerprint = table.iter().fold(0u64, |h, v| {
+            (h ^ v.to_bits() as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        assert_eq!(fingerprint, 15_888_582_767_815_793_971, "{table:?}");
+        assert_eq!(scale_table(2.0, 2.0, 1).unwrap(), vec![2.0]);
+        assert!(scale_table(0.0, 1.0, 4).is_err());
+        assert!(scale_table(2.0, 1.0, 4).is_err());
+        assert!(scale_table(1.0, 2.0, 0).is_err());
     }
 
     #[test]

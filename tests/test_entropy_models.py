@@ -761,3 +761,12 @@ def test_portable_construction_refuses_parameters_it_cannot_build_tables_from():
         eb.update(force=True)
     with pytest.raises(ValueError, match="use smaller scales"):
         GaussianConditional([1.0, 1e5]).update()
+
+
+def test_the_default_scale_table_is_compressais_recorded_one_bit_for_bit_on_every_kernel():
+    # torch.exp(torch.linspace(...)) itself differs in 10 entries under
+    # ATEN_CPU_CAPABILITY=default; get_scale_table does not (.ci/run runs this under each).
+    assert torch.equal(get_scale_table(), ref.state("gc/state")["scale_table"])
+    assert torch.equal(torch.tensor(DEFAULT_SCALE_TABLE), get_scale_table())
+    with pytest.raises(ValueError, match="0 < min <= max"):
+        get_scale_table(0.0, 1.0, 4)

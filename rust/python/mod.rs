@@ -249,5 +249,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pmf_to_quantized_cdf, m)?)?;
     m.add_function(wrap_pyfunction!(tables::bottleneck_tables, m)?)?;
     m.add_function(wrap_pyfunction!(tables::gaussian_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(tables::scale_table, m)?)?;
     Ok(())
 }

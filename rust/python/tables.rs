@@ -126,3 +126,15 @@ pub(super) fn gaussian_tables<'py>(
         .map_err(to_py_err)?;
     to_numpy(py, table)
 }
+
+/// `levels` float32 scales spaced evenly in log from `min` to `max` (see `crate::tables::scale_table`).
+#[pyfunction]
+pub(super) fn scale_table(
+    py: Python<'_>,
+    min: f64,
+    max: f64,
+    levels: usize,
+) -> PyResult<Bound<'_, PyArray1<f32>>> {
+    let table = tables::scale_table(min, max, levels).map_err(to_py_err)?;
+    Ok(PyArray1::from_vec(py, table))
+}

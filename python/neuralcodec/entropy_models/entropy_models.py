@@ -111,11 +111,17 @@ def get_scale_table(
 ) -> Tensor:
     """``levels`` scales spaced evenly in log from ``min`` to ``max``, float32 ``[levels]``.
 
-    The default (0.11 .. 256, 64 levels) is the table CompressAI's hyperprior models use
-    (``compressai.models.base.get_scale_table``), computed the same way so the scales
-    (and CompressAI's construction of the CDF tables from them) agree bit for bit.
+    CompressAI's ``compressai.models.base.get_scale_table``,
+    ``exp(linspace(log(min), log(max), levels))``, computed in Rust
+    (``rust/tables.rs``) so that the values are the same on every machine: torch's own
+    ``linspace`` and ``exp`` give other last bits with its scalar kernels
+    (``ATEN_CPU_CAPABILITY=default``) than with its AVX2/AVX-512 ones. The values are
+    those of the vector kernels, with which CompressAI's recorded tables were made.
+
+    Raises:
+        ValueError: unless ``0 < min <= max`` and ``levels >= 1``.
     """
-    return torch.exp(torch.linspace(math.log(min), math.log(max), levels))
+    return torch.from_numpy(_core.scale_table(float(min), float(max), int(levels)))
 
 
 #: The default scale table of :class:`GaussianConditional`, as Python floats
