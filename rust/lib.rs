@@ -3,6 +3,8 @@
 //! * [`cdf`]: quantization of probability mass functions to integer CDFs, and the
 //!   validated [`cdf::CdfTable`] the coder reads frequencies from.
 //! * [`rans`]: the rANS encoder and decoder, byte-compatible with CompressAI 1.2.8.
+//! * [`tables`]: the portable construction of the entropy models' CDF tables (f64 and
+//!   pure-Rust libm, so the same integers on every machine).
 //! * [`engine`]: the deterministic entropy-parameter engine (hyper-synthesis, context
 //!   model, entropy parameters, scale -> index) and the autoregressive coding loop.
 //! * [`error`]: the one error type; every precondition is checked in release builds.
@@ -16,6 +18,7 @@ pub mod cdf;
 pub mod engine;
 pub mod error;
 pub mod rans;
+pub mod tables;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -421,3 +421,19 @@ def test_the_committed_example_file_is_reproduced_byte_for_byte():
     image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     assert encode_image(image, model, coding_path="compat") == data
     assert decode_image(data, model).size == (60, 40)
+
+
+def test_a_file_named_after_float_tables_is_refused_with_a_hint_and_decodes_once_they_are_rebuilt(tmp_path):
+    # An earlier neuralcodec built the tables of a checkpoint saved without them with
+    # CompressAI's float construction; today's update() builds portable ones.
+    torch.manual_seed(0)
+    path = tmp_path / "no-tables.pth"
+    torch.save(MeanScaleHyperprior(8, 8).state_dict(), path)  # empty table buffers
+    earlier = Codec.from_checkpoint(path, architecture="mbt2018-mean")
+    earlier.model.update(force=True, method="compressai")
+    data = Codec(earlier.model, architecture="mbt2018-mean").encode(pixels(8, 8))
+    codec = Codec.from_checkpoint(path, architecture="mbt2018-mean")
+    with pytest.raises(ModelMismatchError, match=r'model.update\(force=True, method="compressai"\)'):
+        codec.decode(data)
+    codec.model.update(force=True, method="compressai")
+    assert Codec(codec.model, architecture="mbt2018-mean").decode(data, output="numpy").shape == (8, 8, 3)

@@ -4,6 +4,8 @@ Use :mod:`neuralcodec.ans`, which converts arguments; these functions take C-con
 int32 (float32 for pmfs) numpy arrays only.
 """
 
+from typing import Sequence, Tuple
+
 import numpy as np
 import numpy.typing as npt
 
@@ -48,6 +50,15 @@ def ideal_bits(
     symbols: npt.NDArray[np.int32], indexes: npt.NDArray[np.int32], table: CdfTable
 ) -> float: ...
 def pmf_to_quantized_cdf(pmf: npt.NDArray[np.float32], precision: int = 16) -> npt.NDArray[np.int32]: ...
+def bottleneck_tables(
+    quantiles: npt.NDArray[np.float32],
+    matrices: Sequence[npt.NDArray[np.float32]],
+    biases: Sequence[npt.NDArray[np.float32]],
+    factors: Sequence[npt.NDArray[np.float32]],
+) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
+def gaussian_tables(
+    scale_table: npt.NDArray[np.float32], tail_mass: float
+) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
 
 class EngineNetwork:
     """Layers of an engine network, appended in order (see neuralcodec.engine)."""

@@ -18,6 +18,7 @@ use crate::error::CoderError;
 use crate::rans;
 
 mod engine;
+mod tables;
 
 pyo3::create_exception!(
     _core,
@@ -246,5 +247,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(ideal_bits, m)?)?;
     m.add_function(wrap_pyfunction!(pmf_to_quantized_cdf, m)?)?;
+    m.add_function(wrap_pyfunction!(tables::bottleneck_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(tables::gaussian_tables, m)?)?;
+    m.add_function(wrap_pyfunction!(tables::scale_table, m)?)?;
     Ok(())
 }

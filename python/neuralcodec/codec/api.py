@@ -387,9 +387,16 @@ class Codec:
         """
         mine, theirs = self.identity, header.model
         if mine.architecture != theirs.architecture or mine.weights_sha256 != theirs.weights_sha256:
+            hint = ""
+            if mine.architecture == theirs.architecture and theirs.origin == Origin.CHECKPOINT:
+                hint = (
+                    ". The hash covers the CDF tables: if the checkpoint has none and the file was written by an "
+                    "earlier neuralcodec, its tables came from CompressAI's float construction; rebuild them with "
+                    'model.update(force=True, method="compressai") (docs/determinism.md, "The CDF tables")'
+                )
             raise ModelMismatchError(
                 f"the file was made with {theirs.describe()}, but the model at hand is {mine.describe()}; "
-                "decode it with the file's model"
+                f"decode it with the file's model{hint}"
             )
         available = tuple(getattr(self.model, "coding_paths", ("compat",)))
         if header.coding_path not in available:

@@ -9,7 +9,8 @@ calls that turn latents into rANS strings and back.
   of quantised scales.
 
 Names, arguments, state_dict keys and bitstreams match CompressAI 1.2.8's
-``compressai.entropy_models``.
+``compressai.entropy_models``. ``update()`` builds the CDF tables portably (the same
+integers on every machine); ``update(method="compressai")`` builds CompressAI's.
 """
 
 from neuralcodec.entropy_models.entropy_models import (
@@ -17,6 +18,7 @@ from neuralcodec.entropy_models.entropy_models import (
     SCALES_LEVELS,
     SCALES_MAX,
     SCALES_MIN,
+    TABLE_METHODS,
     EntropyBottleneck,
     EntropyModel,
     GaussianConditional,
@@ -28,6 +30,7 @@ __all__ = [
     "SCALES_LEVELS",
     "SCALES_MAX",
     "SCALES_MIN",
+    "TABLE_METHODS",
     "EntropyBottleneck",
     "EntropyModel",
     "GaussianConditional",

@@ -12,14 +12,24 @@ Both models follow the same life cycle:
    per scale, an escape bin for the tails) and store them in the buffers
    ``_quantized_cdf``, ``_cdf_length`` and ``_offset``. The tables are model data: they
    travel in the state_dict, so encoder and decoder use the same integers whatever
-   floating-point hardware they run on.
+   floating-point hardware they run on. Two constructions (``method=``, see
+   :data:`TABLE_METHODS`):
+
+   - ``"portable"`` (the default): the densities are evaluated in Rust
+     (``rust/tables.rs``) in float64 with software transcendental functions, in a fixed
+     order, so the tables are a pure function of the float32 parameters: the same on
+     every CPU, SIMD level and thread count, and for a model trained on a GPU;
+   - ``"compressai"``: CompressAI 1.2.8's float32 PyTorch construction, bit for bit on
+     the machine it runs on. Its last bits depend on the CPU and on torch's kernels, so
+     two machines can build tables that differ by a count (``docs/determinism.md``).
 3. **Coding.** ``compress`` writes one rANS string per batch element with the Rust coder
    (:mod:`neuralcodec.ans`); ``decompress`` reads it back exactly.
 
 The classes reproduce CompressAI 1.2.8 (names, arguments, state_dict keys, float32
-arithmetic and the resulting tables and strings byte for byte; see
-``shared/specs/compressai-compat.md`` sections 7-8), with these additions:
+arithmetic, and with ``update(method="compressai")`` the resulting tables, and the strings
+byte for byte; see ``shared/specs/compressai-compat.md`` sections 7-8), with these additions:
 
+- ``update()`` builds portable tables unless asked for CompressAI's construction;
 - ``update(force=False)`` on both models returns whether it rebuilt the tables;
   :meth:`EntropyBottleneck.fit_quantiles` finds the quantiles by bisection, so no
   auxiliary optimiser is needed (the auxiliary loss remains for compatibility);
@@ -42,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuralcodec import ans
+from neuralcodec import _core, ans
 from neuralcodec.ops.bound_ops import LowerBound
 from neuralcodec.ops.ops import quantize_ste
 
@@ -51,6 +61,7 @@ __all__ = [
     "SCALES_LEVELS",
     "SCALES_MAX",
     "SCALES_MIN",
+    "TABLE_METHODS",
     "EntropyBottleneck",
     "EntropyModel",
     "GaussianConditional",
@@ -63,6 +74,23 @@ SCALES_MIN: float = 0.11
 SCALES_MAX: float = 256.0
 #: Number of scales in the default table.
 SCALES_LEVELS: int = 64
+
+#: How ``update()`` builds CDF tables: ``"portable"`` (the default; the same integers on
+#: every machine) or ``"compressai"`` (CompressAI's float32 construction, machine dependent).
+TABLE_METHODS: Tuple[str, ...] = ("portable", "compressai")
+
+
+def _check_table_method(method: str) -> None:
+    if method not in TABLE_METHODS:
+        raise ValueError(
+            f'method must be "portable" (the same tables on every machine) or "compressai" '
+            f"(CompressAI's float construction), got {method!r}"
+        )
+
+
+def _float32_numpy(tensor: Tensor) -> np.ndarray:
+    """``tensor`` detached, on the CPU, as a C-contiguous float32 numpy array."""
+    return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy())
 
 
 def _float32_without_autocast(*tensors: Optional[Tensor]) -> Tuple[Any, List[Optional[Tensor]]]:
@@ -83,11 +111,17 @@ def get_scale_table(
 ) -> Tensor:
     """``levels`` scales spaced evenly in log from ``min`` to ``max``, float32 ``[levels]``.
 
-    The default (0.11 .. 256, 64 levels) is the table CompressAI's hyperprior models use
-    (``compressai.models.base.get_scale_table``), computed the same way so the CDF
-    tables built from it agree bit for bit.
+    CompressAI's ``compressai.models.base.get_scale_table``,
+    ``exp(linspace(log(min), log(max), levels))``, computed in Rust
+    (``rust/tables.rs``) so that the values are the same on every machine: torch's own
+    ``linspace`` and ``exp`` give other last bits with its scalar kernels
+    (``ATEN_CPU_CAPABILITY=default``) than with its AVX2/AVX-512 ones. The values are
+    those of the vector kernels, with which CompressAI's recorded tables were made.
+
+    Raises:
+        ValueError: unless ``0 < min <= max`` and ``levels >= 1``.
     """
-    return torch.exp(torch.linspace(math.log(min), math.log(max), levels))
+    return torch.from_numpy(_core.scale_table(float(min), float(max), int(levels)))
 
 
 #: The default scale table of :class:`GaussianConditional`, as Python floats
@@ -244,6 +278,15 @@ class EntropyModel(nn.Module):
                 raise ValueError(f"cannot build the CDF of row {row}: {error}") from None
             table[row, : length + 2] = cdf
         return torch.from_numpy(table).to(pmf.device)
+
+    def _store_tables(
+        self, cdfs: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, device: torch.device
+    ) -> None:
+        """Sets the three table buffers from int32 arrays (``[rows, cols]``, ``[rows]``, ``[rows]``)."""
+        self._quantized_cdf = torch.from_numpy(cdfs).to(device)
+        self._cdf_length = torch.from_numpy(lengths).to(device)
+        self._offset = torch.from_numpy(offsets).to(device)
+        self._table_cache = None
 
     def _has_tables(self) -> bool:
         return all(getattr(self, name).numel() > 0 for name in EntropyModel._resizable_buffers)
@@ -626,34 +669,74 @@ class EntropyBottleneck(EntropyModel):
 
     # -- tables ------------------------------------------------------------------------
 
-    def update(self, force: bool = False, update_quantiles: bool = False) -> bool:
+    def update(
+        self, force: bool = False, update_quantiles: bool = False, method: str = "portable"
+    ) -> bool:
         """Builds the CDF tables from the density and the quantiles.
 
         Channel ``c`` gets the integer bins ``median - ceil(median - q_low) .. median +
-        ceil(q_high - median)`` and an escape bin. Bit-exact with CompressAI, including its
-        right-tail detail: the escape mass of every channel is the left tail at its own
-        first bin plus the right tail at the *longest* channel's last bin. The arithmetic
-        runs on the CPU in the parameters' dtype (float32 normally) even for a module on
-        a GPU, and the tables are then moved to the module's device.
+        ceil(q_high - median)`` (``_offset[c] = -ceil(median - q_low)``) and an escape bin
+        for the two tails; bin ``k`` holds ``F_c(v_k + 1/2) - F_c(v_k - 1/2)`` at
+        ``v_k = median + _offset[c] + k``.
+
+        ``method="portable"`` (default) evaluates the density in Rust (float64, software
+        ``exp``/``log1p``/``tanh``, fixed order) from the float32 parameters, so every
+        machine builds the same integers; its escape bin holds each channel's own tails.
+        ``method="compressai"`` is CompressAI's float32 construction, bit-exact with
+        CompressAI on the same machine, including its right-tail detail (the escape mass
+        of every channel is the left tail at its own first bin plus the right tail at the
+        *longest* channel's last bin); its last bits depend on the CPU and torch's kernels.
+        Either way the arithmetic runs on the CPU, also for a module on a GPU, and the
+        tables are then moved to the module's device.
 
         Args:
             force: rebuild even if tables exist.
             update_quantiles: first run :meth:`fit_quantiles`.
+            method: ``"portable"`` or ``"compressai"`` (:data:`TABLE_METHODS`).
 
         Returns:
             Whether the tables were (re)built; ``False`` when they exist and not ``force``.
 
         Raises:
-            ValueError: quantiles that are not finite or span more than ``2**24`` steps.
+            ValueError: an unknown ``method``; quantiles that are not finite or span too
+                many steps (more than ``2**24``, or a row wider than a 16-bit CDF holds for
+                the portable construction); a density whose masses all round to zero.
         """
+        _check_table_method(method)
         if self._offset.numel() > 0 and not force:
             return False
         if update_quantiles:
             self.fit_quantiles()
+        if method == "portable":
+            with torch.no_grad():
+                cdfs, lengths, offsets = _core.bottleneck_tables(
+                    _float32_numpy(self.quantiles.reshape(self.channels, 3)),
+                    [_float32_numpy(m) for m in self.matrices],
+                    [_float32_numpy(b) for b in self.biases],
+                    [_float32_numpy(f) for f in self.factors],
+                )
+            self._store_tables(cdfs, lengths, offsets, self.quantiles.device)
+            return True
+        pmf, tail_mass, pmf_length, offset = self._compressai_pmf()
+        quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, pmf.size(1))
         device = self.quantiles.device
-        # Tables are model data: compute them on the CPU whatever the module's device, so
-        # that a GPU's transcendental functions cannot change them.
-        density = self if device.type == "cpu" else copy.deepcopy(self).cpu()
+        self._offset = offset.to(device)
+        self._quantized_cdf = quantized_cdf.to(device)
+        self._cdf_length = (pmf_length + 2).to(device)
+        self._table_cache = None
+        return True
+
+    def _compressai_pmf(self) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The probabilities of CompressAI's table construction, in float32 on the CPU.
+
+        Returns:
+            ``(pmf, tail_mass, pmf_length, offset)``: ``pmf`` ``[C, max_length]`` (row
+            ``c`` meaningful up to ``pmf_length[c]``), ``tail_mass`` ``[C, 1]`` (read at
+            column ``max_length - 1`` for every channel, as CompressAI does),
+            ``pmf_length`` and ``offset`` int32 ``[C]``.
+        """
+        # Computed on the CPU whatever the module's device (a GPU's kernels differ again).
+        density = self if self.quantiles.device.type == "cpu" else copy.deepcopy(self).cpu()
         with torch.no_grad():
             quantiles = density.quantiles.detach()
             if not bool(torch.isfinite(quantiles).all()):
@@ -673,15 +756,9 @@ class EntropyBottleneck(EntropyModel):
             steps = torch.arange(max_length, device=quantiles.device)
             samples = steps[None, :] + pmf_start[:, None, None]  # [C, 1, max_length]
             pmf, lower, upper = density._likelihood(samples, stop_gradient=True)
-            pmf = pmf[:, 0, :]
             # The right tail is read at column max_length - 1 for every channel.
             tail_mass = torch.sigmoid(lower[:, 0, :1]) + torch.sigmoid(-upper[:, 0, -1:])
-            quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, max_length)
-        self._offset = (-minima).to(device)
-        self._quantized_cdf = quantized_cdf.to(device)
-        self._cdf_length = (pmf_length + 2).to(device)
-        self._table_cache = None
-        return True
+        return pmf[:, 0, :], tail_mass, pmf_length, -minima
 
     def _load_from_state_dict(
         self,
@@ -887,34 +964,43 @@ class GaussianConditional(EntropyModel):
         """``Phi^-1(quantile)`` in float64."""
         return float(torch.special.ndtri(torch.tensor(float(quantile), dtype=torch.float64)))
 
-    def update_scale_table(self, scale_table: ScaleTable, force: bool = False) -> bool:
-        """Replaces the scale table and rebuilds the CDF tables.
+    def update_scale_table(
+        self, scale_table: ScaleTable, force: bool = False, method: str = "portable"
+    ) -> bool:
+        """Replaces the scale table and rebuilds the CDF tables (``method`` as in :meth:`update`).
 
         Returns:
             Whether it did; ``False`` (and nothing changes) when tables exist and not
             ``force``, as in CompressAI.
         """
+        _check_table_method(method)
         if self._offset.numel() > 0 and not force:
             return False
         values = self._validate_scale_table(scale_table)
         self.scale_table = self._prepare_scale_table(values).to(self.scale_table.device)
-        self.update(force=True)
+        self.update(force=True, method=method)
         return True
 
-    def update(self, force: bool = False) -> bool:
+    def update(self, force: bool = False, method: str = "portable") -> bool:
         """Builds one CDF row per entry of ``scale_table``.
 
         Row ``k`` covers ``|v| <= ceil(scale_table[k] * Phi^-1(1 - tail_mass/2))`` with
         the discretised Gaussian masses, and puts the two tails in the escape bin.
-        Bit-exact with CompressAI's ``update()``; computed on the CPU in float32 whatever
-        the module's device.
+
+        ``method="portable"`` (default) evaluates ``Phi`` in Rust (float64, software
+        ``erfc``) from the float32 scales, so every machine builds the same integers.
+        ``method="compressai"`` is bit-exact with CompressAI's ``update()`` on the same
+        machine (float32 ``torch.erfc``, whose last bits depend on the CPU and on torch's
+        kernels). Both compute on the CPU whatever the module's device.
 
         Returns:
             Whether the tables were (re)built; ``False`` when they exist and not ``force``.
 
         Raises:
-            ValueError: the scale table is empty.
+            ValueError: the scale table is empty; an unknown ``method``; a scale so large
+                that its row exceeds what a 16-bit CDF holds (portable construction).
         """
+        _check_table_method(method)
         if self._offset.numel() > 0 and not force:
             return False
         if self.scale_table.numel() == 0:
@@ -922,10 +1008,32 @@ class GaussianConditional(EntropyModel):
                 "GaussianConditional has an empty scale_table: pass one to the constructor "
                 "or call update_scale_table(table)"
             )
-        multiplier = -self._standardized_quantile(self.tail_mass / 2)
+        if method == "portable":
+            cdfs, lengths, offsets = _core.gaussian_tables(
+                _float32_numpy(self.scale_table), self.tail_mass
+            )
+            self._store_tables(cdfs, lengths, offsets, self.scale_table.device)
+            return True
+        pmf, tail_mass, pmf_length, offset = self._compressai_pmf()
+        quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, pmf.size(1))
         device = self.scale_table.device
+        self._quantized_cdf = quantized_cdf.to(device)
+        self._offset = offset.to(device)
+        self._cdf_length = (pmf_length + 2).to(device)
+        self._table_cache = None
+        return True
+
+    def _compressai_pmf(self) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The probabilities of CompressAI's table construction, in float32 on the CPU.
+
+        Returns:
+            ``(pmf, tail_mass, pmf_length, offset)``: ``pmf`` ``[S, max_length]`` (row
+            ``k`` meaningful up to ``pmf_length[k]``), ``tail_mass`` ``[S, 1]``,
+            ``pmf_length`` and ``offset`` int32 ``[S]``.
+        """
+        multiplier = -self._standardized_quantile(self.tail_mass / 2)
         with torch.no_grad():
-            scales = self.scale_table.cpu()  # on the CPU, as in EntropyBottleneck.update
+            scales = self.scale_table.cpu()  # on the CPU, as in EntropyBottleneck
             pmf_center = torch.ceil(scales * multiplier).int()
             pmf_length = 2 * pmf_center + 1
             max_length = int(pmf_length.max().item())
@@ -936,12 +1044,7 @@ class GaussianConditional(EntropyModel):
             lower = self._standardized_cumulative((-0.5 - distance) / column_scales)
             pmf = upper - lower
             tail_mass = 2 * lower[:, :1]
-            quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, max_length)
-        self._quantized_cdf = quantized_cdf.to(device)
-        self._offset = (-pmf_center).to(device)
-        self._cdf_length = (pmf_length + 2).to(device)
-        self._table_cache = None
-        return True
+        return pmf, tail_mass, pmf_length, -pmf_center
 
     def _likelihood(
         self, inputs: Tensor, scales: Tensor, means: Optional[Tensor] = None

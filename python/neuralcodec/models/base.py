@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional, get_scale_table
+from neuralcodec.entropy_models import TABLE_METHODS, EntropyBottleneck, GaussianConditional, get_scale_table
 from neuralcodec.models.tiling import DEFAULT_TILE, tiled_analysis, tiled_synthesis
 from neuralcodec.ops import compute_padding
 
@@ -75,24 +75,32 @@ class CompressionModel(nn.Module):
             return torch.zeros(())
         return torch.stack([torch.as_tensor(loss) for loss in losses]).sum()
 
-    def update(self, scale_table: Optional[Tensor] = None, force: bool = False) -> bool:
+    def update(
+        self, scale_table: Optional[Tensor] = None, force: bool = False, method: str = "portable"
+    ) -> bool:
         """Builds the integer CDF tables of every entropy model.
 
         Args:
             scale_table: scales for the Gaussian conditionals (default :func:`get_scale_table`).
             force: rebuild tables that already exist.
+            method: ``"portable"`` (default: the same tables on every machine, whichever
+                coding path then uses them) or ``"compressai"`` (CompressAI's float
+                construction, machine dependent); see
+                :data:`neuralcodec.entropy_models.TABLE_METHODS`.
 
         Returns:
             Whether any table was (re)built.
         """
+        if method not in TABLE_METHODS:
+            raise ValueError(f"method must be one of {TABLE_METHODS}, got {method!r}")
         if scale_table is None:
             scale_table = get_scale_table()
         updated = False
         for module in self.modules():
             if isinstance(module, EntropyBottleneck):
-                updated |= bool(module.update(force=force))
+                updated |= bool(module.update(force=force, method=method))
             elif isinstance(module, GaussianConditional):
-                updated |= bool(module.update_scale_table(scale_table, force=force))
+                updated |= bool(module.update_scale_table(scale_table, force=force, method=method))
         return updated
 
     @classmethod
