@@ -52,6 +52,7 @@ from neuralcodec.codec.errors import (
 from neuralcodec.codec.identity import architecture_of, weights_sha256
 from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
 from neuralcodec.files import write_atomic
+from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel
 
 __all__ = [
@@ -283,8 +284,18 @@ class Codec:
         """Where the model's weights are."""
         return _model_device(self.model)
 
-    def _path_for_encoding(self, coding_path: Optional[str]) -> str:
-        available = tuple(getattr(self.model, "coding_paths", ("compat",)))
+    @property
+    def coding_paths(self) -> Tuple[str, ...]:
+        """The coding paths the model offers (``"compat"`` always; ``"engine"`` where it has one)."""
+        return tuple(getattr(self.model, "coding_paths", ("compat",)))
+
+    def check_coding_path(self, coding_path: Optional[str] = None) -> str:
+        """The coding path an encoding with ``coding_path`` uses (None: the model's own).
+
+        Raises:
+            ValueError: the model does not offer that path (the message lists those it does).
+        """
+        available = self.coding_paths
         path = coding_path or getattr(self.model, "coding_path", "compat")
         if path not in available:
             raise ValueError(
@@ -315,7 +326,7 @@ class Codec:
             ImageError: the image cannot be read or coded as it is.
         """
         x, channels = self._input_tensor(image, drop_alpha, max_pixels)
-        path = self._path_for_encoding(coding_path)
+        path = self.check_coding_path(coding_path)
         height, width = int(x.shape[-2]), int(x.shape[-1])
         with torch.no_grad(), _coding_path(self.model, path):
             out = self.model.compress(x.to(self.device))
@@ -391,7 +402,7 @@ class Codec:
                 f"the file was made with {theirs.describe()}, but the model at hand is {mine.describe()}; "
                 "decode it with the file's model"
             )
-        available = tuple(getattr(self.model, "coding_paths", ("compat",)))
+        available = self.coding_paths
         if header.coding_path not in available:
             raise ModelMismatchError(
                 f"the file was coded with the {header.coding_path!r} path, which this {mine.architecture} model "
@@ -459,14 +470,6 @@ def _tensor_to_pixels(x_hat: Tensor) -> np.ndarray:
     """float ``[1, 3, H, W]`` in [0, 1] -> uint8 ``[H, W, 3]`` (rounded to nearest)."""
     x = torch.nan_to_num(x_hat[0].detach().float(), nan=0.0).clamp(0, 1)
     return x.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB of two uint8 images of the same shape (inf if equal)."""
-    if reference.shape != decoded.shape:
-        raise ValueError(f"shapes differ: {reference.shape} and {decoded.shape}")
-    mse = float(np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
 
 
 # -------------------------------------------------------------------- functions

@@ -163,7 +163,7 @@ def measure_sample(quality: int) -> Dict[str, float]:
     import numpy as np
     from PIL import Image
 
-    from neuralcodec.cli.demo import sample_image_path
+    from neuralcodec.files import sample_image_path
     from neuralcodec.codec import Codec
 
     codec = Codec.default(quality)

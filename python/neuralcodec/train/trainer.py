@@ -230,7 +230,7 @@ def train(
     if checkpoint_path.exists() and not (resume or overwrite):
         raise FileExistsError(
             f"{checkpoint_path} exists: pass resume=True (--resume) to continue it "
-            "or overwrite=True (--overwrite) to start again"
+            "or overwrite=True (--force) to start again"
         )
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)

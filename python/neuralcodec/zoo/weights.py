@@ -135,7 +135,8 @@ def download_weights(
                 reason = getattr(error, "reason", error)
                 raise WeightsError(
                     f"cannot download {url}: {reason}. If this machine is offline, fetch the file "
-                    f"elsewhere and pass its local path instead, or place it in {folder}"
+                    f"elsewhere and place it in the weights folder {folder} (NEURALCODEC_HOME moves it), "
+                    "or pass the file itself (--checkpoint FILE on the command line, a path in Python)"
                 ) from None
             with response:
                 length = response.headers.get("Content-Length")
