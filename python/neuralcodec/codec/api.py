@@ -371,20 +371,28 @@ class Codec:
                 raise ImageError(f"{width}x{height} pixels, more than max_pixels = {max_pixels:,}")
             if not bool(torch.isfinite(x).all()):
                 raise ImageError("the image tensor holds NaN or infinite values")
-            return x.float().clamp(0, 1), 3
+            low, high = float(x.min()), float(x.max())
+            if low < 0.0 or high > 1.0:
+                raise ImageError(
+                    f"a float image tensor must hold values in [0, 1], this one spans [{low:g}, {high:g}]: "
+                    "divide 8-bit values by 255, or clamp the tensor if the excess is rounding noise"
+                )
+            return x.float(), 3
         loaded = load_image(image, drop_alpha=drop_alpha, max_pixels=max_pixels)
         return _pixels_to_tensor(loaded.pixels), loaded.channels
 
     def decode(
         self,
-        data: Union[bytes, bytearray, memoryview],
+        data: Union[bytes, bytearray, memoryview, str, Path],
         *,
         output: str = "pil",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_strings: int = DEFAULT_MAX_STRINGS,
         max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
     ) -> Any:
-        """Decodes a file made with this model; see :func:`decode_image`."""
+        """Decodes a file made with this model (its bytes or its path); see :func:`decode_image`."""
+        if isinstance(data, (str, Path)):
+            data = Path(data).read_bytes()
         header, strings = unpack(
             data, max_pixels=max_pixels, max_strings=max_strings, max_string_bytes=max_string_bytes
         )
@@ -553,7 +561,7 @@ def decoder_for(
 
 
 def decode_image(
-    data: Union[bytes, bytearray, memoryview],
+    data: Union[bytes, bytearray, memoryview, str, Path],
     model: ModelLike = None,
     *,
     output: str = "pil",
@@ -562,10 +570,11 @@ def decode_image(
     max_strings: int = DEFAULT_MAX_STRINGS,
     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
 ) -> Any:
-    """Decodes the bytes of a neuralcodec file.
+    """Decodes a neuralcodec file, given as its bytes or its path (as :func:`encode_image`
+    takes an image or its path).
 
     Args:
-        data: the whole file.
+        data: the whole file's bytes, or the path of the file (``str`` or ``Path``).
         model: the model to decode with (a model, a :class:`Codec` or a checkpoint
             path); default: the one the file names (shipped or CompressAI weights).
         output: ``"pil"`` (a ``PIL.Image``, ``RGB``, or ``L`` when the source was
@@ -581,7 +590,10 @@ def decode_image(
             (:class:`UnsupportedVersionError`).
         ModelMismatchError: ``model`` is not the file's model.
         ModelNotFoundError: the file's model is not available here.
+        OSError: ``data`` is a path that cannot be read.
     """
+    if isinstance(data, (str, Path)):
+        data = Path(data).read_bytes()
     header, strings = unpack(data, max_pixels=max_pixels, max_strings=max_strings, max_string_bytes=max_string_bytes)
     return decoder_for(header, model, device).decode_parsed(header, strings, output=output)
 
@@ -630,7 +642,7 @@ def decode_file(
     destination = Path(destination)
     if not force and os.path.lexists(destination):
         raise FileExistsError(f"{destination} exists; pass --force (force=True) to overwrite it")
-    image = decode_image(Path(source).read_bytes(), model, output="pil", **options)
+    image = decode_image(Path(source), model, output="pil", **options)
     save_image_atomic(image, destination, force=force)
     return image
 
