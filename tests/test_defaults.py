@@ -103,7 +103,7 @@ def test_bad_weight_files_are_refused(tmp_path):
         read_weights(garbage)
     with pytest.raises(ValueError, match="architecture"):
         save_weights(_small_model(), tmp_path / "x.safetensors", "no-such-architecture")
-    with pytest.raises(ValueError, match="shipped qualities"):
+    with pytest.raises(ValueError, match="shipped weights have qualities 1..4"):
         default_weights_path(9)
 
 

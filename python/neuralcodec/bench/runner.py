@@ -23,6 +23,7 @@ import numpy as np
 
 from neuralcodec.bench.codecs import AVIF, HEIF, JPEG, JPEG2000, JPEGXL, BenchCodec, BenchError, WebP
 from neuralcodec.bench.external import AV1, BPG, HM, VTM
+from neuralcodec.settings import available_cpus
 
 __all__ = ["ALIASES", "CODECS", "CodecEntry", "EXECUTABLE_CODECS", "make_codec", "measure", "run_benchmark"]
 
@@ -154,7 +155,7 @@ def run_benchmark(
         codec: the codec (it must be available: see :meth:`BenchCodec.unavailable_reason`).
         images: image files.
         qualities: the codec's quality parameters, one rate point each.
-        workers: processes to use (default: the CPU count); 1 runs in this process.
+        workers: processes to use (default: the CPUs this process may run on); 1 runs in this process.
         show_progress: draw a tqdm bar on stderr.
         dataset: the data set path to record.
 
@@ -171,7 +172,7 @@ def run_benchmark(
     qualities = [codec.check_quality(q) for q in qualities]
     if not qualities:
         raise BenchError("no qualities to run")
-    workers = max(1, int(workers or os.cpu_count() or 1))
+    workers = max(1, int(workers or available_cpus()))
     tasks = [(codec, str(path), q) for q in qualities for path in images]
     bar = tqdm(total=len(tasks), desc=codec.name, unit="image", disable=not show_progress)
     rows: List[Dict[str, float]] = []

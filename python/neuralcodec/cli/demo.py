@@ -24,7 +24,7 @@ from neuralcodec.files import sample_image_path
 __all__ = ["DESCRIPTION", "register", "run_demo", "sample_image_path"]
 
 #: What ``neuralcodec demo --help`` says (plain text: argparse prints it as it is).
-DESCRIPTION = f"""\
+DESCRIPTION = """\
 Compress the sample photo shipped with neuralcodec (or IMAGE, or every image of FOLDER,
 such as the Kodak set) with neuralcodec's own models at each shipped rate point, decode
 the files, and report bytes, bits per pixel, PSNR and encode/decode times beside JPEG
@@ -118,9 +118,9 @@ def run_demo(args: argparse.Namespace) -> int:
     from neuralcodec.bench.codecs import JPEG, WebP
     from neuralcodec.codec import Codec, CodecError
     from neuralcodec.codec.api import save_image_atomic
-    from neuralcodec.files import write_atomic
     from neuralcodec.eval.images import DatasetError, collect_images, read_rgb
     from neuralcodec.eval.rd import plot_curves, results_bjontegaard
+    from neuralcodec.files import write_atomic
 
     source = args.input if args.input is not None else sample_image_path()
     try:

@@ -51,6 +51,7 @@ from neuralcodec.codec.errors import (
 )
 from neuralcodec.codec.identity import architecture_of, weights_sha256
 from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
+from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.files import write_atomic
 from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel
@@ -213,8 +214,8 @@ class Codec:
                 model of that architecture.
             ValueError: ``architecture`` is missing or unknown for a torch checkpoint.
         """
-        from neuralcodec.zoo import ARCHITECTURES, WeightsError, load_weights
-        from neuralcodec.zoo import defaults
+        from neuralcodec.zoo import ARCHITECTURES, WeightsError
+        from neuralcodec.zoo.defaults import load_model_file
 
         path = Path(path)
         if not path.is_file():
@@ -224,29 +225,18 @@ class Codec:
             stored = metadata.get("architecture")
             if architecture is not None and stored is not None and stored != architecture:
                 raise ModelMismatchError(f"{path} holds a {stored} model, not {architecture}")
-            try:
-                model = defaults.load_weights_file(path, device or "cpu")
-            except (ValueError, KeyError, RuntimeError) as error:
-                raise ModelNotFoundError(f"cannot load {path}: {error}") from None
-            name = stored or architecture
-            metric = metric or metadata.get("metric", "")
-            return cls(model, architecture=name, quality=quality, metric=metric, origin=Origin.CHECKPOINT)
-        if architecture is None:
+            architecture, metric = stored or architecture, metric or metadata.get("metric", "")
+        elif architecture is None:
             raise ValueError(f"{path} is a torch checkpoint, which does not name its architecture: pass architecture=")
-        if architecture not in ARCHITECTURES:
+        elif architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
         try:
-            state_dict = load_weights(path)
-            model = ARCHITECTURES[architecture].from_state_dict(state_dict)
+            model = load_model_file(path, architecture, device or "cpu")
         except WeightsError as error:
             raise ModelNotFoundError(str(error)) from None
         except (KeyError, RuntimeError, ValueError) as error:
             raise ModelNotFoundError(f"{path} does not hold a {architecture} model: {error}") from None
-        model.update(force=False)
-        return cls(
-            model.eval(), architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT,
-            device=device or "cpu",
-        )
+        return cls(model, architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT)
 
     @classmethod
     def for_header(cls, header: Header, device: Device = "cpu", progress: bool = True) -> "Codec":
@@ -437,12 +427,10 @@ class Codec:
         except ValueError as error:
             # The model refuses strings that do not fit it (e.g. their number).
             raise FormatError(f"the file's strings do not fit {header.model.architecture}: {error}") from None
-        except TypeError as error:
-            if type(error).__name__ == "EngineUnsupportedError":  # the model, not the file, is at fault
-                raise ModelMismatchError(
-                    f"this {type(self.model).__name__} cannot run the file's {header.coding_path!r} coding path: {error}"
-                ) from None
-            raise
+        except EngineUnsupportedError as error:  # the model, not the file, is at fault
+            raise ModelMismatchError(
+                f"this {type(self.model).__name__} cannot run the file's {header.coding_path!r} coding path: {error}"
+            ) from None
         x_hat = out["x_hat"]
         if tuple(x_hat.shape) != (1, 3, header.height, header.width):
             raise FormatError(f"decoding gave an image of shape {tuple(x_hat.shape)}, expected {(1, 3) + size}")

@@ -39,8 +39,7 @@ def _error(message: object, code: int = 2) -> int:
 def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, Any]]:
     """The rate points, results name, description and settings the ``eval`` arguments ask for."""
     from neuralcodec.eval.learned import RatePoint
-    from neuralcodec.zoo import defaults
-    from neuralcodec.zoo import WeightsError
+    from neuralcodec.zoo import WeightsError, defaults
     from neuralcodec.zoo.image import ARCHITECTURES, load_model
 
     if args.model is not None and args.model not in ARCHITECTURES:
@@ -119,18 +118,12 @@ def _checkpoint_loader(path: Path, architecture: Optional[str]) -> Any:
     """A loader for one checkpoint: a neuralcodec safetensors file, or a state_dict file with ``--model``."""
 
     def load() -> Any:
-        from neuralcodec.zoo.defaults import load_weights_file
-        from neuralcodec.zoo.image import ARCHITECTURES
-        from neuralcodec.zoo.weights import load_weights
+        from neuralcodec.zoo.defaults import load_model_file
 
         try:
-            if path.suffix == ".safetensors":
-                return load_weights_file(path)
-            model = ARCHITECTURES[str(architecture)].from_state_dict(load_weights(path))
+            return load_model_file(path, architecture)
         except (ValueError, RuntimeError, OSError, KeyError) as error:
             raise UsageError(f"cannot load checkpoint {path}: {error}") from error
-        model.update(force=False)
-        return model.eval()
 
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
@@ -145,7 +138,7 @@ def _print_table(results: Dict[str, Any], stream: Any) -> None:
     print(f"{results['name']}: mean over {len(results['per_image']['images'])} images", file=stream)
     print(header, file=stream)
     for i, quality in enumerate(results["qualities"]):
-        line = f"{str(quality):>22}  {table['bpp'][i]:7.4f}  "
+        line = f"{quality!s:>22}  {table['bpp'][i]:7.4f}  "
         if has_estimate:
             line += f"{table['bpp-estimate'][i]:7.4f}  "
         line += (

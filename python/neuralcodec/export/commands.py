@@ -54,9 +54,8 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
 
 def run_export(args: argparse.Namespace) -> int:
     """Handler of ``neuralcodec export``; returns the exit code."""
-    from neuralcodec.export.exporter import export
-
     from neuralcodec.codec.errors import CodecError
+    from neuralcodec.export.exporter import export
 
     if args.random and (args.model is None or args.checkpoint is not None):
         print("error: --random needs --model (and no --checkpoint)", file=sys.stderr)
