@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuralcodec.bench import CODEC_NAMES
-from neuralcodec.bench.codecs import JPEG, CodecError
-from neuralcodec.bench.runner import CODECS, make_codec, run_benchmark
+from neuralcodec.bench.codecs import JPEG, BenchError
+from neuralcodec.bench.runner import ALIASES, CODECS, make_codec, run_benchmark
 from neuralcodec.eval.images import DatasetError, collect_images, read_rgb
 from neuralcodec.eval.results import RESULT_KEYS, load_results
 
@@ -23,8 +22,20 @@ def _psnr(a, b):
     return 10 * np.log10(255**2 / mse) if mse else np.inf
 
 
-def test_the_command_line_names_match_the_registry():
-    assert tuple(CODECS) == CODEC_NAMES
+def test_the_registry_is_built_from_the_codec_classes():
+    assert tuple(CODECS) == (
+        "jpeg420", "jpeg444", "webp", "jpeg2000", "avif", "jpegxl", "heif", "bpg", "bpg420", "vtm", "hm", "av1",
+    )
+    for name, entry in CODECS.items():
+        codec = make_codec(name)
+        assert codec.name == name, "a codec reports the name it is run under"
+        assert entry.summary == codec.summary and entry.takes_executables == codec.takes_executables
+    assert ALIASES == {"jpeg": "jpeg420"}
+
+
+def test_jpeg_is_jpeg_420():
+    codec = make_codec("jpeg")
+    assert isinstance(codec, JPEG) and codec.name == "jpeg420" and codec.subsampling == "4:2:0"
 
 
 @pytest.mark.parametrize("name", LIBRARY_CODECS)
@@ -76,12 +87,12 @@ def test_jpeg2000_quality_is_a_compression_ratio():
     ],
 )
 def test_bad_qualities_raise_a_codec_error(name, quality, message):
-    with pytest.raises(CodecError, match=message):
+    with pytest.raises(BenchError, match=message):
         make_codec(name).encode(np.zeros((16, 16, 3), np.uint8), quality)
 
 
 def test_corrupt_data_raises_a_codec_error():
-    with pytest.raises(CodecError, match="cannot decode"):
+    with pytest.raises(BenchError, match="cannot decode"):
         make_codec("webp").decode(b"RIFF garbage", 16, 16)
 
 
@@ -135,7 +146,7 @@ def test_parallel_workers_give_the_same_results_in_the_same_order(webp_results):
 
 def test_an_unavailable_codec_is_refused_before_running(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(CodecError, match="no encoder found"):
+    with pytest.raises(BenchError, match="no encoder found"):
         run_benchmark(make_codec("bpg"), collect_images(IMAGES), [30], workers=1, show_progress=False)
 
 
@@ -173,9 +184,9 @@ def test_bench_command_writes_a_results_file(tmp_path):
     again = _cli("bench", "jpeg420", IMAGES, "--quality", "50", "-o", output, "--workers", "1", "--no-progress")
     assert again.returncode == 2 and "--force" in again.stderr  # refused before any coding
     assert load_results(output)["qualities"] == [30, 70]
-    forced = _cli("bench", "jpeg420", IMAGES, "-q", "50", "-o", output, "--workers", "1", "--no-progress", "--force")
+    forced = _cli("bench", "jpeg", IMAGES, "-q", "50", "-o", output, "--workers", "1", "--quiet", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert load_results(output)["qualities"] == [50]
+    assert load_results(output)["qualities"] == [50] and load_results(output)["name"] == "jpeg420"
 
 
 def test_bench_command_without_output_prints_json(tmp_path):
@@ -187,7 +198,7 @@ def test_bench_command_without_output_prints_json(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["bench", "gif", IMAGES], "invalid choice"),
+        (["bench", "gif", IMAGES], "unknown codec 'gif'"),
         (["bench", "webp", "/nonexistent/folder", "-q", "50"], "does not exist"),
         (["bench", "webp", IMAGES, "-q", "500"], "outside 0..100"),
         (["bench", "webp", IMAGES, "-q", "high"], "quality must be a number"),
@@ -206,5 +217,6 @@ def test_bench_command_bad_input_exits_2_with_a_clear_message(args, message):
 def test_bench_list_shows_every_codec():
     result = _cli("bench", "--list")
     assert result.returncode == 0
-    for name in CODEC_NAMES:
+    for name in CODECS:
         assert name in result.stdout
+    assert "(also: jpeg)" in result.stdout

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuralcodec.bench.codecs import CodecError
+from neuralcodec.bench.codecs import BenchError
 from neuralcodec.bench.external import (
     AV1,
     BPG,
@@ -114,7 +114,7 @@ def test_missing_executables_and_configs_are_reported_clearly(monkeypatch, tmp_p
     not_executable = tmp_path / "EncoderApp"
     not_executable.write_text("")
     assert "not an executable" in VTM(encoder=str(not_executable), decoder=str(not_executable)).unavailable_reason()
-    with pytest.raises(CodecError, match="no encoder found"):
+    with pytest.raises(BenchError, match="no encoder found"):
         BPG().encode(rgb, 30)
 
 
@@ -125,28 +125,28 @@ def test_reference_software_needs_a_configuration_file(standin_bin, tmp_path):
 
 def test_a_failing_encoder_raises_with_its_message(standin_bin, monkeypatch, rgb):
     monkeypatch.setenv("STANDIN_FAIL", "1")
-    with pytest.raises(CodecError, match=r"encoder failed \(exit code 1\): bpgenc: simulated failure"):
+    with pytest.raises(BenchError, match=r"encoder failed \(exit code 1\): bpgenc: simulated failure"):
         BPG().encode(rgb, 30)
 
 
 def test_extra_encoder_arguments_reach_the_encoder(standin_bin, rgb):
     # -e is a real bpgenc option; an unknown one makes the stand-in (like bpgenc) fail
     assert BPG(options=["-e", "x265"]).encode(rgb, 30)
-    with pytest.raises(CodecError, match="unrecognized arguments"):
+    with pytest.raises(BenchError, match="unrecognized arguments"):
         BPG(options=["--no-such-option"]).encode(rgb, 30)
 
 
 def test_qualities_outside_the_codec_range_are_refused(standin_bin, config, rgb):
-    with pytest.raises(CodecError, match="outside 0..51"):
+    with pytest.raises(BenchError, match="outside 0..51"):
         VTM(config=config).encode(rgb, 60)
-    with pytest.raises(CodecError, match="integer"):
+    with pytest.raises(BenchError, match="integer"):
         AV1().encode(rgb, 30.5)
 
 
 def test_a_truncated_decoder_output_is_an_error(standin_bin, config, rgb):
     codec = VTM(config=config)
     data = codec.encode(rgb, 30)
-    with pytest.raises(CodecError, match="expected"):
+    with pytest.raises(BenchError, match="expected"):
         codec.decode(data, rgb.shape[0] + 1, rgb.shape[1])
 
 
@@ -165,11 +165,11 @@ def test_y4m_files_round_trip_and_bad_ones_are_refused(tmp_path):
     write_y4m(path, planes)
     assert np.array_equal(read_y4m(path), planes)
     (tmp_path / "bad.y4m").write_bytes(b"YUV4MPEG2 W7 H5 C420jpeg\nFRAME\n" + bytes(53))
-    with pytest.raises(CodecError, match="4:4:4"):
+    with pytest.raises(BenchError, match="4:4:4"):
         read_y4m(tmp_path / "bad.y4m")
     (tmp_path / "short.y4m").write_bytes(b"YUV4MPEG2 W7 H5 C444\nFRAME\n" + bytes(10))
-    with pytest.raises(CodecError, match="truncated"):
+    with pytest.raises(BenchError, match="truncated"):
         read_y4m(tmp_path / "short.y4m")
     (tmp_path / "png.y4m").write_bytes(b"\x89PNG")
-    with pytest.raises(CodecError, match="not a YUV4MPEG2"):
+    with pytest.raises(BenchError, match="not a YUV4MPEG2"):
         read_y4m(tmp_path / "png.y4m")

@@ -76,8 +76,14 @@ def test_demo_runs_on_a_folder_and_refuses_bad_input(tmp_path, capsys):
     for i, size in enumerate([(40, 70), (64, 64)]):
         smooth = np.cumsum(rng.integers(-3, 4, size + (3,)), axis=1) + 128
         Image.fromarray(smooth.clip(0, 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    assert main(["demo", str(folder), "-o", str(tmp_path / "out"), "--quality", "1"]) == 0
-    assert "2 image(s)" in capsys.readouterr().out
+    assert main(["demo", str(folder), "-o", str(tmp_path / "out"), "-q", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "2 image(s)" in out
     assert (tmp_path / "out" / "im0.nci").is_file() and (tmp_path / "out" / "im1.decoded.png").is_file()
+    # The table says it shows means over the images: so is its bytes column.
+    assert "means over the images" in out
+    row = next(line for line in out.splitlines() if line.startswith("neuralcodec q1 "))
+    mean_bytes = sum((tmp_path / "out" / f"im{i}.nci").stat().st_size for i in range(2)) / 2
+    assert float(row.split()[2].replace(",", "")) == pytest.approx(mean_bytes, abs=0.5)
     assert main(["demo", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o2")]) == 2
     assert main(["demo", "--quality", "9", "-o", str(tmp_path / "o3")]) == 2

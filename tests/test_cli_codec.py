@@ -103,7 +103,7 @@ def test_psnr_and_a_single_output_file_name(tmp_path, images, checkpoint, capsys
 
 def test_outputs_default_to_beside_the_inputs(tmp_path, checkpoint):
     Image.fromarray(pixels(8, 8)).save(tmp_path / "p.png")
-    assert main(["compress", str(tmp_path / "p.png"), "--checkpoint", str(checkpoint), "-q"]) == 0
+    assert main(["compress", str(tmp_path / "p.png"), "--checkpoint", str(checkpoint), "--quiet"]) == 0
     assert (tmp_path / "p.nci").is_file()
     (tmp_path / "p.png").unlink()
     assert main(["decompress", str(tmp_path / "p.nci"), "--checkpoint", str(checkpoint), "-q", "--format", "png"]) == 0

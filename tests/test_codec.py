@@ -173,6 +173,35 @@ def test_tensor_inputs_code_as_given():
         decode_image(data, model, output="jpeg")
 
 
+def test_float_tensors_outside_0_1_are_refused_not_clamped():
+    model = small_model()
+    x = torch.rand(3, 20, 24, generator=torch.Generator().manual_seed(3))
+    for bad in (x * 255, x - 0.5):
+        with pytest.raises(ImageError, match=r"values in \[0, 1\], this one spans \[") as refused:
+            encode_image(bad, model)
+        assert f"{float(bad.max()):g}]" in str(refused.value)
+    with pytest.raises(ImageError, match="NaN"):
+        encode_image(torch.full((3, 4, 4), float("nan")), model)
+    edges = torch.zeros(3, 8, 8)
+    edges[:, :4] = 1.0
+    assert decode_image(encode_image(edges, model), model, output="tensor").shape == (1, 3, 8, 8), "0 and 1 are in range"
+
+
+def test_decode_image_takes_a_path_as_encode_image_does(tmp_path):
+    model = small_model()
+    source = tmp_path / "photo.png"
+    Image.fromarray(pixels(20, 24)).save(source)
+    data = encode_image(source, model)
+    (tmp_path / "photo.nci").write_bytes(data)
+    expected = decode_image(data, model, output="numpy")
+    for path in (tmp_path / "photo.nci", str(tmp_path / "photo.nci")):
+        assert np.array_equal(decode_image(path, model, output="numpy"), expected)
+    codec = Codec(model)
+    assert np.array_equal(codec.decode(tmp_path / "photo.nci", output="numpy"), expected)
+    with pytest.raises(FileNotFoundError):
+        decode_image(tmp_path / "missing.nci", model)
+
+
 def test_other_weights_are_refused_naming_both_models():
     data = encode_image(pixels(16, 16), small_model("mbt2018-mean", seed=0))
     other = small_model("mbt2018-mean", seed=1)

@@ -103,7 +103,7 @@ def test_bad_weight_files_are_refused(tmp_path):
         read_weights(garbage)
     with pytest.raises(ValueError, match="architecture"):
         save_weights(_small_model(), tmp_path / "x.safetensors", "no-such-architecture")
-    with pytest.raises(ValueError, match="shipped qualities"):
+    with pytest.raises(ValueError, match="shipped weights have qualities 1..4"):
         default_weights_path(9)
 
 
@@ -144,3 +144,26 @@ def test_saved_weights_get_the_usual_file_permissions(tmp_path):
     mode = stat.S_IMODE(os.stat(tmp_path / "w.safetensors").st_mode)
     assert mode == stat.S_IMODE(os.stat(tmp_path / "plain.txt").st_mode)
     read_weights(tmp_path / "w.safetensors")  # still a readable weight file
+
+
+def test_one_reader_loads_every_kind_of_weights_file_to_the_same_model(tmp_path):
+    from neuralcodec.codec import weights_sha256
+    from neuralcodec.zoo.defaults import load_model_file, read_state_dict
+
+    model = _small_model()
+    state_dict = model.state_dict()
+    save_weights(model, tmp_path / "w.safetensors", "mbt2018-mean")
+    torch.save(state_dict, tmp_path / "plain.pt")
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state_dict.items()}}, tmp_path / "compressai.pth.tar")
+    torch.save({"format": "neuralcodec-train-checkpoint", "model": state_dict, "step": 3}, tmp_path / "checkpoint.pt")
+    expected = weights_sha256(model)
+    assert weights_sha256(load_model_file(tmp_path / "w.safetensors")) == expected
+    for name in ("plain.pt", "compressai.pth.tar", "checkpoint.pt"):
+        assert weights_sha256(read_state_dict(tmp_path / name)[0]) == expected, name
+        assert weights_sha256(load_model_file(tmp_path / name, "mbt2018-mean")) == expected, name
+    with pytest.raises(ValueError, match="does not name its architecture"):
+        load_model_file(tmp_path / "plain.pt")
+    with pytest.raises(ValueError, match="holds a mbt2018-mean model, not mbt2018"):
+        load_model_file(tmp_path / "w.safetensors", "mbt2018")
+    with pytest.raises(FileNotFoundError):
+        read_state_dict(tmp_path / "missing.pt")

@@ -295,7 +295,7 @@ def test_engine_arguments_are_checked_with_clear_errors():
     with pytest.raises(ValueError, match="C-contiguous"):
         native.hyper(np.zeros((2, 2, 8), np.float32)[:, ::-1])
     params = engine.hyper_parameters(model, z_hat)[0].permute(1, 2, 0).contiguous().numpy()
-    table = model.gaussian_conditional._cdf_table()._native
+    table = model.gaussian_conditional._cdf_table().native
     with pytest.raises(ValueError, match="latent"):
         native.encode(np.zeros((3, 3, 12), np.float32), params, table)
     with pytest.raises(ValueError, match="cannot be coded"):

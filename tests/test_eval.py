@@ -139,7 +139,7 @@ def test_eval_command_reads_state_dict_checkpoints_with_model(checkpoints, capsy
         (["--model", "mbt2018-mean", "--pretrained", "-q", "9"], "has qualities"),
         (["--model", "mbt2018-mean", "--pretrained"], "give --quality"),
         (["--checkpoint", "/nonexistent.safetensors"], "does not exist"),
-        (["-q", "7"], "shipped models have qualities"),
+        (["-q", "7"], "shipped weights have qualities"),
         (["--pretrained"], "--pretrained needs --model"),
     ],
 )
@@ -181,8 +181,9 @@ def test_eval_command_without_cuda_refuses_cuda(checkpoints, capsys):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     paths, _ = checkpoints
-    assert main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), "--cuda"]) == 2
-    assert "no CUDA device" in capsys.readouterr().err
+    for flag in (["--device", "cuda"], ["--cuda"]):  # --cuda: the old spelling, kept as a hidden alias
+        assert main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), *flag]) == 2
+        assert "--device cuda: CUDA is not available" in capsys.readouterr().err
 
 
 def test_eval_command_on_a_missing_dataset_exits_2():

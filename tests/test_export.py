@@ -239,7 +239,7 @@ def test_the_export_command_reads_a_weights_file_from_training(tmp_path, capsys)
 
 def test_the_export_command_reports_bad_usage_with_exit_code_2(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--random"]) == 2
-    assert "needs --architecture" in capsys.readouterr().err
+    assert "needs --model" in capsys.readouterr().err
     assert main(["export", str(tmp_path), "--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

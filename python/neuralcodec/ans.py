@@ -137,6 +137,13 @@ class CdfTable:
         """Width of the padded table."""
         return self._native.num_cols
 
+    @property
+    def native(self) -> Any:
+        """The compiled table (``neuralcodec._core.CdfTable``) this validated wrapper holds,
+        for callers of the native coder and engine (:mod:`neuralcodec.engine`, the ONNX
+        decoder)."""
+        return self._native
+
     def __repr__(self) -> str:
         return f"CdfTable(num_rows={self.num_rows}, num_cols={self.num_cols})"
 

@@ -30,7 +30,8 @@ Typical use (the models call these for you)::
     >>> engine.hyper_parameters(model, z_hat).shape     # h_s(z_hat) from the engine
     torch.Size([1, 24, 8, 12])
 
-Environment: ``NEURALCODEC_ENGINE_THREADS`` (default: the CPU count) sets the threads the
+Environment: ``NEURALCODEC_ENGINE_THREADS`` (default: the CPUs this process may run on,
+read when the engine runs; see :func:`neuralcodec.settings.engine_threads`) sets the threads the
 engine may use; ``NEURALCODEC_ENGINE_SCALAR=1`` forces the scalar reference kernel.
 Neither changes a bit of the results.
 """
@@ -45,14 +46,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neuralcodec import _core
+from neuralcodec import _core, settings
 from neuralcodec.layers import MaskedConv2d
+from neuralcodec.ops.versions import tensor_versions
 
 __all__ = [
     "EngineUnsupportedError",
     "compress_latent",
     "decompress_latent",
     "engine_for",
+    "export_into",
     "entropy_parameters",
     "get_num_threads",
     "hyper_parameters",
@@ -65,33 +68,28 @@ class EngineUnsupportedError(TypeError):
     """A module the engine cannot reproduce (e.g. a custom layer in ``h_s``)."""
 
 
-def _default_threads() -> int:
-    value = os.environ.get("NEURALCODEC_ENGINE_THREADS", "")
-    if value.strip():
-        try:
-            threads = int(value)
-        except ValueError:
-            raise ValueError(f"NEURALCODEC_ENGINE_THREADS must be an integer, got {value!r}") from None
-        if threads < 1:
-            raise ValueError(f"NEURALCODEC_ENGINE_THREADS must be at least 1, got {threads}")
-        return threads
-    return max(1, os.cpu_count() or 1)
+#: Set by :func:`set_num_threads`; None: :func:`neuralcodec.settings.engine_threads` decides.
+_threads: Optional[int] = None
 
 
-_threads: int = _default_threads()
-
-
-def set_num_threads(threads: int) -> None:
-    """Sets how many threads the engine may use (results do not depend on it)."""
+def set_num_threads(threads: Optional[int]) -> None:
+    """Sets how many threads the engine may use (results do not depend on it); None goes
+    back to the default (:func:`neuralcodec.settings.engine_threads`)."""
     global _threads
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ValueError(f"threads must be a positive int, got {threads!r}")
     _threads = threads
 
 
 def get_num_threads() -> int:
-    """The number of threads the engine may use."""
-    return _threads
+    """The number of threads the engine may use: the one :func:`set_num_threads` set, else
+    ``NEURALCODEC_ENGINE_THREADS``, else the CPUs this process may run on (its affinity).
+
+    Raises:
+        ValueError: ``NEURALCODEC_ENGINE_THREADS`` is not a positive integer (read here,
+            when the engine runs, not when neuralcodec is imported).
+    """
+    return _threads if _threads is not None else settings.engine_threads()
 
 
 # ---------------------------------------------------------------------------- export
@@ -121,10 +119,16 @@ def _check_conv(module: nn.Module) -> None:
         raise EngineUnsupportedError(f"the engine supports numeric zero padding only, got {module}")
 
 
-def _export_into(network: Any, module: nn.Module) -> None:
+def export_into(network: Any, module: nn.Module) -> None:
+    """Appends ``module`` (a Sequential of convolutions, transposed convolutions and
+    activations, as ``h_s`` is) to the native ``network``, layer by layer.
+
+    Raises:
+        EngineUnsupportedError: a layer the engine cannot reproduce bit-exactly.
+    """
     if isinstance(module, nn.Sequential):
         for child in module:
-            _export_into(network, child)
+            export_into(network, child)
     elif isinstance(module, MaskedConv2d):
         raise EngineUnsupportedError("a masked convolution can only be the context model")
     elif isinstance(module, nn.Conv2d):
@@ -160,7 +164,7 @@ def _export_into(network: Any, module: nn.Module) -> None:
 
 def _network(module: nn.Module) -> Any:
     network = _core.EngineNetwork()
-    _export_into(network, module)
+    export_into(network, module)
     return network
 
 
@@ -198,7 +202,7 @@ def _build(model: nn.Module) -> Any:
             raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
         rest = _core.EngineNetwork()
         for module in entropy[1:]:
-            _export_into(rest, module)
+            export_into(rest, module)
         kwargs = dict(
             context_weight=_f32(context.weight * context.mask),
             context_bias=_bias(context),
@@ -216,21 +220,21 @@ def _build(model: nn.Module) -> Any:
     )
 
 
-# Engines per model, keyed on the identity and version of every tensor they were built
-# from (and the scalar switch); held weakly so a model can be collected or deep-copied.
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], Any]]" = weakref.WeakKeyDictionary()
+# Engines per model, keyed on every tensor they were built from (tensor_versions, and the
+# scalar switch), with those tensors (so the key cannot be matched by new tensors at the
+# same addresses); held weakly so a model can be collected or deep-copied.
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], Any, List[Tensor]]]" = weakref.WeakKeyDictionary()
 
 
 def engine_for(model: nn.Module) -> Any:
     """The native engine of ``model`` (built, or rebuilt after any weight change)."""
-    key = tuple((id(t), t._version) for t in _tracked_tensors(model)) + (
-        os.environ.get("NEURALCODEC_ENGINE_SCALAR", ""),
-    )
+    tensors = _tracked_tensors(model)
+    key = tensor_versions(tensors) + (os.environ.get("NEURALCODEC_ENGINE_SCALAR", ""),)
     cached = _CACHE.get(model)
     if cached is not None and cached[0] == key:
         return cached[1]
     built = _build(model)
-    _CACHE[model] = (key, built)
+    _CACHE[model] = (key, built, tensors)
     return built
 
 
@@ -248,7 +252,7 @@ def _chw(array: np.ndarray, device: torch.device) -> Tensor:
 
 def _params_hwc(model: nn.Module, z_hat: Tensor, threads: Optional[int]) -> List[np.ndarray]:
     native = engine_for(model)
-    threads = threads or _threads
+    threads = threads or get_num_threads()
     return [native.hyper(_hwc(z), threads) for z in z_hat]
 
 
@@ -270,7 +274,7 @@ def entropy_parameters(
     """Scales and means ``[B, M, H, W]`` of a known latent ``y_hat`` given the hyper
     parameters ``params`` (autoregressive models), exactly as the coding loop sees them."""
     native = engine_for(model)
-    threads = threads or _threads
+    threads = threads or get_num_threads()
     out = torch.stack(
         [_chw(native.entropy_parameters(_hwc(p), _hwc(y), threads), y_hat.device) for p, y in zip(params, y_hat)]
     )
@@ -285,8 +289,8 @@ def compress_latent(
     decoded side information ``z_hat``; returns one string per image and ``y_hat``, the
     latent the decoder will reconstruct (bit for bit)."""
     native = engine_for(model)
-    threads = threads or _threads
-    table = model.gaussian_conditional._cdf_table()._native
+    threads = threads or get_num_threads()
+    table = model.gaussian_conditional._cdf_table().native
     strings: List[bytes] = []
     y_hats = []
     for y_i, params in zip(y, _params_hwc(model, z_hat, threads)):
@@ -305,8 +309,8 @@ def decompress_latent(
         StreamError: a string is truncated, corrupted or has trailing data.
     """
     native = engine_for(model)
-    threads = threads or _threads
-    table = model.gaussian_conditional._cdf_table()._native
+    threads = threads or get_num_threads()
+    table = model.gaussian_conditional._cdf_table().native
     y_hats = []
     for data, params in zip(strings, _params_hwc(model, z_hat, threads)):
         y_hats.append(_chw(native.decode(bytes(data), params, table, threads), z_hat.device))

@@ -1,4 +1,5 @@
-"""Writing files without ever leaving half of one, or replacing one unasked.
+"""Files: writing without ever leaving half of one or replacing one unasked, and the
+sample photo shipped in the package.
 
 :func:`write_atomic` writes to a temporary file in the target's folder and renames it
 into place, so an interrupted run leaves the old file or the new one, never a mix.
@@ -13,12 +14,19 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from importlib import resources
 from pathlib import Path
 from typing import Union
 
-__all__ = ["write_atomic"]
+__all__ = ["sample_image_path", "write_atomic"]
 
 PathLike = Union[str, Path]
+
+
+def sample_image_path() -> Path:
+    """Path of the sample photo shipped in the package (256x256 RGB, a Kodak crop): what
+    ``neuralcodec demo`` and ``lossless`` code when given no image."""
+    return Path(str(resources.files("neuralcodec") / "data" / "sample.png"))
 
 
 def _partial_path(path: Path) -> Path:

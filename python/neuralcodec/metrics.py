@@ -43,11 +43,12 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["MS_SSIM_WEIGHTS", "ms_ssim", "ms_ssim_scales", "psnr", "ssim"]
+__all__ = ["MS_SSIM_WEIGHTS", "ms_ssim", "ms_ssim_scales", "psnr", "psnr_8bit", "ssim"]
 
 #: Weights of the five scales (finest first), Wang et al. 2003, Table/eq. (7).
 MS_SSIM_WEIGHTS: Tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -78,6 +79,30 @@ def _check_pair(a: Tensor, b: Tensor, data_range: float, reduction: str) -> Tupl
 
 def _reduce(values: Tensor, reduction: str) -> Tensor:
     return values.mean() if reduction == "mean" else values
+
+
+def psnr_8bit(reference: np.ndarray, decoded: np.ndarray, cap: float = math.inf) -> float:
+    """PSNR in dB of two 8-bit images, the figure every report of neuralcodec gives.
+
+    ``10 log10(255^2 / MSE)`` with the MSE over all pixels and channels, computed in
+    float64 (so it does not depend on the device or the array layout). Identical images
+    give ``cap``: infinity by default; results files pass a finite cap so their JSON
+    stays valid.
+
+    Args:
+        reference, decoded: uint8 arrays of the same shape (``[H, W]`` or ``[H, W, C]``).
+
+    Raises:
+        ValueError: the shapes differ, or an array is not uint8.
+    """
+    if reference.shape != decoded.shape:
+        raise ValueError(f"shapes differ: {reference.shape} and {decoded.shape}")
+    if reference.dtype != np.uint8 or decoded.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {reference.dtype} and {decoded.dtype}")
+    mse = float(np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2))
+    if mse == 0:
+        return cap
+    return min(cap, 10.0 * math.log10(255.0**2 / mse))
 
 
 def psnr(a: Tensor, b: Tensor, data_range: float = 1.0, reduction: str = "mean") -> Tensor:

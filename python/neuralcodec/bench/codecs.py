@@ -1,8 +1,8 @@
 """Classical image codecs behind one interface, for rate-distortion benchmarks.
 
-A :class:`Codec` turns an 8-bit RGB image (``[H, W, 3]`` uint8) and a quality
-parameter into bytes (:meth:`Codec.encode`) and back (:meth:`Codec.decode`); what the
-parameter means is the codec's own (:attr:`Codec.quality_help`). The bytes are the
+A :class:`BenchCodec` turns an 8-bit RGB image (``[H, W, 3]`` uint8) and a quality
+parameter into bytes (:meth:`BenchCodec.encode`) and back (:meth:`BenchCodec.decode`);
+what the parameter means is the codec's own (:attr:`BenchCodec.quality_help`). The bytes are the
 whole file the codec writes (headers included), which is what ``bpp`` counts.
 
 Library codecs (this module) run in-process:
@@ -24,8 +24,14 @@ heif        HEIF/HEVC intra through pillow-heif (libheif + x265, 4:2:0); quality
 
 Executable codecs (BPG, VTM, HM, aomenc, cjxl) are in :mod:`neuralcodec.bench.external`.
 Codecs whose library or executable is missing say why through
-:meth:`Codec.unavailable_reason` instead of failing mid-run. Codec objects are plain
+:meth:`BenchCodec.unavailable_reason` instead of failing mid-run. Codec objects are plain
 and picklable, so worker processes can run them.
+
+Each class names itself (:attr:`BenchCodec.name`, :attr:`BenchCodec.summary`, and the
+names it is benchmarked under, :meth:`BenchCodec.variants`): the registry of
+``neuralcodec bench`` (:data:`neuralcodec.bench.runner.CODECS`) is built from them. The
+names are ``BenchCodec``/``BenchError`` so that they do not clash with the learned
+codec's :class:`neuralcodec.codec.Codec` and :class:`neuralcodec.codec.BenchError`.
 
 Every codec is pinned to one thread where the library allows it, so that parallel
 workers do not compete and timings are per core.
@@ -35,14 +41,14 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 __all__ = [
     "AVIF",
-    "Codec",
-    "CodecError",
+    "BenchCodec",
+    "BenchError",
     "HEIF",
     "JPEG",
     "JPEG2000",
@@ -52,17 +58,22 @@ __all__ = [
 ]
 
 
-class CodecError(RuntimeError):
+class BenchError(RuntimeError):
     """A codec that is unavailable, was given a bad quality, or failed on an image."""
 
 
-class Codec:
+class BenchCodec:
     """The interface of a benchmarked codec; subclasses set the class attributes and two methods."""
 
     #: Name on the command line and in results files.
     name: str = ""
     #: One line on what the codec is (versions are added by :meth:`description`).
     summary: str = ""
+    #: Whether it runs executables (and so takes ``--encoder``, ``--decoder``, ``--config``
+    #: and ``--codec-arg``).
+    takes_executables: bool = False
+    #: Other command-line names of the first variant (e.g. ``jpeg`` for ``jpeg420``).
+    aliases: Tuple[str, ...] = ()
     #: What the quality parameter means, with its range.
     quality_help: str = ""
     #: Valid quality range ``(low, high)``, inclusive.
@@ -73,6 +84,25 @@ class Codec:
     higher_is_better: bool = True
     #: A sweep that covers about 0.1 to 2 bpp on photographs.
     default_qualities: Tuple[float, ...] = ()
+
+    @classmethod
+    def variants(cls) -> Dict[str, Dict[str, Any]]:
+        """Command-line name -> the keyword arguments of :meth:`create` for it: one entry
+        per name this class is benchmarked under (JPEG: ``jpeg420`` and ``jpeg444``)."""
+        return {cls.name: {}}
+
+    @classmethod
+    def create(
+        cls,
+        encoder: Optional[str] = None,
+        decoder: Optional[str] = None,
+        config: Optional[str] = None,
+        options: Sequence[str] = (),
+        **variant: Any,
+    ) -> "BenchCodec":
+        """The codec of one :meth:`variants` entry; library codecs ignore the executable
+        options (the registry refuses them before calling this)."""
+        return cls(**variant)
 
     def unavailable_reason(self) -> Optional[str]:
         """None when the codec can run here, else a sentence saying what is missing."""
@@ -88,16 +118,16 @@ class Codec:
         return f"{self.summary} ({versions})" if versions else self.summary
 
     def check_quality(self, quality: float) -> Any:
-        """``quality`` as the codec takes it (int or float); raises :class:`CodecError` if invalid."""
+        """``quality`` as the codec takes it (int or float); raises :class:`BenchError` if invalid."""
         low, high = self.quality_range
         if not isinstance(quality, (int, float)) or isinstance(quality, bool) or not math.isfinite(quality):
-            raise CodecError(f"{self.name}: quality must be a number, got {quality!r}")
+            raise BenchError(f"{self.name}: quality must be a number, got {quality!r}")
         if self.integer_quality:
             if quality != int(quality):
-                raise CodecError(f"{self.name}: quality must be an integer ({self.quality_help}), got {quality}")
+                raise BenchError(f"{self.name}: quality must be an integer ({self.quality_help}), got {quality}")
             quality = int(quality)
         if not low <= quality <= high:
-            raise CodecError(f"{self.name}: quality {quality} is outside {low}..{high} ({self.quality_help})")
+            raise BenchError(f"{self.name}: quality {quality} is outside {low}..{high} ({self.quality_help})")
         return quality
 
     def encode(self, rgb: np.ndarray, quality: float) -> bytes:
@@ -116,10 +146,10 @@ def _pil_rgb(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as img:
             return np.array(img.convert("RGB"), dtype=np.uint8)
     except Exception as error:  # Pillow raises several types for corrupt data
-        raise CodecError(f"{name}: cannot decode the coded image: {error}") from error
+        raise BenchError(f"{name}: cannot decode the coded image: {error}") from error
 
 
-class PillowCodec(Codec):
+class PillowCodec(BenchCodec):
     """A codec that Pillow saves and opens (format :attr:`pil_format`, feature :attr:`pil_feature`)."""
 
     pil_format = ""
@@ -166,6 +196,11 @@ class JPEG(PillowCodec):
     quality_help = "libjpeg quality 1..100"
     quality_range = (1, 100)
     default_qualities = (3, 5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 85, 90)
+    aliases = ("jpeg",)  # what everyone means by JPEG
+
+    @classmethod
+    def variants(cls) -> Dict[str, Dict[str, Any]]:
+        return {"jpeg420": {"subsampling": "4:2:0"}, "jpeg444": {"subsampling": "4:4:4"}}
 
     def __init__(self, subsampling: str = "4:2:0") -> None:
         if subsampling not in ("4:2:0", "4:4:4"):
@@ -255,7 +290,7 @@ class AVIF(PillowCodec):
         return {"quality": quality, "subsampling": "4:2:0", "speed": 6, "max_threads": 1}
 
 
-class HEIF(Codec):
+class HEIF(BenchCodec):
     """HEIF with HEVC intra (libheif and x265 through pillow-heif), 4:2:0."""
 
     name = "heif"
@@ -297,10 +332,10 @@ class HEIF(Codec):
             heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
             return np.array(heif.to_pillow().convert("RGB"), dtype=np.uint8)
         except Exception as error:
-            raise CodecError(f"heif: cannot decode the coded image: {error}") from error
+            raise BenchError(f"heif: cannot decode the coded image: {error}") from error
 
 
-class JPEGXL(Codec):
+class JPEGXL(BenchCodec):
     """JPEG XL through imagecodecs (libjxl): a bare codestream, effort 7, one thread."""
 
     name = "jpegxl"
@@ -308,6 +343,29 @@ class JPEGXL(Codec):
     quality_help = "cjxl-style quality 0..100 (90 = distance 1)"
     integer_quality = False
     default_qualities = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90)
+
+    takes_executables = True  # cjxl/djxl, when imagecodecs lacks JPEG XL or executables are named
+
+    @classmethod
+    def create(
+        cls,
+        encoder: Optional[str] = None,
+        decoder: Optional[str] = None,
+        config: Optional[str] = None,
+        options: Sequence[str] = (),
+        **variant: Any,
+    ) -> BenchCodec:
+        """The library codec, unless executables or encoder options are named, or the
+        library is missing and cjxl/djxl are on PATH."""
+        from neuralcodec.bench.external import CJXL
+
+        library = cls()
+        if not (encoder or decoder or options) and library.unavailable_reason() is None:
+            return library
+        executable = CJXL(encoder, decoder, None, options)
+        if executable.unavailable_reason() is None or encoder or decoder:
+            return executable
+        return library
 
     def unavailable_reason(self) -> Optional[str]:
         try:
@@ -335,4 +393,4 @@ class JPEGXL(Codec):
         try:
             return np.asarray(imagecodecs.jpegxl_decode(data, numthreads=1), dtype=np.uint8)
         except Exception as error:
-            raise CodecError(f"jpegxl: cannot decode the coded image: {error}") from error
+            raise BenchError(f"jpegxl: cannot decode the coded image: {error}") from error

@@ -16,6 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from neuralcodec.cli import options
+
 __all__ = ["register", "run_bench"]
 
 
@@ -25,13 +27,15 @@ def _error(message: object, code: int = 2) -> int:
 
 
 def _list_codecs() -> int:
-    from neuralcodec.bench.runner import CODECS, make_codec
+    from neuralcodec.bench.runner import ALIASES, CODECS, make_codec
 
-    for name in CODECS:
+    for name, entry in CODECS.items():
         codec = make_codec(name)
         reason = codec.unavailable_reason()
         state = "available" if reason is None else f"unavailable: {reason}"
-        print(f"{name:9} {CODECS[name]}\n          quality: {codec.quality_help}; {state}")
+        also = [alias for alias, target in ALIASES.items() if target == name]
+        print(f"{name:9} {entry.summary}" + (f" (also: {', '.join(also)})" if also else ""))
+        print(f"          quality: {codec.quality_help}; {state}")
     return 0
 
 
@@ -41,7 +45,7 @@ def run_bench(args: argparse.Namespace) -> int:
         return _list_codecs()
     if args.codec is None or args.dataset is None:
         return _error("give CODEC and DATASET (or --list to see the codecs)")
-    from neuralcodec.bench.codecs import CodecError
+    from neuralcodec.bench.codecs import BenchError
     from neuralcodec.bench.runner import make_codec, run_benchmark
     from neuralcodec.eval.commands import _existing_output, _finish
     from neuralcodec.eval.images import DatasetError, collect_images
@@ -58,15 +62,15 @@ def run_bench(args: argparse.Namespace) -> int:
         qualities = args.quality or list(codec.default_qualities)
         for quality in qualities:
             codec.check_quality(quality)
-    except (ValueError, DatasetError, CodecError) as error:
+    except (ValueError, DatasetError, BenchError) as error:
         return _error(error)
     if args.workers is not None and args.workers < 1:
         return _error("--workers must be at least 1")
     try:
-        results = run_benchmark(codec, images, qualities, args.workers, not args.no_progress, args.dataset)
+        results = run_benchmark(codec, images, qualities, args.workers, not args.quiet, args.dataset)
     except DatasetError as error:
         return _error(error)
-    except CodecError as error:
+    except BenchError as error:
         return _error(error, 1)
     if args.name:
         results["name"] = args.name
@@ -84,26 +88,22 @@ def _number(text: str) -> float:
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Adds the ``bench`` subcommand to the ``neuralcodec`` parser."""
-    from neuralcodec.bench import CODEC_NAMES
-
     bench = commands.add_parser(
         "bench",
         help="benchmark a classical codec (JPEG, WebP, JPEG 2000, AVIF, JPEG XL, HEIF, BPG, VTM, HM, AV1)",
         description=(
             "Code every image of DATASET at each quality with a classical codec and report bpp (from the file "
             "size), PSNR-RGB, MS-SSIM-RGB and times, per image and averaged, in CompressAI's results layout. "
-            f"Codecs: {', '.join(CODEC_NAMES)} (--list says which run here and what quality means)."
+            "CODEC is one of the names --list shows (which also says which run here and what quality "
+            "means); jpeg is JPEG 4:2:0."
         ),
     )
-    bench.add_argument("codec", nargs="?", choices=CODEC_NAMES, metavar="CODEC", help="codec name (see --list)")
-    bench.add_argument("dataset", nargs="?", type=Path, help="folder of images (not recursive), or one image file")
+    bench.add_argument("codec", nargs="?", metavar="CODEC", help="codec name, e.g. jpeg, webp, avif (see --list)")
     bench.add_argument(
-        "--quality",
-        "-q",
-        type=_number,
-        nargs="+",
-        metavar="Q",
-        help="quality parameters (default: a sweep of about 0.1 to 2 bpp)",
+        "dataset", nargs="?", type=Path, metavar="DATASET", help="folder of images (not recursive), or one image file"
+    )
+    options.add_quality(
+        bench, type=_number, nargs="+", help="the codec's quality parameters (default: a sweep of about 0.1 to 2 bpp)"
     )
     bench.add_argument(
         "-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)"
@@ -117,6 +117,6 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     bench.add_argument("--name", help="the curve's name in the results (default: the codec name)")
     bench.add_argument("--list", action="store_true", help="list the codecs and whether each can run here")
-    bench.add_argument("--force", action="store_true", help="replace an existing --output file")
-    bench.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.add_force(bench, help="replace an existing --output file")
+    options.add_quiet(bench)
     bench.set_defaults(handler=run_bench)

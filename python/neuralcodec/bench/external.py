@@ -37,11 +37,11 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from neuralcodec.bench.codecs import Codec, CodecError
+from neuralcodec.bench.codecs import BenchCodec, BenchError
 
 __all__ = [
     "AV1",
@@ -92,28 +92,28 @@ def read_y4m(path: Path) -> np.ndarray:
     """The first frame of an 8-bit 4:4:4 YUV4MPEG2 file as planes ``[3, H, W]``.
 
     Raises:
-        CodecError: not a Y4M file, another chroma format or bit depth, or truncated.
+        BenchError: not a Y4M file, another chroma format or bit depth, or truncated.
     """
     data = Path(path).read_bytes()
     header_end = data.find(b"\n")
     if not data.startswith(b"YUV4MPEG2 ") or header_end < 0:
-        raise CodecError(f"{path} is not a YUV4MPEG2 file")
+        raise BenchError(f"{path} is not a YUV4MPEG2 file")
     fields = data[:header_end].decode("ascii", "replace").split()[1:]
     params = {f[0]: f[1:] for f in fields if f}
     try:
         width, height = int(params["W"]), int(params["H"])
     except (KeyError, ValueError):
-        raise CodecError(f"{path}: Y4M header without width and height: {data[:header_end]!r}") from None
+        raise BenchError(f"{path}: Y4M header without width and height: {data[:header_end]!r}") from None
     colorspace = params.get("C", "420jpeg")
     if colorspace != "444":
-        raise CodecError(f"{path}: expected 8-bit 4:4:4 Y4M output, got colour space C{colorspace}")
+        raise BenchError(f"{path}: expected 8-bit 4:4:4 Y4M output, got colour space C{colorspace}")
     frame_start = data.find(b"\n", header_end + 1)
     if not data[header_end + 1 :].startswith(b"FRAME") or frame_start < 0:
-        raise CodecError(f"{path}: Y4M file without a frame")
+        raise BenchError(f"{path}: Y4M file without a frame")
     size = 3 * width * height
     frame = data[frame_start + 1 : frame_start + 1 + size]
     if len(frame) != size:
-        raise CodecError(f"{path}: truncated Y4M frame ({len(frame)} of {size} bytes)")
+        raise BenchError(f"{path}: truncated Y4M frame ({len(frame)} of {size} bytes)")
     return np.frombuffer(frame, dtype=np.uint8).reshape(3, height, width)
 
 
@@ -130,10 +130,10 @@ def _read_image(path: Path, name: str) -> np.ndarray:
         with Image.open(path) as img:
             return np.array(img.convert("RGB"), dtype=np.uint8)
     except Exception as error:
-        raise CodecError(f"{name}: cannot read the decoder's output {path.name}: {error}") from error
+        raise BenchError(f"{name}: cannot read the decoder's output {path.name}: {error}") from error
 
 
-class ExecutableCodec(Codec):
+class ExecutableCodec(BenchCodec):
     """A codec driven through an encoder and a decoder executable.
 
     Args:
@@ -146,6 +146,18 @@ class ExecutableCodec(Codec):
     encoder_names: Tuple[str, ...] = ()
     decoder_names: Tuple[str, ...] = ()
     needs_config = False
+    takes_executables = True
+
+    @classmethod
+    def create(
+        cls,
+        encoder: Optional[str] = None,
+        decoder: Optional[str] = None,
+        config: Optional[str] = None,
+        options: Sequence[str] = (),
+        **variant: Any,
+    ) -> BenchCodec:
+        return cls(encoder, decoder, config, options, **variant)
 
     def __init__(
         self,
@@ -193,18 +205,18 @@ class ExecutableCodec(Codec):
         try:
             result = subprocess.run(command, capture_output=True, timeout=TIMEOUT_S)
         except FileNotFoundError:
-            raise CodecError(f"{self.name}: {role} {command[0]} not found") from None
+            raise BenchError(f"{self.name}: {role} {command[0]} not found") from None
         except OSError as error:
-            raise CodecError(f"{self.name}: cannot run the {role} {command[0]}: {error}") from error
+            raise BenchError(f"{self.name}: cannot run the {role} {command[0]}: {error}") from error
         except subprocess.TimeoutExpired:
-            raise CodecError(f"{self.name}: the {role} ran for more than {TIMEOUT_S} s") from None
+            raise BenchError(f"{self.name}: the {role} ran for more than {TIMEOUT_S} s") from None
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).decode("utf-8", "replace").strip()[-800:]
-            raise CodecError(f"{self.name}: the {role} failed (exit code {result.returncode}): {tail}")
+            raise BenchError(f"{self.name}: the {role} failed (exit code {result.returncode}): {tail}")
 
     def _read_output(self, path: Path, role: str) -> bytes:
         if not path.is_file():
-            raise CodecError(f"{self.name}: the {role} wrote no {path.name}")
+            raise BenchError(f"{self.name}: the {role} wrote no {path.name}")
         return path.read_bytes()
 
     # subclasses: the commands and file formats
@@ -224,13 +236,13 @@ class ExecutableCodec(Codec):
         quality = self.check_quality(quality)
         reason = self.unavailable_reason()
         if reason:
-            raise CodecError(reason)
+            raise BenchError(reason)
         with tempfile.TemporaryDirectory(prefix=f"neuralcodec-{self.name}-") as tmp:
             command, bitstream = self.encode_command(Path(tmp), rgb, quality)
             self._run(command + self.options, "encoder")
             data = self._read_output(bitstream, "encoder")
         if not data:
-            raise CodecError(f"{self.name}: the encoder wrote an empty bitstream")
+            raise BenchError(f"{self.name}: the encoder wrote an empty bitstream")
         return data
 
     def decode(self, data: bytes, height: int, width: int) -> np.ndarray:
@@ -241,7 +253,7 @@ class ExecutableCodec(Codec):
             command, output = self.decode_command(workdir, bitstream, height, width)
             self._run(command, "decoder")
             if not output.is_file():
-                raise CodecError(f"{self.name}: the decoder wrote no {output.name}")
+                raise BenchError(f"{self.name}: the decoder wrote no {output.name}")
             return self.read_decoded(output, height, width)
 
     bitstream_suffix = ".bin"
@@ -259,11 +271,16 @@ class BPG(ExecutableCodec):
     default_qualities = (47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25, 23)
     bitstream_suffix = ".bpg"
 
+    @classmethod
+    def variants(cls) -> Dict[str, Dict[str, Any]]:
+        return {"bpg": {"chroma": "444"}, "bpg420": {"chroma": "420"}}
+
     def __init__(self, *args: object, chroma: str = "444", **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         if chroma not in ("420", "444"):
             raise ValueError(f"BPG chroma must be '420' or '444', got {chroma!r}")
         self.chroma = chroma
+        self.name = "bpg" if chroma == "444" else "bpg420"
         self.summary = f"BPG (HEVC intra via x265), YCbCr {chroma[0]}:{chroma[1]}:{chroma[2]}, 8 bits"
 
     def encode_command(self, workdir: Path, rgb: np.ndarray, quality: float) -> Tuple[List[str], Path]:
@@ -308,7 +325,7 @@ class _ReferenceSoftware(ExecutableCodec):
         data = path.read_bytes()
         expected = 3 * height * width
         if len(data) != expected:
-            raise CodecError(
+            raise BenchError(
                 f"{self.name}: the decoder wrote {len(data)} bytes, expected {expected} "
                 f"(8-bit 4:4:4 {width}x{height}); check the configuration's chroma format and bit depth"
             )
@@ -366,7 +383,7 @@ class AV1(ExecutableCodec):
     def read_decoded(self, path: Path, height: int, width: int) -> np.ndarray:
         planes = read_y4m(path)
         if planes.shape[1:] != (height, width):
-            raise CodecError(f"{self.name}: decoded {planes.shape[2]}x{planes.shape[1]}, expected {width}x{height}")
+            raise BenchError(f"{self.name}: decoded {planes.shape[2]}x{planes.shape[1]}, expected {width}x{height}")
         return ycbcr_to_rgb(planes)
 
 

@@ -15,33 +15,62 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
-from neuralcodec.bench.codecs import AVIF, HEIF, JPEG, JPEG2000, JPEGXL, Codec, CodecError, WebP
-from neuralcodec.bench.external import AV1, BPG, CJXL, HM, VTM
+from neuralcodec.bench.codecs import AVIF, HEIF, JPEG, JPEG2000, JPEGXL, BenchCodec, BenchError, WebP
+from neuralcodec.bench.external import AV1, BPG, HM, VTM
+from neuralcodec.settings import available_cpus
 
-__all__ = ["CODECS", "EXECUTABLE_CODECS", "make_codec", "measure", "run_benchmark"]
+__all__ = ["ALIASES", "CODECS", "CodecEntry", "EXECUTABLE_CODECS", "make_codec", "measure", "run_benchmark"]
 
-#: Codec name -> one line on it (the names ``neuralcodec bench`` takes).
-CODECS: Dict[str, str] = {
-    "jpeg420": "JPEG 4:2:0 (Pillow, libjpeg-turbo)",
-    "jpeg444": "JPEG 4:4:4 (Pillow, libjpeg-turbo)",
-    "webp": "WebP (Pillow, libwebp)",
-    "jpeg2000": "JPEG 2000 (Pillow, OpenJPEG); quality = compression ratio",
-    "avif": "AVIF (Pillow's libavif)",
-    "jpegxl": "JPEG XL (imagecodecs, or cjxl/djxl)",
-    "heif": "HEIF/HEVC intra (pillow-heif)",
-    "bpg": "BPG 4:4:4 (bpgenc/bpgdec)",
-    "bpg420": "BPG 4:2:0 (bpgenc/bpgdec)",
-    "vtm": "VVC intra (VTM EncoderApp/DecoderApp, needs --config)",
-    "hm": "HEVC intra (HM TAppEncoder/TAppDecoder, needs --config)",
-    "av1": "AV1 intra (aomenc/aomdec)",
-}
+
+@dataclass(frozen=True)
+class CodecEntry:
+    """One name ``neuralcodec bench`` takes: the class and the arguments that make it."""
+
+    name: str
+    summary: str
+    takes_executables: bool
+    codec_class: Type[BenchCodec]
+    variant: Dict[str, Any] = field(default_factory=dict)
+
+    def create(
+        self, encoder: Optional[str], decoder: Optional[str], config: Optional[str], options: Sequence[str]
+    ) -> BenchCodec:
+        """A new codec of this entry (see :meth:`BenchCodec.create`)."""
+        return self.codec_class.create(encoder, decoder, config, options, **self.variant)
+
+
+#: The benchmarked codec classes, in the order ``neuralcodec bench --list`` shows them.
+CODEC_CLASSES: Tuple[Type[BenchCodec], ...] = (JPEG, WebP, JPEG2000, AVIF, JPEGXL, HEIF, BPG, VTM, HM, AV1)
+
+
+def _registry() -> Tuple[Dict[str, CodecEntry], Dict[str, str]]:
+    entries: Dict[str, CodecEntry] = {}
+    aliases: Dict[str, str] = {}
+    for cls in CODEC_CLASSES:
+        variants = cls.variants()
+        for name, variant in variants.items():
+            summary = cls(**variant).summary  # cheap: constructors load no library
+            entries[name] = CodecEntry(name, summary, cls.takes_executables, cls, dict(variant))
+        for alias in cls.aliases:
+            aliases[alias] = next(iter(variants))
+    return entries, aliases
+
+
+#: Codec name -> its registry entry (the names ``neuralcodec bench`` takes), built from
+#: the classes' :attr:`~BenchCodec.name`, :attr:`~BenchCodec.summary` and
+#: :meth:`~BenchCodec.variants`.
+CODECS: Dict[str, CodecEntry]
+#: Other names accepted for a codec (``jpeg`` -> ``jpeg420``).
+ALIASES: Dict[str, str]
+CODECS, ALIASES = _registry()
 #: The codecs that run executables (they take --encoder, --decoder, --config, --codec-arg).
-EXECUTABLE_CODECS = ("jpegxl", "bpg", "bpg420", "vtm", "hm", "av1")
+EXECUTABLE_CODECS = tuple(name for name, entry in CODECS.items() if entry.takes_executables)
 
 
 def make_codec(
@@ -50,8 +79,8 @@ def make_codec(
     decoder: Optional[str] = None,
     config: Optional[str] = None,
     options: Sequence[str] = (),
-) -> Codec:
-    """The codec ``name`` (a key of :data:`CODECS`).
+) -> BenchCodec:
+    """The codec ``name`` (a key of :data:`CODECS` or :data:`ALIASES`).
 
     Args:
         encoder, decoder: executables (executable codecs only; default: found on PATH).
@@ -61,37 +90,16 @@ def make_codec(
     Raises:
         ValueError: an unknown name, or executable options given to a library codec.
     """
-    if name not in CODECS:
-        raise ValueError(f"unknown codec {name!r}; known: {', '.join(CODECS)}")
-    external = dict(encoder=encoder, decoder=decoder, config=config, options=options)
-    if name not in EXECUTABLE_CODECS and (encoder or decoder or config or options):
+    entry = CODECS.get(ALIASES.get(name, name))
+    if entry is None:
+        known = ", ".join([*CODECS, *(f"{a} (= {n})" for a, n in ALIASES.items())])
+        raise ValueError(f"unknown codec {name!r}; known: {known}")
+    if not entry.takes_executables and (encoder or decoder or config or options):
         raise ValueError(
-            f"{name} runs in-process: --encoder, --decoder, --config and --codec-arg apply only to "
+            f"{entry.name} runs in-process: --encoder, --decoder, --config and --codec-arg apply only to "
             f"{', '.join(EXECUTABLE_CODECS)}"
         )
-    if name in ("jpeg420", "jpeg444"):
-        return JPEG("4:2:0" if name == "jpeg420" else "4:4:4")
-    if name == "webp":
-        return WebP()
-    if name == "jpeg2000":
-        return JPEG2000()
-    if name == "avif":
-        return AVIF()
-    if name == "heif":
-        return HEIF()
-    if name == "jpegxl":
-        library = JPEGXL()
-        if not (encoder or decoder or options) and library.unavailable_reason() is None:
-            return library
-        executable = CJXL(encoder, decoder, None, options)
-        if executable.unavailable_reason() is None or encoder or decoder:
-            return executable
-        return library
-    if name in ("bpg", "bpg420"):
-        return BPG(encoder, decoder, None, options, chroma="444" if name == "bpg" else "420")
-    if name == "av1":
-        return AV1(encoder, decoder, None, options)
-    return (VTM if name == "vtm" else HM)(**external)  # type: ignore[arg-type]
+    return entry.create(encoder, decoder, config, options)
 
 
 def _init_worker() -> None:
@@ -101,14 +109,14 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def measure(task: Tuple[Codec, str, Any]) -> Dict[str, float]:
+def measure(task: Tuple[BenchCodec, str, Any]) -> Dict[str, float]:
     """Codes one image at one quality: ``{"bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}``.
 
     Args:
         task: ``(codec, image path, quality)``.
 
     Raises:
-        CodecError: the codec failed, or decoded an image of another size.
+        BenchError: the codec failed, or decoded an image of another size.
         neuralcodec.eval.images.DatasetError: the image cannot be read.
     """
     from neuralcodec.eval.images import read_rgb
@@ -124,7 +132,7 @@ def measure(task: Tuple[Codec, str, Any]) -> Dict[str, float]:
     decoded = codec.decode(data, height, width)
     decoding_time = time.perf_counter() - start
     if decoded.shape != rgb.shape or decoded.dtype != np.uint8:
-        raise CodecError(
+        raise BenchError(
             f"{codec.name} decoded {Path(path).name} at quality {quality} as {decoded.dtype} {decoded.shape}, "
             f"expected uint8 {rgb.shape}"
         )
@@ -134,7 +142,7 @@ def measure(task: Tuple[Codec, str, Any]) -> Dict[str, float]:
 
 
 def run_benchmark(
-    codec: Codec,
+    codec: BenchCodec,
     images: Sequence[Path],
     qualities: Sequence[float],
     workers: Optional[int] = None,
@@ -144,15 +152,15 @@ def run_benchmark(
     """Benchmarks ``codec`` on ``images`` at each of ``qualities``; returns a results dictionary.
 
     Args:
-        codec: the codec (it must be available: see :meth:`Codec.unavailable_reason`).
+        codec: the codec (it must be available: see :meth:`BenchCodec.unavailable_reason`).
         images: image files.
         qualities: the codec's quality parameters, one rate point each.
-        workers: processes to use (default: the CPU count); 1 runs in this process.
+        workers: processes to use (default: the CPUs this process may run on); 1 runs in this process.
         show_progress: draw a tqdm bar on stderr.
         dataset: the data set path to record.
 
     Raises:
-        CodecError: the codec is unavailable, a quality is invalid, or coding failed.
+        BenchError: the codec is unavailable, a quality is invalid, or coding failed.
     """
     from tqdm import tqdm
 
@@ -160,11 +168,11 @@ def run_benchmark(
 
     reason = codec.unavailable_reason()
     if reason:
-        raise CodecError(reason)
+        raise BenchError(reason)
     qualities = [codec.check_quality(q) for q in qualities]
     if not qualities:
-        raise CodecError("no qualities to run")
-    workers = max(1, int(workers or os.cpu_count() or 1))
+        raise BenchError("no qualities to run")
+    workers = max(1, int(workers or available_cpus()))
     tasks = [(codec, str(path), q) for q in qualities for path in images]
     bar = tqdm(total=len(tasks), desc=codec.name, unit="image", disable=not show_progress)
     rows: List[Dict[str, float]] = []

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 from neuralcodec import __version__
-from neuralcodec.cli.demo import sample_image_path
+from neuralcodec.files import sample_image_path
 
 __all__ = ["build_parser", "main", "sample_image_path"]
 
@@ -33,8 +33,8 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``neuralcodec`` parser with every registered subcommand."""
+def _build() -> Tuple[argparse.ArgumentParser, Dict[str, argparse.ArgumentParser]]:
+    """The ``neuralcodec`` parser, and each subcommand's parser by name."""
     parser = argparse.ArgumentParser(
         prog="neuralcodec",
         description="Learned image compression with a bit-exact Rust entropy coder.",
@@ -43,12 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(commands)
-    return parser
+    return parser, dict(commands.choices)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``neuralcodec`` parser with every registered subcommand."""
+    return _build()[0]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``neuralcodec`` command; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``neuralcodec`` command; returns the exit code.
+
+    Arguments a subcommand does not know are reported by that subcommand's parser (its
+    usage line, exit code 2), not by the top-level one.
+    """
+    parser, subcommands = _build()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        subcommands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     return int(args.handler(args))
 
 

@@ -3,15 +3,8 @@
 Compresses the sample photo shipped in the package (or the given image, or every image
 of a folder such as the Kodak set) with neuralcodec's own mean-scale hyperprior models
 at each shipped rate point, decodes the files, and reports bytes, bits per pixel, PSNR
-and encode/decode times beside JPEG (4:2:0) and WebP at the matched rate (the codec
-quality whose mean bpp is nearest to ours). It writes, under ``-o OUT_DIR`` (default
-``neuralcodec-demo``): the ``.nci`` file(s) and decoded PNG(s) at ``--quality``, the
-RD plot ``rd.png`` (PSNR against bpp for the three codecs, BD-rates against JPEG in the
-legend) and ``results.json`` (the three curves in the results layout ``neuralcodec
-plot`` and ``bdrate`` read). Existing outputs are not replaced without ``--force``.
-
-Exit codes: 0 success, 1 a coding step failed, 2 bad arguments, unreadable input, or
-outputs that exist already.
+and encode/decode times beside JPEG (4:2:0) and WebP at the matched rate. The command's
+``--help`` text is :data:`DESCRIPTION`.
 """
 
 from __future__ import annotations
@@ -19,23 +12,42 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["register", "run_demo", "sample_image_path"]
+from neuralcodec import settings
+from neuralcodec.cli import options
+from neuralcodec.files import sample_image_path
 
+__all__ = ["DESCRIPTION", "register", "run_demo", "sample_image_path"]
 
-def sample_image_path() -> Path:
-    """Path of the sample photo shipped in the package (256x256 RGB, a Kodak crop)."""
-    return Path(str(resources.files("neuralcodec") / "data" / "sample.png"))
+#: What ``neuralcodec demo --help`` says (plain text: argparse prints it as it is).
+DESCRIPTION = """\
+Compress the sample photo shipped with neuralcodec (or IMAGE, or every image of FOLDER,
+such as the Kodak set) with neuralcodec's own models at each shipped rate point, decode
+the files, and report bytes, bits per pixel, PSNR and encode/decode times beside JPEG
+(4:2:0) and WebP at the matched rate (the codec quality whose mean bpp is nearest to
+ours). Figures are means over the images; times are per image.
+
+It writes into OUT_DIR (default neuralcodec-demo):
+  NAME.nci, NAME.decoded.png  each image's file and its decoding, at --quality
+  rd.png                      PSNR against bpp for the three codecs, BD-rates against
+                              JPEG in the legend
+  results.json                the three curves, in the layout that `neuralcodec plot`
+                              and `neuralcodec bdrate` read
+Existing outputs are not replaced without --force.
+
+exit codes: 0 success, 1 a coding step failed, 2 bad arguments, an unreadable input, or
+outputs that exist already.
+"""
 
 
 def _psnr(original: np.ndarray, decoded: np.ndarray) -> float:
-    mse = float(np.mean((original.astype(np.float64) - decoded.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    from neuralcodec.metrics import psnr_8bit
+
+    return psnr_8bit(original, decoded)
 
 
 def _measure_classical(codec: Any, images: Sequence[np.ndarray], quality: int) -> Dict[str, float]:
@@ -51,8 +63,9 @@ def _measure_classical(codec: Any, images: Sequence[np.ndarray], quality: int) -
         total += len(data)
         bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
         psnr.append(_psnr(rgb, decoded))
-    return {"quality": quality, "bytes": total, "bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
-            "encode_ms": 1e3 * float(np.mean(encode_s)), "decode_ms": 1e3 * float(np.mean(decode_s))}
+    return {"quality": quality, "bytes": total / len(images), "bpp": float(np.mean(bpp)),
+            "psnr": float(np.mean(psnr)), "encode_ms": 1e3 * float(np.mean(encode_s)),
+            "decode_ms": 1e3 * float(np.mean(decode_s))}
 
 
 def _matched_quality(measure: Callable[[int], Dict[str, float]], target_bpp: float, low: int, high: int) -> Dict[str, float]:
@@ -104,10 +117,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from neuralcodec.bench.codecs import JPEG, WebP
     from neuralcodec.codec import Codec, CodecError
-    from neuralcodec.codec.api import save_image_atomic, write_atomic
+    from neuralcodec.codec.api import save_image_atomic
     from neuralcodec.eval.images import DatasetError, collect_images, read_rgb
     from neuralcodec.eval.rd import plot_curves, results_bjontegaard
-    from neuralcodec.zoo.defaults import DEFAULT_LAMBDAS, DEFAULT_QUALITY
+    from neuralcodec.files import write_atomic
 
     source = args.input if args.input is not None else sample_image_path()
     try:
@@ -116,9 +129,11 @@ def run_demo(args: argparse.Namespace) -> int:
     except (DatasetError, OSError, ValueError) as error:
         print(f"error: cannot read {source}: {error}", file=sys.stderr)
         return 2
-    quality = DEFAULT_QUALITY if args.quality is None else args.quality
-    if quality not in DEFAULT_LAMBDAS:
-        print(f"error: --quality must be one of the shipped rate points {sorted(DEFAULT_LAMBDAS)}", file=sys.stderr)
+    quality = settings.DEFAULT_QUALITY if args.quality is None else args.quality
+    try:
+        settings.check_quality(quality)
+    except ValueError as error:
+        print(f"error: --quality: {error}", file=sys.stderr)
         return 2
     out_dir: Path = args.out_dir
     existing = [p for p in _outputs(out_dir, [p.stem for p in paths]) if p.exists()]
@@ -135,7 +150,7 @@ def run_demo(args: argparse.Namespace) -> int:
     files: Dict[str, bytes] = {}
     decoded_images: Dict[str, np.ndarray] = {}
     try:
-        for q in sorted(DEFAULT_LAMBDAS):
+        for q in settings.qualities_of():
             codec = Codec.default(q)
             bpp, psnr, encode_s, decode_s, total = [], [], [], [], 0
             for path, rgb in zip(paths, images):
@@ -150,7 +165,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 psnr.append(_psnr(rgb, decoded))
                 if q == quality:
                     files[path.stem], decoded_images[path.stem] = data, decoded
-            ours.append({"quality": q, "bytes": total, "bpp": float(np.mean(bpp)), "psnr": float(np.mean(psnr)),
+            ours.append({"quality": q, "bytes": total / len(images), "bpp": float(np.mean(bpp)),
+                         "psnr": float(np.mean(psnr)),
                          "encode_ms": 1e3 * float(np.mean(encode_s)), "decode_ms": 1e3 * float(np.mean(decode_s))})
     except CodecError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -172,11 +188,11 @@ def run_demo(args: argparse.Namespace) -> int:
         (f"WebP q={webp_match['quality']}", webp_match),
     ]
     for label, r in rows:
-        print(f"{label:<22}{r['bytes']:>10,}{r['bpp']:>8.3f}{r['psnr']:>9.2f}{r['encode_ms']:>11.1f}{r['decode_ms']:>11.1f}")
-    print("\nall shipped rate points:")
+        print(f"{label:<22}{r['bytes']:>10,.0f}{r['bpp']:>8.3f}{r['psnr']:>9.2f}{r['encode_ms']:>11.1f}{r['decode_ms']:>11.1f}")
+    print("\nall shipped rate points (means over the images):")
     print(header)
     for r in ours:
-        print(f"{'neuralcodec q' + str(r['quality']):<22}{r['bytes']:>10,}{r['bpp']:>8.3f}{r['psnr']:>9.2f}"
+        print(f"{'neuralcodec q' + str(r['quality']):<22}{r['bytes']:>10,.0f}{r['bpp']:>8.3f}{r['psnr']:>9.2f}"
               f"{r['encode_ms']:>11.1f}{r['decode_ms']:>11.1f}")
 
     curves = [
@@ -207,12 +223,19 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser = commands.add_parser(
         "demo",
         help="compress the sample photo (or IMAGE/FOLDER) with the shipped models, beside JPEG and WebP",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", nargs="?", type=Path, help="an image or a folder of images (default: the shipped sample)")
-    parser.add_argument("-o", "--out-dir", type=Path, default=Path("neuralcodec-demo"), help="output folder (default %(default)s)")
-    parser.add_argument("--quality", type=int, default=None, help="the shipped rate point whose files are written (default 3)")
+    parser.add_argument(
+        "input", nargs="?", type=Path, metavar="IMAGE|FOLDER", help="an image or a folder of images (default: the shipped sample)"
+    )
+    parser.add_argument("-o", "--out-dir", type=Path, default=Path("neuralcodec-demo"), metavar="OUT_DIR",
+                        help="output folder (default %(default)s)")
+    options.add_quality(
+        parser,
+        help=f"the shipped rate point whose files are written: {', '.join(map(str, settings.qualities_of()))} "
+        f"(default {settings.DEFAULT_QUALITY})",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--force", action="store_true", help="replace existing outputs")
+    options.add_force(parser, help="replace existing outputs")
     parser.set_defaults(handler=run_demo)

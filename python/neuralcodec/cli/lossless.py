@@ -1,11 +1,9 @@
-"""``neuralcodec lossless [IMAGE]``: codes a photo's pixels losslessly with the rANS coder (colour planes
-  G, R-G, B-G; a left/up neighbour predictor; one table per plane fitted to the image), decodes
-  them, checks the round trip, and prints the size beside the ideal (the information
-  content under the table) and beside PNG. With no IMAGE it uses the sample photo
-  shipped in the package.
+"""``neuralcodec lossless [IMAGE]``: the rANS coder alone, on a photo's pixels.
 
-Exit codes: 0 success, 1 the run failed (e.g. the round trip did not match), 2 an
-unreadable input.
+Codes the pixels losslessly (colour planes G, R-G, B-G; a left/up neighbour predictor;
+one table per plane fitted to the image), decodes them, checks the round trip, and
+prints the size beside the ideal (the information content under the table) and beside
+PNG. The command's ``--help`` text is :data:`DESCRIPTION`.
 """
 
 from __future__ import annotations
@@ -13,13 +11,25 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
 from neuralcodec.ans import CdfTable, RansDecoder, RansEncoder, ideal_bits, pmf_to_quantized_cdf
+from neuralcodec.files import sample_image_path
+
+#: What ``neuralcodec lossless --help`` says.
+DESCRIPTION = """\
+Code a photo's pixels losslessly with neuralcodec's rANS entropy coder alone (colour
+planes G, R-G, B-G; each pixel predicted from its left or upper neighbour; one
+probability table per plane fitted to the image), decode them, check that the round
+trip is exact, and print the size beside the ideal (the information content under the
+tables) and beside the PNG file. With no IMAGE it uses the sample photo shipped with
+neuralcodec.
+
+exit codes: 0 success, 1 the round trip did not match, 2 an unreadable input.
+"""
 
 #: Residuals of the colour-difference planes of 8-bit pixels lie in [-510, 510].
 _RESIDUAL_RANGE = 510
@@ -35,11 +45,6 @@ def _from_planes(planes: np.ndarray) -> np.ndarray:
     """Inverts :func:`_to_planes`."""
     green = planes[..., 0]
     return np.stack([planes[..., 1] + green, green, planes[..., 2] + green], axis=-1)
-
-
-def sample_image_path() -> Path:
-    """Path of the sample photo shipped in the package (256x256 RGB, a Kodak crop)."""
-    return Path(str(resources.files("neuralcodec") / "data" / "sample.png"))
 
 
 def _predict_residuals(pixels: np.ndarray) -> np.ndarray:
@@ -127,10 +132,11 @@ def run_lossless(image: Optional[Path]) -> int:
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Adds the ``lossless`` subcommand to the ``neuralcodec`` parser."""
-    demo = commands.add_parser(
+    parser = commands.add_parser(
         "lossless",
         help="code a photo's pixels losslessly with the rANS coder alone and report sizes against the ideal",
-        description=run_lossless.__doc__,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("image", nargs="?", type=Path, help="image file (default: the shipped sample photo)")
-    demo.set_defaults(handler=lambda args: run_lossless(args.image))
+    parser.add_argument("image", nargs="?", type=Path, metavar="IMAGE", help="image file (default: the shipped sample photo)")
+    parser.set_defaults(handler=lambda args: run_lossless(args.image))

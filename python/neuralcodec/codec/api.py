@@ -51,7 +51,9 @@ from neuralcodec.codec.errors import (
 )
 from neuralcodec.codec.identity import architecture_of, weights_sha256
 from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
+from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.files import write_atomic
+from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel
 
 __all__ = [
@@ -212,8 +214,8 @@ class Codec:
                 model of that architecture.
             ValueError: ``architecture`` is missing or unknown for a torch checkpoint.
         """
-        from neuralcodec.zoo import ARCHITECTURES, WeightsError, load_weights
-        from neuralcodec.zoo import defaults
+        from neuralcodec.zoo import ARCHITECTURES, WeightsError
+        from neuralcodec.zoo.defaults import load_model_file
 
         path = Path(path)
         if not path.is_file():
@@ -223,29 +225,18 @@ class Codec:
             stored = metadata.get("architecture")
             if architecture is not None and stored is not None and stored != architecture:
                 raise ModelMismatchError(f"{path} holds a {stored} model, not {architecture}")
-            try:
-                model = defaults.load_weights_file(path, device or "cpu")
-            except (ValueError, KeyError, RuntimeError) as error:
-                raise ModelNotFoundError(f"cannot load {path}: {error}") from None
-            name = stored or architecture
-            metric = metric or metadata.get("metric", "")
-            return cls(model, architecture=name, quality=quality, metric=metric, origin=Origin.CHECKPOINT)
-        if architecture is None:
+            architecture, metric = stored or architecture, metric or metadata.get("metric", "")
+        elif architecture is None:
             raise ValueError(f"{path} is a torch checkpoint, which does not name its architecture: pass architecture=")
-        if architecture not in ARCHITECTURES:
+        elif architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
         try:
-            state_dict = load_weights(path)
-            model = ARCHITECTURES[architecture].from_state_dict(state_dict)
+            model = load_model_file(path, architecture, device or "cpu")
         except WeightsError as error:
             raise ModelNotFoundError(str(error)) from None
         except (KeyError, RuntimeError, ValueError) as error:
             raise ModelNotFoundError(f"{path} does not hold a {architecture} model: {error}") from None
-        model.update(force=False)
-        return cls(
-            model.eval(), architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT,
-            device=device or "cpu",
-        )
+        return cls(model, architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT)
 
     @classmethod
     def for_header(cls, header: Header, device: Device = "cpu", progress: bool = True) -> "Codec":
@@ -283,8 +274,18 @@ class Codec:
         """Where the model's weights are."""
         return _model_device(self.model)
 
-    def _path_for_encoding(self, coding_path: Optional[str]) -> str:
-        available = tuple(getattr(self.model, "coding_paths", ("compat",)))
+    @property
+    def coding_paths(self) -> Tuple[str, ...]:
+        """The coding paths the model offers (``"compat"`` always; ``"engine"`` where it has one)."""
+        return tuple(getattr(self.model, "coding_paths", ("compat",)))
+
+    def check_coding_path(self, coding_path: Optional[str] = None) -> str:
+        """The coding path an encoding with ``coding_path`` uses (None: the model's own).
+
+        Raises:
+            ValueError: the model does not offer that path (the message lists those it does).
+        """
+        available = self.coding_paths
         path = coding_path or getattr(self.model, "coding_path", "compat")
         if path not in available:
             raise ValueError(
@@ -315,7 +316,7 @@ class Codec:
             ImageError: the image cannot be read or coded as it is.
         """
         x, channels = self._input_tensor(image, drop_alpha, max_pixels)
-        path = self._path_for_encoding(coding_path)
+        path = self.check_coding_path(coding_path)
         height, width = int(x.shape[-2]), int(x.shape[-1])
         with torch.no_grad(), _coding_path(self.model, path):
             out = self.model.compress(x.to(self.device))
@@ -360,20 +361,28 @@ class Codec:
                 raise ImageError(f"{width}x{height} pixels, more than max_pixels = {max_pixels:,}")
             if not bool(torch.isfinite(x).all()):
                 raise ImageError("the image tensor holds NaN or infinite values")
-            return x.float().clamp(0, 1), 3
+            low, high = float(x.min()), float(x.max())
+            if low < 0.0 or high > 1.0:
+                raise ImageError(
+                    f"a float image tensor must hold values in [0, 1], this one spans [{low:g}, {high:g}]: "
+                    "divide 8-bit values by 255, or clamp the tensor if the excess is rounding noise"
+                )
+            return x.float(), 3
         loaded = load_image(image, drop_alpha=drop_alpha, max_pixels=max_pixels)
         return _pixels_to_tensor(loaded.pixels), loaded.channels
 
     def decode(
         self,
-        data: Union[bytes, bytearray, memoryview],
+        data: Union[bytes, bytearray, memoryview, str, Path],
         *,
         output: str = "pil",
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_strings: int = DEFAULT_MAX_STRINGS,
         max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
     ) -> Any:
-        """Decodes a file made with this model; see :func:`decode_image`."""
+        """Decodes a file made with this model (its bytes or its path); see :func:`decode_image`."""
+        if isinstance(data, (str, Path)):
+            data = Path(data).read_bytes()
         header, strings = unpack(
             data, max_pixels=max_pixels, max_strings=max_strings, max_string_bytes=max_string_bytes
         )
@@ -398,7 +407,7 @@ class Codec:
                 f"the file was made with {theirs.describe()}, but the model at hand is {mine.describe()}; "
                 f"decode it with the file's model{hint}"
             )
-        available = tuple(getattr(self.model, "coding_paths", ("compat",)))
+        available = self.coding_paths
         if header.coding_path not in available:
             raise ModelMismatchError(
                 f"the file was coded with the {header.coding_path!r} path, which this {mine.architecture} model "
@@ -425,12 +434,10 @@ class Codec:
         except ValueError as error:
             # The model refuses strings that do not fit it (e.g. their number).
             raise FormatError(f"the file's strings do not fit {header.model.architecture}: {error}") from None
-        except TypeError as error:
-            if type(error).__name__ == "EngineUnsupportedError":  # the model, not the file, is at fault
-                raise ModelMismatchError(
-                    f"this {type(self.model).__name__} cannot run the file's {header.coding_path!r} coding path: {error}"
-                ) from None
-            raise
+        except EngineUnsupportedError as error:  # the model, not the file, is at fault
+            raise ModelMismatchError(
+                f"this {type(self.model).__name__} cannot run the file's {header.coding_path!r} coding path: {error}"
+            ) from None
         x_hat = out["x_hat"]
         if tuple(x_hat.shape) != (1, 3, header.height, header.width):
             raise FormatError(f"decoding gave an image of shape {tuple(x_hat.shape)}, expected {(1, 3) + size}")
@@ -466,14 +473,6 @@ def _tensor_to_pixels(x_hat: Tensor) -> np.ndarray:
     """float ``[1, 3, H, W]`` in [0, 1] -> uint8 ``[H, W, 3]`` (rounded to nearest)."""
     x = torch.nan_to_num(x_hat[0].detach().float(), nan=0.0).clamp(0, 1)
     return x.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB of two uint8 images of the same shape (inf if equal)."""
-    if reference.shape != decoded.shape:
-        raise ValueError(f"shapes differ: {reference.shape} and {decoded.shape}")
-    mse = float(np.mean((reference.astype(np.float64) - decoded.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
 
 
 # -------------------------------------------------------------------- functions
@@ -557,7 +556,7 @@ def decoder_for(
 
 
 def decode_image(
-    data: Union[bytes, bytearray, memoryview],
+    data: Union[bytes, bytearray, memoryview, str, Path],
     model: ModelLike = None,
     *,
     output: str = "pil",
@@ -566,10 +565,11 @@ def decode_image(
     max_strings: int = DEFAULT_MAX_STRINGS,
     max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
 ) -> Any:
-    """Decodes the bytes of a neuralcodec file.
+    """Decodes a neuralcodec file, given as its bytes or its path (as :func:`encode_image`
+    takes an image or its path).
 
     Args:
-        data: the whole file.
+        data: the whole file's bytes, or the path of the file (``str`` or ``Path``).
         model: the model to decode with (a model, a :class:`Codec` or a checkpoint
             path); default: the one the file names (shipped or CompressAI weights).
         output: ``"pil"`` (a ``PIL.Image``, ``RGB``, or ``L`` when the source was
@@ -585,7 +585,10 @@ def decode_image(
             (:class:`UnsupportedVersionError`).
         ModelMismatchError: ``model`` is not the file's model.
         ModelNotFoundError: the file's model is not available here.
+        OSError: ``data`` is a path that cannot be read.
     """
+    if isinstance(data, (str, Path)):
+        data = Path(data).read_bytes()
     header, strings = unpack(data, max_pixels=max_pixels, max_strings=max_strings, max_string_bytes=max_string_bytes)
     return decoder_for(header, model, device).decode_parsed(header, strings, output=output)
 
@@ -634,7 +637,7 @@ def decode_file(
     destination = Path(destination)
     if not force and os.path.lexists(destination):
         raise FileExistsError(f"{destination} exists; pass --force (force=True) to overwrite it")
-    image = decode_image(Path(source).read_bytes(), model, output="pil", **options)
+    image = decode_image(Path(source), model, output="pil", **options)
     save_image_atomic(image, destination, force=force)
     return image
 

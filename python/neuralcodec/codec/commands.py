@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from neuralcodec import settings
+from neuralcodec.cli import options
+
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "register"]
 
 EXIT_OK = 0
@@ -36,7 +39,6 @@ exit codes:
   130  interrupted (Ctrl-C); no partial output file is left behind
 """
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _OUTPUT_FORMATS = ("png", "bmp", "tiff", "webp")
 _CONTAINER_SUFFIX = ".nci"
 _DEFAULT_MAX_PIXELS = 1 << 26  # = container.DEFAULT_MAX_PIXELS, kept literal so --help needs no imports
@@ -79,6 +81,8 @@ def _positive_int(text: str) -> int:
 
 
 def _add_common(parser: argparse.ArgumentParser, what: str) -> None:
+    """The options ``compress`` and ``decompress`` share (``--quiet`` is added by each, since
+    ``-q`` is ``--quality`` in ``compress``)."""
     parser.add_argument(
         "-o",
         "--output",
@@ -87,8 +91,8 @@ def _add_common(parser: argparse.ArgumentParser, what: str) -> None:
         help=f"where to write: a file name when there is one input file and OUT has a suffix, else a folder "
         f"(created; folder inputs keep their layout inside it). Default: beside each input, as {what}",
     )
-    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default: cpu)")
+    options.add_force(parser, help="overwrite existing output files")
+    options.add_device(parser)
     parser.add_argument(
         "--max-pixels",
         type=_positive_int,
@@ -96,7 +100,6 @@ def _add_common(parser: argparse.ArgumentParser, what: str) -> None:
         metavar="N",
         help=f"refuse images larger than N pixels (default: {_DEFAULT_MAX_PIXELS:,} = 8192x8192)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no notes")
 
 
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -105,10 +108,10 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         "compress",
         help="compress images into neuralcodec (.nci) files",
         description=textwrap.fill(
-            "Compress images (PNG, JPEG, BMP, TIFF, WebP; 8-bit) with a learned model into .nci files. "
-            "By default the model is neuralcodec's shipped mbt2018-mean at --quality. Naming --architecture "
+            "Compress images (PNG, JPEG, BMP, PPM/PGM, TIFF, WebP; 8-bit) with a learned model into .nci files. "
+            "By default the model is neuralcodec's shipped mbt2018-mean at --quality. Naming --model "
             "uses CompressAI's published weights for it (downloaded once, verified); --checkpoint uses your "
-            "own weights (a .safetensors file, or a torch/CompressAI checkpoint with --architecture). "
+            "own weights (a .safetensors file, or a torch/CompressAI checkpoint with --model). "
             "Grayscale images are coded as RGB and decoded back to grayscale; images with transparency "
             "are refused unless --drop-alpha; 16-bit images are refused.",
             width=88,
@@ -118,20 +121,14 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     compress.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE", help="image files or folders")
     _add_common(compress, "NAME.nci")
+    options.add_quiet(compress)
     model = compress.add_argument_group("model")
-    model.add_argument(
-        "--architecture",
-        metavar="NAME",
-        help="use CompressAI's published weights of this architecture: bmshj2018-factorized, "
-        "bmshj2018-hyperprior, mbt2018-mean, mbt2018, cheng2020-anchor, cheng2020-attn",
+    options.add_model(
+        model,
+        help=f"use CompressAI's published weights of this architecture: {', '.join(settings.COMPRESSAI_QUALITIES)}",
     )
-    model.add_argument(
-        "--quality",
-        type=int,
-        metavar="Q",
-        help="rate point: 1..4 for the shipped weights (default 3), 1..8 (1..6 for cheng2020) for CompressAI's",
-    )
-    model.add_argument("--metric", choices=("mse", "ms-ssim"), help="the distortion CompressAI's weights were trained for (default mse)")
+    options.add_quality(model)
+    model.add_argument("--metric", choices=settings.METRICS, help="the distortion CompressAI's weights were trained for (default mse)")
     model.add_argument("--checkpoint", type=Path, metavar="FILE", help="your own weights file")
     model.add_argument("--coding-path", metavar="PATH", help="entropy-parameter path (default: the model's; 'compat' or 'engine' where offered)")
     compress.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")
@@ -153,6 +150,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     decompress.add_argument("inputs", nargs="+", type=Path, metavar="FILE", help=".nci files or folders")
     _add_common(decompress, "NAME.png")
+    options.add_quiet(decompress, short=True)
     decompress.add_argument("--checkpoint", type=Path, metavar="FILE", help="the weights file the inputs were made with")
     decompress.add_argument(
         "--format", choices=_OUTPUT_FORMATS, default="png", help="image format of outputs named by this command (default: png)"
@@ -340,19 +338,19 @@ def _compress_model(args: argparse.Namespace) -> Any:
 
     if args.checkpoint is not None:
         return Codec.from_checkpoint(
-            args.checkpoint, args.architecture, args.quality or 0, args.metric or "", device=args.device
+            args.checkpoint, args.model, args.quality or 0, args.metric or "", device=args.device
         )
-    if args.architecture is not None:
-        return Codec.zoo(args.architecture, args.quality, args.metric or "mse", device=args.device)
+    if args.model is not None:
+        return Codec.zoo(args.model, args.quality, args.metric or "mse", device=args.device)
     if args.metric not in (None, "mse"):
-        raise _UsageError("the shipped weights are trained for mse; name --architecture for CompressAI's ms-ssim weights")
+        raise _UsageError("the shipped weights are trained for mse; name --model for CompressAI's ms-ssim weights")
     return Codec.default(args.quality, device=args.device)
 
 
 def _compress_command(args: argparse.Namespace) -> int:
     """Handler of ``neuralcodec compress``."""
     try:
-        jobs = _plan(args.inputs, args.output, _IMAGE_SUFFIXES, _CONTAINER_SUFFIX)
+        jobs = _plan(args.inputs, args.output, settings.IMAGE_SUFFIXES, _CONTAINER_SUFFIX)
         _check_device(args.device)
         from neuralcodec.codec.errors import CodecError
         from neuralcodec.zoo import WeightsError
@@ -361,6 +359,10 @@ def _compress_command(args: argparse.Namespace) -> int:
             codec = _compress_model(args)
         except (CodecError, ValueError, WeightsError, OSError) as error:
             raise _UsageError(f"cannot load the model: {error}") from None
+        try:
+            codec.check_coding_path(args.coding_path)
+        except ValueError as error:
+            raise _UsageError(f"--coding-path {args.coding_path}: {error}") from None
     except _UsageError as error:
         print(f"neuralcodec compress: error: {error}", file=sys.stderr)
         return EXIT_USAGE

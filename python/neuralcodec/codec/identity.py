@@ -22,19 +22,20 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+from neuralcodec.ops.versions import tensor_versions
+
 __all__ = ["architecture_of", "weights_sha256"]
 
 _PREFIX = b"neuralcodec state_dict sha256 v1\n"
 
-#: model -> (signature of its tensors, digest): hashing a large model takes a while, and
-#: a signature (storage pointers and version counters) tells whether any tensor changed.
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], bytes]]" = weakref.WeakKeyDictionary()
+#: model -> (signature of its tensors, digest, the tensors): hashing a large model takes a
+#: while, and the signature (names and :func:`~neuralcodec.ops.tensor_versions`) tells
+#: whether any tensor changed.
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], bytes, Any]]" = weakref.WeakKeyDictionary()
 
 
 def _signature(state_dict: Mapping[str, Tensor]) -> Tuple[Any, ...]:
-    return tuple(
-        (key, t.data_ptr(), t._version, t.dtype, tuple(t.shape), str(t.device)) for key, t in state_dict.items()
-    )
+    return tuple(state_dict) + tensor_versions(state_dict.values())
 
 
 def _digest(state_dict: Mapping[str, Tensor]) -> bytes:
@@ -47,7 +48,7 @@ def _digest(state_dict: Mapping[str, Tensor]) -> bytes:
         dtype = str(tensor.dtype).removeprefix("torch.")
         shape = ",".join(str(s) for s in tensor.shape)
         nbytes = tensor.numel() * tensor.element_size()
-        digest.update(f"{key}\n{dtype}\n{shape}\n{nbytes}\n".encode("utf-8"))
+        digest.update(f"{key}\n{dtype}\n{shape}\n{nbytes}\n".encode())
         if nbytes:
             digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
     return digest.digest()
@@ -66,7 +67,7 @@ def weights_sha256(model: "nn.Module | Mapping[str, Tensor]") -> bytes:
         if cached is not None and cached[0] == signature:
             return cached[1]
         digest = _digest(state_dict)
-        _CACHE[model] = (signature, digest)
+        _CACHE[model] = (signature, digest, state_dict)  # keeps the addresses from being reused
         return digest
     if isinstance(model, Mapping):
         return _digest(model)

@@ -26,11 +26,9 @@ import numpy as np
 
 from neuralcodec.codec.container import DEFAULT_MAX_PIXELS
 from neuralcodec.codec.errors import ImageError
+from neuralcodec.settings import IMAGE_SUFFIXES  # re-exported: the suffixes folders are searched for
 
 __all__ = ["IMAGE_SUFFIXES", "LoadedImage", "load_image", "pixels_to_pil"]
-
-#: File suffixes the command line picks up from folders (Pillow reads more when named).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 _HIGH_DEPTH_MODES = {"I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}
 _ALPHA_MODES = {"RGBA": "RGB", "RGBa": "RGB", "LA": "L", "La": "L"}
@@ -104,7 +102,7 @@ def _from_pil(img: Any, drop_alpha: bool, max_pixels: int, name: str) -> LoadedI
 
     mode = img.mode
     if mode == "P":
-        has_alpha = "transparency" in img.info or img.palette is not None and img.palette.mode == "RGBA"
+        has_alpha = "transparency" in img.info or (img.palette is not None and img.palette.mode == "RGBA")
         img = img.convert("RGBA" if has_alpha else "RGB")
         notes.append("palette image converted to RGB")
         mode = img.mode

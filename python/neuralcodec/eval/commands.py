@@ -5,7 +5,8 @@
   With no model named it evaluates neuralcodec's shipped models
   (:func:`neuralcodec.zoo.defaults.default_model`).
 * ``neuralcodec plot RESULTS.json... -o FILE.png|svg [--metric psnr|ms-ssim]``: RD curves.
-* ``neuralcodec bdrate A.json B.json...``: BD-rate (%) and BD-PSNR (dB) of each B against A.
+* ``neuralcodec bdrate REFERENCE.json TEST.json...``: BD-rate (%) and BD-PSNR (dB) of each
+  TEST against REFERENCE.
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage or unreadable input. Only argparse
 is imported here; torch, the models and matplotlib load when a handler runs.
@@ -18,6 +19,9 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from neuralcodec import settings
+from neuralcodec.cli import options
 
 __all__ = ["register", "run_bdrate", "run_eval", "run_plot"]
 
@@ -35,8 +39,8 @@ def _error(message: object, code: int = 2) -> int:
 def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, Any]]:
     """The rate points, results name, description and settings the ``eval`` arguments ask for."""
     from neuralcodec.eval.learned import RatePoint
-    from neuralcodec.zoo import defaults
-    from neuralcodec.zoo.image import ARCHITECTURES, CONFIGS, load_model
+    from neuralcodec.zoo import WeightsError, defaults
+    from neuralcodec.zoo.image import ARCHITECTURES, load_model
 
     if args.model is not None and args.model not in ARCHITECTURES:
         raise UsageError(f"unknown architecture {args.model!r}; known: {', '.join(ARCHITECTURES)}")
@@ -61,14 +65,18 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
             )
         qualities = args.quality or []
         if not qualities:
-            raise UsageError(f"give --quality for {args.model} (one or more of {sorted(CONFIGS[args.model])})")
-        bad = [q for q in qualities if q not in CONFIGS[args.model]]
-        if bad:
-            raise UsageError(f"{args.model} has qualities {sorted(CONFIGS[args.model])}, not {bad}")
+            raise UsageError(f"give --quality for {args.model} (one or more of {list(settings.qualities_of(args.model))})")
+        _check_qualities(qualities, args.model)
         metric = args.metric
 
         def loader(quality: int) -> Any:
-            return lambda: load_model(args.model, quality, metric, pretrained=True, progress=not args.no_progress)
+            def load() -> Any:
+                try:
+                    return load_model(args.model, quality, metric, pretrained=True, progress=not args.quiet)
+                except WeightsError as error:
+                    raise UsageError(f"--pretrained: CompressAI's {args.model} quality {quality}: {error}") from None
+
+            return load
 
         points = [RatePoint(q, loader(q)) for q in qualities]
         name = args.name or f"{args.model}-{metric}"
@@ -76,10 +84,8 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
         return points, name, description, {"architecture": args.model, "metric": metric, "weights": "compressai"}
     if args.pretrained:
         raise UsageError("--pretrained needs --model ARCH")
-    qualities = args.quality or sorted(defaults.DEFAULT_LAMBDAS)
-    bad = [q for q in qualities if q not in defaults.DEFAULT_LAMBDAS]
-    if bad:
-        raise UsageError(f"the shipped models have qualities {sorted(defaults.DEFAULT_LAMBDAS)}, not {bad}")
+    qualities = args.quality or list(settings.qualities_of())
+    _check_qualities(qualities, None)
     missing = [q for q in qualities if not defaults.default_weights_path(q).is_file()]
     if missing:
         raise UsageError(
@@ -90,30 +96,34 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
     points = [RatePoint(q, (lambda q=q: defaults.default_model(q))) for q in qualities]
     name = args.name or f"neuralcodec-{defaults.DEFAULT_ARCHITECTURE}"
     description = f"neuralcodec eval of the shipped {defaults.DEFAULT_ARCHITECTURE} models"
-    settings = {
+    recorded = {
         "architecture": defaults.DEFAULT_ARCHITECTURE,
         "weights": "neuralcodec defaults",
         "lambdas": [defaults.DEFAULT_LAMBDAS[q] for q in qualities],
     }
-    return points, name, description, settings
+    return points, name, description, recorded
+
+
+def _check_qualities(qualities: Sequence[int], architecture: Optional[str]) -> None:
+    """Raises :class:`UsageError` unless every quality is a rate point of ``architecture``
+    (the shipped weights when None); see :func:`neuralcodec.settings.check_quality`."""
+    try:
+        for quality in qualities:
+            settings.check_quality(quality, architecture)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _checkpoint_loader(path: Path, architecture: Optional[str]) -> Any:
     """A loader for one checkpoint: a neuralcodec safetensors file, or a state_dict file with ``--model``."""
 
     def load() -> Any:
-        from neuralcodec.zoo.defaults import load_weights_file
-        from neuralcodec.zoo.image import ARCHITECTURES
-        from neuralcodec.zoo.weights import load_weights
+        from neuralcodec.zoo.defaults import load_model_file
 
         try:
-            if path.suffix == ".safetensors":
-                return load_weights_file(path)
-            model = ARCHITECTURES[str(architecture)].from_state_dict(load_weights(path))
+            return load_model_file(path, architecture)
         except (ValueError, RuntimeError, OSError, KeyError) as error:
             raise UsageError(f"cannot load checkpoint {path}: {error}") from error
-        model.update(force=False)
-        return model.eval()
 
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
@@ -128,7 +138,7 @@ def _print_table(results: Dict[str, Any], stream: Any) -> None:
     print(f"{results['name']}: mean over {len(results['per_image']['images'])} images", file=stream)
     print(header, file=stream)
     for i, quality in enumerate(results["qualities"]):
-        line = f"{str(quality):>22}  {table['bpp'][i]:7.4f}  "
+        line = f"{quality!s:>22}  {table['bpp'][i]:7.4f}  "
         if has_estimate:
             line += f"{table['bpp-estimate'][i]:7.4f}  "
         line += (
@@ -185,18 +195,17 @@ def run_eval(args: argparse.Namespace) -> int:
         return _error(refusal)
     try:
         images = collect_images(args.dataset)
-        points, name, description, settings = _rate_points(args)
+        points, name, description, recorded = _rate_points(args)
     except (DatasetError, UsageError) as error:
         return _error(error)
     import torch
 
     from neuralcodec.eval.learned import evaluate
 
-    if args.cuda and not torch.cuda.is_available():
-        return _error("--cuda was given but no CUDA device is available")
-    device = "cuda" if args.cuda else "cpu"
+    if args.device == "cuda" and not torch.cuda.is_available():
+        return _error("--device cuda: CUDA is not available on this machine")
     try:
-        results = evaluate(points, images, name, description, device, not args.no_progress, args.dataset, settings)
+        results = evaluate(points, images, name, description, args.device, not args.quiet, args.dataset, recorded)
     except (DatasetError, UsageError, FileNotFoundError) as error:
         return _error(error)
     except (ValueError, RuntimeError, OSError) as error:
@@ -293,34 +302,32 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
             "With no --model or --checkpoint, the models shipped with neuralcodec are evaluated."
         ),
     )
-    evaluate.add_argument("dataset", type=Path, help="folder of images (not recursive), or one image file")
-    evaluate.add_argument("--model", "-a", metavar="ARCH", help="zoo architecture, e.g. mbt2018-mean")
-    evaluate.add_argument("--quality", "-q", type=int, nargs="+", metavar="Q", help="quality levels to evaluate")
+    evaluate.add_argument("dataset", type=Path, metavar="DATASET", help="folder of images (not recursive), or one image file")
+    options.add_model(evaluate, help="zoo architecture of --pretrained weights or --checkpoint files, e.g. mbt2018-mean")
+    options.add_quality(evaluate, nargs="+", help=settings.quality_help("default: all of them"))
     evaluate.add_argument(
         "--metric",
-        "-m",
-        choices=("mse", "ms-ssim"),
+        choices=settings.METRICS,
         default="mse",
         help="the weights' training metric (with --pretrained)",
     )
+    options.add_alias(evaluate, "-m", dest="metric", choices=settings.METRICS)
     evaluate.add_argument("--pretrained", action="store_true", help="use CompressAI's published weights for --model")
     evaluate.add_argument(
         "--checkpoint",
-        "-p",
         type=Path,
         nargs="+",
         metavar="FILE",
         help="weight files, one rate point each (.safetensors from neuralcodec, or state_dict/CompressAI checkpoints with --model)",
     )
-    evaluate.add_argument(
-        "--cuda", action="store_true", help="run the models on the GPU (the entropy coder runs on the CPU)"
-    )
+    options.add_alias(evaluate, "-p", dest="checkpoint", type=Path, nargs="+", metavar="FILE")
+    options.add_device(evaluate, help="where the models run (default: cpu; the entropy coder runs on the CPU)")
     evaluate.add_argument("--name", help="the curve's name in the results (default from the model)")
     evaluate.add_argument(
         "-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)"
     )
-    evaluate.add_argument("--force", action="store_true", help="replace an existing --output file")
-    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    options.add_force(evaluate, help="replace an existing --output file")
+    options.add_quiet(evaluate)
     evaluate.set_defaults(handler=run_eval)
 
     plot = commands.add_parser(
@@ -339,19 +346,19 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     plot.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
     plot.add_argument("--title")
-    plot.add_argument("--force", action="store_true", help="replace an existing --output file")
+    options.add_force(plot, help="replace an existing --output file")
     plot.set_defaults(handler=run_plot)
 
     bdrate = commands.add_parser(
         "bdrate",
         help="Bjontegaard BD-rate and BD-PSNR of results files against a reference",
         description=(
-            "Print the BD-rate (%%; negative: fewer bits for the same quality) and BD-PSNR (dB) of each TEST "
-            "results file against REFERENCE, with PCHIP interpolation over the overlapping range."
+            "Print the BD-rate (%; negative: fewer bits for the same quality) and BD-PSNR (dB) of each "
+            "TEST.json results file against REFERENCE.json, with PCHIP interpolation over the overlapping range."
         ),
     )
-    bdrate.add_argument("reference", type=Path, metavar="A.json", help="the reference curve")
-    bdrate.add_argument("test", type=Path, nargs="+", metavar="B.json", help="curves to compare with it")
+    bdrate.add_argument("reference", type=Path, metavar="REFERENCE.json", help="the reference curve")
+    bdrate.add_argument("test", type=Path, nargs="+", metavar="TEST.json", help="curves to compare with it")
     bdrate.add_argument(
         "--metric", choices=("psnr", "ms-ssim"), default="psnr", help="quality measure (MS-SSIM is used in dB)"
     )

@@ -12,10 +12,12 @@ from typing import List, Union
 
 import numpy as np
 
+from neuralcodec.settings import IMAGE_SUFFIXES
+
 __all__ = ["IMAGE_EXTENSIONS", "DatasetError", "collect_images", "read_rgb"]
 
-#: File name endings taken as images (case-insensitive).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+#: File name endings taken as images (case-insensitive): :data:`neuralcodec.settings.IMAGE_SUFFIXES`.
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
 class DatasetError(ValueError):

@@ -15,7 +15,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-from neuralcodec.eval.results import psnr_db
+from neuralcodec.eval.results import PSNR_CAP
 
 __all__ = ["distortion", "to_uint8"]
 
@@ -41,14 +41,11 @@ def distortion(original: np.ndarray, decoded: np.ndarray) -> Dict[str, float]:
     """
     import torch
 
-    from neuralcodec.metrics import ms_ssim
+    from neuralcodec.metrics import ms_ssim, psnr_8bit
 
     if original.shape != decoded.shape or original.ndim != 3 or original.shape[2] != 3:
         raise ValueError(f"decoded image {decoded.shape} does not match the original {original.shape} (H, W, 3)")
-    if original.dtype != np.uint8 or decoded.dtype != np.uint8:
-        raise ValueError(f"images must be uint8, got {original.dtype} and {decoded.dtype}")
-    difference = original.astype(np.float64) - decoded.astype(np.float64)
-    mse = float(np.mean(difference**2))
+    psnr = psnr_8bit(original, decoded, cap=PSNR_CAP)  # also checks that both are uint8
     a = torch.from_numpy(original).permute(2, 0, 1)[None].to(torch.float64) / 255
     b = torch.from_numpy(decoded).permute(2, 0, 1)[None].to(torch.float64) / 255
-    return {"psnr-rgb": psnr_db(mse, 255.0), "ms-ssim-rgb": float(ms_ssim(a, b, data_range=1.0))}
+    return {"psnr-rgb": psnr, "ms-ssim-rgb": float(ms_ssim(a, b, data_range=1.0))}

@@ -33,7 +33,6 @@ Older CompressAI result files name the metrics ``"psnr"`` and ``"ms-ssim"``;
 from __future__ import annotations
 
 import json
-import math
 import platform
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -51,7 +50,6 @@ __all__ = [
     "curve",
     "environment",
     "load_results",
-    "psnr_db",
     "write_results",
 ]
 
@@ -193,10 +191,3 @@ def curve(results: Mapping[str, Any], metric: str = "psnr") -> Tuple[np.ndarray,
                 raise ResultsError(f"{results.get('name')!r}: non-finite values in bpp or {key}")
             return bpp, values
     raise ResultsError(f"{results.get('name')!r} has no {metric} values (looked for {', '.join(METRIC_KEYS[metric])})")
-
-
-def psnr_db(mse: float, data_range: float = 1.0) -> float:
-    """PSNR in dB of one image's MSE, capped at :data:`PSNR_CAP` for exact reconstructions."""
-    if mse <= 0:
-        return PSNR_CAP
-    return min(PSNR_CAP, 10 * math.log10(data_range**2 / mse))

@@ -1,10 +1,10 @@
 """``neuralcodec export``: write a model's transforms to TorchScript and ONNX files.
 
 The model is named as ``neuralcodec compress`` names it: by default neuralcodec's shipped
-model at ``--quality``; ``--architecture`` (with ``--quality``, ``--metric``) for
+model at ``--quality``; ``--model`` (with ``--quality``, ``--metric``) for
 CompressAI's published weights; ``--checkpoint FILE`` for your own weights (a
 ``.safetensors`` file from ``neuralcodec train``, or a torch checkpoint with
-``--architecture``); ``--architecture NAME --random`` for random weights.
+``--model``); ``--model NAME --random`` for random weights.
 
 Exit codes: 0 exported (and checked, with ``--check``), 1 ``--check`` found a file that
 disagrees with PyTorch, 2 bad arguments or a model that could not be loaded.
@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
+from neuralcodec import settings
+from neuralcodec.cli import options
+
 _FORMATS = ("torchscript", "onnx")
 _TRANSFORMS = ("g_a", "g_s", "h_a", "h_s")
 
@@ -28,14 +31,14 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
         from neuralcodec.zoo import load_model
 
         quality = 1 if args.quality is None else args.quality
-        model = load_model(args.architecture, quality, args.metric or "mse").eval()
-        return model, {"architecture": args.architecture, "quality": str(quality), "origin": "random initialisation"}
+        model = load_model(args.model, quality, args.metric or "mse").eval()
+        return model, {"architecture": args.model, "quality": str(quality), "origin": "random initialisation"}
     from neuralcodec.codec.api import Codec
 
     if args.checkpoint is not None:
-        codec = Codec.from_checkpoint(args.checkpoint, args.architecture, args.quality or 0, args.metric or "")
-    elif args.architecture is not None:
-        codec = Codec.zoo(args.architecture, args.quality, args.metric or "mse")
+        codec = Codec.from_checkpoint(args.checkpoint, args.model, args.quality or 0, args.metric or "")
+    elif args.model is not None:
+        codec = Codec.zoo(args.model, args.quality, args.metric or "mse")
     else:
         codec = Codec.default(args.quality)
     identity = codec.identity
@@ -51,12 +54,11 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
 
 def run_export(args: argparse.Namespace) -> int:
     """Handler of ``neuralcodec export``; returns the exit code."""
+    from neuralcodec.codec.errors import CodecError
     from neuralcodec.export.exporter import export
 
-    from neuralcodec.codec.errors import CodecError
-
-    if args.random and (args.architecture is None or args.checkpoint is not None):
-        print("error: --random needs --architecture (and no --checkpoint)", file=sys.stderr)
+    if args.random and (args.model is None or args.checkpoint is not None):
+        print("error: --random needs --model (and no --checkpoint)", file=sys.stderr)
         return 2
     try:
         model, metadata = _load(args)
@@ -69,7 +71,7 @@ def run_export(args: argparse.Namespace) -> int:
             opset=args.opset,
             exporter=args.exporter,
             metadata=metadata,
-            overwrite=args.overwrite,
+            overwrite=args.force,
             entropy=False if args.no_entropy else None,
         )
     except (CodecError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
@@ -114,20 +116,18 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
             "networks: with g_s.onnx, a decoder without PyTorch, see neuralcodec.export.ort_decoder) and "
             "manifest.json (shapes, tensor names, the model's identity and weights hash) to OUT_DIR. ONNX files have dynamic batch, height and "
             "width. The model is named as for `neuralcodec compress`: by default neuralcodec's shipped "
-            "model at --quality; --architecture for CompressAI's published weights; --checkpoint for your "
+            "model at --quality; --model for CompressAI's published weights; --checkpoint for your "
             "own. Exit codes: 0 exported, 1 --check failed, 2 bad arguments or a model that cannot be loaded."
         ),
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write (created if needed)")
     source = parser.add_argument_group("model (as `neuralcodec compress` names it)")
-    source.add_argument("--architecture", metavar="NAME",
-                        help="CompressAI's published weights of this zoo architecture (e.g. mbt2018-mean)")
-    source.add_argument("--quality", type=int, metavar="Q",
-                        help="rate point: 1..4 for the shipped weights (default 3), 1..8 (1..6 for cheng2020) for CompressAI's")
-    source.add_argument("--metric", choices=("mse", "ms-ssim"), help="the distortion CompressAI's weights were trained for (default mse)")
+    options.add_model(source, help="CompressAI's published weights of this zoo architecture (e.g. mbt2018-mean)")
+    options.add_quality(source)
+    source.add_argument("--metric", choices=settings.METRICS, help="the distortion CompressAI's weights were trained for (default mse)")
     source.add_argument("--checkpoint", type=Path, metavar="FILE",
-                        help="your own weights: a .safetensors file from `neuralcodec train`, or a torch/CompressAI checkpoint with --architecture")
-    source.add_argument("--random", action="store_true", help="with --architecture: random weights, to try the export")
+                        help="your own weights: a .safetensors file from `neuralcodec train`, or a torch/CompressAI checkpoint with --model")
+    source.add_argument("--random", action="store_true", help="with --model: random weights, to try the export")
     parser.add_argument("--format", dest="formats", action="append", choices=_FORMATS,
                         help="export only this format (repeatable; default both)")
     parser.add_argument("--transform", dest="transforms", action="append", choices=_TRANSFORMS,
@@ -140,7 +140,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--no-entropy", action="store_true",
                         help="do not write entropy.safetensors (the CDF tables and engine networks that the "
                              "torch-free decoder needs)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an export of another model in OUT_DIR")
+    options.add_force(parser, help="replace an export of another model in OUT_DIR")
     parser.add_argument("--check", action="store_true",
                         help="run every file on a new input size and compare with PyTorch (onnx needs onnxruntime)")
     parser.set_defaults(handler=run_export)

@@ -164,7 +164,7 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     tensors["y.scale_table"] = _f32(gc.scale_table)
     hyper = _Recorder("h_s", tensors)
     try:
-        engine._export_into(hyper, model.h_s)
+        engine.export_into(hyper, model.h_s)
     except engine.EngineUnsupportedError as error:
         raise EntropyExportError(f"the engine cannot run this h_s: {error}") from None
     spec.update(
@@ -181,7 +181,7 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
         first, *rest_modules = list(model.entropy_parameters)
         rest = _Recorder("entropy_rest", tensors)
         for module in rest_modules:
-            engine._export_into(rest, module)
+            engine.export_into(rest, module)
         tensors["context.weight"] = _f32(context.weight * context.mask)
         tensors["context.bias"] = engine._bias(context)
         tensors["entropy.weight"] = _f32(first.weight)

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
@@ -56,6 +56,7 @@ from neuralcodec.export.manifest import (
     file_sha256,
     read_manifest,
 )
+from neuralcodec.files import write_atomic
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -64,6 +65,7 @@ __all__ = [
     "export_onnx",
     "export_torchscript",
     "exportable_transforms",
+    "takes_abs",
 ]
 
 #: The transforms that are exported when present, in this order.
@@ -85,7 +87,9 @@ class _AbsThen(nn.Module):
         return self.inner(torch.abs(x))
 
 
-def _takes_abs(model: nn.Module) -> bool:
+def takes_abs(model: nn.Module) -> bool:
+    """Whether ``model``'s ``h_a`` is applied to ``|y|`` (Ballé's scale hyperprior), so the
+    exported ``h_a`` takes ``y`` and applies the absolute value itself."""
     from neuralcodec.models import MeanScaleHyperprior, ScaleHyperprior
 
     return isinstance(model, ScaleHyperprior) and not isinstance(model, MeanScaleHyperprior)
@@ -110,7 +114,7 @@ def _h_s_output(model: nn.Module) -> Tuple[str, str]:
 def _roles(model: nn.Module) -> Dict[str, Tuple[str, str, str]]:
     """transform -> (input name, output name, role)."""
     h_a_role = "hyper-analysis: latent y -> side information z"
-    if _takes_abs(model):
+    if takes_abs(model):
         h_a_role += " (takes y; |y| is computed inside)"
     h_s_name, h_s_meaning = _h_s_output(model)
     return {
@@ -146,7 +150,7 @@ def exportable_transforms(model: nn.Module, names: Optional[Sequence[str]] = Non
     for name in TRANSFORMS:
         if name in names:
             module = freeze(getattr(model, name)).cpu()
-            modules[name] = _AbsThen(module) if name == "h_a" and _takes_abs(model) else module
+            modules[name] = _AbsThen(module) if name == "h_a" and takes_abs(model) else module
     return modules
 
 
@@ -203,13 +207,11 @@ def _quiet_torch_deprecations() -> Iterator[None]:
 
 
 def _write_atomically(path: Path, write: Any) -> None:
-    partial = path.with_name(path.name + ".partial")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        if partial.exists():
-            partial.unlink()
+    """Serialises with ``write(buffer)`` into memory and writes the bytes with
+    :func:`neuralcodec.files.write_atomic` (replacing ``path``: the caller decided)."""
+    buffer = io.BytesIO()
+    write(buffer)
+    write_atomic(path, buffer.getvalue(), force=True)
 
 
 def _save_torchscript(module: nn.Module, example: Tensor, path: Path, method: str) -> None:
@@ -218,7 +220,7 @@ def _save_torchscript(module: nn.Module, example: Tensor, path: Path, method: st
             compiled = torch.jit.script(module)
         else:
             compiled = torch.jit.trace(module, example, check_trace=False)
-        _write_atomically(path, lambda p: torch.jit.save(compiled, str(p)))
+        _write_atomically(path, lambda buffer: torch.jit.save(compiled, buffer))
 
 
 def _save_onnx(
@@ -240,9 +242,9 @@ def _save_onnx(
         if accepts_dynamo:
             kwargs["dynamo"] = False
 
-    def write(target: Path) -> None:
+    def write(target: io.BytesIO) -> None:
         with _quiet_torch_deprecations(), contextlib.redirect_stdout(None):  # type: ignore[type-var]
-            torch.onnx.export(module, (example,), str(target), **kwargs)
+            torch.onnx.export(module, (example,), target, **kwargs)
 
     _write_atomically(path, write)
 
@@ -409,7 +411,7 @@ def export(
     if entropy_entry is not None:
         manifest["entropy"] = entropy_entry
     text = json.dumps(manifest, indent=2) + "\n"
-    _write_atomically(out_dir / MANIFEST_NAME, lambda p: p.write_text(text, encoding="utf-8"))
+    write_atomic(out_dir / MANIFEST_NAME, text.encode("utf-8"), force=True)
     return manifest
 
 

@@ -33,7 +33,6 @@ with PyTorch's ``h_s``, which only PyTorch reproduces; they are refused with a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -44,6 +43,7 @@ from neuralcodec.ans import CdfTable, RansDecoder, StreamError
 from neuralcodec.codec.container import DEFAULT_MAX_PIXELS, Header, unpack
 from neuralcodec.codec.errors import FormatError, ModelMismatchError
 from neuralcodec.export.manifest import ManifestError, read_manifest, transform_entry, verify_files
+from neuralcodec.settings import engine_threads
 
 __all__ = ["OrtDecoder"]
 
@@ -84,7 +84,8 @@ class OrtDecoder:
 
     Args:
         folder: the export folder (``manifest.json``, ``g_s.onnx``, ``entropy.safetensors``).
-        threads: threads of the Rust engine (default: the CPU count; results do not
+        threads: threads of the Rust engine (default: ``NEURALCODEC_ENGINE_THREADS``, else
+            the CPUs this process may run on; results do not
             depend on it).
         ort_threads: intra-op threads of onnxruntime (default: onnxruntime's choice).
         providers: onnxruntime execution providers (default: the CPU).
@@ -128,7 +129,7 @@ class OrtDecoder:
         self.downsampling_factor: int = int(model["downsampling_factor"])
         self.entropy = entropy
         self.kind: str = entropy["kind"]
-        self.threads = int(threads) if threads else max(1, os.cpu_count() or 1)
+        self.threads = int(threads) if threads else engine_threads()
 
         tensors = load_file(str(self.folder / entropy["path"]))
         self._tensors = tensors
@@ -203,7 +204,7 @@ class OrtDecoder:
         for y_string, z in zip(strings[0], z_hat):
             params = self._engine.hyper(np.ascontiguousarray(z.transpose(1, 2, 0)), self.threads)  # [4h, 4w, P]
             if self.kind == "autoregressive":
-                y = self._engine.decode(bytes(y_string), params, self._y_table._native, self.threads)
+                y = self._engine.decode(bytes(y_string), params, self._y_table.native, self.threads)
                 y_hats.append(np.ascontiguousarray(y.transpose(2, 0, 1)))
                 continue
             params = params.transpose(2, 0, 1)  # [P, 4h, 4w]

@@ -74,7 +74,7 @@ class Cheng2020Anchor(JointAutoregressiveHierarchicalPriors):
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Tensor]) -> "Cheng2020Anchor":
-        from neuralcodec.zoo.weights import convert_compressai_keys
+        from neuralcodec.state_dicts import convert_compressai_keys
 
         state_dict = convert_compressai_keys(state_dict)
         model = cls(state_dict["g_a.0.conv1.weight"].size(0))

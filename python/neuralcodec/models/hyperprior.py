@@ -71,7 +71,7 @@ def _synthesis(N: int, M: int) -> nn.Sequential:
 
 
 def _load(model: CompressionModel, state_dict: Mapping[str, Tensor]) -> None:
-    from neuralcodec.zoo.weights import convert_compressai_keys
+    from neuralcodec.state_dicts import convert_compressai_keys
 
     model.load_state_dict(convert_compressai_keys(state_dict))
 

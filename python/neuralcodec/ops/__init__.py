@@ -6,6 +6,7 @@
 - :class:`NonNegativeParametrizer`: the reparametrisation GDN uses for ``beta`` and
   ``gamma`` (Ballé et al. 2016).
 - :func:`compute_padding`: pad/unpad amounts that make an image divisible by a stride.
+- :func:`tensor_versions`: the key of caches derived from tensors (changes with them).
 
 Names and state_dict layouts follow CompressAI's ``compressai.ops``.
 """
@@ -13,6 +14,7 @@ Names and state_dict layouts follow CompressAI's ``compressai.ops``.
 from neuralcodec.ops.bound_ops import LowerBound, LowerBoundFunction, lower_bound
 from neuralcodec.ops.ops import compute_padding, quantize_ste
 from neuralcodec.ops.parametrizers import NonNegativeParametrizer
+from neuralcodec.ops.versions import tensor_versions
 
 __all__ = [
     "LowerBound",
@@ -21,4 +23,5 @@ __all__ = [
     "compute_padding",
     "lower_bound",
     "quantize_ste",
+    "tensor_versions",
 ]

@@ -12,6 +12,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from neuralcodec import settings
+from neuralcodec.cli import options
+
 
 def _config_from_args(args: argparse.Namespace) -> Any:
     from neuralcodec.train.config import TrainConfig
@@ -58,16 +61,17 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
             "lambda*255^2*MSE + bpp (or lambda*(1-MS-SSIM) + bpp). OUT_DIR receives checkpoint.pt, "
             "best.pt, log.csv and weights.safetensors. Run under `torchrun --nproc_per_node K -m "
             "neuralcodec train ...` to train data-parallel (gloo on CPU, NCCL on CUDA). "
-            "Exit codes: 0 trained, 2 bad arguments or an existing run without --resume/--overwrite."
+            "Exit codes: 0 trained, 2 bad arguments or an existing run without --resume/--force."
         ),
     )
-    parser.add_argument("train_dir", type=Path, help="folder of training images")
-    parser.add_argument("-o", "--out-dir", type=Path, required=True, help="folder for checkpoints, log and weights")
-    parser.add_argument("--architecture", default=defaults.architecture, help="zoo name (default %(default)s)")
+    parser.add_argument("train_dir", type=Path, metavar="TRAIN_DIR", help="folder of training images")
+    parser.add_argument("-o", "--out-dir", type=Path, required=True, metavar="OUT_DIR", help="folder for checkpoints, log and weights")
+    options.add_model(parser, dest="architecture", default=defaults.architecture,
+                      help="the architecture to train, a zoo name (default %(default)s)")
     parser.add_argument("--N", type=int, default=defaults.N, help="channels of the transforms (default %(default)s)")
     parser.add_argument("--M", type=int, default=defaults.M, help="channels of the latent (default %(default)s)")
     parser.add_argument("--lambda", dest="lmbda", type=float, default=defaults.lmbda, help="rate-distortion trade-off (default %(default)s)")
-    parser.add_argument("--metric", choices=("mse", "ms-ssim"), default=defaults.metric)
+    parser.add_argument("--metric", choices=settings.METRICS, default=defaults.metric)
     parser.add_argument("--steps", type=int, default=defaults.steps, help="total steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="crops per step per process")
     parser.add_argument("--patch-size", type=int, default=defaults.patch_size, help="crop side, a multiple of 64")
@@ -87,13 +91,14 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--init-from", type=Path, default=None, help="start from these weights (fine-tuning)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=defaults.device)
+    options.add_device(parser, default=defaults.device, help=f"where training runs (default: {defaults.device})")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default=defaults.precision,
                         help="bf16: transforms under bfloat16 autocast (faster on AVX512-BF16 CPUs and GPUs)")
     parser.add_argument("--quantization", choices=("noise", "mixed"), default=defaults.quantization,
                         help="mixed: g_s trains on rounded latents (straight-through), the rate on noisy ones")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    parser.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+    options.add_alias(parser, "--no-progress", dest="progress", action="store_false")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue OUT_DIR/checkpoint.pt")
-    group.add_argument("--overwrite", action="store_true", help="start again, deleting OUT_DIR's run files")
+    options.add_force(group, dest="overwrite", help="start again, deleting OUT_DIR's run files")
     parser.set_defaults(handler=run_train)

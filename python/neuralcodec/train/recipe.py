@@ -163,8 +163,8 @@ def measure_sample(quality: int) -> Dict[str, float]:
     import numpy as np
     from PIL import Image
 
-    from neuralcodec.cli.demo import sample_image_path
     from neuralcodec.codec import Codec
+    from neuralcodec.files import sample_image_path
 
     codec = Codec.default(quality)
     with Image.open(sample_image_path()) as img:

@@ -24,6 +24,7 @@ measured with actual bits), ``log.csv`` (one row per logged step and per validat
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import time
@@ -36,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
+from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import ImageFolder, list_images, step_generator
@@ -75,17 +77,11 @@ def build_model(config: TrainConfig) -> CompressionModel:
 
 
 def load_model_weights(path: str) -> Dict[str, Tensor]:
-    """A state_dict from a training checkpoint, a state_dict file or a safetensors file."""
-    if str(path).endswith(".safetensors"):
-        from neuralcodec.zoo.defaults import read_weights
+    """A state_dict from a training checkpoint, a state_dict file or a safetensors file
+    (read by :func:`neuralcodec.zoo.defaults.read_state_dict`, the one weights reader)."""
+    from neuralcodec.zoo.defaults import read_state_dict
 
-        return read_weights(path)[0]
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(loaded, dict) and loaded.get("format") == CHECKPOINT_FORMAT:
-        return loaded["model"]
-    from neuralcodec.zoo.weights import convert_compressai_keys
-
-    return convert_compressai_keys(loaded)
+    return read_state_dict(path)[0]
 
 
 def _learning_rate_factor(config: TrainConfig, step: int) -> float:
@@ -180,9 +176,10 @@ def _format(value: Any) -> str:
 
 
 def _save_atomically(state: Dict[str, Any], path: Path) -> None:
-    partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    """``torch.save`` through :func:`neuralcodec.files.write_atomic` (replacing ``path``)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue(), force=True)
 
 
 def _distributed() -> tuple:
@@ -230,7 +227,7 @@ def train(
     if checkpoint_path.exists() and not (resume or overwrite):
         raise FileExistsError(
             f"{checkpoint_path} exists: pass resume=True (--resume) to continue it "
-            "or overwrite=True (--overwrite) to start again"
+            "or overwrite=True (--force) to start again"
         )
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel
+from neuralcodec.settings import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFAULT_QUALITY, check_quality
 
 __all__ = [
     "DEFAULT_ARCHITECTURE",
@@ -32,24 +33,22 @@ __all__ = [
     "DEFAULT_QUALITY",
     "default_model",
     "default_weights_path",
+    "load_model_file",
     "load_weights_file",
+    "read_state_dict",
     "read_weights",
     "save_weights",
 ]
 
-DEFAULT_ARCHITECTURE = "mbt2018-mean"
-#: Shipped quality -> the lambda it was trained with (``lambda * 255^2 * MSE + bpp``).
-DEFAULT_LAMBDAS: Dict[int, float] = {1: 0.0018, 2: 0.0045, 3: 0.012, 4: 0.032}
-#: The rate point used when none is asked for.
-DEFAULT_QUALITY = 3
+# DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS and DEFAULT_QUALITY are owned by neuralcodec.settings
+# (the command line's help is generated from them without importing torch), re-exported here.
 
 PathLike = Union[str, Path]
 
 
 def default_weights_path(quality: int = DEFAULT_QUALITY) -> Path:
     """Where the shipped weights of ``quality`` live inside the package."""
-    if isinstance(quality, bool) or quality not in DEFAULT_LAMBDAS:
-        raise ValueError(f"the shipped qualities are {sorted(DEFAULT_LAMBDAS)}, got {quality!r}")
+    check_quality(quality)
     return Path(str(resources.files("neuralcodec") / "data" / "weights" / f"neuralcodec-msh-q{quality}.safetensors"))
 
 
@@ -106,7 +105,7 @@ def read_weights(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = dict(f.metadata() or {})
-            state_dict = {key: f.get_tensor(key) for key in f.keys()}
+            state_dict = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
         state_dict = {k: v.float() if v.dtype == torch.float16 else v for k, v in state_dict.items()}
     except Exception as error:  # safetensors raises its own error types
         raise ValueError(f"{path} is not a readable safetensors weights file: {error}") from error
@@ -162,13 +161,57 @@ def _unpack_cdf_tables(state_dict: Dict[str, Tensor], path: Path) -> Dict[str, T
 
 def load_weights_file(path: PathLike, device: Union[str, torch.device] = "cpu") -> CompressionModel:
     """The model stored in a safetensors weight file, in eval mode with its tables ready."""
+    if Path(path).suffix != ".safetensors":
+        raise ValueError(f"{path} is not a .safetensors weights file")
+    return load_model_file(path, None, device)
+
+
+def read_state_dict(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
+    """``(state_dict, metadata)`` of any weights file: a neuralcodec ``.safetensors`` file
+    (with its metadata), or a torch file holding a state_dict, a CompressAI training
+    checkpoint or a ``neuralcodec train`` checkpoint (no metadata; CompressAI's older key
+    spellings converted). The one reader of weights files that ``compress``, ``eval``,
+    ``export`` and fine-tuning share.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a safetensors file that cannot be read.
+        neuralcodec.zoo.WeightsError: a torch file that cannot be read or holds no state_dict.
+    """
+    if Path(path).suffix == ".safetensors":
+        return read_weights(path)
+    from neuralcodec.zoo.weights import load_weights
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    return dict(load_weights(Path(path))), {}
+
+
+def load_model_file(
+    path: PathLike, architecture: Optional[str] = None, device: Union[str, torch.device] = "cpu"
+) -> CompressionModel:
+    """The model in any weights file (see :func:`read_state_dict`), in eval mode with its
+    tables ready. A ``.safetensors`` file names its architecture; other files need
+    ``architecture`` (a zoo name).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no or an unknown architecture, or one other than the file's.
+        neuralcodec.zoo.WeightsError, KeyError, RuntimeError: the file does not hold
+            that model's weights.
+    """
     from neuralcodec.zoo.image import ARCHITECTURES
 
-    state_dict, metadata = read_weights(path)
-    architecture = metadata.get("architecture")
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"{path} does not name a known architecture (metadata architecture={architecture!r})")
-    model = ARCHITECTURES[architecture].from_state_dict(state_dict)
+    state_dict, metadata = read_state_dict(path)
+    stored = metadata.get("architecture")
+    if architecture is not None and stored is not None and stored != architecture:
+        raise ValueError(f"{path} holds a {stored} model, not {architecture}")
+    name = stored or architecture
+    if name is None:
+        raise ValueError(f"{path} does not name its architecture: give it (--model NAME, architecture=)")
+    if name not in ARCHITECTURES:
+        raise ValueError(f"{path}: unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    model = ARCHITECTURES[name].from_state_dict(state_dict)
     model.update(force=False)
     return model.to(device).eval()
 

@@ -39,6 +39,7 @@ from neuralcodec.models import (
     MeanScaleHyperprior,
     ScaleHyperprior,
 )
+from neuralcodec.settings import COMPRESSAI_QUALITIES, METRICS, check_quality
 from neuralcodec.zoo.urls import weights_url
 from neuralcodec.zoo.weights import load_weights
 
@@ -71,16 +72,16 @@ ARCHITECTURES: Dict[str, type] = {
 _SMALL, _LARGE = (128, 192), (192, 320)
 
 #: Zoo name -> quality -> constructor arguments (N, M), or (N,) for Cheng2020.
+#: (The qualities themselves are :data:`neuralcodec.settings.COMPRESSAI_QUALITIES`.)
 CONFIGS: Dict[str, Dict[int, Tuple[int, ...]]] = {
-    "bmshj2018-factorized": {q: _SMALL if q <= 5 else _LARGE for q in range(1, 9)},
-    "bmshj2018-hyperprior": {q: _SMALL if q <= 5 else _LARGE for q in range(1, 9)},
-    "mbt2018-mean": {q: _SMALL if q <= 4 else _LARGE for q in range(1, 9)},
-    "mbt2018": {q: (192, 192) if q <= 4 else _LARGE for q in range(1, 9)},
-    "cheng2020-anchor": {q: (128,) if q <= 3 else (192,) for q in range(1, 7)},
-    "cheng2020-attn": {q: (128,) if q <= 3 else (192,) for q in range(1, 7)},
+    "bmshj2018-factorized": {q: _SMALL if q <= 5 else _LARGE for q in COMPRESSAI_QUALITIES["bmshj2018-factorized"]},
+    "bmshj2018-hyperprior": {q: _SMALL if q <= 5 else _LARGE for q in COMPRESSAI_QUALITIES["bmshj2018-hyperprior"]},
+    "mbt2018-mean": {q: _SMALL if q <= 4 else _LARGE for q in COMPRESSAI_QUALITIES["mbt2018-mean"]},
+    "mbt2018": {q: (192, 192) if q <= 4 else _LARGE for q in COMPRESSAI_QUALITIES["mbt2018"]},
+    "cheng2020-anchor": {q: (128,) if q <= 3 else (192,) for q in COMPRESSAI_QUALITIES["cheng2020-anchor"]},
+    "cheng2020-attn": {q: (128,) if q <= 3 else (192,) for q in COMPRESSAI_QUALITIES["cheng2020-attn"]},
 }
 
-METRICS = ("mse", "ms-ssim")
 
 
 def load_model(
@@ -94,11 +95,8 @@ def load_model(
     """The model ``architecture`` (a zoo name) at ``quality``; see the module documentation."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    check_quality(quality, architecture)
     qualities = CONFIGS[architecture]
-    if isinstance(quality, bool) or not isinstance(quality, int) or quality not in qualities:
-        raise ValueError(
-            f"{architecture} has qualities {min(qualities)}..{max(qualities)}, got {quality!r}"
-        )
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     cls = ARCHITECTURES[architecture]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import sys
 import tempfile
 import urllib.error
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 import torch
+
+from neuralcodec.state_dicts import convert_compressai_keys  # re-exported; models import it from there
 
 __all__ = [
     "WeightsError",
@@ -131,11 +132,12 @@ def download_weights(
                 response = urllib.request.urlopen(url, timeout=timeout)
             except urllib.error.HTTPError as error:
                 raise WeightsError(f"cannot download {url}: the server answered HTTP {error.code} {error.reason}") from None
-            except (urllib.error.URLError, socket.timeout, OSError) as error:
+            except (TimeoutError, urllib.error.URLError, OSError) as error:
                 reason = getattr(error, "reason", error)
                 raise WeightsError(
                     f"cannot download {url}: {reason}. If this machine is offline, fetch the file "
-                    f"elsewhere and pass its local path instead, or place it in {folder}"
+                    f"elsewhere and place it in the weights folder {folder} (NEURALCODEC_HOME moves it), "
+                    "or pass the file itself (--checkpoint FILE on the command line, a path in Python)"
                 ) from None
             with response:
                 length = response.headers.get("Content-Length")
@@ -145,7 +147,7 @@ def download_weights(
                     while True:
                         try:
                             chunk = response.read(_CHUNK)
-                        except (socket.timeout, OSError) as error:
+                        except (TimeoutError, OSError) as error:
                             raise WeightsError(f"the download of {url} broke off: {error}") from None
                         if not chunk:
                             break
@@ -194,33 +196,6 @@ def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
     ):
         raise WeightsError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
     return OrderedDict(checkpoint)
-
-
-_OLD_ENTROPY_BOTTLENECK = re.compile(
-    r"^(.*entropy_bottleneck\.)_?(biases|bias|matrices|matrix|factors|factor)\.?(\d+)$"
-)
-_PLURAL = {"bias": "biases", "matrix": "matrices", "factor": "factors"}
-
-
-def convert_compressai_keys(state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
-    """Maps CompressAI checkpoint key spellings to the current layout.
-
-    * ``module.`` prefixes (DataParallel / DistributedDataParallel) are removed;
-    * ``.downsample.`` becomes ``.skip.`` (older Cheng2020 residual blocks);
-    * old EntropyBottleneck parameter names ``_biases.N``, ``_biasN`` (likewise matrices
-      and factors) become ``biases.N``, ``matrices.N``, ``factors.N``.
-    """
-    converted: "OrderedDict[str, torch.Tensor]" = OrderedDict()
-    for key, value in state_dict.items():
-        while key.startswith("module."):
-            key = key[len("module.") :]
-        key = key.replace(".downsample.", ".skip.")
-        match = _OLD_ENTROPY_BOTTLENECK.match(key)
-        if match:
-            prefix, kind, number = match.groups()
-            key = f"{prefix}{_PLURAL.get(kind, kind)}.{number}"
-        converted[key] = value
-    return converted
 
 
 def load_weights(

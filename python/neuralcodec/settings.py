@@ -1,0 +1,143 @@
+"""The settings neuralcodec decides in one place: rate points, image suffixes, threads.
+
+Everything that more than one module needs to know and that a user can name on the
+command line lives here, so the checks and the ``--help`` texts are generated from the
+same data:
+
+* the rate points (``quality``) of neuralcodec's shipped weights and of CompressAI's
+  published ones (:func:`check_quality`, :func:`quality_help`);
+* the file suffixes read as images (:data:`IMAGE_SUFFIXES`);
+* the thread count of the Rust engine (:func:`engine_threads`), read from the
+  environment when it is asked for, not at import.
+
+This module imports nothing beyond the standard library, so the command line can build
+its parsers (and ``--help``) without loading numpy or torch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Sequence
+
+__all__ = [
+    "COMPRESSAI_QUALITIES",
+    "DEFAULT_ARCHITECTURE",
+    "DEFAULT_LAMBDAS",
+    "DEFAULT_QUALITY",
+    "ENGINE_THREADS_VARIABLE",
+    "IMAGE_SUFFIXES",
+    "METRICS",
+    "available_cpus",
+    "check_quality",
+    "engine_threads",
+    "quality_help",
+    "qualities_of",
+]
+
+# ------------------------------------------------------------------ rate points
+#: The architecture of neuralcodec's shipped weights (zoo name).
+DEFAULT_ARCHITECTURE = "mbt2018-mean"
+#: Shipped quality -> the lambda it was trained with (``lambda * 255^2 * MSE + bpp``).
+DEFAULT_LAMBDAS: Dict[int, float] = {1: 0.0018, 2: 0.0045, 3: 0.012, 4: 0.032}
+#: The rate point used when none is asked for.
+DEFAULT_QUALITY = 3
+
+#: Zoo name -> the qualities CompressAI publishes weights for (and sizes its models by).
+COMPRESSAI_QUALITIES: Dict[str, range] = {
+    "bmshj2018-factorized": range(1, 9),
+    "bmshj2018-hyperprior": range(1, 9),
+    "mbt2018-mean": range(1, 9),
+    "mbt2018": range(1, 9),
+    "cheng2020-anchor": range(1, 7),
+    "cheng2020-attn": range(1, 7),
+}
+#: The distortions CompressAI's weights were trained for.
+METRICS = ("mse", "ms-ssim")
+
+
+def qualities_of(architecture: Optional[str] = None) -> Sequence[int]:
+    """The valid qualities: of CompressAI's ``architecture``, or of the shipped weights
+    when ``architecture`` is None.
+
+    Raises:
+        ValueError: an unknown architecture.
+    """
+    if architecture is None:
+        return sorted(DEFAULT_LAMBDAS)
+    if architecture not in COMPRESSAI_QUALITIES:
+        raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(COMPRESSAI_QUALITIES)}")
+    return COMPRESSAI_QUALITIES[architecture]
+
+
+def _span(qualities: Sequence[int]) -> str:
+    values = sorted(qualities)
+    if values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}..{values[-1]}"
+    return ", ".join(map(str, values))
+
+
+def check_quality(quality: object, architecture: Optional[str] = None) -> int:
+    """``quality`` when it is a rate point of ``architecture`` (CompressAI's weights) or,
+    with no architecture, of neuralcodec's shipped weights.
+
+    Raises:
+        ValueError: not an int, or not one of the rate points (the message lists them).
+    """
+    qualities = qualities_of(architecture)
+    if isinstance(quality, bool) or not isinstance(quality, int) or quality not in qualities:
+        owner = f"{architecture} has" if architecture else "the shipped weights have"
+        raise ValueError(f"{owner} qualities {_span(qualities)}, got {quality!r}")
+    return quality
+
+
+def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
+    """The rate points for ``--quality`` help texts, from the tables above
+    (``shipped_default`` says what an absent ``--quality`` means for the shipped weights)."""
+    spans: Dict[str, list] = {}
+    for name, qualities in COMPRESSAI_QUALITIES.items():
+        spans.setdefault(_span(qualities), []).append(name)
+    (common, _), *others = sorted(spans.items(), key=lambda item: -len(item[1]))
+    exceptions = "".join(f" ({span} for {', '.join(names)})" for span, names in others)
+    return (
+        f"rate point: {_span(qualities_of())} for the shipped weights ({shipped_default}), "
+        f"{common}{exceptions} for CompressAI's"
+    )
+
+
+# ------------------------------------------------------------------ images
+#: File name endings read as images (case-insensitive): what Pillow reads and the
+#: command line looks for in folders.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+# ------------------------------------------------------------------ threads
+#: The environment variable that sets the engine's thread count.
+ENGINE_THREADS_VARIABLE = "NEURALCODEC_ENGINE_THREADS"
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask where the system has one
+    (``taskset``, cgroups, a batch scheduler), else the CPU count; at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return max(1, os.cpu_count() or 1)
+
+
+def engine_threads() -> int:
+    """The engine's default thread count: :data:`ENGINE_THREADS_VARIABLE` when set, else
+    :func:`available_cpus`. Read at each call, so setting the variable later takes effect.
+
+    Raises:
+        ValueError: the variable is set to something other than a positive integer.
+    """
+    value = os.environ.get(ENGINE_THREADS_VARIABLE, "").strip()
+    if not value:
+        return available_cpus()
+    try:
+        threads = int(value)
+    except ValueError:
+        raise ValueError(f"{ENGINE_THREADS_VARIABLE} must be a positive integer, got {value!r}") from None
+    if threads < 1:
+        raise ValueError(f"{ENGINE_THREADS_VARIABLE} must be a positive integer, got {threads}")
+    return threads
