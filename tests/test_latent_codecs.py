@@ -300,23 +300,30 @@ def test_elic_describes_channel_groups_of_checkerboards(cls, sources, chunks):
     assert plain["latent_codec"]["y"]["context_groups"][3] == list(sources[3])
 
 
+def _prefixes(value: Any) -> List[str]:
+    """Every network or entropy-model prefix in a :func:`to_dict` description."""
+    if isinstance(value, list):
+        return [p for item in value for p in _prefixes(item)]
+    if not isinstance(value, dict):
+        return []
+    found = []
+    for key, item in value.items():
+        if isinstance(item, str) and key in ("g_a", "g_s", "h_a", "h_s", "entropy_bottleneck",
+                                             "gaussian_conditional", "entropy_parameters", "context_prediction"):
+            found.append(item)
+        elif key == "channel_context":
+            found += [p for p in item if p is not None]
+        else:
+            found += _prefixes(item)
+    return found
+
+
 def test_every_prefix_in_a_description_is_a_module_of_the_model():
     for model in (models.Elic2022Chandelier(8, 16, groups=[2, 2, 4, 8]), models.Cheng2020AnchorCheckerboard(8)):
         modules = dict(model.named_modules())
-        found = []
-
-        def visit(value: Any) -> None:
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    if isinstance(item, str) and key not in ("kind", "architecture", "anchor_parity"):
-                        found.append(item)
-                    visit(item)
-            elif isinstance(value, list):
-                for item in value:
-                    visit(item) if not isinstance(item, str) else found.append(item)
-
-        visit(to_dict(model.describe()))
-        assert found and all(prefix in modules for prefix in found if prefix not in ("scales", "means"))
+        prefixes = _prefixes(to_dict(model.describe()))
+        assert len(prefixes) > 5
+        assert [p for p in prefixes if p not in modules] == []
 
 
 def test_a_custom_composition_codes_and_decodes_and_describes_itself():
