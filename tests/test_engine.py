@@ -17,7 +17,7 @@ from neuralcodec import engine
 from neuralcodec.ans import StreamError
 from neuralcodec.models import CompressionModel
 
-MODELS = [name for name in ARCHITECTURES if name != "bmshj2018-factorized"]
+MODELS = [name for name in ARCHITECTURES if not name.startswith("bmshj2018-factorized")]
 
 
 def latents(model: CompressionModel, x: torch.Tensor):

@@ -28,6 +28,9 @@ from test_zoo_weights import FileServer
         ("mbt2018", 5, (192, 320)),
         ("cheng2020-anchor", 3, (128, 128)),
         ("cheng2020-attn", 4, (192, 192)),
+        ("bmshj2018-factorized-relu", 5, (128, 192)),
+        ("bmshj2018-factorized-relu", 6, (192, 320)),
+        ("cheng2020-anchor-checkerboard", 4, (192, 192)),
     ],
 )
 def test_each_quality_gets_compressai_sizes(name, quality, sizes):
@@ -40,6 +43,15 @@ def test_entry_points_have_compressai_names():
     assert zoo.mbt2018_mean.__name__ == "mbt2018_mean"
     assert zoo.models is zoo.image_models
     assert set(image_models) == set(zoo.ARCHITECTURES)
+
+
+def test_the_models_compressai_publishes_no_weights_for_are_refused_as_pretrained():
+    for name in ("bmshj2018-factorized-relu", "cheng2020-anchor-checkerboard", "elic2022-official"):
+        assert name not in zoo.WEIGHT_FILES
+        with pytest.raises(ValueError, match="no published weights"):
+            load_model(name, 1, pretrained=True)
+    assert zoo.bmshj2018_factorized_relu.__name__ == "bmshj2018_factorized_relu"
+    assert zoo.CONFIGS["elic2022-chandelier"][1] == (192, 320)
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,8 @@ DEFAULT_LAMBDAS: Dict[int, float] = {1: 0.0018, 2: 0.0045, 3: 0.012, 4: 0.032}
 #: The rate point used when none is asked for.
 DEFAULT_QUALITY = 3
 
-#: Zoo name -> the qualities CompressAI publishes weights for (and sizes its models by).
+#: Zoo name -> its quality levels: CompressAI's rate points (its published weights where it has
+#: any; the latent-codec models have none) by which the model sizes are chosen.
 COMPRESSAI_QUALITIES: Dict[str, range] = {
     "bmshj2018-factorized": range(1, 9),
     "bmshj2018-hyperprior": range(1, 9),
@@ -50,6 +51,10 @@ COMPRESSAI_QUALITIES: Dict[str, range] = {
     "mbt2018": range(1, 9),
     "cheng2020-anchor": range(1, 7),
     "cheng2020-attn": range(1, 7),
+    "bmshj2018-factorized-relu": range(1, 9),
+    "cheng2020-anchor-checkerboard": range(1, 7),
+    "elic2022-official": range(1, 9),
+    "elic2022-chandelier": range(1, 9),
 }
 #: The distortions CompressAI's weights were trained for.
 METRICS = ("mse", "ms-ssim")

@@ -3,7 +3,10 @@
 - :class:`GDN` (and its inverse, ``GDN(..., inverse=True)``), :class:`GDN1`: divisive
   normalisation (Ballé et al. 2016; Johnston et al. 2019).
 - :class:`MaskedConv2d`: causal convolution for autoregressive context models (van den
-  Oord et al. 2016; Minnen et al. 2018).
+  Oord et al. 2016; Minnen et al. 2018); :class:`CheckerboardMaskedConv2d`: the
+  two-pass checkerboard context (He et al. 2021).
+- ELIC building blocks (He et al. 2022): :class:`ResidualBottleneckBlock`,
+  :func:`sequential_channel_ramp`.
 - Cheng2020 building blocks: :func:`conv3x3`, :func:`conv1x1`, :func:`subpel_conv3x3`,
   :class:`ResidualBlock`, :class:`ResidualBlockWithStride`,
   :class:`ResidualBlockUpsample`, :class:`AttentionBlock`.
@@ -15,12 +18,15 @@ Class names, constructor arguments and state_dict keys match CompressAI's
 from neuralcodec.layers.gdn import GDN, GDN1
 from neuralcodec.layers.layers import (
     AttentionBlock,
+    CheckerboardMaskedConv2d,
     MaskedConv2d,
+    ResidualBottleneckBlock,
     ResidualBlock,
     ResidualBlockUpsample,
     ResidualBlockWithStride,
     conv1x1,
     conv3x3,
+    sequential_channel_ramp,
     subpel_conv3x3,
 )
 
@@ -28,11 +34,14 @@ __all__ = [
     "GDN",
     "GDN1",
     "AttentionBlock",
+    "CheckerboardMaskedConv2d",
     "MaskedConv2d",
+    "ResidualBottleneckBlock",
     "ResidualBlock",
     "ResidualBlockUpsample",
     "ResidualBlockWithStride",
     "conv1x1",
     "conv3x3",
+    "sequential_channel_ramp",
     "subpel_conv3x3",
 ]

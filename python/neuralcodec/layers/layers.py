@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Callable, List, Optional
 
 import torch
 from torch import Tensor, nn
@@ -11,12 +12,15 @@ from neuralcodec.layers.gdn import GDN
 
 __all__ = [
     "AttentionBlock",
+    "CheckerboardMaskedConv2d",
     "MaskedConv2d",
+    "ResidualBottleneckBlock",
     "ResidualBlock",
     "ResidualBlockUpsample",
     "ResidualBlockWithStride",
     "conv1x1",
     "conv3x3",
+    "sequential_channel_ramp",
     "subpel_conv3x3",
 ]
 
@@ -59,6 +63,102 @@ class MaskedConv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", mask_type={self.mask_type!r}"
+
+
+class CheckerboardMaskedConv2d(MaskedConv2d):
+    """A 2-D convolution that sees only the other colour of a checkerboard.
+
+    The checkerboard context model (He et al., "Checkerboard context model for efficient
+    learned image compression", CVPR 2021) decodes a latent in two passes: the *anchors*
+    (one colour of the checkerboard) without spatial context, then the *non-anchors*
+    from the decoded anchors around them. Seen from any position, the other colour lies
+    at the taps ``(i, j)`` with ``i + j`` odd (for an odd kernel size), so ``mask`` is 1
+    there and 0 elsewhere; the centre tap is 0 for ``mask_type="A"`` (the default) and 1
+    for ``"B"``.
+
+    Takes the arguments of :class:`torch.nn.Conv2d` (e.g. ``kernel_size=5, padding=2``).
+    State: ``weight``, ``bias`` and the buffer ``mask`` (shape of ``weight``), the
+    CompressAI keys. As in :class:`MaskedConv2d`, ``weight`` is stored unmasked and the
+    mask is applied on the fly.
+    """
+
+    def __init__(self, *args: Any, mask_type: str = "A", **kwargs: Any) -> None:
+        super().__init__(*args, mask_type=mask_type, **kwargs)
+        kh, kw = self.mask.shape[-2:]
+        rows = torch.arange(kh).view(-1, 1)
+        columns = torch.arange(kw).view(1, -1)
+        other_colour = ((rows + columns) % 2 == 1).to(self.mask.dtype)
+        self.mask.copy_(other_colour.expand_as(self.mask))
+        self.mask[:, :, kh // 2, kw // 2] = float(mask_type == "B")
+
+
+class ResidualBottleneckBlock(nn.Module):
+    """Bottleneck residual block (He et al., "Deep residual learning for image
+    recognition", CVPR 2016), used by ELIC's transforms (He et al., CVPR 2022).
+
+    ``conv1x1 -> ReLU -> conv3x3 -> ReLU -> conv1x1`` through ``min(in_ch, out_ch) // 2``
+    channels, plus the identity (or a 1x1 convolution ``skip`` when ``in_ch != out_ch``).
+    Input ``[N, in_ch, H, W]``, output ``[N, out_ch, H, W]``.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        mid_ch = min(in_ch, out_ch) // 2
+        self.conv1 = conv1x1(in_ch, mid_ch)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(mid_ch, mid_ch)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv3 = conv1x1(mid_ch, out_ch)
+        self.skip = conv1x1(in_ch, out_ch) if in_ch != out_ch else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.skip is None else self.skip(x)
+        out = self.relu2(self.conv2(self.relu1(self.conv1(x))))
+        return self.conv3(out) + identity
+
+
+def sequential_channel_ramp(
+    in_ch: int,
+    out_ch: int,
+    *,
+    min_ch: int = 0,
+    num_layers: int = 3,
+    interp: str = "linear",
+    make_layer: Optional[Callable[..., nn.Module]] = None,
+    make_act: Optional[Callable[[], nn.Module]] = None,
+    skip_last_act: bool = True,
+    **layer_kwargs: Any,
+) -> nn.Sequential:
+    """``num_layers`` layers whose widths ramp from ``in_ch`` to ``out_ch``, each but the
+    last (unless ``skip_last_act=False``) followed by an activation.
+
+    The widths are ``floor`` of ``num_layers + 1`` points spaced evenly (``interp=
+    "linear"``) or geometrically (``"log"``) from ``in_ch`` to ``out_ch``, the inner ones
+    raised to at least ``min_ch``; ELIC's parameter aggregation networks are built this
+    way (CompressAI's ``Elic2022Official``). ``make_layer(ch_in, ch_out, **layer_kwargs)``
+    builds a layer (default :class:`torch.nn.Conv2d`), ``make_act()`` an activation
+    (default :class:`torch.nn.ReLU`). The module indices (``0``, ``2``, ... for the layers)
+    are CompressAI's state_dict keys.
+    """
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+    if interp == "linear":
+        points = torch.linspace(in_ch, out_ch, num_layers + 1)
+    elif interp == "log":
+        points = torch.logspace(math.log10(in_ch), math.log10(out_ch), num_layers + 1)
+    else:
+        raise ValueError(f'interp must be "linear" or "log", got {interp!r}')
+    widths = points.floor().int()
+    widths[1:-1] = widths[1:-1].clip(min=min_ch)
+    channels = [int(c) for c in widths.tolist()]
+    make_layer = make_layer or nn.Conv2d
+    make_act = make_act or (lambda: nn.ReLU(inplace=True))
+    modules: List[nn.Module] = []
+    for ch_in, ch_out in zip(channels[:-1], channels[1:]):
+        modules += [make_layer(ch_in, ch_out, **layer_kwargs), make_act()]
+    if skip_last_act:
+        modules = modules[:-1]
+    return nn.Sequential(*modules)
 
 
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:

@@ -3,31 +3,46 @@
 | class | zoo name | paper |
 | --- | --- | --- |
 | :class:`FactorizedPrior` | ``bmshj2018-factorized`` | Ballé et al. 2018 |
+| :class:`FactorizedPriorReLU` | ``bmshj2018-factorized-relu`` | Ballé et al. 2018, ReLU instead of GDN |
 | :class:`ScaleHyperprior` | ``bmshj2018-hyperprior`` | Ballé et al. 2018 |
 | :class:`MeanScaleHyperprior` | ``mbt2018-mean`` | Minnen et al. 2018 |
 | :class:`JointAutoregressiveHierarchicalPriors` | ``mbt2018`` | Minnen et al. 2018 |
 | :class:`Cheng2020Anchor` | ``cheng2020-anchor`` | Cheng et al. 2020 |
 | :class:`Cheng2020Attention` | ``cheng2020-attn`` | Cheng et al. 2020 |
+| :class:`Cheng2020AnchorCheckerboard` | ``cheng2020-anchor-checkerboard`` | Cheng et al. 2020, He et al. 2021 |
+| :class:`Elic2022Official` | ``elic2022-official`` | He et al. 2022 |
+| :class:`Elic2022Chandelier` | ``elic2022-chandelier`` | He et al. 2022, Chandelier 2023 |
+
+The last three are :class:`SimpleVAECompressionModel` s: transforms around one latent codec
+(:mod:`neuralcodec.latent_codecs`), whose ``describe()`` gives the coding graph as data.
 
 See :mod:`neuralcodec.models.base` for the forward/compress/decompress contract.
 """
 
 from neuralcodec.models.base import CompressionModel, get_scale_table
 from neuralcodec.models.cheng2020 import Cheng2020Anchor, Cheng2020Attention
+from neuralcodec.models.elic import Cheng2020AnchorCheckerboard, Elic2022Chandelier, Elic2022Official
 from neuralcodec.models.hyperprior import (
     FactorizedPrior,
+    FactorizedPriorReLU,
     JointAutoregressiveHierarchicalPriors,
     MeanScaleHyperprior,
     ScaleHyperprior,
 )
+from neuralcodec.models.simple_vae import SimpleVAECompressionModel
 
 __all__ = [
     "Cheng2020Anchor",
+    "Cheng2020AnchorCheckerboard",
     "Cheng2020Attention",
     "CompressionModel",
+    "Elic2022Chandelier",
+    "Elic2022Official",
     "FactorizedPrior",
+    "FactorizedPriorReLU",
     "JointAutoregressiveHierarchicalPriors",
     "MeanScaleHyperprior",
     "ScaleHyperprior",
+    "SimpleVAECompressionModel",
     "get_scale_table",
 ]

@@ -15,7 +15,7 @@ Module layout and state_dict keys are CompressAI's, so its checkpoints load unch
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -27,8 +27,12 @@ from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.layers import GDN, MaskedConv2d
 from neuralcodec.models.base import CompressionModel
 
+if TYPE_CHECKING:
+    from neuralcodec.latent_codecs import ModelDescription
+
 __all__ = [
     "FactorizedPrior",
+    "FactorizedPriorReLU",
     "JointAutoregressiveHierarchicalPriors",
     "MeanScaleHyperprior",
     "ScaleHyperprior",
@@ -114,6 +118,33 @@ class FactorizedPrior(CompressionModel):
         self._check_strings(strings, 1)
         y_hat = self.entropy_bottleneck.decompress(strings[0], self._shape(shape))
         return self._finish(self._synthesize(y_hat), x_size)
+
+
+class FactorizedPriorReLU(FactorizedPrior):
+    """:class:`FactorizedPrior` with ReLU activations instead of GDN
+    ("bmshj2018-factorized-relu"; CompressAI's ``FactorizedPriorReLU``).
+
+    Shapes: ``x`` ``[B, 3, H, W]`` -> ``y`` ``[B, M, H/16, W/16]``. CompressAI 1.2.8
+    publishes no weights for it.
+    """
+
+    def __init__(self, N: int, M: int, **kwargs: Any) -> None:
+        super().__init__(N, M, **kwargs)
+        self.g_a = nn.Sequential(
+            conv(3, N), nn.ReLU(inplace=True), conv(N, N), nn.ReLU(inplace=True),
+            conv(N, N), nn.ReLU(inplace=True), conv(N, M),
+        )  # fmt: skip
+        self.g_s = nn.Sequential(
+            deconv(M, N), nn.ReLU(inplace=True), deconv(N, N), nn.ReLU(inplace=True),
+            deconv(N, N), nn.ReLU(inplace=True), deconv(N, 3),
+        )  # fmt: skip
+
+    def describe(self) -> "ModelDescription":
+        """The coding graph as data: ``y`` coded by the entropy bottleneck alone."""
+        from neuralcodec.latent_codecs import EntropyBottleneckNode, ModelDescription
+
+        node = EntropyBottleneckNode("entropy_bottleneck", int(self.entropy_bottleneck.channels))
+        return ModelDescription(type(self).__name__, "g_a", "g_s", node, self.downsampling_factor)
 
 
 class ScaleHyperprior(CompressionModel):

@@ -3,7 +3,11 @@
 Each entry point takes ``(quality, metric="mse", pretrained=False, progress=True)``:
 
 * ``quality``: 1..8 (1..6 for the Cheng2020 models); it picks the sizes ``(N, M)`` that
-  CompressAI's published models use, and the weights.
+  CompressAI's published models use, and the weights. CompressAI 1.2.8 publishes no
+  weights for ``bmshj2018-factorized-relu`` (its entry point of that name silently
+  builds the GDN model and loads the GDN weights; here ``pretrained=True`` says there
+  are none), nor for ``cheng2020-anchor-checkerboard``, ``elic2022-official`` and
+  ``elic2022-chandelier``, which it has as classes only; their qualities give sizes.
 * ``metric``: ``"mse"`` or ``"ms-ssim"``, the distortion the weights were trained for.
 * ``pretrained``: ``False`` for random initialisation; ``True`` for the published
   CompressAI weights (downloaded once into :func:`neuralcodec.zoo.weights.cache_dir`
@@ -32,9 +36,13 @@ from typing import Any, Callable, Dict, Tuple, Union
 
 from neuralcodec.models import (
     Cheng2020Anchor,
+    Cheng2020AnchorCheckerboard,
     Cheng2020Attention,
     CompressionModel,
+    Elic2022Chandelier,
+    Elic2022Official,
     FactorizedPrior,
+    FactorizedPriorReLU,
     JointAutoregressiveHierarchicalPriors,
     MeanScaleHyperprior,
     ScaleHyperprior,
@@ -47,9 +55,13 @@ __all__ = [
     "ARCHITECTURES",
     "CONFIGS",
     "bmshj2018_factorized",
+    "bmshj2018_factorized_relu",
     "bmshj2018_hyperprior",
     "cheng2020_anchor",
+    "cheng2020_anchor_checkerboard",
     "cheng2020_attn",
+    "elic2022_chandelier",
+    "elic2022_official",
     "image_models",
     "load_model",
     "mbt2018",
@@ -67,7 +79,16 @@ ARCHITECTURES: Dict[str, type] = {
     "mbt2018": JointAutoregressiveHierarchicalPriors,
     "cheng2020-anchor": Cheng2020Anchor,
     "cheng2020-attn": Cheng2020Attention,
+    "bmshj2018-factorized-relu": FactorizedPriorReLU,
+    "cheng2020-anchor-checkerboard": Cheng2020AnchorCheckerboard,
+    "elic2022-official": Elic2022Official,
+    "elic2022-chandelier": Elic2022Chandelier,
 }
+
+#: The architectures built on :mod:`neuralcodec.latent_codecs`: compat coding path only,
+#: with CompressAI's nested ``strings`` and ``shape``; the codec container, the engine and
+#: the export do not take them yet.
+LATENT_CODEC_ARCHITECTURES = ("cheng2020-anchor-checkerboard", "elic2022-official", "elic2022-chandelier")
 
 _SMALL, _LARGE = (128, 192), (192, 320)
 
@@ -80,6 +101,16 @@ CONFIGS: Dict[str, Dict[int, Tuple[int, ...]]] = {
     "mbt2018": {q: (192, 192) if q <= 4 else _LARGE for q in COMPRESSAI_QUALITIES["mbt2018"]},
     "cheng2020-anchor": {q: (128,) if q <= 3 else (192,) for q in COMPRESSAI_QUALITIES["cheng2020-anchor"]},
     "cheng2020-attn": {q: (128,) if q <= 3 else (192,) for q in COMPRESSAI_QUALITIES["cheng2020-attn"]},
+    "bmshj2018-factorized-relu": {
+        q: _SMALL if q <= 5 else _LARGE for q in COMPRESSAI_QUALITIES["bmshj2018-factorized-relu"]
+    },
+    # CompressAI 1.2.8 has no sizes (and no weights) for these three: the anchor's sizes
+    # for the checkerboard model, and ELIC's (N=192, M=320 at every rate, He et al. 2022).
+    "cheng2020-anchor-checkerboard": {
+        q: (128,) if q <= 3 else (192,) for q in COMPRESSAI_QUALITIES["cheng2020-anchor-checkerboard"]
+    },
+    "elic2022-official": {q: _LARGE for q in COMPRESSAI_QUALITIES["elic2022-official"]},
+    "elic2022-chandelier": {q: _LARGE for q in COMPRESSAI_QUALITIES["elic2022-chandelier"]},
 }
 
 
@@ -130,6 +161,10 @@ mbt2018_mean = _entry_point("mbt2018-mean")
 mbt2018 = _entry_point("mbt2018")
 cheng2020_anchor = _entry_point("cheng2020-anchor")
 cheng2020_attn = _entry_point("cheng2020-attn")
+bmshj2018_factorized_relu = _entry_point("bmshj2018-factorized-relu")
+cheng2020_anchor_checkerboard = _entry_point("cheng2020-anchor-checkerboard")
+elic2022_official = _entry_point("elic2022-official")
+elic2022_chandelier = _entry_point("elic2022-chandelier")
 
 #: Zoo name -> entry point (CompressAI's ``image_models``).
 image_models: Dict[str, Callable[..., CompressionModel]] = {
@@ -139,5 +174,9 @@ image_models: Dict[str, Callable[..., CompressionModel]] = {
     "mbt2018": mbt2018,
     "cheng2020-anchor": cheng2020_anchor,
     "cheng2020-attn": cheng2020_attn,
+    "bmshj2018-factorized-relu": bmshj2018_factorized_relu,
+    "cheng2020-anchor-checkerboard": cheng2020_anchor_checkerboard,
+    "elic2022-official": elic2022_official,
+    "elic2022-chandelier": elic2022_chandelier,
 }
 models = image_models
