@@ -20,7 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
-from neuralcodec.models.elic_lite import ElicLiteVbr, CheckerboardMaskedConv2d, checkerboard_anchor_mask
+from neuralcodec.layers import CheckerboardMaskedConv2d
+from neuralcodec.models.elic_lite import ElicLiteVbr, checkerboard_anchor_mask
 from neuralcodec.train.vbr import load_shards, save_shards
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def _small_model(seed: int = 0) -> ElicLiteVbr:
 
 def test_checkerboard_context_at_a_non_anchor_sees_only_anchors():
     torch.manual_seed(0)
-    layer = CheckerboardMaskedConv2d(3, 4, 5)
+    layer = CheckerboardMaskedConv2d(3, 4, kernel_size=5, padding=2)
     x = torch.randn(1, 3, 8, 8)
     anchors = checkerboard_anchor_mask(8, 8)
     moved = x + torch.randn_like(x) * (1 - anchors)  # change only the non-anchors
@@ -111,6 +112,7 @@ def test_higher_quality_spends_more_bits_on_the_same_image():
     model = _small_model().eval()
     with torch.no_grad():
         model.y_gain.copy_(torch.tensor([[0.5], [1.0], [4.0]]).repeat(1, model.M))
+        model.g_a[-1].weight.mul_(30)  # latents spanning several quantization steps
     model.update(force=True)
     x = torch.rand(1, 3, 64, 64)
     sizes = []

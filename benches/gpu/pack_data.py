@@ -22,7 +22,8 @@ from typing import List, Sequence, Tuple
 
 from PIL import Image
 
-SUFFIXES = {".png", ".jpg", ".jpeg"}
+from neuralcodec.settings import IMAGE_SUFFIXES
+
 #: (longest side in pixels, JPEG quality), best first.
 SETTINGS: Tuple[Tuple[int, int], ...] = ((640, 92), (512, 90), (448, 90), (448, 85), (384, 85), (384, 80))
 
@@ -63,10 +64,10 @@ def main() -> int:
     parser.add_argument("--val", type=int, default=4)
     args = parser.parse_args()
     shared, out = Path(args.shared), Path(args.out)
-    cbsd = sorted(p for p in (shared / "train").iterdir() if p.suffix.lower() in SUFFIXES)
+    cbsd = sorted(p for p in (shared / "train").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     held_out = cbsd[-args.val:] if args.val else []
     training = cbsd[: len(cbsd) - len(held_out)]
-    training += sorted(p for p in (shared / "train-large").rglob("*") if p.suffix.lower() in SUFFIXES)
+    training += sorted(p for p in (shared / "train-large").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     val_png = []
     for path in held_out:
         buffer = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Callable, List, Optional
 
@@ -154,7 +155,7 @@ def sequential_channel_ramp(
     make_layer = make_layer or nn.Conv2d
     make_act = make_act or (lambda: nn.ReLU(inplace=True))
     modules: List[nn.Module] = []
-    for ch_in, ch_out in zip(channels[:-1], channels[1:]):
+    for ch_in, ch_out in itertools.pairwise(channels):
         modules += [make_layer(ch_in, ch_out, **layer_kwargs), make_act()]
     if skip_last_act:
         modules = modules[:-1]

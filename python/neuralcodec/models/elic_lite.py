@@ -34,18 +34,17 @@ the engine path arrives with the latent-codecs issue (17).
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
-from neuralcodec.layers import GDN
+from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.hyperprior import conv, deconv
 
-__all__ = ["CheckerboardMaskedConv2d", "ElicLiteVbr", "ELIC_LITE_LAMBDAS", "checkerboard_anchor_mask"]
+__all__ = ["ELIC_LITE_LAMBDAS", "ElicLiteVbr", "checkerboard_anchor_mask"]
 
 #: Lambda of each integer quality 1..6 (``lambda * 255^2 * MSE + bpp``): from the
 #: shipped q1 (0.0018) doubling per level, past the shipped q4 (0.032).
@@ -57,21 +56,6 @@ def checkerboard_anchor_mask(height: int, width: int, device: Optional[torch.dev
     rows = torch.arange(height, device=device).view(-1, 1)
     columns = torch.arange(width, device=device).view(1, -1)
     return ((rows + columns) % 2 == 0).float().view(1, 1, height, width)
-
-
-class CheckerboardMaskedConv2d(nn.Conv2d):
-    """Convolution that sees only the taps at odd ``(dy + dx)`` from the centre: from a
-    non-anchor position those are exactly the anchors (He et al. 2021). The weight is
-    stored unmasked; the mask is applied in ``forward``."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        taps = torch.arange(kernel_size)
-        odd = ((taps.view(-1, 1) + taps.view(1, -1)) % 2 == 1).float()
-        self.register_buffer("mask", odd.view(1, 1, kernel_size, kernel_size), persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(x, self.weight * self.mask, self.bias)
 
 
 def _quantize_ste(values: Tensor, means: Tensor) -> Tensor:
@@ -136,7 +120,9 @@ class ElicLiteVbr(CompressionModel):
             )
             for k in range(1, len(groups))
         )
-        self.spatial_context = nn.ModuleList(CheckerboardMaskedConv2d(g, 2 * g, 5) for g in groups)
+        self.spatial_context = nn.ModuleList(
+            CheckerboardMaskedConv2d(g, 2 * g, kernel_size=5, padding=2) for g in groups
+        )
         first, second = aggregation_channels
         self.param_aggregation = nn.ModuleList(
             nn.Sequential(

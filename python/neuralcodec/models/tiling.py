@@ -25,7 +25,6 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from neuralcodec.layers import GDN

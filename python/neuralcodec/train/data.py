@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "list_images", "step_generator"]
+from neuralcodec.settings import IMAGE_SUFFIXES
 
-#: File name suffixes read as images (lower case).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+__all__ = ["ImageFolder", "list_images", "step_generator"]
+
 
 
 def list_images(folder: Union[str, Path]) -> List[Path]:

@@ -40,6 +40,8 @@ __all__ = ["load_shards", "main", "save_shards", "train_vbr"]
 #: Largest shard written (the device tool returns files of at most 16 MiB).
 SHARD_BYTES = 15 * 2**20
 SHARD_PREFIX = "elic-lite-vbr-"
+#: State that the weights determine (CDF tables, context-convolution masks): not stored.
+_DERIVED = ("_quantized_cdf", "_offset", "_cdf_length", ".mask")
 
 
 def _images_under(folder: Path) -> List[Path]:
@@ -108,7 +110,7 @@ def save_shards(model: ElicLiteVbr, folder: Path, metadata: Optional[Dict[str, s
             "aggregation_channels": ",".join(map(str, model.aggregation_channels)),
             **(metadata or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-             if not k.endswith(("_quantized_cdf", "_offset", "_cdf_length"))}
+             if not k.endswith(_DERIVED)}
     state = {k: v.half() if v.is_floating_point() and v.dim() == 4 else v.float() if v.is_floating_point() else v
              for k, v in state.items()}
     shards: List[Dict[str, Tensor]] = [{}]
@@ -140,7 +142,7 @@ def load_shards(folder: Path, device: str = "cpu") -> ElicLiteVbr:
     for path in paths:
         with safe_open(str(path), framework="pt") as handle:
             info = handle.metadata() or {}
-            for key in handle.keys():
+            for key in handle.keys():  # noqa: SIM118 (safe_open is not iterable)
                 tensor = handle.get_tensor(key)
                 state[key] = tensor.float() if tensor.is_floating_point() else tensor
     try:
@@ -152,8 +154,7 @@ def load_shards(folder: Path, device: str = "cpu") -> ElicLiteVbr:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except (KeyError, ValueError, RuntimeError) as error:
         raise ValueError(f"shards in {folder} do not describe an ElicLiteVbr: {error}") from None
-    table_keys = ("_quantized_cdf", "_offset", "_cdf_length")
-    missing = [k for k in missing if not k.endswith(table_keys)]
+    missing = [k for k in missing if not k.endswith(_DERIVED)]
     if missing or unexpected:
         raise ValueError(f"shards in {folder} do not match the model: missing {missing}, unexpected {unexpected}")
     return model.to(device)

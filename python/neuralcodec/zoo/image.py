@@ -109,8 +109,8 @@ CONFIGS: Dict[str, Dict[int, Tuple[int, ...]]] = {
     "cheng2020-anchor-checkerboard": {
         q: (128,) if q <= 3 else (192,) for q in COMPRESSAI_QUALITIES["cheng2020-anchor-checkerboard"]
     },
-    "elic2022-official": {q: _LARGE for q in COMPRESSAI_QUALITIES["elic2022-official"]},
-    "elic2022-chandelier": {q: _LARGE for q in COMPRESSAI_QUALITIES["elic2022-chandelier"]},
+    "elic2022-official": dict.fromkeys(COMPRESSAI_QUALITIES["elic2022-official"], _LARGE),
+    "elic2022-chandelier": dict.fromkeys(COMPRESSAI_QUALITIES["elic2022-chandelier"], _LARGE),
 }
 
 
