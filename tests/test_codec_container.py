@@ -67,7 +67,7 @@ def test_the_committed_file_has_the_documented_layout():
     data = FIXTURE.read_bytes()
     parsed, strings = unpack(data)
     assert data[:8] == MAGIC == b"\x89NCI\r\n\x1a\n"
-    assert parsed.version == FORMAT_VERSION == 1
+    assert parsed.version == 1 and FORMAT_VERSION == 2  # no extensions: written as version 1
     assert parsed.model.architecture == "mbt2018-mean"
     assert (parsed.model.quality, parsed.model.metric, parsed.model.origin) == (0, "", Origin.CHECKPOINT)
     assert (parsed.height, parsed.width, parsed.padding) == (40, 60, (2, 2, 12, 12))
@@ -226,3 +226,62 @@ def test_short_inputs_are_told_apart_by_their_first_bytes():
         unpack(MAGIC[:3])
     with pytest.raises(FormatError, match="not a neuralcodec"):
         unpack(b"GIF89a\x00\x00")
+
+
+# ------------------------------------------------------------------ extensions (version 2)
+ICC = b"\x00\x00\x02\x0cfake icc profile" * 20
+EXIF = b"MM\x00*\x00\x00\x00\x08fake exif"
+
+
+def test_a_header_with_extensions_is_version_2_and_round_trips():
+    with_metadata = header(extensions=(("iCCP", ICC), ("eXIf", EXIF)))
+    data = pack(with_metadata, STRINGS)
+    assert struct.unpack_from("<H", data, 8)[0] == 2
+    parsed, strings = unpack(data)
+    assert parsed.version == 2 and strings == STRINGS
+    assert parsed.icc_profile == ICC and parsed.exif == EXIF
+    assert parsed.extension("zzzz") is None
+    assert header().icc_profile is None
+
+
+def test_an_unknown_ancillary_extension_is_kept_and_an_unknown_critical_one_refused():
+    data = pack(header(extensions=(("xTRA", b"abc"),)), STRINGS)
+    assert unpack(data)[0].extensions == (("xTRA", b"abc"),)
+    with pytest.raises(ValueError, match="critical extension XTRA"):
+        pack(header(extensions=(("XTRA", b"abc"),)), STRINGS)
+    # The same bytes with the tag's case flipped, as a newer writer would make them.
+    mutated = bytearray(data)
+    at = mutated.index(b"xTRA")
+    mutated[at : at + 4] = b"XTRA"
+    with pytest.raises(FormatError, match="critical extension XTRA.*upgrade"):
+        unpack(reseal(mutated))
+
+
+@pytest.mark.parametrize(
+    "extensions, message",
+    [
+        ((("iCCP", b""),), "holds 0 bytes"),
+        ((("iCC", b"x"),), "four ASCII letters"),
+        ((("iCCP", b"x"), ("iCCP", b"y")), "appears twice"),
+        (tuple((f"x{chr(97 + i)}aa", b"x") for i in range(17)), "at most 16 extensions"),
+    ],
+)
+def test_bad_extensions_are_refused_when_writing(extensions, message):
+    with pytest.raises(ValueError, match=message):
+        pack(header(extensions=extensions), STRINGS)
+
+
+def test_an_extension_running_past_the_header_is_reported_as_malformed():
+    data = bytearray(pack(header(extensions=(("iCCP", ICC),)), STRINGS))
+    at = data.index(b"iCCP") + 4
+    struct.pack_into("<I", data, at, len(ICC) + 100)  # claims more bytes than the header has
+    with pytest.raises(FormatError, match="ends inside the field extension 'iCCP'"):
+        unpack(reseal(data))
+    struct.pack_into("<I", data, at, (1 << 24) + 1)
+    with pytest.raises(LimitExceededError, match="more than 16,777,216"):
+        unpack(reseal(data))
+
+
+def test_a_version_1_reader_never_sees_version_2_without_need():
+    """Files without metadata stay readable by neuralcodec releases that read version 1."""
+    assert struct.unpack_from("<H", pack(header(), STRINGS), 8)[0] == 1

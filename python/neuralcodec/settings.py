@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_LAMBDAS",
     "DEFAULT_QUALITY",
     "ENGINE_THREADS_VARIABLE",
+    "DEFAULT_TILE_SIZE",
     "IMAGE_SUFFIXES",
     "METRICS",
     "available_cpus",
@@ -112,6 +113,10 @@ def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
 # ------------------------------------------------------------------ images
 #: File name endings read as images (case-insensitive): what Pillow reads and the
 #: command line looks for in folders.
+#: Side in pixels of the tiles over which the transforms of a large image run (an image
+#: over 1.5 tiles on a side; see :mod:`neuralcodec.models.tiling`).
+DEFAULT_TILE_SIZE = 1024
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 

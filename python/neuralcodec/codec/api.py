@@ -24,7 +24,7 @@ import io
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -35,6 +35,8 @@ from neuralcodec.codec.container import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_STRING_BYTES,
     DEFAULT_MAX_STRINGS,
+    EXTENSION_EXIF,
+    EXTENSION_ICC,
     Header,
     ModelIdentity,
     Origin,
@@ -57,6 +59,7 @@ from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel
 
 __all__ = [
+    "METADATA_CHOICES",
     "Codec",
     "ImageConversionWarning",
     "decode_file",
@@ -76,6 +79,11 @@ Device = Union[str, torch.device, None]
 
 #: Pillow ``save`` options per format, so a decoded image is not degraded again.
 _SAVE_OPTIONS: Dict[str, Dict[str, Any]] = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}}
+#: Output formats that carry an ICC profile and an EXIF block.
+_METADATA_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+#: What :meth:`Codec.encode`'s ``metadata`` may keep: the ICC profile (default), the
+#: profile and EXIF, or nothing.
+METADATA_CHOICES = ("icc", "all", "none")
 
 
 class ImageConversionWarning(UserWarning):
@@ -300,6 +308,7 @@ class Codec:
         drop_alpha: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         coding_path: Optional[str] = None,
+        metadata: str = "icc",
     ) -> bytes:
         """The bytes of a neuralcodec file holding ``image``.
 
@@ -311,11 +320,17 @@ class Codec:
             max_pixels: refuse images with more pixels.
             coding_path: ``"compat"`` or another path the model lists in
                 ``coding_paths`` (default: the model's ``coding_path``).
+            metadata: what of the source's metadata the file keeps (see
+                :data:`METADATA_CHOICES`): ``"icc"`` its ICC colour profile (default:
+                without it colours shift on colour-managed screens), ``"all"`` the
+                profile and the EXIF block (orientation reset to 1), ``"none"`` nothing.
 
         Raises:
             ImageError: the image cannot be read or coded as it is.
         """
-        x, channels = self._input_tensor(image, drop_alpha, max_pixels)
+        if metadata not in METADATA_CHOICES:
+            raise ValueError(f"metadata must be one of {METADATA_CHOICES}, got {metadata!r}")
+        x, channels, extensions = self._input_tensor(image, drop_alpha, max_pixels, metadata)
         path = self.check_coding_path(coding_path)
         height, width = int(x.shape[-2]), int(x.shape[-1])
         with torch.no_grad(), _coding_path(self.model, path):
@@ -332,6 +347,7 @@ class Codec:
             channels=channels,
             latent_shape=(int(out["shape"][0]), int(out["shape"][1])),
             string_lengths=tuple(len(s) for s in strings),
+            extensions=extensions,
         )
         if header.stride != stride or header.padded_size != (
             header.latent_shape[0] * stride,
@@ -344,8 +360,11 @@ class Codec:
         return pack(header, strings)
 
     @staticmethod
-    def _input_tensor(image: Any, drop_alpha: bool, max_pixels: int) -> Tuple[Tensor, int]:
-        """``([1, 3, H, W]`` float in [0, 1], source channels) for any accepted input."""
+    def _input_tensor(
+        image: Any, drop_alpha: bool, max_pixels: int, metadata: str = "none"
+    ) -> Tuple[Tensor, int, Tuple[Tuple[str, bytes], ...]]:
+        """``([1, 3, H, W]`` float in [0, 1], source channels, container extensions
+        holding the kept ``metadata``) for any accepted input."""
         if isinstance(image, Tensor):
             x = image.detach()
             if x.dim() == 3:
@@ -367,9 +386,16 @@ class Codec:
                     f"a float image tensor must hold values in [0, 1], this one spans [{low:g}, {high:g}]: "
                     "divide 8-bit values by 255, or clamp the tensor if the excess is rounding noise"
                 )
-            return x.float(), 3
-        loaded = load_image(image, drop_alpha=drop_alpha, max_pixels=max_pixels)
-        return _pixels_to_tensor(loaded.pixels), loaded.channels
+            return x.float(), 3, ()
+        loaded = image if isinstance(image, LoadedImage) else load_image(
+            image, drop_alpha=drop_alpha, max_pixels=max_pixels
+        )
+        extensions: List[Tuple[str, bytes]] = []
+        if metadata in ("icc", "all") and loaded.icc_profile:
+            extensions.append((EXTENSION_ICC, loaded.icc_profile))
+        if metadata == "all" and loaded.exif:
+            extensions.append((EXTENSION_EXIF, loaded.exif))
+        return _pixels_to_tensor(loaded.pixels), loaded.channels, tuple(extensions)
 
     def decode(
         self,
@@ -446,7 +472,12 @@ class Codec:
         pixels = _tensor_to_pixels(x_hat)
         if output == "numpy":
             return pixels[..., 0].copy() if header.channels == 1 else pixels
-        return pixels_to_pil(pixels, header.channels)
+        image = pixels_to_pil(pixels, header.channels)
+        if header.icc_profile:
+            image.info["icc_profile"] = header.icc_profile
+        if header.exif:
+            image.info["exif"] = header.exif
+        return image
 
 
 def _safetensors_metadata(path: Path) -> Dict[str, str]:
@@ -508,6 +539,7 @@ def encode_image(
     device: Device = None,
     drop_alpha: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    metadata: str = "icc",
 ) -> bytes:
     """Compresses an image into the bytes of a neuralcodec file (``docs/format.md``).
 
@@ -522,6 +554,10 @@ def encode_image(
         device: run the model there (``"cpu"``, ``"cuda"``).
         drop_alpha: code images with real transparency without their alpha channel.
         max_pixels: refuse larger images.
+        metadata: ``"icc"`` (default) keeps the source's ICC colour profile, ``"all"``
+            also its EXIF block (orientation reset to 1, as the pixels are upright),
+            ``"none"`` neither; :func:`decode_image` gives them back in the ``PIL.Image``'s
+            ``info`` and :func:`decode_file` writes them into PNG, JPEG, WebP and TIFF.
 
     Conversions (grayscale, palette, opaque alpha, EXIF rotation) are reported as
     :class:`ImageConversionWarning`.
@@ -536,7 +572,9 @@ def encode_image(
     if isinstance(image, LoadedImage):
         for note in image.notes:
             warnings.warn(f"{image.name}: {note}", ImageConversionWarning, stacklevel=2)
-    return codec.encode(image, drop_alpha=drop_alpha, max_pixels=max_pixels, coding_path=coding_path)
+    return codec.encode(
+        image, drop_alpha=drop_alpha, max_pixels=max_pixels, coding_path=coding_path, metadata=metadata
+    )
 
 
 def decoder_for(
@@ -609,7 +647,11 @@ def save_image_atomic(image: Any, path: PathLike, *, force: bool = False, format
         format = Image.registered_extensions().get(path.suffix.lower(), "PNG") if path.suffix else "PNG"
     buffer = io.BytesIO()
     try:
-        image.save(buffer, format=format, **_SAVE_OPTIONS.get(format.upper(), {}))
+        options = dict(_SAVE_OPTIONS.get(format.upper(), {}))
+        for key in ("icc_profile", "exif"):  # the metadata a decoded image carries
+            if image.info.get(key) and format.upper() in _METADATA_FORMATS:
+                options[key] = image.info[key]
+        image.save(buffer, format=format, **options)
     except (KeyError, OSError, ValueError) as error:
         raise ValueError(f"cannot write {path} as {format}: {error}") from None
     write_atomic(path, buffer.getvalue(), force=force)

@@ -13,13 +13,14 @@ folder and renamed into place, and existing files are never overwritten without
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from neuralcodec import settings
 from neuralcodec.cli import options
@@ -80,6 +81,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def _add_common(parser: argparse.ArgumentParser, what: str) -> None:
     """The options ``compress`` and ``decompress`` share (``--quiet`` is added by each, since
     ``-q`` is ``--quality`` in ``compress``)."""
@@ -99,6 +110,14 @@ def _add_common(parser: argparse.ArgumentParser, what: str) -> None:
         default=_DEFAULT_MAX_PIXELS,
         metavar="N",
         help=f"refuse images larger than N pixels (default: {_DEFAULT_MAX_PIXELS:,} = 8192x8192)",
+    )
+    parser.add_argument(
+        "--tile-size",
+        type=_non_negative_int,
+        default=None,
+        metavar="PIXELS",
+        help=f"run the transforms over tiles of PIXELS for images over 1.5 tiles a side, in memory bounded by the "
+        f"tile (default {settings.DEFAULT_TILE_SIZE}; 0: never, the whole image at once)",
     )
 
 
@@ -133,6 +152,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     model.add_argument("--coding-path", metavar="PATH", help="entropy-parameter path (default: the model's; 'compat' or 'engine' where offered)")
     compress.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")
     compress.add_argument("--psnr", action="store_true", help="decode each file again and report its PSNR (verifies the file)")
+    kept = compress.add_mutually_exclusive_group()
+    kept.add_argument("--keep-exif", action="store_true", help="also keep the EXIF block (orientation reset to 1); the ICC profile is always kept")
+    kept.add_argument("--strip-metadata", action="store_true", help="keep no metadata, not even the ICC colour profile")
     compress.set_defaults(handler=_compress_command)
 
     decompress = commands.add_parser(
@@ -155,6 +177,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     decompress.add_argument(
         "--format", choices=_OUTPUT_FORMATS, default="png", help="image format of outputs named by this command (default: png)"
     )
+    decompress.add_argument("--strip-metadata", action="store_true", help="write the images without the ICC profile and EXIF the files keep")
     decompress.set_defaults(handler=_decompress_command)
 
 
@@ -333,6 +356,32 @@ def _check_device(device: str) -> None:
 
 
 # ------------------------------------------------------------------ compress
+@contextlib.contextmanager
+def _tiles(model: Any, args: argparse.Namespace, reporter: "_Reporter", label: str) -> Iterator[None]:
+    """Applies ``--tile-size`` to ``model`` and shows a progress bar over the tiles of a
+    large image (on terminals, unless quiet) while the block runs."""
+    from tqdm import tqdm
+
+    bars: List[Any] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="tile", desc=label, leave=False, file=sys.stderr,
+                             disable=True if reporter.quiet else None, dynamic_ncols=True))
+        bars[-1].update(done - bars[-1].n)
+
+    saved = (model.tile_size, model.tile_progress)
+    if args.tile_size is not None:
+        model.tile_size = args.tile_size or None
+    model.tile_progress = progress
+    try:
+        yield
+    finally:
+        model.tile_size, model.tile_progress = saved
+        for bar in bars:
+            bar.close()
+
+
 def _compress_model(args: argparse.Namespace) -> Any:
     from neuralcodec.codec.api import Codec
 
@@ -382,7 +431,9 @@ def _compress_command(args: argparse.Namespace) -> int:
         loaded = load_image(job.source, drop_alpha=args.drop_alpha, max_pixels=args.max_pixels)
         for note in loaded.notes:
             reporter.note(job.source, note)
-        data = codec.encode(loaded, coding_path=args.coding_path)
+        metadata = "none" if args.strip_metadata else "all" if args.keep_exif else "icc"
+        with _tiles(codec.model, args, reporter, f"{job.source.name}: analysis"):
+            data = codec.encode(loaded, coding_path=args.coding_path, metadata=metadata)
         write_atomic(job.target, data, force=args.force)
         row = _Row(job.source, job.target, loaded.size, len(data), time.perf_counter() - start)
         if args.psnr:
@@ -436,7 +487,12 @@ def _decompress_command(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         data = job.source.read_bytes()
         header, strings = unpack(data, max_pixels=args.max_pixels)
-        image = model_for(header).decode_parsed(header, strings, output="pil")
+        codec = model_for(header)
+        with _tiles(codec.model, args, reporter, f"{job.source.name}: synthesis"):
+            image = codec.decode_parsed(header, strings, output="pil")
+        if args.strip_metadata:
+            image.info.pop("icc_profile", None)
+            image.info.pop("exif", None)
         save_image_atomic(image, job.target, force=args.force)
         return _Row(job.source, job.target, (header.height, header.width), len(data), time.perf_counter() - start)
 

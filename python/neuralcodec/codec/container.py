@@ -6,7 +6,7 @@ layout is specified in ``docs/format.md``; in short (all integers little-endian)
 
     preamble   magic (8) | format version u16 | header length H u32
     header     H bytes of fields (model identity, image size, padding, latent shape,
-               string lengths, ...)
+               string lengths, ...; from version 2, extensions such as the ICC profile)
     header CRC u32  CRC-32 of the preamble and header
     payload    the strings, concatenated
     payload CRC u32  CRC-32 of the payload
@@ -25,11 +25,15 @@ import enum
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from neuralcodec.codec.errors import FormatError, LimitExceededError, UnsupportedVersionError
 
 __all__ = [
+    "EXTENSION_EXIF",
+    "EXTENSION_ICC",
+    "MAX_EXTENSIONS",
+    "MAX_EXTENSION_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_STRINGS",
     "DEFAULT_MAX_STRING_BYTES",
@@ -48,8 +52,19 @@ __all__ = [
 #: First bytes of every file: a non-ASCII byte, "NCI", CR LF, ^Z, LF (as PNG does, so
 #: text-mode transfers and truncation to 7 bits are detected at once).
 MAGIC = b"\x89NCI\r\n\x1a\n"
-#: The format version this module writes (and the newest it reads).
-FORMAT_VERSION = 1
+#: The newest format version this module reads and writes. A file without extensions is
+#: written as version 1, so that readers of version 1 still read it.
+FORMAT_VERSION = 2
+#: The first version with extensions.
+_EXTENSIONS_SINCE = 2
+#: Extension tag of the source image's ICC colour profile (the profile's bytes).
+EXTENSION_ICC = "iCCP"
+#: Extension tag of the source image's EXIF block (``Exif\0\0``-less TIFF bytes, as
+#: Pillow's ``Image.Exif.tobytes()`` gives them, with the orientation reset to 1).
+EXTENSION_EXIF = "eXIf"
+#: At most this many extensions in a file, each at most this many bytes.
+MAX_EXTENSIONS = 16
+MAX_EXTENSION_BYTES = 1 << 24
 #: File name suffix of neuralcodec image files.
 FILE_SUFFIX = ".nci"
 
@@ -130,7 +145,13 @@ class Header:
             argument of ``decompress``.
         string_lengths: the length in bytes of each entropy-coded string, in the order of
             the model's ``strings`` (one string per latent).
-        version: the format version of the file.
+        version: the format version of the file (:func:`pack` writes 1 when there are
+            no extensions, 2 otherwise).
+        extensions: ``(tag, data)`` pairs (version 2): four ASCII letters and their
+            bytes. A tag whose first letter is lower case is *ancillary* (a reader that
+            does not know it keeps it and decodes the image anyway, like PNG's chunks);
+            upper case is *critical* (a reader that does not know it refuses the file).
+            Known: :data:`EXTENSION_ICC`, :data:`EXTENSION_EXIF`.
     """
 
     model: ModelIdentity
@@ -142,7 +163,25 @@ class Header:
     channels: int
     latent_shape: Tuple[int, int]
     string_lengths: Tuple[int, ...]
-    version: int = field(default=FORMAT_VERSION)
+    version: int = field(default=1)
+    extensions: Tuple[Tuple[str, bytes], ...] = ()
+
+    def extension(self, tag: str) -> Optional[bytes]:
+        """The data of extension ``tag``, or ``None`` when the file has none."""
+        for name, data in self.extensions:
+            if name == tag:
+                return data
+        return None
+
+    @property
+    def icc_profile(self) -> Optional[bytes]:
+        """The source image's ICC profile, if the file keeps it."""
+        return self.extension(EXTENSION_ICC)
+
+    @property
+    def exif(self) -> Optional[bytes]:
+        """The source image's EXIF block (orientation 1), if the file keeps it."""
+        return self.extension(EXTENSION_EXIF)
 
     @property
     def padded_size(self) -> Tuple[int, int]:
@@ -224,7 +263,32 @@ def _header_body(header: Header) -> bytes:
         bytes([len(header.string_lengths)]),
         *(_u32(f"string_lengths[{i}]", n) for i, n in enumerate(header.string_lengths)),
     ]
+    if header.extensions:
+        parts.append(bytes([len(header.extensions)]))
+        for tag, data in header.extensions:
+            parts += [tag.encode("ascii"), _u32(f"extension {tag} length", len(data)), bytes(data)]
     return b"".join(parts)
+
+
+_KNOWN_EXTENSIONS = (EXTENSION_ICC, EXTENSION_EXIF)
+
+
+def _check_extensions(extensions: Sequence[Tuple[str, bytes]], error: type) -> None:
+    """Tags are four ASCII letters, unique; at most :data:`MAX_EXTENSIONS`, each at most
+    :data:`MAX_EXTENSION_BYTES`; unknown critical tags are refused."""
+    if len(extensions) > MAX_EXTENSIONS:
+        raise error(f"a file holds at most {MAX_EXTENSIONS} extensions, got {len(extensions)}")
+    seen = set()
+    for tag, data in extensions:
+        if not (isinstance(tag, str) and len(tag) == 4 and tag.isascii() and tag.isalpha()):
+            raise error(f"an extension tag is four ASCII letters, got {tag!r}")
+        if tag in seen:
+            raise error(f"extension {tag} appears twice")
+        seen.add(tag)
+        if not 1 <= len(data) <= MAX_EXTENSION_BYTES:
+            raise error(f"extension {tag} holds {len(data):,} bytes (1..{MAX_EXTENSION_BYTES:,})")
+        if tag[0].isupper() and tag not in _KNOWN_EXTENSIONS:
+            raise error(f"the file needs the critical extension {tag}, which this neuralcodec does not know: upgrade")
 
 
 def pack(header: Header, strings: Sequence[bytes]) -> bytes:
@@ -239,11 +303,13 @@ def pack(header: Header, strings: Sequence[bytes]) -> bytes:
     lengths = tuple(len(s) for s in strings)
     if lengths != tuple(header.string_lengths):
         raise ValueError(f"header.string_lengths {tuple(header.string_lengths)} do not match the strings {lengths}")
-    if header.version != FORMAT_VERSION:
-        raise ValueError(f"this module writes format version {FORMAT_VERSION}, not {header.version}")
+    _check_extensions(header.extensions, ValueError)
+    version = _EXTENSIONS_SINCE if header.extensions else 1
+    if header.version not in (1, version):
+        raise ValueError(f"this module writes format version {version} for this header, not {header.version}")
     _check_geometry(header, max_pixels=_MAX_U32 * _MAX_U32)
     body = _header_body(header)
-    head = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(body)) + body
+    head = _PREAMBLE.pack(MAGIC, version, len(body)) + body
     payload = b"".join(bytes(s) for s in strings)
     return b"".join(
         (head, _CRC.pack(zlib.crc32(head)), payload, _CRC.pack(zlib.crc32(payload)))
@@ -369,6 +435,21 @@ def _parse_body(view: memoryview, version: int, header_length: int, limits: Tupl
             f"the file declares {count} strings, more than max_strings = {max_strings}", limit="max_strings"
         )
     lengths = tuple(reader.u32(f"string {i} length") for i in range(count))
+    extensions: List[Tuple[str, bytes]] = []
+    if version >= _EXTENSIONS_SINCE:
+        for i in range(reader.u8("extension count")):
+            raw_tag = bytes(reader.take(4, f"extension {i} tag"))
+            tag = raw_tag.decode("ascii", errors="replace")
+            size = reader.u32(f"extension {tag!r} length")
+            if size > MAX_EXTENSION_BYTES:
+                raise LimitExceededError(
+                    f"extension {tag!r} declares {size:,} bytes, more than {MAX_EXTENSION_BYTES:,}",
+                    limit="max_extension_bytes",
+                )
+            extensions.append((tag, bytes(reader.take(size, f"extension {tag!r}"))))
+        if not extensions:
+            raise FormatError("malformed header: a version 2 file without extensions (version 1 holds those)")
+        _check_extensions(extensions, FormatError)
     if reader.at != header_length:
         raise FormatError(f"malformed header: {header_length - reader.at} unexpected bytes after the last field")
     if bit_depth != 8:
@@ -394,6 +475,7 @@ def _parse_body(view: memoryview, version: int, header_length: int, limits: Tupl
         latent_shape=latent_shape,
         string_lengths=lengths,
         version=version,
+        extensions=tuple(extensions),
     )
     _check_geometry(header, max_pixels)
     return header

@@ -20,7 +20,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Tuple, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -46,12 +46,18 @@ class LoadedImage:
         notes: what was converted on the way, one sentence each (the CLI prints them,
             :func:`neuralcodec.codec.encode_image` issues them as warnings).
         name: where the image came from, for messages.
+        icc_profile: the source's ICC colour profile when it describes the coded pixels
+            (an RGB profile for RGB, a gray one for grayscale), else ``None``.
+        exif: the source's EXIF block (TIFF bytes) with the orientation reset to 1, since
+            the pixels were turned upright; ``None`` when it had none.
     """
 
     pixels: np.ndarray
     channels: int = 3
     notes: List[str] = field(default_factory=list)
     name: str = "<image>"
+    icc_profile: Optional[bytes] = None
+    exif: Optional[bytes] = None
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -92,10 +98,22 @@ def _from_pil(img: Any, drop_alpha: bool, max_pixels: int, name: str) -> LoadedI
     frames = int(getattr(img, "n_frames", 1) or 1)
     if frames > 1:
         notes.append(f"{frames} frames: only the first is coded")
+    icc_profile = img.info.get("icc_profile") or None
+    source_mode = img.mode
+    exif_bytes: Optional[bytes] = None
     try:
-        orientation = int(img.getexif().get(_ORIENTATION, 1))
+        from PIL import Image
+
+        exif = img.getexif()
+        orientation = int(exif.get(_ORIENTATION, 1))
+        if len(exif):
+            upright = Image.Exif()  # a copy: the image's own block still drives exif_transpose
+            upright.load(exif.tobytes())
+            if _ORIENTATION in upright:
+                upright[_ORIENTATION] = 1
+            exif_bytes = upright.tobytes() or None
     except Exception:  # a broken EXIF block is no reason to refuse the pixels
-        orientation = 1
+        orientation, exif_bytes = 1, None
     if orientation in range(2, 9):
         img = ImageOps.exif_transpose(img)
         notes.append(f"turned upright as its EXIF orientation ({orientation}) says")
@@ -142,7 +160,16 @@ def _from_pil(img: Any, drop_alpha: bool, max_pixels: int, name: str) -> LoadedI
     pixels = np.asarray(img, dtype=np.uint8)
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ImageError(f"{name}: could not read RGB pixels (got an array of shape {pixels.shape})")
-    return LoadedImage(np.ascontiguousarray(pixels), channels, notes, name)
+    if icc_profile is not None and _icc_colour_space(icc_profile) != (b"GRAY" if channels == 1 else b"RGB "):
+        notes.append(f"the {source_mode} image's ICC profile does not describe the converted pixels: dropped")
+        icc_profile = None
+    return LoadedImage(np.ascontiguousarray(pixels), channels, notes, name, icc_profile, exif_bytes)
+
+
+def _icc_colour_space(profile: bytes) -> bytes:
+    """The data colour space of an ICC profile (bytes 16-19 of its header: ``b"RGB "``,
+    ``b"GRAY"``, ``b"CMYK"``, ...), or ``b""`` for a profile too short to have one."""
+    return bytes(profile[16:20]) if len(profile) >= 128 else b""
 
 
 def _from_array(array: np.ndarray, name: str, max_pixels: int) -> LoadedImage:

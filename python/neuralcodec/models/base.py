@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec.entropy_models import TABLE_METHODS, EntropyBottleneck, GaussianConditional, get_scale_table
-from neuralcodec.models.tiling import DEFAULT_TILE, tiled_analysis, tiled_synthesis
+from neuralcodec.models.tiling import tiled_analysis, tiled_synthesis
 from neuralcodec.ops import compute_padding
+from neuralcodec.settings import DEFAULT_TILE_SIZE
 
 __all__ = ["CompressionModel", "get_scale_table"]
 
@@ -55,7 +56,7 @@ class CompressionModel(nn.Module):
     #: Side of the tiles, in image pixels, over which ``compress``/``decompress`` run the
     #: transforms of an image larger than 1.5 tiles on a side (memory bounded by the tile,
     #: not the image; see :mod:`neuralcodec.models.tiling`). ``None`` or 0: never tile.
-    tile_size: Optional[int] = 2 * DEFAULT_TILE
+    tile_size: Optional[int] = DEFAULT_TILE_SIZE
     #: Called with ``(tiles done, tiles)`` after each tile (e.g. a progress bar), or None.
     tile_progress: Optional[Callable[[int, int], None]] = None
 

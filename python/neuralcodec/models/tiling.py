@@ -29,11 +29,9 @@ from torch import Tensor, nn
 
 from neuralcodec.layers import GDN
 from neuralcodec.layers.layers import ResidualBlockUpsample, ResidualBlockWithStride
+from neuralcodec.settings import DEFAULT_TILE_SIZE
 
-__all__ = ["DEFAULT_TILE", "Footprint", "footprint", "tiled_analysis", "tiled_synthesis"]
-
-#: Default tile side in image pixels (each tile's output; the halo comes on top).
-DEFAULT_TILE = 512
+__all__ = ["Footprint", "footprint", "tiled_analysis", "tiled_synthesis"]
 
 _POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.PReLU, GDN)
 
@@ -173,7 +171,7 @@ def _tiled(
 def tiled_analysis(
     g_a: nn.Module,
     x: Tensor,
-    tile: int = DEFAULT_TILE,
+    tile: int = DEFAULT_TILE_SIZE,
     transform: Optional[Callable[[Tensor], Tensor]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> Optional[Tensor]:
@@ -201,7 +199,7 @@ def tiled_analysis(
 def tiled_synthesis(
     g_s: nn.Module,
     y_hat: Tensor,
-    tile: int = DEFAULT_TILE,
+    tile: int = DEFAULT_TILE_SIZE,
     transform: Optional[Callable[[Tensor], Tensor]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> Optional[Tensor]:
