@@ -45,16 +45,16 @@ def test_checkerboard_context_at_a_non_anchor_sees_only_anchors():
     assert not torch.equal(before, after)  # the non-anchors do reach the anchor outputs' taps
 
 
-def test_gains_at_integer_qualities_are_the_levels_and_geometric_between():
+def test_gains_at_integer_qualities_are_the_levels_and_linear_between():
     model = _small_model()
     with torch.no_grad():
         model.y_gain.copy_(torch.tensor([[1.0], [4.0], [16.0]]).repeat(1, model.M))
     assert torch.allclose(model.gains(2.0)["y_gain"].flatten(), torch.full((model.M,), 4.0))
-    assert torch.allclose(model.gains(1.5)["y_gain"].flatten(), torch.full((model.M,), 2.0))
+    assert torch.allclose(model.gains(1.5)["y_gain"].flatten(), torch.full((model.M,), 2.5))
     assert torch.allclose(model.gains(3.0)["y_gain"].flatten(), torch.full((model.M,), 16.0))
     per_image = model.gains(torch.tensor([1.0, 2.5]))["y_gain"]
     assert per_image.shape == (2, model.M, 1, 1)
-    assert torch.allclose(per_image[1].flatten(), torch.full((model.M,), 8.0))
+    assert torch.allclose(per_image[1].flatten(), torch.full((model.M,), 10.0))
 
 
 @pytest.mark.parametrize("quality", [0.5, 3.01, float("nan")])

@@ -21,7 +21,9 @@ transform pair:
   ``round(y * gain) / gain`` with ``gain = y_gain[q]`` (and ``y_gain_inv`` for the
   reconstruction, as in Cui et al., "Asymmetric gained deep image compression with
   continuous rate adaptation", CVPR 2021); ``z`` likewise with ``z_gain``. Between two
-  levels the gains are interpolated geometrically. Every network works on unscaled
+  levels the gains are interpolated linearly: one multiply and one add per value, the
+  same bits on every machine, where a power (Cui et al.'s geometric interpolation) would
+  depend on the platform's ``pow`` and could move a scale across a CDF-row boundary. Every network works on unscaled
   latents; the predicted means and scales are multiplied by the gain before coding,
   since ``y ~ N(mu, sigma)`` gives ``g y ~ N(g mu, g sigma)``.
 
@@ -148,7 +150,8 @@ class ElicLiteVbr(CompressionModel):
 
     def gains(self, quality: Union[float, Tensor]) -> Dict[str, Tensor]:
         """The four gain vectors at ``quality`` (a float, or a ``[B]`` tensor for one per
-        image), geometrically interpolated between the integer levels.
+        image), linearly interpolated between the integer levels (IEEE multiply and add
+        only, so the same bits everywhere).
 
         Returns:
             ``y_gain``, ``y_gain_inv`` ``[B or 1, M, 1, 1]`` and ``z_gain``,
@@ -167,7 +170,7 @@ class ElicLiteVbr(CompressionModel):
         out = {}
         for name in ("y_gain", "y_gain_inv", "z_gain", "z_gain_inv"):
             table = getattr(self, name).abs().clamp_min(1e-5)
-            mixed = table[lower] ** (1 - fraction) * table[lower + 1] ** fraction
+            mixed = table[lower] * (1 - fraction) + table[lower + 1] * fraction
             out[name] = mixed[:, :, None, None]
         return out
 
