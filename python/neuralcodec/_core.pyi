@@ -4,38 +4,60 @@ Use :mod:`neuralcodec.ans`, which converts arguments; these functions take C-con
 int32 (float32 for pmfs) numpy arrays only.
 """
 
-from typing import Sequence, Tuple
+from typing import Sequence, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import Self
+
+__all__ = [
+    "__version__",
+    "PRECISION",
+    "StreamError",
+    "CdfTable",
+    "BufferedEncoder",
+    "StreamDecoder",
+    "EngineNetwork",
+    "Engine",
+    "encode",
+    "decode",
+    "ideal_bits",
+    "pmf_to_quantized_cdf",
+    "bottleneck_tables",
+    "gaussian_tables",
+    "scale_table",
+]
 
 __version__: str
 PRECISION: int
 
 class StreamError(ValueError): ...
 
+@final
 class CdfTable:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         cdfs: npt.NDArray[np.int32],
         cdf_lengths: npt.NDArray[np.int32],
         offsets: npt.NDArray[np.int32],
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def num_rows(self) -> int: ...
     @property
     def num_cols(self) -> int: ...
 
+@final
 class BufferedEncoder:
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def encode(
         self, symbols: npt.NDArray[np.int32], indexes: npt.NDArray[np.int32], table: CdfTable
     ) -> None: ...
     def flush(self) -> bytes: ...
     def __len__(self) -> int: ...
 
+@final
 class StreamDecoder:
-    def __init__(self, data: bytes) -> None: ...
+    def __new__(cls, data: bytes) -> Self: ...
     def decode(self, indexes: npt.NDArray[np.int32], table: CdfTable) -> npt.NDArray[np.int32]: ...
     def is_finished(self) -> bool: ...
     def check_finished(self) -> None: ...
@@ -49,7 +71,7 @@ def decode(
 def ideal_bits(
     symbols: npt.NDArray[np.int32], indexes: npt.NDArray[np.int32], table: CdfTable
 ) -> float: ...
-def pmf_to_quantized_cdf(pmf: npt.NDArray[np.float32], precision: int = 16) -> npt.NDArray[np.int32]: ...
+def pmf_to_quantized_cdf(pmf: npt.NDArray[np.float32], precision: int = ...) -> npt.NDArray[np.int32]: ...
 def bottleneck_tables(
     quantiles: npt.NDArray[np.float32],
     matrices: Sequence[npt.NDArray[np.float32]],
@@ -59,11 +81,13 @@ def bottleneck_tables(
 def gaussian_tables(
     scale_table: npt.NDArray[np.float32], tail_mass: float
 ) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
+def scale_table(min: float, max: float, levels: int) -> npt.NDArray[np.float32]: ...
 
+@final
 class EngineNetwork:
     """Layers of an engine network, appended in order (see neuralcodec.engine)."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
     def conv2d(
         self, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], stride: int, padding: int
     ) -> None: ...
@@ -80,14 +104,15 @@ class EngineNetwork:
     def pixel_shuffle(self, upscale_factor: int) -> None: ...
     def __len__(self) -> int: ...
 
+@final
 class Engine:
     """The deterministic entropy-parameter engine of one model (see neuralcodec.engine).
 
     Feature maps are C-contiguous float32 [H, W, C] arrays.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         hyper: EngineNetwork,
         scale_table: npt.NDArray[np.float32],
         scale_bound: float,
@@ -100,7 +125,7 @@ class Engine:
         params_channels: int = 0,
         threads: int = 1,
         scalar: bool | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def autoregressive(self) -> bool: ...
     @property
