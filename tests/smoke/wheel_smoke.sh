@@ -148,9 +148,9 @@ version="$("${no_rust_venv[@]}" "$venv/bin/neuralcodec" --version)"
 wheel_version="$(basename "$wheel" | cut -d- -f2)"
 [ "$version" = "neuralcodec $wheel_version" ] || fail "--version says '$version', the wheel is $wheel_version"
 "${no_rust_venv[@]}" "$venv_python" -m neuralcodec --version > /dev/null
-"${no_rust_venv[@]}" "$venv/bin/neuralcodec" compress -q image.png --checkpoint tiny.safetensors -o image.nci \
+"${no_rust_venv[@]}" "$venv/bin/neuralcodec" compress --quiet image.png --checkpoint tiny.safetensors -o image.nci \
     || fail "neuralcodec compress failed"
-"${no_rust_venv[@]}" "$venv/bin/neuralcodec" decompress -q image.nci --checkpoint tiny.safetensors -o decoded.png \
+"${no_rust_venv[@]}" "$venv/bin/neuralcodec" decompress --quiet image.nci --checkpoint tiny.safetensors -o decoded.png \
     || fail "neuralcodec decompress failed"
 "${no_rust_venv[@]}" "$venv_python" -c "
 from PIL import Image

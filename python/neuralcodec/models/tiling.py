@@ -67,9 +67,12 @@ def _conv_transpose(module: nn.ConvTranspose2d) -> Optional[Footprint]:
     if len(set(kernel)) != 1 or len(set(stride)) != 1 or set(module.dilation) != {1}:
         return None
     k, s = kernel[0], stride[0]
-    if set(module.padding) != {k // 2} or set(module.output_padding) != {s - 1}:
+    p = k // 2
+    if set(module.padding) != {p} or set(module.output_padding) != {s - 1}:
         return None  # not the "multiply the size by s exactly" configuration
-    return Footprint(1.0 / s, math.ceil(k / (2 * s)) + 1)
+    # Output o takes the inputs i with 0 <= o + p - i*s <= k - 1: within (k - 1 - p) / s
+    # below and p / s above its own position o / s.
+    return Footprint(1.0 / s, max(k - 1 - p, p) / s)
 
 
 def _leaves(module: nn.Module) -> Iterator[nn.Module]:
