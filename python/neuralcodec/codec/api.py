@@ -501,9 +501,16 @@ def _pixels_to_tensor(pixels: np.ndarray) -> Tensor:
 
 
 def _tensor_to_pixels(x_hat: Tensor) -> np.ndarray:
-    """float ``[1, 3, H, W]`` in [0, 1] -> uint8 ``[H, W, 3]`` (rounded to nearest)."""
-    x = torch.nan_to_num(x_hat[0].detach().float(), nan=0.0).clamp(0, 1)
-    return x.mul(255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    """float ``[1, 3, H, W]`` in [0, 1] -> uint8 ``[H, W, 3]`` (rounded to nearest).
+
+    Works in place on ``x_hat`` (a CPU float32 tensor is overwritten: pass one nobody
+    needs afterwards), so a 48-megapixel picture costs one float copy, not four."""
+    x = x_hat[0].detach()
+    if x.dtype != torch.float32 or x.device.type != "cpu":
+        x = x.to("cpu", torch.float32)
+    torch.nan_to_num_(x, nan=0.0)
+    x.clamp_(0, 1).mul_(255.0).round_()
+    return x.to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 # -------------------------------------------------------------------- functions
