@@ -94,3 +94,16 @@ def test_a_model_codes_a_large_image_over_tiles_to_the_same_picture(coding_path)
     assert tiled["shape"] == whole["shape"]
     # The latents agree to float rounding, so at most a symbol on a rounding boundary moves.
     assert (tiled_hat - whole_hat).abs().mean() < 1e-4
+
+
+def test_padding_applied_per_window_equals_the_padded_image():
+    model = _models()["mbt2018-mean"]
+    x = torch.rand(1, 3, 100, 150)
+    padding = (5, 5, 14, 14)  # to 128 x 160, edge replication
+    with torch.no_grad():
+        expected = model.g_a(torch.nn.functional.pad(x, padding, mode="replicate"))
+        tiled = tiled_analysis(model.g_a, x, tile=48, padding=padding)
+    assert tiled.shape == expected.shape
+    assert (tiled - expected).abs().max() <= 1e-5 * max(1.0, float(expected.abs().max()))
+    with pytest.raises(ValueError, match="multiples of 16"):
+        tiled_analysis(model.g_a, x, padding=(0, 0, 0, 0))

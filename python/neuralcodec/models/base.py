@@ -197,13 +197,16 @@ class CompressionModel(nn.Module):
         (:mod:`neuralcodec.models.tiling`): the same latent to float rounding, in memory
         bounded by the tile, not the image.
         """
-        padded = self.pad(x)
-        channels_last = use_engine and padded.device.type == "cpu" and isinstance(self.g_a, nn.Sequential)
-        if self._tiles(padded.shape[-2:], 1):
+        channels_last = use_engine and x.device.type == "cpu" and isinstance(self.g_a, nn.Sequential)
+        if self._tiles(x.shape[-2:], 1):
             transform = _channels_last_analysis(self.g_a) if channels_last else self.g_a
-            tiled = tiled_analysis(self.g_a, padded, self.tile_size or 0, transform, self.tile_progress)
+            padding, _ = compute_padding(x.shape[-2], x.shape[-1], min_div=self.downsampling_factor)
+            tiled = tiled_analysis(
+                self.g_a, x, self.tile_size or 0, transform, self.tile_progress, padding=tuple(padding)
+            )
             if tiled is not None:
                 return tiled
+        padded = self.pad(x)
         if not channels_last:
             return self.g_a(padded)
         hidden = _channels_last_copy(padded)

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from neuralcodec.layers import GDN
@@ -137,10 +138,15 @@ def _tiled(
     halo_out: int,
     upsample: bool,
     progress: Optional[Callable[[int, int], None]] = None,
+    padding: Tuple[int, int, int, int] = (0, 0, 0, 0),
 ) -> Tensor:
     """The loop of both directions: ``scale`` is the transform's stride (image pixels per
-    latent position); tiles and halos are counted in latent positions."""
+    latent position); tiles and halos are counted in latent positions. ``padding``
+    (left, right, top, bottom; analysis only) pads ``x`` by edge replication, window by
+    window, without a padded copy of the image."""
+    left_pad, right_pad, top_pad, bottom_pad = padding
     batch, _, height, width = x.shape
+    height, width = height + top_pad + bottom_pad, width + left_pad + right_pad
     coarse_h, coarse_w = (height, width) if upsample else (height // scale, width // scale)
     out_h, out_w = (height * scale, width * scale) if upsample else (coarse_h, coarse_w)
     output: Optional[Tensor] = None
@@ -155,8 +161,14 @@ def _tiled(
                 piece = piece[:, :, top : top + (o_bottom - o_top) * scale, left : left + (o_right - o_left) * scale]
                 target = (slice(o_top * scale, o_bottom * scale), slice(o_left * scale, o_right * scale))
             else:
-                window = x[:, :, i_top * scale : i_bottom * scale, i_left * scale : i_right * scale]
+                if any(padding):  # replicate padding = clamped source indices
+                    rows_at = (torch.arange(i_top * scale, i_bottom * scale) - top_pad).clamp_(0, x.shape[-2] - 1)
+                    cols_at = (torch.arange(i_left * scale, i_right * scale) - left_pad).clamp_(0, x.shape[-1] - 1)
+                    window = x.index_select(-2, rows_at.to(x.device)).index_select(-1, cols_at.to(x.device))
+                else:
+                    window = x[:, :, i_top * scale : i_bottom * scale, i_left * scale : i_right * scale]
                 piece = transform(window)
+                del window
                 top, left = o_top - i_top, o_left - i_left
                 piece = piece[:, :, top : top + o_bottom - o_top, left : left + o_right - o_left]
                 target = (slice(o_top, o_bottom), slice(o_left, o_right))
@@ -177,26 +189,32 @@ def tiled_analysis(
     tile: int = DEFAULT_TILE_SIZE,
     transform: Optional[Callable[[Tensor], Tensor]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    padding: Tuple[int, int, int, int] = (0, 0, 0, 0),
 ) -> Optional[Tensor]:
     """``g_a(x)`` computed over tiles of ``tile`` image pixels, or ``None`` when ``g_a``'s
     footprint cannot be bounded (then call ``g_a`` on the whole image).
 
     Args:
         g_a: a downsampling transform (integer scale ``s``, e.g. 16).
-        x: ``[B, C, H, W]`` with ``H``, ``W`` multiples of ``s``.
+        x: ``[B, C, H, W]``; with ``padding`` its padded size must be a multiple of ``s``.
         tile: output tile side in image pixels (rounded to a multiple of ``s``).
         transform: what to run on each window (default ``g_a``; e.g. a channels-last
             wrapper).
         progress: called with ``(tiles done, tiles)`` after each tile.
+        padding: ``(left, right, top, bottom)`` pixels of edge replication around ``x``
+            (the model's centred padding), applied per window: the image is never copied
+            whole.
     """
     shape = footprint(g_a)
     if shape is None or shape.scale < 1 or shape.scale != int(shape.scale):
         return None
     scale = int(shape.scale)
-    if x.shape[-2] % scale or x.shape[-1] % scale:
-        raise ValueError(f"tiled_analysis needs sizes that are multiples of {scale}, got {tuple(x.shape[-2:])}")
+    padded = (x.shape[-2] + padding[2] + padding[3], x.shape[-1] + padding[0] + padding[1])
+    if padded[0] % scale or padded[1] % scale:
+        raise ValueError(f"tiled_analysis needs sizes that are multiples of {scale}, got {padded}")
     halo = math.ceil(shape.radius / scale) + 1  # in output (latent) pixels
-    return _tiled(transform or g_a, x, scale, max(1, tile // scale), halo, upsample=False, progress=progress)
+    return _tiled(transform or g_a, x, scale, max(1, tile // scale), halo, upsample=False, progress=progress,
+                  padding=padding)
 
 
 def tiled_synthesis(
