@@ -261,3 +261,34 @@ def test_invalid_stage_level_and_positional_size_are_refused():
     coded = model.compress(x)
     with pytest.raises(TypeError, match="x_size"):
         model.decompress(coded["strings"], coded["shape"], (64, 64))
+
+
+def test_zoo_entries_have_compressai_names_sizes_and_weight_files():
+    from neuralcodec import zoo
+    from neuralcodec.settings import check_quality
+
+    expected = {
+        "bmshj2018-hyperprior-vbr": (ScaleHyperpriorVbr, "bmshj2018-hyperprior-mse-vbr-cddd26be.pth.tar"),
+        "mbt2018-mean-vbr": (MeanScaleHyperpriorVbr, "mbt2018-mean-mse-vbr-45d095e9.pth.tar"),
+        "mbt2018-vbr": (JointAutoregressiveHierarchicalPriorsVbr, "mbt2018-mse-vbr-f12581a1.pth.tar"),
+    }
+    assert set(zoo.VBR_ARCHITECTURES) == set(expected)
+    for name, (cls, file_name) in expected.items():
+        entry = zoo.image_models[name]
+        assert entry.__name__ == name.replace("-", "_")
+        model = entry()  # quality=0, CompressAI's default: ignored
+        assert type(model) is cls and (model.N, model.M) == (192, 320)
+        assert type(entry(quality=5)) is cls
+        for quality in range(1, 9):
+            check_quality(quality, name)
+            assert zoo.weights_url(name, "mse", quality) == zoo.BASE_URL + file_name
+        with pytest.raises(ValueError, match="ms-ssim"):
+            zoo.weights_url(name, "ms-ssim", 1)
+
+
+def test_from_state_dict_reads_vr_entbttlnck_off_the_checkpoint():
+    with_step = ScaleHyperpriorVbr(8, 12, vr_entbttlnck=True)
+    state = {f"module.{k}": v for k, v in with_step.state_dict().items()}  # DataParallel names too
+    state["QuantOffset"] = torch.zeros(1)  # dropped, as CompressAI does
+    assert ScaleHyperpriorVbr.from_state_dict(state).vr_entbttlnck
+    assert not MeanScaleHyperpriorVbr.from_state_dict(MeanScaleHyperpriorVbr(8, 12).state_dict()).vr_entbttlnck

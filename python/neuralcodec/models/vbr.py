@@ -253,7 +253,7 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
     ) -> "ScaleHyperpriorVbr":
         """A model sized from ``state_dict`` with its weights; ``vr_entbttlnck`` defaults to
         whether the checkpoint has ``gayn2zqstep`` weights."""
-        state = {k: v for k, v in state_dict.items() if k != "QuantOffset"}
+        state = _checkpoint_state(state_dict)
         if vr_entbttlnck is None:
             vr_entbttlnck = any(f".{key}".endswith(".gayn2zqstep.0.weight") for key in state)
         N, M = state["g_a.0.weight"].size(0), state["g_a.6.weight"].size(0)
@@ -478,7 +478,7 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         cls, state_dict: Mapping[str, Tensor], vr_entbttlnck: Optional[bool] = None
     ) -> "JointAutoregressiveHierarchicalPriorsVbr":
         """A model sized from ``state_dict`` with its weights."""
-        state = {k: v for k, v in state_dict.items() if k != "QuantOffset"}
+        state = _checkpoint_state(state_dict)
         model = cls(state["g_a.0.weight"].size(0), state["g_a.6.weight"].size(0))
         _load(model, state)
         return model
@@ -678,6 +678,14 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
                     else:
                         y_hat[:, :, hp, wp] = rv_out
         decoder.finish()
+
+
+def _checkpoint_state(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """``state_dict`` with CompressAI's key spellings converted and its stray
+    ``QuantOffset`` entry (in some published checkpoints) dropped."""
+    from neuralcodec.state_dicts import convert_compressai_keys
+
+    return {k: v for k, v in convert_compressai_keys(state_dict).items() if k != "QuantOffset"}
 
 
 def _is_zero(value: Scale) -> bool:
