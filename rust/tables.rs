@@ -364,6 +364,30 @@ fn logistic_mass(lower: f64, upper: f64) -> f64 {
 /// [`MAX_PMF_LENGTH`] bins, or do not match the density's channels;
 /// [`CoderError::InvalidPmf`] naming the channel whose masses all round to zero.
 pub fn bottleneck_tables(density: &FactorizedDensity, quantiles: &[f32]) -> Result<Tables> {
+    bottleneck_tables_with_step(density, quantiles, 1.0)
+}
+
+/// [`bottleneck_tables`] for a quantization step `step` (the variable-rate hyper-latent of
+/// Kamisli, Racapé, Choi, DCC 2024): channel `c` codes `round((z - median) / step)`, so
+/// its bins are `minimum = max(ceil((median - q_low) / step), 0)` and
+/// `maximum = max(ceil((q_high - median) / step), 0)` steps wide, and bin `k`'s mass is
+/// `F(start + (k + 1/2) step) - F(start + (k - 1/2) step)` with
+/// `start = median - minimum step`, all in float64. `step = 1` gives exactly the tables of
+/// [`bottleneck_tables`].
+///
+/// # Errors
+/// As [`bottleneck_tables`], and [`CoderError::InvalidInput`] for a step that is not a
+/// positive finite number.
+pub fn bottleneck_tables_with_step(
+    density: &FactorizedDensity,
+    quantiles: &[f32],
+    step: f64,
+) -> Result<Tables> {
+    if !(step.is_finite() && step > 0.0) {
+        return Err(CoderError::InvalidInput(format!(
+            "the quantization step must be a positive finite number, got {step}"
+        )));
+    }
     let channels = density.channels();
     if quantiles.len() != channels * 3 {
         return Err(CoderError::InvalidInput(format!(
@@ -380,8 +404,8 @@ pub fn bottleneck_tables(density: &FactorizedDensity, quantiles: &[f32]) -> Resu
                  (fit_quantiles() or the auxiliary loss)"
             )));
         }
-        let minimum = (median - low).ceil().max(0.0);
-        let maximum = (high - median).ceil().max(0.0);
+        let minimum = ((median - low) / step).ceil().max(0.0);
+        let maximum = ((high - median) / step).ceil().max(0.0);
         if minimum + maximum + 1.0 > MAX_PMF_LENGTH as f64 {
             return Err(CoderError::InvalidInput(format!(
                 "the quantiles of channel {c} span {} quantization steps, more than the \
@@ -391,11 +415,19 @@ pub fn bottleneck_tables(density: &FactorizedDensity, quantiles: &[f32]) -> Resu
             )));
         }
         let length = (minimum + maximum) as usize + 1;
-        let start = median - minimum;
-        // Logits at the length + 1 bin edges start - 1/2 + j; bin k lies between edges k and k + 1.
-        let edges: Vec<f64> = (0..=length)
-            .map(|j| density.logit_cumulative(c, start + j as f64 - 0.5))
-            .collect();
+        // Logits at the length + 1 bin edges start + (j - 1/2) step; bin k lies between
+        // edges k and k + 1. (Unit steps keep the exact arithmetic of the unit-step tables.)
+        let edges: Vec<f64> = if step == 1.0 {
+            let start = median - minimum;
+            (0..=length)
+                .map(|j| density.logit_cumulative(c, start + j as f64 - 0.5))
+                .collect()
+        } else {
+            let start = median - minimum * step;
+            (0..=length)
+                .map(|j| density.logit_cumulative(c, start + (j as f64 - 0.5) * step))
+                .collect()
+        };
         let pmf: Vec<f64> = edges
             .windows(2)
             .map(|w| logistic_mass(w[0], w[1]))
@@ -763,6 +795,19 @@ mod tests {
                     prop_assert!(expected < 64.0 || (got - expected).abs() <= 2.0 + 1e-3 * expected,
                         "channel {}, bin {}: {} vs {}", c, k, got, expected);
                 }
+            }
+        }
+
+        #[test]
+        fn a_step_rescales_the_bins_and_a_unit_step_changes_nothing(channels in 1usize..4, seed in 0u64..1000, step in 0.3f64..3.0) {
+            let d = density(channels, seed);
+            let q = quantiles(&d);
+            prop_assert_eq!(bottleneck_tables_with_step(&d, &q, 1.0).unwrap(), bottleneck_tables(&d, &q).unwrap());
+            let t = bottleneck_tables_with_step(&d, &q, step).unwrap();
+            assert_valid(&t);
+            for c in 0..channels {
+                let (low, median) = (q[3 * c] as f64, q[3 * c + 1] as f64);
+                prop_assert_eq!(t.offsets[c] as f64, -((median - low) / step).ceil().max(0.0));
             }
         }
 

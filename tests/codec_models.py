@@ -10,10 +10,11 @@ import torch
 from neuralcodec.models import CompressionModel
 from neuralcodec.zoo import image as zoo_image
 
-#: Zoo name -> architecture: the zoo's own registry, less the latent-codec models, which
-#: the codec container, the engine and the export do not take yet.
+#: Zoo name -> architecture: the zoo's own registry, less the latent-codec and the
+#: variable-rate models, which the codec container, the engine and the export do not take yet.
+_NOT_IN_CODEC = zoo_image.LATENT_CODEC_ARCHITECTURES + zoo_image.VBR_ARCHITECTURES
 ARCHITECTURES: Dict[str, Type[CompressionModel]] = {
-    name: cls for name, cls in zoo_image.ARCHITECTURES.items() if name not in zoo_image.LATENT_CODEC_ARCHITECTURES
+    name: cls for name, cls in zoo_image.ARCHITECTURES.items() if name not in _NOT_IN_CODEC
 }
 AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor", "cheng2020-attn")
 

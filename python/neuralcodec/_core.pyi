@@ -77,7 +77,9 @@ def bottleneck_tables(
     matrices: Sequence[npt.NDArray[np.float32]],
     biases: Sequence[npt.NDArray[np.float32]],
     factors: Sequence[npt.NDArray[np.float32]],
+    step: float = 1.0,
 ) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...
+def portable_softplus(x: float) -> float: ...
 def gaussian_tables(
     scale_table: npt.NDArray[np.float32], tail_mass: float
 ) -> Tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.int32]]: ...

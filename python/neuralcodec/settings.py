@@ -56,6 +56,11 @@ COMPRESSAI_QUALITIES: Dict[str, range] = {
     "cheng2020-anchor-checkerboard": range(1, 7),
     "elic2022-official": range(1, 9),
     "elic2022-chandelier": range(1, 9),
+    # One model for every rate (Kamisli et al. 2024): its 8 gain levels (quality q codes at
+    # Gain[q - 1]); CompressAI's entry points take quality=0 and ignore it.
+    "bmshj2018-hyperprior-vbr": range(1, 9),
+    "mbt2018-mean-vbr": range(1, 9),
+    "mbt2018-vbr": range(1, 9),
 }
 #: The distortions CompressAI's weights were trained for.
 METRICS = ("mse", "ms-ssim")

@@ -250,5 +250,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tables::bottleneck_tables, m)?)?;
     m.add_function(wrap_pyfunction!(tables::gaussian_tables, m)?)?;
     m.add_function(wrap_pyfunction!(tables::scale_table, m)?)?;
+    m.add_function(wrap_pyfunction!(tables::portable_softplus, m)?)?;
     Ok(())
 }

@@ -49,14 +49,17 @@ fn column(
 
 /// CDF tables of an EntropyBottleneck from its float32 parameters: `quantiles`
 /// `[C, 3]`, `matrices[i]` `[C, out_i, in_i]`, `biases[i]` `[C, out_i, 1]`, `factors[i]`
-/// `[C, out_i, 1]` (one fewer than matrices).
+/// `[C, out_i, 1]` (one fewer than matrices); `step`: the quantization step of the coded
+/// values (1 but for the variable-rate bottleneck, see `tables::bottleneck_tables_with_step`).
 #[pyfunction]
+#[pyo3(signature = (quantiles, matrices, biases, factors, step = 1.0))]
 pub(super) fn bottleneck_tables<'py>(
     py: Python<'py>,
     quantiles: PyReadonlyArray2<'py, f32>,
     matrices: Vec<PyReadonlyArray3<'py, f32>>,
     biases: Vec<PyReadonlyArray3<'py, f32>>,
     factors: Vec<PyReadonlyArray3<'py, f32>>,
+    step: f64,
 ) -> PyResult<TablesOut<'py>> {
     let channels = quantiles.shape()[0];
     if quantiles.shape()[1] != 3 {
@@ -105,7 +108,7 @@ pub(super) fn bottleneck_tables<'py>(
     let table = py
         .detach(|| {
             let density = FactorizedDensity::new(channels, &layers)?;
-            tables::bottleneck_tables(&density, quantiles)
+            tables::bottleneck_tables_with_step(&density, quantiles, step)
         })
         .map_err(to_py_err)?;
     to_numpy(py, table)
@@ -137,4 +140,11 @@ pub(super) fn scale_table(
 ) -> PyResult<Bound<'_, PyArray1<f32>>> {
     let table = tables::scale_table(min, max, levels).map_err(to_py_err)?;
     Ok(PyArray1::from_vec(py, table))
+}
+
+/// `log(1 + exp(x))` in float64 with software transcendental functions: the same bits on
+/// every machine (the portable rate-step network of the variable-rate models uses it).
+#[pyfunction]
+pub(super) fn portable_softplus(x: f64) -> f64 {
+    tables::softplus(x)
 }

@@ -7,6 +7,8 @@ calls that turn latents into rANS strings and back.
 - :class:`GaussianConditional`: a Gaussian per element whose scale (and mean) come from a
   hyperprior or context model (Ballé et al. 2018; Minnen et al. 2018), coded with a table
   of quantised scales.
+- :class:`EntropyBottleneckVbr`: the bottleneck with a quantization step, for
+  variable-rate models (Kamisli, Racapé, Choi, DCC 2024).
 
 Names, arguments, state_dict keys and bitstreams match CompressAI 1.2.8's
 ``compressai.entropy_models``. ``update()`` builds the CDF tables portably (the same
@@ -24,6 +26,7 @@ from neuralcodec.entropy_models.entropy_models import (
     GaussianConditional,
     get_scale_table,
 )
+from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr
 
 __all__ = [
     "DEFAULT_SCALE_TABLE",
@@ -32,6 +35,7 @@ __all__ = [
     "SCALES_MIN",
     "TABLE_METHODS",
     "EntropyBottleneck",
+    "EntropyBottleneckVbr",
     "EntropyModel",
     "GaussianConditional",
     "get_scale_table",

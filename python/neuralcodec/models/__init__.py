@@ -7,6 +7,9 @@
 | :class:`ScaleHyperprior` | ``bmshj2018-hyperprior`` | Ballé et al. 2018 |
 | :class:`MeanScaleHyperprior` | ``mbt2018-mean`` | Minnen et al. 2018 |
 | :class:`JointAutoregressiveHierarchicalPriors` | ``mbt2018`` | Minnen et al. 2018 |
+| :class:`ScaleHyperpriorVbr` | ``bmshj2018-hyperprior-vbr`` | Kamisli et al. 2024 (variable rate) |
+| :class:`MeanScaleHyperpriorVbr` | ``mbt2018-mean-vbr`` | Kamisli et al. 2024 (variable rate) |
+| :class:`JointAutoregressiveHierarchicalPriorsVbr` | ``mbt2018-vbr`` | Kamisli et al. 2024 (variable rate) |
 | :class:`Cheng2020Anchor` | ``cheng2020-anchor`` | Cheng et al. 2020 |
 | :class:`Cheng2020Attention` | ``cheng2020-attn`` | Cheng et al. 2020 |
 | :class:`Cheng2020AnchorCheckerboard` | ``cheng2020-anchor-checkerboard`` | Cheng et al. 2020, He et al. 2021 |
@@ -30,6 +33,11 @@ from neuralcodec.models.hyperprior import (
     ScaleHyperprior,
 )
 from neuralcodec.models.simple_vae import SimpleVAECompressionModel
+from neuralcodec.models.vbr import (
+    JointAutoregressiveHierarchicalPriorsVbr,
+    MeanScaleHyperpriorVbr,
+    ScaleHyperpriorVbr,
+)
 
 __all__ = [
     "Cheng2020Anchor",
@@ -41,8 +49,11 @@ __all__ = [
     "FactorizedPrior",
     "FactorizedPriorReLU",
     "JointAutoregressiveHierarchicalPriors",
+    "JointAutoregressiveHierarchicalPriorsVbr",
     "MeanScaleHyperprior",
+    "MeanScaleHyperpriorVbr",
     "ScaleHyperprior",
+    "ScaleHyperpriorVbr",
     "SimpleVAECompressionModel",
     "get_scale_table",
 ]

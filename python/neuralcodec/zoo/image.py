@@ -16,6 +16,13 @@ Each entry point takes ``(quality, metric="mse", pretrained=False, progress=True
   come from the file.
 * ``progress``: show a download progress bar.
 
+The variable-rate models ``bmshj2018-hyperprior-vbr``, ``mbt2018-mean-vbr`` and
+``mbt2018-vbr`` (Kamisli et al. 2024) are one network for every rate (N=192, M=320, MSE
+weights only): their quality 1..8 names the gain level a codec uses, and ``quality=0``
+(CompressAI's default for them, which it ignores) is accepted too. Their published
+hyperprior weights code ``z`` with a gain-dependent step (``vr_entbttlnck``), which
+``from_state_dict`` reads off the checkpoint.
+
 Pretrained models are returned in ``eval()`` mode with their CDF tables ready (the
 tables in the checkpoint are used as they are; missing ones are built by ``update()``).
 
@@ -44,8 +51,11 @@ from neuralcodec.models import (
     FactorizedPrior,
     FactorizedPriorReLU,
     JointAutoregressiveHierarchicalPriors,
+    JointAutoregressiveHierarchicalPriorsVbr,
     MeanScaleHyperprior,
+    MeanScaleHyperpriorVbr,
     ScaleHyperprior,
+    ScaleHyperpriorVbr,
 )
 from neuralcodec.settings import COMPRESSAI_QUALITIES, METRICS, check_quality
 from neuralcodec.zoo.urls import weights_url
@@ -57,6 +67,7 @@ __all__ = [
     "bmshj2018_factorized",
     "bmshj2018_factorized_relu",
     "bmshj2018_hyperprior",
+    "bmshj2018_hyperprior_vbr",
     "cheng2020_anchor",
     "cheng2020_anchor_checkerboard",
     "cheng2020_attn",
@@ -66,6 +77,8 @@ __all__ = [
     "load_model",
     "mbt2018",
     "mbt2018_mean",
+    "mbt2018_mean_vbr",
+    "mbt2018_vbr",
     "models",
 ]
 
@@ -83,7 +96,14 @@ ARCHITECTURES: Dict[str, type] = {
     "cheng2020-anchor-checkerboard": Cheng2020AnchorCheckerboard,
     "elic2022-official": Elic2022Official,
     "elic2022-chandelier": Elic2022Chandelier,
+    "bmshj2018-hyperprior-vbr": ScaleHyperpriorVbr,
+    "mbt2018-mean-vbr": MeanScaleHyperpriorVbr,
+    "mbt2018-vbr": JointAutoregressiveHierarchicalPriorsVbr,
 }
+
+#: The variable-rate architectures: forward/compress/decompress take CompressAI's
+#: ``stage``, ``s``, ``inputscale``; the codec container and the export do not take them yet.
+VBR_ARCHITECTURES = ("bmshj2018-hyperprior-vbr", "mbt2018-mean-vbr", "mbt2018-vbr")
 
 #: The architectures built on :mod:`neuralcodec.latent_codecs`: compat coding path only,
 #: with CompressAI's nested ``strings`` and ``shape``; the codec container, the engine and
@@ -111,6 +131,7 @@ CONFIGS: Dict[str, Dict[int, Tuple[int, ...]]] = {
     },
     "elic2022-official": dict.fromkeys(COMPRESSAI_QUALITIES["elic2022-official"], _LARGE),
     "elic2022-chandelier": dict.fromkeys(COMPRESSAI_QUALITIES["elic2022-chandelier"], _LARGE),
+    **{name: dict.fromkeys(COMPRESSAI_QUALITIES[name], _LARGE) for name in VBR_ARCHITECTURES},
 }
 
 
@@ -126,6 +147,8 @@ def load_model(
     """The model ``architecture`` (a zoo name) at ``quality``; see the module documentation."""
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    if architecture in VBR_ARCHITECTURES and isinstance(quality, int) and quality == 0:
+        quality = min(CONFIGS[architecture])  # CompressAI's "no quality": same model
     check_quality(quality, architecture)
     qualities = CONFIGS[architecture]
     if metric not in METRICS:
@@ -166,6 +189,26 @@ cheng2020_anchor_checkerboard = _entry_point("cheng2020-anchor-checkerboard")
 elic2022_official = _entry_point("elic2022-official")
 elic2022_chandelier = _entry_point("elic2022-chandelier")
 
+
+def _vbr_entry_point(architecture: str) -> Callable[..., CompressionModel]:
+    def build(
+        quality: int = 0, metric: str = "mse", pretrained: Pretrained = False, progress: bool = True, **kwargs: Any
+    ) -> CompressionModel:
+        return load_model(architecture, quality, metric, pretrained, progress, **kwargs)
+
+    cls = ARCHITECTURES[architecture]
+    build.__name__ = build.__qualname__ = architecture.replace("-", "_")
+    build.__doc__ = (
+        f"{cls.__name__} ('{architecture}'), one variable-rate model; ``quality`` 0 (ignored, "
+        "CompressAI's default) or the level 1..8; see :mod:`neuralcodec.zoo.image`."
+    )
+    return build
+
+
+bmshj2018_hyperprior_vbr = _vbr_entry_point("bmshj2018-hyperprior-vbr")
+mbt2018_mean_vbr = _vbr_entry_point("mbt2018-mean-vbr")
+mbt2018_vbr = _vbr_entry_point("mbt2018-vbr")
+
 #: Zoo name -> entry point (CompressAI's ``image_models``).
 image_models: Dict[str, Callable[..., CompressionModel]] = {
     "bmshj2018-factorized": bmshj2018_factorized,
@@ -178,5 +221,8 @@ image_models: Dict[str, Callable[..., CompressionModel]] = {
     "cheng2020-anchor-checkerboard": cheng2020_anchor_checkerboard,
     "elic2022-official": elic2022_official,
     "elic2022-chandelier": elic2022_chandelier,
+    "bmshj2018-hyperprior-vbr": bmshj2018_hyperprior_vbr,
+    "mbt2018-mean-vbr": mbt2018_mean_vbr,
+    "mbt2018-vbr": mbt2018_vbr,
 }
 models = image_models

@@ -137,6 +137,16 @@ WEIGHT_FILES: dict[str, dict[str, dict[int, str]]] = {
 }
 
 
+# The variable-rate models (Kamisli et al. 2024): one file for every quality (gain level);
+# CompressAI 1.2.8 publishes MSE weights only.
+_VBR_FILES = {
+    "bmshj2018-hyperprior-vbr": "bmshj2018-hyperprior-mse-vbr-cddd26be.pth.tar",
+    "mbt2018-mean-vbr": "mbt2018-mean-mse-vbr-45d095e9.pth.tar",
+    "mbt2018-vbr": "mbt2018-mse-vbr-f12581a1.pth.tar",
+}
+for _architecture, _name in _VBR_FILES.items():
+    WEIGHT_FILES[_architecture] = {"mse": dict.fromkeys(range(1, 9), _name)}
+
 
 def weights_url(architecture: str, metric: str, quality: int) -> str:
     """URL of the published weights, or ValueError naming what is available."""

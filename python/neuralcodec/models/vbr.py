@@ -1,0 +1,696 @@
+"""Variable-rate versions of the Ballé and Minnen models: one network for every rate.
+
+Kamisli, Racapé, Choi, "Variable-Rate Learned Image Compression with Multi-Objective
+Optimization and Quantization-Reconstruction Offsets", DCC 2024. A model learns one gain
+per rate level, ``Gain`` ``[levels]`` (the inverse of a quantization step): the latent is
+coded as ``round(gain (y - mean))`` with the Gaussian scales multiplied by the gain, and
+decoded as ``sign(q) (|q| + offset) / gain + mean``, where the small network
+``QuantABCD`` predicts a quantization-reconstruction offset from the scaled standard
+deviation and the gain (zero for ``q == 0``). With ``vr_entbttlnck=True`` the hyper-latent
+``z`` is also coded with a step, predicted from the gain by ``gayn2zqstep``
+(:class:`~neuralcodec.entropy_models.EntropyBottleneckVbr`).
+
+* :class:`ScaleHyperpriorVbr` ("bmshj2018-hyperprior-vbr"),
+* :class:`MeanScaleHyperpriorVbr` ("mbt2018-mean-vbr"),
+* :class:`JointAutoregressiveHierarchicalPriorsVbr` ("mbt2018-vbr").
+
+Names, constructor arguments, state_dict keys and calls are CompressAI 1.2.8's:
+``forward(x, stage=2, s=1, inputscale=0)``, ``compress(x, stage=2, s=1, inputscale=0)``,
+``decompress(strings, shape, stage=2, s=1, inputscale=0)`` and
+``update(scale_table=None, force=False, scale=None)``. ``stage=1`` is the fixed-rate parent
+model (no gain); ``stage=2`` the variable-rate one, at level ``s`` (0-based, ``Gain[s]``) or,
+when ``inputscale`` is non-zero, at that gain. :meth:`ScaleHyperpriorVbr.gain_for_quality`
+maps a continuous quality in ``[1, levels]`` to a gain.
+
+Coding paths (:attr:`~neuralcodec.models.CompressionModel.coding_path`):
+
+* ``"compat"``: PyTorch computes the entropy parameters; strings are CompressAI's byte for
+  byte (with its tables, e.g. from its state_dict).
+* ``"engine"`` (default for the two hyperprior models): ``h_s`` runs in the Rust engine
+  (:mod:`neuralcodec.engine`); the gain multiplies scales and means elementwise (one IEEE
+  float32 multiply each); the step of ``z`` comes from :meth:`ScaleHyperpriorVbr.z_step`
+  evaluated portably (float64, fixed order, software ``softplus``) and its tables are built
+  portably for that step. Encoder and decoder then agree on every machine. ``QuantABCD``
+  runs in PyTorch on the decoder's side: it only moves reconstruction values, never which
+  symbol is decoded.
+
+:class:`JointAutoregressiveHierarchicalPriorsVbr` has the compat path only: its decoder
+feeds the offset reconstructions (``QuantABCD``'s float output) and the gain's context term
+back into the context model, so the decoded symbols depend on those floats, which the
+engine's autoregressive loop does not compute.
+
+Call ``update(scale=gain, force=True)`` before coding a ``vr_entbttlnck`` model at a new
+gain on the compat path, as with CompressAI: the tables of ``z`` are built for one step.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neuralcodec import _core, engine
+from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
+from neuralcodec.entropy_models import get_scale_table
+from neuralcodec.entropy_models.entropy_models import TABLE_METHODS
+from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr
+from neuralcodec.models.hyperprior import (
+    JointAutoregressiveHierarchicalPriors,
+    MeanScaleHyperprior,
+    ScaleHyperprior,
+    _load,
+)
+from neuralcodec.ops import LowerBound, quantize_ste
+
+__all__ = [
+    "JointAutoregressiveHierarchicalPriorsVbr",
+    "MeanScaleHyperpriorVbr",
+    "ScaleHyperpriorVbr",
+]
+
+Scale = Union[float, Tensor]
+
+#: The rate-distortion weights CompressAI trains the levels with (``lambda 255^2 MSE + bpp``).
+VBR_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.025, 0.0483, 0.0932, 0.18)
+#: The initial gains, one per level (CompressAI's).
+VBR_INITIAL_GAINS = (0.10000, 0.13944, 0.19293, 0.26874, 0.37268, 0.51801, 0.71957, 1.00000)
+
+
+def _mlp(inputs: int, hidden: int, softplus: bool = False) -> nn.Sequential:
+    layers: List[nn.Module] = [
+        nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1),
+    ]  # fmt: skip
+    if softplus:
+        layers.append(nn.Softplus())
+    return nn.Sequential(*layers)
+
+
+class ScaleHyperpriorVbr(ScaleHyperprior):
+    """Variable-rate scale hyperprior ("bmshj2018-hyperprior-vbr"; Kamisli et al. 2024).
+
+    Shapes: ``x`` ``[B, 3, H, W]``, ``y`` ``[B, M, H/16, W/16]``, ``z`` ``[B, N, H/64, W/64]``.
+
+    Args:
+        N, M: widths as :class:`~neuralcodec.models.ScaleHyperprior`.
+        vr_entbttlnck: code ``z`` with a gain-dependent step too
+            (:class:`~neuralcodec.entropy_models.EntropyBottleneckVbr` and the ``gayn2zqstep``
+            network); CompressAI's published weights of the two hyperprior models use it.
+
+    State (CompressAI keys): the parent's, ``Gain`` ``[levels]``, ``QuantABCD.{0,2,4}``,
+    and with ``vr_entbttlnck`` ``gayn2zqstep.{0,2,4}`` and ``lower_bound_zqstep.bound``.
+    """
+
+    def __init__(self, N: int, M: int, vr_entbttlnck: bool = False, **kwargs: Any) -> None:
+        super().__init__(N=N, M=M, **kwargs)
+        self.lmbda = list(VBR_LAMBDAS)
+        self.levels = len(self.lmbda)
+        self.Gain = nn.Parameter(torch.tensor(VBR_INITIAL_GAINS), requires_grad=True)
+        # (scaled standard deviation, gain) -> quantization-reconstruction offset.
+        self.QuantABCD = _mlp(2, 12)
+        self.no_quantoffset = False
+        self.vr_entbttlnck = bool(vr_entbttlnck)
+        if self.vr_entbttlnck:
+            self.entropy_bottleneck = EntropyBottleneckVbr(N)
+            # 1 / gain -> quantization step of z (at least 0.5).
+            self.gayn2zqstep = _mlp(1, 10, softplus=True)
+            self.lower_bound_zqstep = LowerBound(0.5)
+        # The step the tables of z were built for on the engine path (None: unknown).
+        self._engine_z_step: Optional[float] = None
+
+    # ------------------------------------------------------------------ rate
+    def gain_for_quality(self, q: float) -> Tensor:
+        """The gain of a continuous quality ``q`` in ``[1, levels]``: linear interpolation
+        between ``|Gain[floor(q) - 1]|`` and ``|Gain[ceil(q) - 1]|``.
+
+        ``g = g0 + (g1 - g0) t`` with ``t = q - floor(q)`` rounded to float32, in float32
+        multiplies and adds only, so the same ``q`` gives the same bits on every machine;
+        an integer ``q`` gives ``|Gain[q - 1]|`` exactly. Pass the result as ``inputscale``.
+
+        Returns:
+            A 0-d float32 tensor (no gradient).
+
+        Raises:
+            ValueError: ``q`` is not a finite number in ``[1, levels]``.
+        """
+        value = float(q)
+        if not (math.isfinite(value) and 1.0 <= value <= self.levels):
+            raise ValueError(f"quality must be in [1, {self.levels}], got {q!r}")
+        gains = self.Gain.detach().to("cpu", torch.float32).abs().numpy()
+        low = int(math.floor(value))
+        high = min(low + 1, self.levels)
+        t = np.float32(value - low)  # exact in float64, then rounded once
+        g0, g1 = gains[low - 1], gains[high - 1]
+        gain = np.float32(g0 + np.float32(np.float32(g1 - g0) * t))
+        return torch.tensor(gain, dtype=torch.float32)
+
+    def _check_level(self, s: int) -> None:
+        if s not in range(self.levels):
+            raise ValueError(f"s must be in range(0, {self.levels}), got {s!r}")
+
+    def _coding_scale(self, s: int, inputscale: Scale) -> Tensor:
+        """The gain ``compress``/``decompress`` use: ``inputscale`` if non-zero, else ``|Gain[s]|``."""
+        if not _is_zero(inputscale):
+            return torch.as_tensor(inputscale, dtype=torch.float32).detach()
+        self._check_level(s)
+        return torch.abs(self.Gain[s]).detach()
+
+    def _get_scale(self, stage: int, s: int, inputscale: Scale) -> Tensor:
+        """The gain ``forward`` uses: ``Gain[s]`` (``s`` clipped to the levels) in training or
+        without ``inputscale``, else ``inputscale``."""
+        s = max(0, min(int(s), self.levels - 1))
+        if self.training or _is_zero(inputscale):
+            return self.Gain[s].detach()
+        return torch.as_tensor(inputscale, dtype=torch.float32)
+
+    @staticmethod
+    def _check_stage(stage: int) -> None:
+        if stage not in (1, 2):
+            raise ValueError(f"Invalid stage (stage={stage}) parameter for this model.")
+
+    # ------------------------------------------------------------------ z step
+    def z_step(self, scale: Scale, portable: bool = False) -> Tensor:
+        """The quantization step of ``z`` at gain ``scale``: ``max(gayn2zqstep(1/scale), 0.5)``.
+
+        ``portable=False`` is CompressAI's float32 PyTorch evaluation; ``portable=True``
+        evaluates the same network in float64 in a fixed order with a software softplus
+        (``_core.portable_softplus``) and rounds once to float32: the same step on every
+        machine (the engine path uses it).
+
+        Returns:
+            A one-element float32 tensor ``[1]``.
+        """
+        if not self.vr_entbttlnck:
+            raise ValueError("this model codes z with a unit step (vr_entbttlnck=False)")
+        scale_t = torch.as_tensor(scale, dtype=torch.float32).detach().reshape(1)
+        if not portable:
+            return self.lower_bound_zqstep(self.gayn2zqstep(1.0 / scale_t))
+        inverse = float(np.float32(1.0) / np.float32(scale_t.cpu().item()))
+        linear = [m for m in self.gayn2zqstep if isinstance(m, nn.Linear)]
+        hidden = [inverse]
+        for i, layer in enumerate(linear):
+            weight = layer.weight.detach().cpu().double().tolist()
+            bias = layer.bias.detach().cpu().double().tolist()
+            out = []
+            for row, b in zip(weight, bias):
+                total = 0.0
+                for w, h in zip(row, hidden):
+                    total += w * h
+                total += b
+                out.append(total if i == len(linear) - 1 else max(total, 0.0))
+            hidden = out
+        step = max(_core.portable_softplus(hidden[0]), float(self.lower_bound_zqstep.bound.item()))
+        return torch.tensor([np.float32(step)], dtype=torch.float32)
+
+    # ------------------------------------------------------------------ tables
+    def update(  # type: ignore[override]
+        self,
+        scale_table: Optional[Tensor] = None,
+        force: bool = False,
+        scale: Optional[Scale] = None,
+        method: str = "portable",
+    ) -> bool:
+        """Builds the CDF tables (CompressAI's ``update(scale_table, force, scale)``).
+
+        The Gaussian conditional gets ``scale_table`` (default :func:`get_scale_table`). With
+        ``vr_entbttlnck`` and a ``scale`` (gain), ``z``'s tables are built for the step
+        :meth:`z_step` gives at that gain (portable step and tables with
+        ``method="portable"``, CompressAI's float32 ones with ``method="compressai"``);
+        without ``scale``, for a unit step.
+
+        Returns:
+            Whether any table was (re)built.
+        """
+        if method not in TABLE_METHODS:
+            raise ValueError(f"method must be one of {TABLE_METHODS}, got {method!r}")
+        if scale_table is None:
+            scale_table = get_scale_table()
+        updated = bool(self.gaussian_conditional.update_scale_table(scale_table, force=force, method=method))
+        eb = self.entropy_bottleneck
+        if isinstance(eb, EntropyBottleneckVbr) and scale is not None:
+            with torch.no_grad():
+                step = self.z_step(scale, portable=method == "portable")
+            rebuilt = bool(eb.update_variable(force=force, qs=step, method=method))
+            if rebuilt:
+                self._engine_z_step = float(step.item()) if method == "portable" else None
+        else:
+            rebuilt = bool(eb.update(force=force, method=method))
+            if rebuilt:
+                self._engine_z_step = 1.0 if method == "portable" else None
+        return updated | rebuilt
+
+    def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        self._engine_z_step = None  # tables of unknown step
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @classmethod
+    def from_state_dict(  # type: ignore[override]
+        cls, state_dict: Mapping[str, Tensor], vr_entbttlnck: Optional[bool] = None
+    ) -> "ScaleHyperpriorVbr":
+        """A model sized from ``state_dict`` with its weights; ``vr_entbttlnck`` defaults to
+        whether the checkpoint has ``gayn2zqstep`` weights."""
+        state = _checkpoint_state(state_dict)
+        if vr_entbttlnck is None:
+            vr_entbttlnck = any(f".{key}".endswith(".gayn2zqstep.0.weight") for key in state)
+        N, M = state["g_a.0.weight"].size(0), state["g_a.6.weight"].size(0)
+        model = cls(N, M, vr_entbttlnck=vr_entbttlnck)
+        _load(model, state)
+        return model
+
+    # ------------------------------------------------------------------ shared pieces
+    def _offset_reconstruction(
+        self, scaled: Tensor, scales: Tensor, scale: Tensor, means: Optional[Tensor]
+    ) -> Tensor:
+        """``sign(v) (round|v| + offset) / gain + means`` for the gain-scaled residual ``v``
+        (``scaled``, straight-through rounding); ``scales`` are the gain-scaled scales, the
+        offsets ``-QuantABCD(stdev, gain)``, zero where ``|v|`` rounds to 0."""
+        signs = torch.sign(scaled).detach()
+        q_abs = quantize_ste(torch.abs(scaled))
+        return self._reconstruct(q_abs, signs, scales, scale, means)
+
+    def _reconstruct(
+        self, q_abs: Tensor, signs: Tensor, scales: Tensor, scale: Tensor, means: Optional[Tensor]
+    ) -> Tensor:
+        q_stdev = self.gaussian_conditional.lower_bound_scale(scales).unsqueeze(-1)
+        stdev_and_gain = torch.cat((q_stdev, scale.detach().expand(q_stdev.shape)), dim=-1)
+        q_offsets = (-1) * self.QuantABCD(stdev_and_gain).squeeze(-1)
+        q_offsets[q_abs < 0.0001] = 0  # no offset for values quantized to zero
+        y_hat = signs * (q_abs + q_offsets)
+        rescale = 1.0 / scale.detach()
+        return y_hat * rescale if means is None else y_hat * rescale + means
+
+    def _z_hat_stage2(self, z: Tensor, scale: Tensor) -> Tuple[Tensor, Tensor]:
+        """``z_hat`` and its likelihoods in the stage-2 forward."""
+        if not self.vr_entbttlnck:
+            _, z_likelihoods = self.entropy_bottleneck(z)
+            offset = self.entropy_bottleneck._get_medians()
+            return quantize_ste(z - offset) + offset, z_likelihoods
+        qs = self.z_step(scale.clone())
+        return self.entropy_bottleneck(z, qs=qs[0], training=None, ste=False)
+
+    def _hyper(self, y: Tensor) -> Tensor:
+        return self.h_a(torch.abs(y))
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
+        """Training/evaluation pass: ``stage=1`` is the fixed-rate parent model, ``stage=2``
+        the variable-rate one at ``Gain[s]`` (or ``inputscale``), with straight-through
+        rounding of ``gain y`` and offsets. Returns ``x_hat`` and the likelihoods of ``y``
+        (of the gain-scaled latent in stage 2) and ``z``."""
+        self._check_stage(stage)
+        if stage == 1:
+            return ScaleHyperprior.forward(self, x)
+        scale = self._get_scale(stage, s, inputscale)
+        y = self.g_a(x)
+        z_hat, z_likelihoods = self._z_hat_stage2(self._hyper(y), scale)
+        scales_hat = self.h_s(z_hat)
+        if self.no_quantoffset:
+            y_hat = quantize_ste(y * scale) * (1.0 / scale.detach())
+        else:
+            y_hat = self._offset_reconstruction(y * scale, scales_hat * scale, scale, None)
+        _, y_likelihoods = self.gaussian_conditional(y * scale, scales_hat * scale)
+        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    # ------------------------------------------------------------------ coding
+    def _code_z(
+        self, z: Tensor, stage: int, scale: Tensor, use_engine: bool
+    ) -> Tuple[List[bytes], Tensor]:
+        qs = self._z_coding_step(stage, scale, use_engine)
+        z_strings = self.entropy_bottleneck.compress(z) if qs is None else self.entropy_bottleneck.compress(z, qs=qs)
+        return z_strings, self._decode_z(z_strings, z.shape[-2:], stage, scale, use_engine)
+
+    def _decode_z(
+        self, strings: Sequence[bytes], shape: Sequence[int], stage: int, scale: Tensor, use_engine: bool
+    ) -> Tensor:
+        qs = self._z_coding_step(stage, scale, use_engine)
+        if qs is None:
+            return self.entropy_bottleneck.decompress(strings, shape)
+        return self.entropy_bottleneck.decompress(strings, shape, qs=qs)
+
+    def _z_coding_step(self, stage: int, scale: Tensor, use_engine: bool) -> Optional[Tensor]:
+        """The step ``z`` is coded with (None: unit step), and on the engine path the
+        portable tables of that step."""
+        if stage == 1 or not self.vr_entbttlnck:
+            if use_engine and self._engine_z_step != 1.0:
+                self.entropy_bottleneck.update(force=True)
+                self._engine_z_step = 1.0
+            return None
+        with torch.no_grad():
+            qs = self.z_step(scale, portable=use_engine)
+        if use_engine and self._engine_z_step != float(qs.item()):
+            self.entropy_bottleneck.update_variable(force=True, qs=qs)
+            self._engine_z_step = float(qs.item())
+        return qs[0]
+
+    def _gaussian_parameters(
+        self, z_hat: Tensor, use_engine: bool
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        """Scales (and means, None here) of ``y`` from ``z_hat``: ``h_s`` in the engine or PyTorch."""
+        params = engine.hyper_parameters(self, z_hat) if use_engine else self.h_s(z_hat)
+        return params, None
+
+    def _indexes(self, scales: Tensor, use_engine: bool) -> Tensor:
+        if use_engine:
+            return engine.scale_indexes(self, scales)
+        return self.gaussian_conditional.build_indexes(scales)
+
+    def compress(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
+        """Strings ``[y_strings, z_strings]`` and the shape of ``z``, at ``Gain[s]`` or
+        ``inputscale`` (stage 2), or as the fixed-rate parent (stage 1)."""
+        self._check_input(x)
+        self._check_stage(stage)
+        scale = self._coding_scale(s, inputscale)
+        use_engine = self._use_engine()
+        with torch.no_grad():
+            y = self._analyze(x, use_engine)
+            z = self._hyper(y)
+            z_strings, z_hat = self._code_z(z, stage, scale, use_engine)
+            scales_hat, means_hat = self._gaussian_parameters(z_hat, use_engine)
+            if stage == 1:
+                indexes = self._indexes(scales_hat, use_engine)
+                y_strings = self.gaussian_conditional.compress(y, indexes, means=means_hat)
+            else:
+                indexes = self._indexes(scales_hat * scale, use_engine)
+                means = None if means_hat is None else means_hat * scale
+                y_strings = self.gaussian_conditional.compress(y * scale, indexes, means=means)
+        return self._result([y_strings, z_strings], z.shape[-2:], x)
+
+    def decompress(  # type: ignore[override]
+        self,
+        strings: Sequence[Sequence[bytes]],
+        shape: Sequence[int],
+        stage: int = 2,
+        s: int = 1,
+        inputscale: Scale = 0,
+        x_size: Optional[Sequence[int]] = None,
+    ) -> Dict[str, Any]:
+        """``x_hat`` from the strings of :meth:`compress` with the same ``stage``, ``s`` and
+        ``inputscale`` (``x_size`` crops padding, keyword only in practice)."""
+        if not isinstance(stage, int):
+            raise TypeError("stage must be 1 or 2; pass the image size as x_size=")
+        self._check_strings(strings, 2)
+        self._check_stage(stage)
+        scale = self._coding_scale(s, inputscale)
+        use_engine = self._use_engine()
+        with torch.no_grad():
+            z_hat = self._decode_z(strings[1], self._shape(shape), stage, scale, use_engine)
+            scales_hat, means_hat = self._gaussian_parameters(z_hat, use_engine)
+            gc = self.gaussian_conditional
+            if stage == 1:
+                indexes = self._indexes(scales_hat, use_engine)
+                y_hat = gc.decompress(strings[0], indexes, z_hat.dtype, means=means_hat)
+            else:
+                indexes = self._indexes(scales_hat * scale, use_engine)
+                if self.no_quantoffset:
+                    means = None if means_hat is None else means_hat * scale
+                    y_hat = gc.decompress(strings[0], indexes, means=means) * (1.0 / scale)
+                else:
+                    q_val = gc.decompress(strings[0], indexes)
+                    y_hat = self._reconstruct(q_val.abs(), torch.sign(q_val), scales_hat * scale, scale, means_hat)
+        return self._finish(self._synthesize(y_hat), x_size)
+
+
+class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):
+    """Variable-rate mean-scale hyperprior ("mbt2018-mean-vbr"; Kamisli et al. 2024).
+
+    As :class:`ScaleHyperpriorVbr` on :class:`~neuralcodec.models.MeanScaleHyperprior`:
+    the gain scales ``y - mean``; decoding adds the means back after the offsets.
+    """
+
+    def __init__(self, N: int = 192, M: int = 320, vr_entbttlnck: bool = False, **kwargs: Any) -> None:
+        super().__init__(N, M, vr_entbttlnck=vr_entbttlnck, **kwargs)
+
+    def _hyper(self, y: Tensor) -> Tensor:
+        return self.h_a(y)
+
+    def _gaussian_parameters(
+        self, z_hat: Tensor, use_engine: bool
+    ) -> Tuple[Tensor, Optional[Tensor]]:
+        params = engine.hyper_parameters(self, z_hat) if use_engine else self.h_s(z_hat)
+        scales_hat, means_hat = params.chunk(2, 1)
+        return scales_hat, means_hat
+
+    def forward(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
+        """As :meth:`ScaleHyperpriorVbr.forward`, with means."""
+        self._check_stage(stage)
+        if stage == 1:
+            return MeanScaleHyperprior.forward(self, x)
+        scale = self._get_scale(stage, s, inputscale)
+        y = self.g_a(x)
+        z_hat, z_likelihoods = self._z_hat_stage2(self.h_a(y), scale)
+        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
+        if self.no_quantoffset:
+            y_hat = quantize_ste((y - means_hat) * scale) * (1.0 / scale.detach()) + means_hat
+        else:
+            y_hat = self._offset_reconstruction((y - means_hat) * scale, scales_hat * scale, scale, means_hat)
+        _, y_likelihoods = self.gaussian_conditional(y * scale, scales_hat * scale, means=means_hat * scale)
+        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+
+class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregressiveHierarchicalPriors):
+    """Variable-rate joint autoregressive and hierarchical priors ("mbt2018-vbr"; Kamisli et
+    al. 2024).
+
+    The context model's output gets ``scale_to_context(gain)`` added (``scl2ctx``) so the
+    entropy parameters adapt to the gain, and with ``ste_recursive`` (the default) the
+    offset reconstructions are the context of later positions. Compat coding path only
+    (see the module documentation). ``z`` is coded with a unit step.
+
+    State (CompressAI keys): :class:`~neuralcodec.models.JointAutoregressiveHierarchicalPriors`'
+    plus ``Gain``, ``QuantABCD.{0,2,4}``, ``scale_to_context``.
+    """
+
+    coding_path = "compat"
+    coding_paths = ("compat",)
+
+    def __init__(self, N: int = 192, M: int = 320, **kwargs: Any) -> None:
+        super().__init__(N, M, vr_entbttlnck=False, **kwargs)
+        self.ste_recursive = True
+        self.scl2ctx = True
+        self.scale_to_context = nn.Linear(1, 2 * M)
+
+    @classmethod
+    def from_state_dict(  # type: ignore[override]
+        cls, state_dict: Mapping[str, Tensor], vr_entbttlnck: Optional[bool] = None
+    ) -> "JointAutoregressiveHierarchicalPriorsVbr":
+        """A model sized from ``state_dict`` with its weights."""
+        state = _checkpoint_state(state_dict)
+        model = cls(state["g_a.0.weight"].size(0), state["g_a.6.weight"].size(0))
+        _load(model, state)
+        return model
+
+    def _hyper(self, y: Tensor) -> Tensor:
+        return self.h_a(y)
+
+    def _context_term(self, scale: Tensor, stage: int) -> Optional[Tensor]:
+        if self.scl2ctx and stage == 2:
+            return self.scale_to_context(scale.reshape(1, 1)).view(1, -1, 1, 1)
+        return None
+
+    def _parameters_at(
+        self, y_crop: Tensor, params: Tensor, h: int, w: int, weight: Tensor, ctx_scl: Optional[Tensor]
+    ) -> Tuple[Tensor, Tensor]:
+        """Scales and means ``[1, M]`` at (h, w) from the 5x5 window and the gain's context term."""
+        ctx_p = F.conv2d(y_crop, weight, bias=self.context_prediction.bias)
+        if ctx_scl is not None:
+            ctx_p = ctx_p + ctx_scl
+        p = params[:, :, h : h + 1, w : w + 1]
+        gaussian_params = self.entropy_parameters(torch.cat((p, ctx_p), dim=1)).squeeze(3).squeeze(2)
+        scales_hat, means_hat = gaussian_params.chunk(2, 1)
+        return scales_hat, means_hat
+
+    def forward(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
+        """Stage 1: the fixed-rate parent. Stage 2: position by position with
+        straight-through rounding of the gain-scaled residual, offsets fed back as context."""
+        self._check_stage(stage)
+        if stage == 1:
+            return JointAutoregressiveHierarchicalPriors.forward(self, x)
+        if not self.ste_recursive:
+            raise ValueError("ste_recursive=False is not supported.")
+        scale = self._get_scale(stage, s, inputscale)
+        y = self.g_a(x)
+        z = self.h_a(y)
+        _, z_likelihoods = self.entropy_bottleneck(z)
+        offset = self.entropy_bottleneck._get_medians()
+        z_hat = quantize_ste(z - offset) + offset
+        params = self.h_s(z_hat)
+        k = self.context_kernel_size
+        padding = k // 2
+        height, width = y.shape[-2:]
+        y_hat = F.pad(y, (padding, padding, padding, padding))
+        y_likelihoods = torch.zeros(y.shape, device=y.device, dtype=y.dtype)
+        ctx_scl = self._context_term(scale, 2)
+        weight = self._masked_context_weight()
+        for h in range(height):
+            for w in range(width):
+                y_crop = y_hat[:, :, h : h + k, w : w + k].clone()
+                scales_hat, means_hat = self._parameters_at(y_crop, params, h, w, weight, ctx_scl)
+                centre = y_crop[:, :, padding, padding]
+                _, y_likelihoods[:, :, h : h + 1, w : w + 1] = self.gaussian_conditional(
+                    ((centre - means_hat) * scale).unsqueeze(2).unsqueeze(3),
+                    (scales_hat * scale).unsqueeze(2).unsqueeze(3),
+                )
+                if self.no_quantoffset:
+                    y_q = quantize_ste((centre - means_hat.detach()) * scale) * (1.0 / scale) + means_hat.detach()
+                else:
+                    y_q = self._offset_reconstruction((centre - means_hat) * scale, scales_hat * scale, scale, means_hat)
+                y_hat[:, :, h + padding, w + padding] = y_q
+        y_hat = F.pad(y_hat, (-padding, -padding, -padding, -padding))
+        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def compress(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
+        """Autoregressive coding in raster order, byte for byte as CompressAI."""
+        self._check_input(x)
+        self._check_stage(stage)
+        if next(self.parameters()).device.type != "cpu":
+            warnings.warn("autoregressive coding runs position by position; a GPU does not help", stacklevel=2)
+        scale = self._coding_scale(s, inputscale)
+        self._use_engine()
+        with torch.no_grad():
+            y = self._analyze(x, False)
+            z = self.h_a(y)
+            z_strings = self.entropy_bottleneck.compress(z)
+            z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+            params = self.h_s(z_hat)
+            padding = self.context_kernel_size // 2
+            height, width = y.shape[-2:]
+            y_hat = F.pad(y, (padding, padding, padding, padding))
+            table = self._table()
+            y_strings = [
+                self._compress_vbr(y_hat[i : i + 1], params[i : i + 1], height, width, table, scale, stage)
+                for i in range(y.size(0))
+            ]
+        return self._result([y_strings, z_strings], z.shape[-2:], x)
+
+    def _compress_vbr(
+        self, y_hat: Tensor, params: Tensor, height: int, width: int, table: CdfTable, scale: Tensor, stage: int
+    ) -> bytes:
+        k = self.context_kernel_size
+        padding = k // 2
+        gc = self.gaussian_conditional
+        encoder = BufferedRansEncoder()
+        ctx_scl = self._context_term(scale, stage)
+        weight = self._masked_context_weight()
+        rescale = 1.0 / scale
+        for h in range(height):
+            for w in range(width):
+                y_crop = y_hat[:, :, h : h + k, w : w + k]
+                scales_hat, means_hat = self._parameters_at(y_crop, params, h, w, weight, ctx_scl)
+                # CompressAI scales the indexes by the gain in both stages.
+                indexes = gc.build_indexes(scales_hat * scale)
+                centre = y_crop[:, :, padding, padding]
+                if stage == 1:
+                    y_q = gc.quantize(centre, "symbols", means_hat)
+                    y_hat[:, :, h + padding, w + padding] = y_q + means_hat
+                elif self.no_quantoffset or not self.ste_recursive:
+                    y_q = gc.quantize((centre - means_hat) * scale, "symbols")
+                    y_hat[:, :, h + padding, w + padding] = y_q * rescale + means_hat
+                else:
+                    scaled = (centre - means_hat) * scale
+                    signs = torch.sign(scaled)
+                    q_abs = torch.round(torch.abs(scaled))
+                    y_q = (signs * q_abs).int()
+                    y_hat[:, :, h + padding, w + padding] = self._reconstruct(
+                        q_abs, signs, scales_hat * scale, scale, means_hat
+                    )
+                encoder.encode_with_indexes(y_q.reshape(-1), indexes.reshape(-1), table)
+        return encoder.flush()
+
+    def decompress(  # type: ignore[override]
+        self,
+        strings: Sequence[Sequence[bytes]],
+        shape: Sequence[int],
+        stage: int = 2,
+        s: int = 1,
+        inputscale: Scale = 0,
+        x_size: Optional[Sequence[int]] = None,
+    ) -> Dict[str, Any]:
+        """Decodes the strings of :meth:`compress` (same ``stage``, ``s``, ``inputscale``)."""
+        if not isinstance(stage, int):
+            raise TypeError("stage must be 1 or 2; pass the image size as x_size=")
+        self._check_strings(strings, 2)
+        self._check_stage(stage)
+        scale = self._coding_scale(s, inputscale)
+        self._use_engine()
+        with torch.no_grad():
+            z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
+            params = self.h_s(z_hat)
+            k = self.context_kernel_size
+            padding = k // 2
+            height, width = z_hat.size(2) * 4, z_hat.size(3) * 4
+            y_hat = torch.zeros(
+                (z_hat.size(0), self.M, height + 2 * padding, width + 2 * padding),
+                device=z_hat.device, dtype=z_hat.dtype,
+            )  # fmt: skip
+            y_rec = y_hat.clone() if stage == 2 and not self.no_quantoffset and not self.ste_recursive else None
+            table = self._table()
+            for i, y_string in enumerate(strings[0]):
+                self._decompress_vbr(
+                    y_string, y_hat[i : i + 1], None if y_rec is None else y_rec[i : i + 1],
+                    params[i : i + 1], height, width, table, scale, stage,
+                )  # fmt: skip
+            result = y_hat if y_rec is None else y_rec
+            result = F.pad(result, (-padding, -padding, -padding, -padding))
+        return self._finish(self._synthesize(result), x_size)
+
+    def _decompress_vbr(
+        self,
+        y_string: bytes,
+        y_hat: Tensor,
+        y_rec: Optional[Tensor],
+        params: Tensor,
+        height: int,
+        width: int,
+        table: CdfTable,
+        scale: Tensor,
+        stage: int,
+    ) -> None:
+        k = self.context_kernel_size
+        padding = k // 2
+        gc = self.gaussian_conditional
+        decoder = RansDecoder()
+        decoder.set_stream(y_string)
+        ctx_scl = self._context_term(scale, stage)
+        weight = self._masked_context_weight()
+        rescale = 1.0 / scale
+        for h in range(height):
+            for w in range(width):
+                y_crop = y_hat[:, :, h : h + k, w : w + k]
+                scales_hat, means_hat = self._parameters_at(y_crop, params, h, w, weight, ctx_scl)
+                indexes = gc.build_indexes(scales_hat * scale)
+                values = decoder.decode_stream(indexes.reshape(-1), table)
+                symbols = torch.from_numpy(values).to(y_hat.device).reshape(1, -1)
+                hp, wp = h + padding, w + padding
+                if stage == 1:
+                    y_hat[:, :, hp, wp] = gc.dequantize(symbols, means_hat)
+                elif self.no_quantoffset:
+                    y_hat[:, :, hp, wp] = gc.dequantize(symbols) * rescale + means_hat
+                else:
+                    q_val = gc.dequantize(symbols)
+                    rv_out = self._reconstruct(q_val.abs(), torch.sign(q_val), scales_hat * scale, scale, means_hat)
+                    if y_rec is not None:  # context without offsets, reconstruction with
+                        y_hat[:, :, hp, wp] = gc.dequantize(symbols) * rescale + means_hat
+                        y_rec[:, :, hp, wp] = rv_out
+                    else:
+                        y_hat[:, :, hp, wp] = rv_out
+        decoder.finish()
+
+
+def _checkpoint_state(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
+    """``state_dict`` with CompressAI's key spellings converted and its stray
+    ``QuantOffset`` entry (in some published checkpoints) dropped."""
+    from neuralcodec.state_dicts import convert_compressai_keys
+
+    return {k: v for k, v in convert_compressai_keys(state_dict).items() if k != "QuantOffset"}
+
+
+def _is_zero(value: Scale) -> bool:
+    """Whether ``inputscale`` means "not given" (CompressAI's ``inputscale == 0``)."""
+    if isinstance(value, Tensor):
+        return value.numel() == 1 and float(value.reshape(-1)[0]) == 0.0
+    return float(value) == 0.0
+
