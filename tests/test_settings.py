@@ -25,7 +25,7 @@ def test_quality_ranges_are_checked_in_one_place_and_the_help_is_generated_from_
             settings.check_quality(quality, architecture)
     assert settings.quality_help() == (
         "rate point: 1..4 for the shipped weights (default 3), "
-        "1..8 (1..6 for cheng2020-anchor, cheng2020-attn) for CompressAI's"
+        "1..8 (1..6 for cheng2020-anchor, cheng2020-attn, cheng2020-anchor-checkerboard) for CompressAI's"
     )
 
 
