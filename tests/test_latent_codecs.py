@@ -16,13 +16,12 @@ compared to 1e-5.
 from __future__ import annotations
 
 import ast
-import functools
 from pathlib import Path
 from typing import Any, Dict, List
 
-import numpy as np
 import pytest
 import torch
+from compressai_vectors import Vectors
 from torch import nn
 
 import neuralcodec.latent_codecs as lc
@@ -52,14 +51,9 @@ NAMESPACE: Dict[str, Any] = {
 }
 
 
-@functools.lru_cache(maxsize=1)
-def _arrays() -> Dict[str, np.ndarray]:
-    with np.load(PATH, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
-
-
-def tensor(key: str) -> torch.Tensor:
-    return torch.from_numpy(_arrays()[key].copy())
+VECTORS = Vectors(PATH.name)
+_arrays = VECTORS.arrays
+tensor = VECTORS.tensor
 
 
 def names(key: str) -> List[str]:

@@ -11,13 +11,12 @@ Models are run on their ``"compat"`` coding path, the one that promises Compress
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Dict, List
 
-import numpy as np
 import pytest
 import torch
+from compressai_vectors import Vectors
 
 from neuralcodec import models
 from neuralcodec.models import CompressionModel
@@ -26,14 +25,9 @@ PATH = Path(__file__).parent / "fixtures" / "compressai" / "models.npz"
 SHARED_KEY = "gaussian_conditional._quantized_cdf"
 
 
-@functools.lru_cache(maxsize=1)
-def _arrays() -> Dict[str, np.ndarray]:
-    with np.load(PATH, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
-
-
-def tensor(key: str) -> torch.Tensor:
-    return torch.from_numpy(_arrays()[key].copy())
+VECTORS = Vectors(PATH.name)
+_arrays = VECTORS.arrays
+tensor = VECTORS.tensor
 
 
 CASES = [str(name) for name in _arrays()["meta/cases"]]

@@ -9,13 +9,13 @@ state_dict (and, for ``vr_entbttlnck`` models, the tables of ``z`` it built at e
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
 import torch
+from compressai_vectors import Vectors
 
 from neuralcodec import models
 from neuralcodec.entropy_models import EntropyBottleneckVbr
@@ -29,14 +29,9 @@ PATH = Path(__file__).parent / "fixtures" / "compressai" / "vbr.npz"
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-@functools.lru_cache(maxsize=1)
-def _arrays() -> Dict[str, np.ndarray]:
-    with np.load(PATH, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
-
-
-def tensor(key: str) -> torch.Tensor:
-    return torch.from_numpy(_arrays()[key].copy())
+VECTORS = Vectors(PATH.name)
+_arrays = VECTORS.arrays
+tensor = VECTORS.tensor
 
 
 CASES = [str(name) for name in _arrays()["meta/cases"]]
