@@ -43,6 +43,10 @@ of the four rate points): 9700 steps (the number that fit the machine's time, fr
 each started from the installed weights of the stage before (``--start-at large``, then
 ``--start-at finish`` after installing stage 8), whose convolution kernels are rounded to
 float16; a run of the whole recipe starts them from the full-precision files instead.
+
+The candidate next default (the variable-rate ``ElicLiteVbr``) has its own trainer,
+:mod:`neuralcodec.train.vbr`, and keeps its history of runs (steps, minutes, validation)
+beside its checkpoint in ``results/training/elic-lite-vbr/``.
 """
 
 from __future__ import annotations
