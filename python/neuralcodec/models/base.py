@@ -24,7 +24,7 @@ entropy models have integer CDF tables; ``compress`` refuses to run without them
 from __future__ import annotations
 
 import mmap
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
 import numpy as np
 import torch
@@ -64,6 +64,12 @@ class CompressionModel(nn.Module):
     #: here so the methods below see modules, not ``nn.Module.__getattr__``'s ``Tensor | Module``).
     g_a: nn.Module
     g_s: nn.Module
+
+    if TYPE_CHECKING:  # every subclass defines them (the contract above); declared for the type checker only
+
+        def compress(self, x: Tensor, *args: Any, **kwargs: Any) -> Dict[str, Any]: ...
+
+        def decompress(self, strings: Sequence[Sequence[bytes]], shape: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]: ...
 
     def _use_engine(self) -> bool:
         """Whether ``compress``/``decompress`` take the engine path; checks ``coding_path``."""
