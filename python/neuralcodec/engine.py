@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -49,6 +49,9 @@ from torch import Tensor, nn
 from neuralcodec import _core, settings
 from neuralcodec.layers import MaskedConv2d
 from neuralcodec.ops.versions import tensor_versions
+
+if TYPE_CHECKING:
+    from neuralcodec.entropy_models import GaussianConditional
 
 __all__ = [
     "EngineUnsupportedError",
@@ -106,13 +109,17 @@ def _pair(value: Any, what: str, module: nn.Module) -> int:
     return int(values[0])
 
 
-def _bias(module: nn.Module) -> np.ndarray:
+#: The convolutions the engine runs (``torch.nn.modules.conv._ConvNd`` is private).
+Conv = Union[nn.Conv2d, nn.ConvTranspose2d]
+
+
+def _bias(module: Conv) -> np.ndarray:
     if module.bias is None:
         return np.zeros(module.out_channels, dtype=np.float32)
     return _f32(module.bias)
 
 
-def _check_conv(module: nn.Module) -> None:
+def _check_conv(module: Conv) -> None:
     if module.groups != 1 or _pair(module.dilation, "dilation", module) != 1:
         raise EngineUnsupportedError(f"the engine supports groups=1 and dilation=1 only, got {module}")
     if getattr(module, "padding_mode", "zeros") != "zeros" or isinstance(module.padding, str):
@@ -168,10 +175,27 @@ def _network(module: nn.Module) -> Any:
     return network
 
 
+# The modules of the models the engine runs, typed (``nn.Module.__getattr__`` says ``Tensor | Module``).
+def _h_s(model: nn.Module) -> nn.Module:
+    return cast(nn.Module, model.h_s)
+
+
+def _gaussian_conditional(model: nn.Module) -> "GaussianConditional":
+    return cast("GaussianConditional", model.gaussian_conditional)
+
+
+def _context_prediction(model: nn.Module) -> MaskedConv2d:
+    return cast(MaskedConv2d, model.context_prediction)
+
+
+def _entropy_parameters(model: nn.Module) -> nn.Sequential:
+    return cast(nn.Sequential, model.entropy_parameters)
+
+
 def _tracked_tensors(model: nn.Module) -> List[Tensor]:
-    modules = [model.h_s, model.gaussian_conditional]
+    modules: List[nn.Module] = [_h_s(model), _gaussian_conditional(model)]
     if hasattr(model, "context_prediction"):
-        modules += [model.context_prediction, model.entropy_parameters]
+        modules += [_context_prediction(model), _entropy_parameters(model)]
     tensors: List[Tensor] = []
     for module in modules:
         tensors += list(module.parameters()) + list(module.buffers())
@@ -179,14 +203,14 @@ def _tracked_tensors(model: nn.Module) -> List[Tensor]:
 
 
 def _build(model: nn.Module) -> Any:
-    gc = model.gaussian_conditional
+    gc = _gaussian_conditional(model)
     if gc.scale_table.numel() == 0:
         raise ValueError(
             f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
         )
-    kwargs = {}
+    kwargs: Dict[str, Any] = {}
     if hasattr(model, "context_prediction"):
-        context = model.context_prediction
+        context = _context_prediction(model)
         kernel = _pair(context.kernel_size, "kernel", context)
         if (
             getattr(context, "mask_type", "A") != "A"
@@ -196,7 +220,7 @@ def _build(model: nn.Module) -> Any:
         ):
             raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
         _check_conv(context)
-        entropy = list(model.entropy_parameters)
+        entropy = list(_entropy_parameters(model))
         first = entropy[0]
         if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
             raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
@@ -212,7 +236,7 @@ def _build(model: nn.Module) -> Any:
             params_channels=first.in_channels - context.out_channels,
         )
     return _core.Engine(
-        _network(model.h_s),
+        _network(_h_s(model)),
         _f32(gc.scale_table),
         float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
         threads=1,
@@ -290,7 +314,7 @@ def compress_latent(
     latent the decoder will reconstruct (bit for bit)."""
     native = engine_for(model)
     threads = threads or get_num_threads()
-    table = model.gaussian_conditional._cdf_table().native
+    table = _gaussian_conditional(model)._cdf_table().native
     strings: List[bytes] = []
     y_hats = []
     for y_i, params in zip(y, _params_hwc(model, z_hat, threads)):
@@ -310,7 +334,7 @@ def decompress_latent(
     """
     native = engine_for(model)
     threads = threads or get_num_threads()
-    table = model.gaussian_conditional._cdf_table().native
+    table = _gaussian_conditional(model)._cdf_table().native
     y_hats = []
     for data, params in zip(strings, _params_hwc(model, z_hat, threads)):
         y_hats.append(_chw(native.decode(bytes(data), params, table, threads), z_hat.device))

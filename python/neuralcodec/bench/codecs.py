@@ -385,7 +385,8 @@ class JPEGXL(BenchCodec):
         import imagecodecs
 
         quality = self.check_quality(quality)
-        return bytes(imagecodecs.jpegxl_encode(rgb, level=quality, effort=7, numthreads=1, usecontainer=False))
+        # imagecodecs' stub types level as int, but it is libjxl's float quality (90.5 codes apart from 90)
+        return bytes(imagecodecs.jpegxl_encode(rgb, level=quality, effort=7, numthreads=1, usecontainer=False))  # type: ignore[arg-type]
 
     def decode(self, data: bytes, height: int, width: int) -> np.ndarray:
         import imagecodecs

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -74,10 +74,12 @@ def weights_sha256(model: "nn.Module | Mapping[str, Tensor]") -> bytes:
     raise TypeError(f"expected a model or a state_dict, got {type(model).__name__}")
 
 
-def architecture_of(model: nn.Module, registry: Optional[Dict[str, type]] = None) -> Optional[str]:
+def architecture_of(model: nn.Module, registry: Optional[Mapping[str, type]] = None) -> Optional[str]:
     """The zoo name of ``model``'s class (or of its nearest registered base class), or None."""
     if registry is None:
-        from neuralcodec.zoo.image import ARCHITECTURES as registry
+        from neuralcodec.zoo.image import ARCHITECTURES
+
+        registry = ARCHITECTURES
     names = {cls: name for name, cls in registry.items()}
     for cls in type(model).__mro__:
         if cls in names:

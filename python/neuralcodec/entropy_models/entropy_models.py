@@ -93,8 +93,11 @@ def _float32_numpy(tensor: Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy())
 
 
-def _float32_without_autocast(*tensors: Optional[Tensor]) -> Tuple[Any, List[Optional[Tensor]]]:
+def _float32_without_autocast(*tensors: Optional[Tensor]) -> Tuple[Any, List[Any]]:
     """A context that turns autocast off, and ``tensors`` as float32 (``None`` kept).
+
+    The list holds each argument converted, a tensor for a tensor and ``None`` for ``None``;
+    its items are typed ``Any`` so that each caller's unpacking keeps its arguments' types.
 
     Likelihoods and quantization noise need float32: under bfloat16 autocast a
     latent near 100 has a step of 0.5, as wide as the noise that stands in for rounding.

@@ -93,7 +93,11 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
             f"({defaults.default_weights_path(missing[0]).parent}); train them with "
             "`python -m neuralcodec.train.recipe` or name a model"
         )
-    points = [RatePoint(q, (lambda q=q: defaults.default_model(q))) for q in qualities]
+
+    def shipped(quality: int) -> Any:
+        return lambda: defaults.default_model(quality)
+
+    points = [RatePoint(q, shipped(q)) for q in qualities]
     name = args.name or f"neuralcodec-{defaults.DEFAULT_ARCHITECTURE}"
     description = f"neuralcodec eval of the shipped {defaults.DEFAULT_ARCHITECTURE} models"
     recorded = {

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union, cast
 
 import numpy as np
 import torch
@@ -61,7 +61,8 @@ def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
 def _estimated_bits(model: CompressionModel, x: torch.Tensor) -> float:
     """``-sum(log2 likelihoods)`` of the model's forward pass on the padded image."""
     likelihoods = model(model.pad(x))["likelihoods"]
-    return float(sum(torch.log2(v.double()).sum() for v in likelihoods.values()).neg())
+    bits = cast(torch.Tensor, sum(torch.log2(v.double()).sum() for v in likelihoods.values()))  # a sum of tensors
+    return float(bits.neg())
 
 
 @torch.no_grad()

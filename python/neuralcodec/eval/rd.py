@@ -33,6 +33,9 @@ import numpy as np
 from neuralcodec.eval.results import ResultsError, curve
 from neuralcodec.files import write_atomic
 
+# A curve's values as callers hold them: a list of floats or a 1-D array (results_curve's).
+Values = Union[Sequence[float], np.ndarray]
+
 __all__ = [
     "BjontegaardDelta",
     "bd_psnr",
@@ -84,7 +87,7 @@ def _end_slope(h0: float, h1: float, delta0: float, delta1: float) -> float:
     return float(slope)
 
 
-def pchip_integral(x: Sequence[float], y: Sequence[float], lo: float, hi: float) -> float:
+def pchip_integral(x: Values, y: Values, lo: float, hi: float) -> float:
     """The exact integral over ``[lo, hi]`` of the PCHIP interpolant through ``(x, y)``.
 
     Args:
@@ -92,27 +95,27 @@ def pchip_integral(x: Sequence[float], y: Sequence[float], lo: float, hi: float)
         y: ordinates.
         lo, hi: bounds inside ``[x[0], x[-1]]``, ``lo <= hi``.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim != 1 or x.shape != y.shape or len(x) < 2:
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    if xs.ndim != 1 or xs.shape != ys.shape or len(xs) < 2:
         raise ValueError("pchip_integral needs two 1-D arrays of the same length, at least 2")
-    if not np.all(np.diff(x) > 0):
+    if not np.all(np.diff(xs) > 0):
         raise ValueError("pchip_integral needs strictly increasing abscissae")
-    if not (x[0] <= lo <= hi <= x[-1]):
-        raise ValueError(f"integration range [{lo}, {hi}] is not inside [{x[0]}, {x[-1]}]")
-    d = pchip_slopes(x, y)
+    if not (xs[0] <= lo <= hi <= xs[-1]):
+        raise ValueError(f"integration range [{lo}, {hi}] is not inside [{xs[0]}, {xs[-1]}]")
+    d = pchip_slopes(xs, ys)
     total = 0.0
-    for k in range(len(x) - 1):
-        a, b = max(lo, x[k]), min(hi, x[k + 1])
+    for k in range(len(xs) - 1):
+        a, b = max(lo, xs[k]), min(hi, xs[k + 1])
         if b <= a:
             continue
-        h = x[k + 1] - x[k]
-        secant = (y[k + 1] - y[k]) / h
+        h = xs[k + 1] - xs[k]
+        secant = (ys[k + 1] - ys[k]) / h
         c2 = (3 * secant - 2 * d[k] - d[k + 1]) / h
         c3 = (d[k] + d[k + 1] - 2 * secant) / h**2
         # the piece is y[k] + d[k] t + c2 t^2 + c3 t^3 with t = x - x[k]
-        coefficients = (y[k], d[k] / 2, c2 / 3, c3 / 4)
-        total += _power_sum(coefficients, b - x[k]) - _power_sum(coefficients, a - x[k])
+        coefficients = (ys[k], d[k] / 2, c2 / 3, c3 / 4)
+        total += _power_sum(coefficients, b - xs[k]) - _power_sum(coefficients, a - xs[k])
     return float(total)
 
 
@@ -121,18 +124,18 @@ def _power_sum(coefficients: Sequence[float], t: float) -> float:
     return float(sum(c * t ** (i + 1) for i, c in enumerate(coefficients)))
 
 
-def _prepare(rate: Sequence[float], quality: Sequence[float], name: str) -> Tuple[np.ndarray, np.ndarray]:
-    rate = np.asarray(rate, dtype=np.float64)
-    quality = np.asarray(quality, dtype=np.float64)
-    if rate.ndim != 1 or rate.shape != quality.shape:
+def _prepare(rate: Values, quality: Values, name: str) -> Tuple[np.ndarray, np.ndarray]:
+    rates = np.asarray(rate, dtype=np.float64)
+    qualities = np.asarray(quality, dtype=np.float64)
+    if rates.ndim != 1 or rates.shape != qualities.shape:
         raise ValueError(f"{name}: rates and qualities must be two lists of the same length")
-    if len(rate) < 2:
-        raise ValueError(f"{name}: a curve needs at least 2 rate points, got {len(rate)}")
-    if not (np.all(np.isfinite(rate)) and np.all(np.isfinite(quality))):
+    if len(rates) < 2:
+        raise ValueError(f"{name}: a curve needs at least 2 rate points, got {len(rates)}")
+    if not (np.all(np.isfinite(rates)) and np.all(np.isfinite(qualities))):
         raise ValueError(f"{name}: rates and qualities must be finite")
-    if np.any(rate <= 0):
+    if np.any(rates <= 0):
         raise ValueError(f"{name}: rates must be positive (they are compared in log scale)")
-    return np.log10(rate), quality
+    return np.log10(rates), qualities
 
 
 def _sorted_unique(x: np.ndarray, y: np.ndarray, name: str, what: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -168,7 +171,7 @@ class BjontegaardDelta:
 
 
 def bjontegaard(
-    rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float]
+    rate_a: Values, quality_a: Values, rate_b: Values, quality_b: Values
 ) -> BjontegaardDelta:
     """BD-rate and BD-quality of curve B against reference curve A (PCHIP; module docs).
 
@@ -207,20 +210,20 @@ def bjontegaard(
 
 
 def bd_rate(
-    rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float]
+    rate_a: Values, quality_a: Values, rate_b: Values, quality_b: Values
 ) -> float:
     """BD-rate (%) of curve B against reference curve A; see :func:`bjontegaard`."""
     return bjontegaard(rate_a, quality_a, rate_b, quality_b).rate_percent
 
 
 def bd_psnr(
-    rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float]
+    rate_a: Values, quality_a: Values, rate_b: Values, quality_b: Values
 ) -> float:
     """BD-PSNR (dB) of curve B against reference curve A; see :func:`bjontegaard`."""
     return bjontegaard(rate_a, quality_a, rate_b, quality_b).quality_db
 
 
-def msssim_db(values: Union[Sequence[float], np.ndarray]) -> np.ndarray:
+def msssim_db(values: Values) -> np.ndarray:
     """MS-SSIM in dB, ``-10 log10(1 - MS-SSIM)`` (identical images map to +inf)."""
     values = np.asarray(values, dtype=np.float64)
     with np.errstate(divide="ignore"):

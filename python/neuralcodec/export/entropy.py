@@ -43,7 +43,7 @@ layouts (``[out, in, k, k]`` for convolutions, ``[in, out, k, k]`` for transpose
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -51,6 +51,9 @@ from torch import nn
 
 from neuralcodec.export.manifest import ENTROPY_FILE, file_sha256
 from neuralcodec.files import write_atomic
+
+if TYPE_CHECKING:
+    from neuralcodec.entropy_models import EntropyBottleneck, EntropyModel
 
 __all__ = ["EntropyExportError", "entropy_kind", "export_entropy"]
 
@@ -134,7 +137,7 @@ def _i32(tensor: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().to("cpu", torch.int32).numpy())
 
 
-def _tables(module: nn.Module, prefix: str, tensors: Dict[str, np.ndarray]) -> None:
+def _tables(module: "EntropyModel", prefix: str, tensors: Dict[str, np.ndarray]) -> None:
     if not module._has_tables():
         raise EntropyExportError(f"{type(module).__name__} has no CDF tables: call model.update() before exporting")
     tensors[f"{prefix}.quantized_cdf"] = _i32(module._quantized_cdf)
@@ -147,7 +150,7 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
 
     kind = entropy_kind(model)
     tensors: Dict[str, np.ndarray] = {}
-    bottleneck = model.entropy_bottleneck
+    bottleneck = cast("EntropyBottleneck", model.entropy_bottleneck)
     z_prefix = "y" if kind == "factorized" else "z"
     _tables(bottleneck, z_prefix, tensors)
     tensors[f"{z_prefix}.medians"] = _f32(bottleneck._get_medians().reshape(-1))
@@ -157,19 +160,19 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
         return spec, tensors
     if "engine" not in getattr(model, "coding_paths", ()):
         raise EntropyExportError(f"{type(model).__name__} has no engine coding path to export")
-    gc = model.gaussian_conditional
+    gc = engine._gaussian_conditional(model)
     _tables(gc, "y", tensors)
     if gc.scale_table.numel() == 0:
         raise EntropyExportError("the Gaussian conditional has no scale table: call model.update() before exporting")
     tensors["y.scale_table"] = _f32(gc.scale_table)
     hyper = _Recorder("h_s", tensors)
     try:
-        engine.export_into(hyper, model.h_s)
+        engine.export_into(hyper, engine._h_s(model))
     except engine.EngineUnsupportedError as error:
         raise EntropyExportError(f"the engine cannot run this h_s: {error}") from None
     spec.update(
         coding_path="engine",
-        latent_channels=int(model.M),
+        latent_channels=int(cast(int, model.M)),
         z_channels=int(bottleneck.channels),
         z_to_y=4,
         lower_bound_scale=float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
@@ -177,8 +180,9 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
         context=None,
     )
     if kind == "autoregressive":
-        context = model.context_prediction
-        first, *rest_modules = list(model.entropy_parameters)
+        context = engine._context_prediction(model)
+        first_module, *rest_modules = list(engine._entropy_parameters(model))
+        first = cast(nn.Conv2d, first_module)  # engine._build below checks that it is one
         rest = _Recorder("entropy_rest", tensors)
         for module in rest_modules:
             engine.export_into(rest, module)

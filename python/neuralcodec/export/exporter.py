@@ -244,7 +244,8 @@ def _save_onnx(
 
     def write(target: io.BytesIO) -> None:
         with _quiet_torch_deprecations(), contextlib.redirect_stdout(None):  # type: ignore[type-var]
-            torch.onnx.export(module, (example,), target, **kwargs)
+            # torch's stub types f as a path, but the exporter writes to a binary file object too
+            torch.onnx.export(module, (example,), target, **kwargs)  # type: ignore[arg-type]
 
     _write_atomically(path, write)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from torch import Tensor, nn
 
@@ -31,7 +31,7 @@ class LatentCodec(nn.Module):
     def compress(self, y: Tensor, *args: Any, **kwargs: Any) -> Dict[str, Any]:
         raise NotImplementedError
 
-    def decompress(self, strings: List[List[bytes]], shape: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+    def decompress(self, strings: Sequence[Sequence[bytes]], shape: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]:
         raise NotImplementedError
 
     def describe(self, prefix: str = "") -> Node:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from itertools import accumulate
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -69,7 +69,11 @@ class ChannelGroupsLatentCodec(LatentCodec):
         self.latent_codec = nn.ModuleDict(dict(latent_codec))
 
     def __getitem__(self, key: str) -> LatentCodec:
-        return self.latent_codec[key]
+        return cast(LatentCodec, self.latent_codec[key])  # __init__ stores LatentCodecs only
+
+    def _codec(self, k: int) -> LatentCodec:
+        """The codec of group ``k`` (an ``nn.ModuleDict`` entry is typed as a plain module)."""
+        return cast(LatentCodec, self.latent_codec[f"y{k}"])
 
     def merge_y(self, *args: Tensor) -> Tensor:
         return torch.cat(args, dim=1)
@@ -101,14 +105,14 @@ class ChannelGroupsLatentCodec(LatentCodec):
         strings: List[List[bytes]] = []
         shapes = []
         for k in range(len(self.groups)):
-            out = self.latent_codec[f"y{k}"].compress(y_[k], self._get_ctx_params(k, side_params, y_hat_))
+            out = self._codec(k).compress(y_[k], self._get_ctx_params(k, side_params, y_hat_))
             y_hat_[k][:] = out["y_hat"]
             strings.extend(out["strings"])
             shapes.append(out["shape"])
         return {"strings": strings, "shape": shapes, "y_hat": y_hat}
 
     def decompress(
-        self, strings: List[List[bytes]], shape: Sequence[Sequence[int]], side_params: Tensor, **kwargs: Any
+        self, strings: Sequence[Sequence[bytes]], shape: Sequence[Sequence[int]], side_params: Tensor, **kwargs: Any
     ) -> Dict[str, Any]:
         groups = len(self.groups)
         if not isinstance(strings, (list, tuple)) or not strings or len(strings) % groups:
@@ -124,7 +128,7 @@ class ChannelGroupsLatentCodec(LatentCodec):
         for k in range(groups):
             params = self._get_ctx_params(k, side_params, y_hat_)
             group_strings = list(strings[per_group * k : per_group * (k + 1)])
-            y_hat_[k][:] = self.latent_codec[f"y{k}"].decompress(group_strings, shape[k], params)["y_hat"]
+            y_hat_[k][:] = self._codec(k).decompress(group_strings, shape[k], params)["y_hat"]
         return {"y_hat": y_hat}
 
     def describe(self, prefix: str = "") -> ChannelGroupsNode:
@@ -134,5 +138,5 @@ class ChannelGroupsLatentCodec(LatentCodec):
             tuple(self.groups),
             tuple(self.context_groups),
             tuple(None if k == 0 else f"{contexts}.y{k}" for k in range(len(self.groups))),
-            tuple(self.latent_codec[f"y{k}"].describe(f"{codecs}.y{k}") for k in range(len(self.groups))),
+            tuple(self._codec(k).describe(f"{codecs}.y{k}") for k in range(len(self.groups))),
         )

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from neuralcodec.latent_codecs.base import LatentCodec, check_strings, child_prefix
-from neuralcodec.latent_codecs.description import CheckerboardNode
+from neuralcodec.latent_codecs.description import CheckerboardNode, GaussianConditionalNode
 from neuralcodec.latent_codecs.gaussian_conditional import GaussianConditionalLatentCodec, quantize_around
 
 __all__ = ["CheckerboardLatentCodec", "checkerboard_embed", "checkerboard_unembed"]
@@ -209,7 +209,7 @@ class CheckerboardLatentCodec(LatentCodec):
         return {"strings": strings, "shape": y_hat.shape[1:], "y_hat": y_hat}
 
     def decompress(
-        self, strings: List[List[bytes]], shape: Sequence[int], side_params: Tensor, **kwargs: Any
+        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], side_params: Tensor, **kwargs: Any
     ) -> Dict[str, Any]:
         n = check_strings(strings, 2, type(self).__name__)
         c, h, w = (int(s) for s in shape)
@@ -223,7 +223,7 @@ class CheckerboardLatentCodec(LatentCodec):
 
     def describe(self, prefix: str = "") -> CheckerboardNode:
         node = self.y.describe(child_prefix(prefix, "y"))
-        if node.kind != "gaussian_conditional":
+        if not isinstance(node, GaussianConditionalNode):  # the only node of kind "gaussian_conditional"
             raise NotImplementedError("a checkerboard describes itself over a Gaussian conditional only")
         return CheckerboardNode(
             self.anchor_parity,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from torch import Tensor
 
@@ -38,7 +38,7 @@ class EntropyBottleneckLatentCodec(LatentCodec):
         y_hat = self.entropy_bottleneck.decompress(y_strings, shape)
         return {"strings": [y_strings], "shape": shape, "y_hat": y_hat}
 
-    def decompress(self, strings: List[List[bytes]], shape: Sequence[int], **kwargs: Any) -> Dict[str, Any]:
+    def decompress(self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], **kwargs: Any) -> Dict[str, Any]:
         check_strings(strings, 1, type(self).__name__)
         return {"y_hat": self.entropy_bottleneck.decompress(strings[0], shape)}
 

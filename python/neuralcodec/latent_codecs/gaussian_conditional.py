@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
@@ -96,7 +96,7 @@ class GaussianConditionalLatentCodec(LatentCodec):
         return {"strings": [y_strings], "shape": y.shape[2:4], "y_hat": y_hat}
 
     def decompress(
-        self, strings: List[List[bytes]], shape: Sequence[int], ctx_params: Tensor, **kwargs: Any
+        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], ctx_params: Tensor, **kwargs: Any
     ) -> Dict[str, Any]:
         check_strings(strings, 1, type(self).__name__)
         scales, means = self._scales_means(ctx_params)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from torch import Tensor, nn
 
@@ -65,7 +65,7 @@ class HyperLatentCodec(LatentCodec):
         z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
         return {"strings": [z_strings], "shape": shape, "params": self.h_s(z_hat)}
 
-    def decompress(self, strings: List[List[bytes]], shape: Sequence[int], **kwargs: Any) -> Dict[str, Any]:
+    def decompress(self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], **kwargs: Any) -> Dict[str, Any]:
         check_strings(strings, 1, type(self).__name__)
         z_hat = self.entropy_bottleneck.decompress(strings[0], shape)
         return {"params": self.h_s(z_hat)}
@@ -115,7 +115,7 @@ class GainHyperLatentCodec(LatentCodec):
         return {"strings": [z_strings], "shape": shape, "params": self.h_s(z_hat * gain_inv)}
 
     def decompress(
-        self, strings: List[List[bytes]], shape: Sequence[int], gain_inv: Tensor, **kwargs: Any
+        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], gain_inv: Tensor, **kwargs: Any
     ) -> Dict[str, Any]:
         check_strings(strings, 1, type(self).__name__)
         z_hat = self.entropy_bottleneck.decompress(strings[0], shape)

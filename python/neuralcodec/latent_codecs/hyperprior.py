@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Dict, Mapping, Sequence
 
 from torch import Tensor
 
 from neuralcodec.latent_codecs.base import LatentCodec, child_prefix
-from neuralcodec.latent_codecs.description import HyperpriorNode
+from neuralcodec.latent_codecs.description import HyperNode, HyperpriorNode
 
 __all__ = ["GainHyperpriorLatentCodec", "HyperpriorLatentCodec"]
 
@@ -19,6 +19,14 @@ def _split_strings(strings: Sequence[Sequence[bytes]], owner: str) -> tuple:
     if any(len(group) != len(z_strings) for group in y_strings):
         raise ValueError(f"{owner}: every string list must hold one string per image")
     return list(y_strings), z_strings
+
+
+def _hyper_node(codec: LatentCodec, prefix: str, owner: str) -> HyperNode:
+    """``codec.describe(prefix)``, which for the hyper branch of a hyperprior is a :class:`HyperNode`."""
+    node = codec.describe(prefix)
+    if not isinstance(node, HyperNode):
+        raise NotImplementedError(f"{owner} describes itself over a hyper latent codec only, got a {node.kind} node")
+    return node
 
 
 class HyperpriorLatentCodec(LatentCodec):
@@ -62,14 +70,16 @@ class HyperpriorLatentCodec(LatentCodec):
             "y_hat": y_out["y_hat"],
         }
 
-    def decompress(self, strings: List[List[bytes]], shape: Mapping[str, Any], **kwargs: Any) -> Dict[str, Any]:
+    def decompress(self, strings: Sequence[Sequence[bytes]], shape: Mapping[str, Any], **kwargs: Any) -> Dict[str, Any]:
         y_strings, z_strings = _split_strings(strings, type(self).__name__)
         hyper_out = self.hyper.decompress([z_strings], shape["hyper"])
         return {"y_hat": self.y.decompress(y_strings, shape["y"], hyper_out["params"])["y_hat"]}
 
     def describe(self, prefix: str = "") -> HyperpriorNode:
         return HyperpriorNode(
-            self.hyper.describe(child_prefix(prefix, "hyper")), self.y.describe(child_prefix(prefix, "y")), gain=False
+            _hyper_node(self.hyper, child_prefix(prefix, "hyper"), type(self).__name__),
+            self.y.describe(child_prefix(prefix, "y")),
+            gain=False,
         )
 
 
@@ -115,7 +125,7 @@ class GainHyperpriorLatentCodec(LatentCodec):
 
     def decompress(
         self,
-        strings: List[List[bytes]],
+        strings: Sequence[Sequence[bytes]],
         shape: Mapping[str, Any],
         y_gain_inv: Tensor,
         z_gain_inv: Tensor,
@@ -128,5 +138,7 @@ class GainHyperpriorLatentCodec(LatentCodec):
 
     def describe(self, prefix: str = "") -> HyperpriorNode:
         return HyperpriorNode(
-            self.hyper.describe(child_prefix(prefix, "hyper")), self.y.describe(child_prefix(prefix, "y")), gain=True
+            _hyper_node(self.hyper, child_prefix(prefix, "hyper"), type(self).__name__),
+            self.y.describe(child_prefix(prefix, "y")),
+            gain=True,
         )

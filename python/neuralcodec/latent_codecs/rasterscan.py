@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -115,7 +115,7 @@ class RasterScanLatentCodec(LatentCodec):
         return encoder.flush(), F.pad(y_hat, (-p, -p, -p, -p))
 
     def decompress(
-        self, strings: List[List[bytes]], shape: Sequence[int], ctx_params: Tensor, **kwargs: Any
+        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], ctx_params: Tensor, **kwargs: Any
     ) -> Dict[str, Any]:
         batch = check_strings(strings, 1, type(self).__name__)
         if batch != ctx_params.size(0):

@@ -24,7 +24,7 @@ entropy models have integer CDF tables; ``compress`` refuses to run without them
 from __future__ import annotations
 
 import mmap
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
 import numpy as np
 import torch
@@ -59,6 +59,17 @@ class CompressionModel(nn.Module):
     tile_size: Optional[int] = DEFAULT_TILE_SIZE
     #: Called with ``(tiles done, tiles)`` after each tile (e.g. a progress bar), or None.
     tile_progress: Optional[Callable[[int, int], None]] = None
+
+    #: The analysis and synthesis transforms, set by every subclass's ``__init__`` (declared
+    #: here so the methods below see modules, not ``nn.Module.__getattr__``'s ``Tensor | Module``).
+    g_a: nn.Module
+    g_s: nn.Module
+
+    if TYPE_CHECKING:  # every subclass defines them (the contract above); declared for the type checker only
+
+        def compress(self, x: Tensor, *args: Any, **kwargs: Any) -> Dict[str, Any]: ...
+
+        def decompress(self, strings: Sequence[Sequence[bytes]], shape: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]: ...
 
     def _use_engine(self) -> bool:
         """Whether ``compress``/``decompress`` take the engine path; checks ``coding_path``."""
@@ -164,6 +175,7 @@ class CompressionModel(nn.Module):
         faster in that layout there (``benches/python/bench_models.py``); the result equals
         ``g_s(y_hat)`` to float rounding, and no string depends on it.
         """
+        transform: Callable[[Tensor], Tensor]
         if y_hat.device.type != "cpu":
             transform = self.g_s
         else:
@@ -209,9 +221,10 @@ class CompressionModel(nn.Module):
         padded = self.pad(x)
         if not channels_last:
             return self.g_a(padded)
+        layers = cast(nn.Sequential, self.g_a)  # channels_last implies it
         hidden = _channels_last_copy(padded)
         del padded
-        for layer in self.g_a:  # ``hidden`` drops the input copy after the first layer
+        for layer in layers:  # ``hidden`` drops the input copy after the first layer
             hidden = layer(hidden)
         return hidden.contiguous()
 

@@ -249,7 +249,7 @@ class Elic2022Official(SimpleVAECompressionModel):
         state_dict = convert_compressai_keys(state_dict)
         N = state_dict["g_a.0.weight"].size(0)
         M = state_dict["g_a.13.weight"].size(0)
-        groups = []
+        groups: List[int] = []
         while f"latent_codec.y.latent_codec.y{len(groups)}.context_prediction.weight" in state_dict:
             groups.append(state_dict[f"latent_codec.y.latent_codec.y{len(groups)}.context_prediction.weight"].size(1))
         return cls._loaded(cls(N, M, groups=groups or None), state_dict)

@@ -299,6 +299,7 @@ class ElicLiteVbr(CompressionModel):
                     values = (y_groups[k] * g)[mask].view(1, -1)
                     pass_strings = conditional.compress(values, index, means=means[mask].view(1, -1))
                 else:
+                    assert strings is not None  # decoding: no y, so the caller passed strings
                     pass_strings = list(strings[2 * k + step])
                 out_strings.append(pass_strings)
                 values_hat = conditional.decompress(pass_strings, index, means=means[mask].view(1, -1))

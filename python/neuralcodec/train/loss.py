@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
+from typing import Any, Dict, cast
 
 import torch
 from torch import Tensor, nn
@@ -13,7 +13,7 @@ __all__ = ["RateDistortionLoss", "bits_per_pixel"]
 
 def bits_per_pixel(likelihoods: Dict[str, Tensor], num_pixels: int) -> Tensor:
     """The rate estimate ``sum(-log2 p) / pixels`` over all latents (a scalar tensor)."""
-    total = sum(torch.log(lik).sum() for lik in likelihoods.values())
+    total = cast(Tensor, sum(torch.log(lik).sum() for lik in likelihoods.values()))  # a sum of tensors: a tensor
     return total / (-math.log(2) * num_pixels)
 
 

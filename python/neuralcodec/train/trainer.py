@@ -349,8 +349,10 @@ def train(
                 import torch.distributed as dist
 
                 for q in quantiles:
-                    dist.all_reduce(q.grad)
-                    q.grad /= world_size
+                    grad = q.grad
+                    assert grad is not None  # aux.backward() reached every quantile
+                    dist.all_reduce(grad)
+                    grad /= world_size
             aux_optimizer.step()
             aux_value = float(aux.detach())
         lr = optimizer.param_groups[0]["lr"]

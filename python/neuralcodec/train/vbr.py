@@ -24,7 +24,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, cast
 
 import numpy as np
 import torch
@@ -170,7 +170,7 @@ def _learning_rate(peak: float, elapsed: float, budget: float, step: int, warmup
 def _loss(model: ElicLiteVbr, x: Tensor, quality: Tensor) -> Dict[str, Tensor]:
     output = model(x, quality)
     pixels = x.shape[-2] * x.shape[-1]
-    bits = sum(-torch.log2(lik).flatten(1).sum(1) for lik in output["likelihoods"].values())
+    bits = cast(Tensor, sum(-torch.log2(lik).flatten(1).sum(1) for lik in output["likelihoods"].values()))  # of tensors
     bpp = bits / pixels
     mse = ((output["x_hat"].float() - x) ** 2).flatten(1).mean(1)
     lmbda = model.lmbda(quality).to(x.device)

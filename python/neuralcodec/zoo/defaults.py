@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -123,10 +123,10 @@ def _pack_cdf_tables(tensors: Dict[str, Tensor]) -> Dict[str, Tensor]:
     for key, table in tensors.items():
         if not key.endswith("._quantized_cdf") or table.dim() != 2:
             continue
-        lengths = tensors.get(key[: -len("_quantized_cdf")] + "_cdf_length")
-        if lengths is None or lengths.shape != (table.shape[0],) or table.shape[0] == 0:
+        length_table = tensors.get(key[: -len("_quantized_cdf")] + "_cdf_length")
+        if length_table is None or length_table.shape != (table.shape[0],) or table.shape[0] == 0:
             continue
-        lengths = lengths.tolist()
+        lengths: List[int] = length_table.tolist()
         if max(lengths) != table.shape[1] or min(lengths) < 0:
             continue
         if any(bool(row[n:].any()) for row, n in zip(table, lengths)):

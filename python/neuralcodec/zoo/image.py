@@ -39,7 +39,7 @@ Example (random weights with CompressAI's sizes; nothing is downloaded)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple, Union
+from typing import Any, Callable, Dict, Tuple, Type, Union
 
 from neuralcodec.models import (
     Cheng2020Anchor,
@@ -85,7 +85,7 @@ __all__ = [
 Pretrained = Union[bool, str, Path]
 
 #: Zoo name -> model class.
-ARCHITECTURES: Dict[str, type] = {
+ARCHITECTURES: Dict[str, Type[CompressionModel]] = {
     "bmshj2018-factorized": FactorizedPrior,
     "bmshj2018-hyperprior": ScaleHyperprior,
     "mbt2018-mean": MeanScaleHyperprior,
