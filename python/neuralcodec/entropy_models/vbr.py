@@ -85,18 +85,18 @@ class EntropyBottleneckVbr(EntropyBottleneck):
             return self._modules[plural]
         return [getattr(self, f"_{kind}{i}") for i in range(count)]
 
-    @property  # type: ignore[override]
-    def matrices(self) -> List[nn.Parameter]:
+    @property
+    def matrices(self) -> List[nn.Parameter]:  # type: ignore[override]  # CompressAI's _matrix0.. keys, read-only
         """The density's matrices ``_matrix0 ..``, in order."""
         return self._density("matrix", "matrices", len(self.filters) + 1)
 
-    @property  # type: ignore[override]
-    def biases(self) -> List[nn.Parameter]:
+    @property
+    def biases(self) -> List[nn.Parameter]:  # type: ignore[override]  # CompressAI's _matrix0.. keys, read-only
         """The density's biases ``_bias0 ..``, in order."""
         return self._density("bias", "biases", len(self.filters) + 1)
 
-    @property  # type: ignore[override]
-    def factors(self) -> List[nn.Parameter]:
+    @property
+    def factors(self) -> List[nn.Parameter]:  # type: ignore[override]  # CompressAI's _matrix0.. keys, read-only
         """The density's factors ``_factor0 ..``, in order."""
         return self._density("factor", "factors", len(self.filters))
 
@@ -117,9 +117,11 @@ class EntropyBottleneckVbr(EntropyBottleneck):
         if qs is None and mode != "ste":
             return self.quantize(inputs, mode, means)
         if mode == "noise":
+            assert qs is not None  # the unit step returned above
             return inputs + torch.empty_like(inputs).uniform_(-0.5, 0.5) * qs
         centred = inputs if means is None else inputs - means
         if mode == "symbols":
+            assert qs is not None
             return self.quantize(centred / qs, "symbols")
         rounded = torch.round(centred) if qs is None else torch.round(centred / qs) * qs
         if mode == "ste":

@@ -214,7 +214,7 @@ class CompressionModel(nn.Module):
             transform = _channels_last_analysis(self.g_a) if channels_last else self.g_a
             padding, _ = compute_padding(x.shape[-2], x.shape[-1], min_div=self.downsampling_factor)
             tiled = tiled_analysis(
-                self.g_a, x, self.tile_size or 0, transform, self.tile_progress, padding=tuple(padding)
+                self.g_a, x, self.tile_size or 0, transform, self.tile_progress, padding=padding
             )
             if tiled is not None:
                 return tiled

@@ -159,7 +159,7 @@ class ScaleHyperprior(CompressionModel):
     #: machine, see :mod:`neuralcodec.engine`); ``"compat"`` computes them with PyTorch,
     #: byte-compatible with CompressAI.
     coding_path = "engine"
-    coding_paths = ("engine", "compat")
+    coding_paths: Tuple[str, ...] = ("engine", "compat")
 
     def __init__(self, N: int, M: int, **kwargs: Any) -> None:
         super().__init__()

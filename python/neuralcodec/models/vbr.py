@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -320,7 +320,8 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
         self, z: Tensor, stage: int, scale: Tensor, use_engine: bool
     ) -> Tuple[List[bytes], Tensor]:
         qs = self._z_coding_step(stage, scale, use_engine)
-        z_strings = self.entropy_bottleneck.compress(z) if qs is None else self.entropy_bottleneck.compress(z, qs=qs)
+        bottleneck = self._variable_bottleneck()
+        z_strings = bottleneck.compress(z) if qs is None else bottleneck.compress(z, qs=qs)
         return z_strings, self._decode_z(z_strings, z.shape[-2:], stage, scale, use_engine)
 
     def _decode_z(
@@ -329,7 +330,12 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
         qs = self._z_coding_step(stage, scale, use_engine)
         if qs is None:
             return self.entropy_bottleneck.decompress(strings, shape)
-        return self.entropy_bottleneck.decompress(strings, shape, qs=qs)
+        return self._variable_bottleneck().decompress(strings, shape, qs=qs)
+
+    def _variable_bottleneck(self) -> EntropyBottleneckVbr:
+        """``entropy_bottleneck`` as the variable-step bottleneck it is when
+        ``vr_entbttlnck`` (typed for the checker; a plain one has no ``qs``)."""
+        return cast(EntropyBottleneckVbr, self.entropy_bottleneck)
 
     def _z_coding_step(self, stage: int, scale: Tensor, use_engine: bool) -> Optional[Tensor]:
         """The step ``z`` is coded with (None: unit step), and on the engine path the
@@ -342,7 +348,7 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
         with torch.no_grad():
             qs = self.z_step(scale, portable=use_engine)
         if use_engine and self._engine_z_step != float(qs.item()):
-            self.entropy_bottleneck.update_variable(force=True, qs=qs)
+            self._variable_bottleneck().update_variable(force=True, qs=qs)
             self._engine_z_step = float(qs.item())
         return qs[0]
 
@@ -414,7 +420,7 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
         return self._finish(self._synthesize(y_hat), x_size)
 
 
-class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):
+class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: ignore[misc]  # CompressAI's decompress(stage, s, inputscale)
     """Variable-rate mean-scale hyperprior ("mbt2018-mean-vbr"; Kamisli et al. 2024).
 
     As :class:`ScaleHyperpriorVbr` on :class:`~neuralcodec.models.MeanScaleHyperprior`:
