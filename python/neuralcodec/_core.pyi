@@ -26,6 +26,7 @@ __all__ = [
     "bottleneck_tables",
     "gaussian_tables",
     "scale_table",
+    "portable_softplus",
 ]
 
 __version__: str
