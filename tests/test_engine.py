@@ -166,7 +166,6 @@ def test_a_forked_child_of_a_process_with_engine_threads_codes_without_hanging()
     import multiprocessing
 
     model, y, z_hat = compressai_sized("cheng2020-anchor")
-    previous = engine.get_num_threads()
     engine.set_num_threads(2)
     try:
         expected, _ = engine.compress_latent(model, y, z_hat)  # the parent's pool now exists
@@ -174,7 +173,7 @@ def test_a_forked_child_of_a_process_with_engine_threads_codes_without_hanging()
         with multiprocessing.get_context("fork").Pool(1) as workers:
             strings = workers.apply_async(_code_in_forked_child).get(timeout=120)
     finally:
-        engine.set_num_threads(previous)
+        engine.set_num_threads(None)  # back to the default, not to a sticky override of its value
         _FORKED_CASE = ()
     assert strings == expected
 

@@ -64,6 +64,7 @@ def test_a_bad_thread_count_in_the_environment_is_a_clear_error_when_used_not_at
 def test_the_thread_count_is_read_when_used_and_respects_the_cpu_affinity(monkeypatch):
     from neuralcodec import engine
 
+    engine.set_num_threads(None)  # whatever an earlier test set
     monkeypatch.setenv("NEURALCODEC_ENGINE_THREADS", "3")
     assert engine.get_num_threads() == 3
     monkeypatch.setenv("NEURALCODEC_ENGINE_THREADS", "0")
