@@ -19,6 +19,8 @@ __all__ = [
     "StreamDecoder",
     "EngineNetwork",
     "Engine",
+    "LatentCoder",
+    "LatentGraph",
     "encode",
     "decode",
     "ideal_bits",
@@ -149,4 +151,67 @@ class Engine:
     ) -> tuple[bytes, npt.NDArray[np.float32]]: ...
     def decode(
         self, data: bytes, params: npt.NDArray[np.float32], table: CdfTable, threads: int | None = None
+    ) -> npt.NDArray[np.float32]: ...
+
+@final
+class LatentCoder:
+    """A node of a latent's coding tree (see neuralcodec.engine.latent_graph)."""
+
+    @staticmethod
+    def gaussian(
+        channels: int,
+        entropy: EngineNetwork,
+        chunks: str,
+        scale_table: npt.NDArray[np.float32],
+        scale_bound: float,
+        table: CdfTable,
+        gained: bool = False,
+    ) -> LatentCoder: ...
+    @staticmethod
+    def checkerboard(
+        anchor_parity: str,
+        context_weight: npt.NDArray[np.float32],
+        context_bias: npt.NDArray[np.float32],
+        entropy: EngineNetwork,
+        leaf: LatentCoder,
+    ) -> LatentCoder: ...
+    @staticmethod
+    def channel_groups(
+        groups: Sequence[int],
+        sources: Sequence[Sequence[int]],
+        contexts: Sequence[EngineNetwork | None],
+        coders: Sequence[LatentCoder],
+    ) -> LatentCoder: ...
+    @property
+    def channels(self) -> int: ...
+
+@final
+class LatentGraph:
+    """A latent's whole coding: hyper-synthesis and coding tree, one call per latent.
+
+    Feature maps are C-contiguous float32 [H, W, C] arrays; gains float32 [M].
+    """
+
+    def __new__(cls, hyper: EngineNetwork, coder: LatentCoder, scalar: bool | None = None) -> Self: ...
+    @property
+    def channels(self) -> int: ...
+    @property
+    def gained(self) -> bool: ...
+    @property
+    def kernel(self) -> str: ...
+    def encode(
+        self,
+        y: npt.NDArray[np.float32],
+        z_hat: npt.NDArray[np.float32],
+        gain: npt.NDArray[np.float32] | None = None,
+        gain_inverse: npt.NDArray[np.float32] | None = None,
+        threads: int = 1,
+    ) -> tuple[bytes, npt.NDArray[np.float32]]: ...
+    def decode(
+        self,
+        data: bytes,
+        z_hat: npt.NDArray[np.float32],
+        gain: npt.NDArray[np.float32] | None = None,
+        gain_inverse: npt.NDArray[np.float32] | None = None,
+        threads: int = 1,
     ) -> npt.NDArray[np.float32]: ...

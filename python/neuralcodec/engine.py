@@ -55,13 +55,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EngineUnsupportedError",
+    "compress_graph",
     "compress_latent",
+    "decompress_graph",
     "decompress_latent",
     "engine_for",
     "export_into",
     "entropy_parameters",
     "get_num_threads",
     "hyper_parameters",
+    "latent_graph",
     "scale_indexes",
     "set_num_threads",
 ]
@@ -338,4 +341,220 @@ def decompress_latent(
     y_hats = []
     for data, params in zip(strings, _params_hwc(model, z_hat, threads)):
         y_hats.append(_chw(native.decode(bytes(data), params, table, threads), z_hat.device))
+    return torch.stack(y_hats)
+
+
+# ---------------------------------------------------------------------------- latent graphs
+#
+# The parallel-context models (checkerboard, channel groups, ELIC, and any composition of
+# latent codecs a user writes) are coded from their description
+# (:mod:`neuralcodec.latent_codecs.description`): one extractor below turns the described
+# modules into a native coding tree, and one Rust call codes or decodes a whole latent.
+
+_CHUNKS = {("scales", "means"): "scales_means", ("means", "scales"): "means_scales", ("scales",): "scales"}
+
+
+def _module(model: nn.Module, prefix: Optional[str]) -> nn.Module:
+    if prefix is None:
+        return nn.Identity()
+    try:
+        return model.get_submodule(prefix)
+    except AttributeError:
+        raise EngineUnsupportedError(f"{type(model).__name__} describes a module {prefix!r} it does not have") from None
+
+
+def _pointwise_network(model: nn.Module, prefix: Optional[str]) -> Any:
+    """The native network of a parameter network that must map each pixel on its own."""
+    module = _module(model, prefix)
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and (
+            isinstance(layer, nn.ConvTranspose2d)
+            or _pair(layer.kernel_size, "kernel", layer) != 1
+            or _pair(layer.stride, "stride", layer) != 1
+            or _pair(layer.padding, "padding", layer) != 0
+        ):
+            raise EngineUnsupportedError(
+                f"{prefix} must be pointwise (1x1 convolutions, activations) to run on the engine path, got {layer}"
+            )
+    return _network(module)
+
+
+def _leaf(model: nn.Module, node: Any, channels: int) -> Any:
+    from neuralcodec.latent_codecs.description import GaussianConditionalNode
+
+    if not isinstance(node, GaussianConditionalNode):
+        raise EngineUnsupportedError(f"the engine codes Gaussian leaves, got {node.kind}")
+    gc = cast("GaussianConditional", _module(model, node.gaussian_conditional))
+    if gc.scale_table.numel() == 0:
+        raise ValueError(
+            f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
+        )
+    if tuple(node.chunks) not in _CHUNKS:
+        raise EngineUnsupportedError(f"the engine needs scales in the parameters, got chunks {node.chunks}")
+    return _core.LatentCoder.gaussian(
+        channels,
+        _pointwise_network(model, node.entropy_parameters),
+        _CHUNKS[tuple(node.chunks)],
+        _f32(gc.scale_table),
+        float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
+        gc._cdf_table().native,
+        gained=node.gain,
+    )
+
+
+def _coder(model: nn.Module, node: Any, channels: int) -> Any:
+    """The native coding tree of one description node coding ``channels`` channels."""
+    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode
+
+    if isinstance(node, ChannelGroupsNode):
+        if sum(node.groups) != channels:
+            raise EngineUnsupportedError(f"channel groups {node.groups} do not sum to the latent's {channels}")
+        return _core.LatentCoder.channel_groups(
+            list(node.groups),
+            [list(sources) for sources in node.context_groups],
+            [None if prefix is None else _network(_module(model, prefix)) for prefix in node.channel_context],
+            [_coder(model, child, size) for child, size in zip(node.latent_codecs, node.groups)],
+        )
+    if isinstance(node, CheckerboardNode):
+        context = _module(model, node.context_prediction)
+        if not isinstance(context, nn.Conv2d):
+            raise EngineUnsupportedError(f"the checkerboard context must be a convolution, got {context}")
+        kernel = _pair(context.kernel_size, "kernel", context)
+        if (
+            kernel % 2 == 0
+            or _pair(context.stride, "stride", context) != 1
+            or _pair(context.padding, "padding", context) != kernel // 2
+        ):
+            raise EngineUnsupportedError("the checkerboard context needs an odd kernel, stride 1, 'same' padding")
+        _check_conv(context)
+        mask = getattr(context, "mask", None)
+        weight = context.weight * mask if mask is not None else context.weight
+        return _core.LatentCoder.checkerboard(
+            node.anchor_parity,
+            _f32(weight),
+            _bias(context),
+            _pointwise_network(model, node.entropy_parameters),
+            _leaf(model, node.y, channels),
+        )
+    return _leaf(model, node, channels)
+
+
+def _graph_modules(model: nn.Module, node: Any) -> List[nn.Module]:
+    """Every module a description node names, except the analysis side (``h_a``, ``z``)."""
+    from neuralcodec.latent_codecs import description as d
+
+    if isinstance(node, d.HyperpriorNode):
+        return [_module(model, node.hyper.h_s)] + _graph_modules(model, node.y)
+    if isinstance(node, d.ChannelGroupsNode):
+        found = [_module(model, p) for p in node.channel_context if p is not None]
+        for child in node.latent_codecs:
+            found += _graph_modules(model, child)
+        return found
+    if isinstance(node, d.CheckerboardNode):
+        return [_module(model, node.context_prediction), _module(model, node.entropy_parameters)] + _graph_modules(
+            model, node.y
+        )
+    if isinstance(node, d.GaussianConditionalNode):
+        return [_module(model, node.gaussian_conditional), _module(model, node.entropy_parameters)]
+    raise EngineUnsupportedError(f"the engine cannot code a {node.kind} node")
+
+
+def _latent_channels(model: nn.Module, node: Any) -> int:
+    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode
+
+    if isinstance(node, ChannelGroupsNode):
+        return sum(node.groups)
+    if isinstance(node, CheckerboardNode):
+        return int(cast(nn.Conv2d, _module(model, node.context_prediction)).in_channels)
+    channels = getattr(model, "M", None)
+    if not isinstance(channels, int):
+        raise EngineUnsupportedError(f"{type(model).__name__} does not say its latent channels (attribute M)")
+    return channels
+
+
+def _hyperprior(model: nn.Module) -> Any:
+    """The root of the model's description: a hyperprior with a hyper-synthesis."""
+    from neuralcodec.latent_codecs.description import HyperpriorNode
+
+    describe = getattr(model, "describe", None)
+    root = describe().latent_codec if describe is not None else None
+    if not isinstance(root, HyperpriorNode) or root.hyper.h_s is None:
+        raise EngineUnsupportedError(
+            f"{type(model).__name__} has no hyperprior description for the engine; use coding_path='compat'"
+        )
+    return root
+
+
+_GRAPHS: "weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], Any, List[Tensor]]]" = weakref.WeakKeyDictionary()
+
+
+def latent_graph(model: nn.Module) -> Any:
+    """The native coding graph of ``model`` (a :class:`_core.LatentGraph`), built from
+    ``model.describe()`` and rebuilt after any change to the weights it reads.
+
+    Raises:
+        EngineUnsupportedError: the description holds something the engine cannot code
+            (e.g. a spatial parameter network, an entropy bottleneck as ``y``'s codec).
+        ValueError: ``update()`` has not built the tables.
+    """
+    root = _hyperprior(model)
+    tensors: List[Tensor] = []
+    for module in _graph_modules(model, root):
+        tensors += list(module.parameters()) + list(module.buffers())
+    key = tensor_versions(tensors) + (os.environ.get("NEURALCODEC_ENGINE_SCALAR", ""),)
+    cached = _GRAPHS.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    channels = _latent_channels(model, root.y)
+    built = _core.LatentGraph(_network(_module(model, root.hyper.h_s)), _coder(model, root.y, channels))
+    _GRAPHS[model] = (key, built, tensors)
+    return built
+
+
+def _gain_arrays(gain: Optional[Tuple[Tensor, Tensor]]) -> Dict[str, np.ndarray]:
+    if gain is None:
+        return {}
+    return {"gain": _f32(gain[0].reshape(-1)), "gain_inverse": _f32(gain[1].reshape(-1))}
+
+
+def compress_graph(
+    model: nn.Module,
+    y: Tensor,
+    z_hat: Tensor,
+    gain: Optional[Tuple[Tensor, Tensor]] = None,
+    threads: Optional[int] = None,
+) -> Tuple[List[bytes], Tensor]:
+    """Codes ``y`` ``[B, M, H, W]`` (cast to float32) with the model's coding graph given
+    the decoded side information ``z_hat`` ``[B, N, h, w]`` (the input of ``h_s``); for a
+    gained model ``gain = (gain, inverse)``, ``[M]`` each. Returns one string per image and
+    ``y_hat``, the latent the decoder reconstructs bit for bit, on ``y``'s device."""
+    native = latent_graph(model)
+    threads = threads or get_num_threads()
+    strings: List[bytes] = []
+    y_hats = []
+    for y_i, z_i in zip(y, z_hat):
+        data, y_hat = native.encode(_hwc(y_i), _hwc(z_i), threads=threads, **_gain_arrays(gain))
+        strings.append(data)
+        y_hats.append(_chw(y_hat, y.device))
+    return strings, torch.stack(y_hats)
+
+
+def decompress_graph(
+    model: nn.Module,
+    strings: Sequence[bytes],
+    z_hat: Tensor,
+    gain: Optional[Tuple[Tensor, Tensor]] = None,
+    threads: Optional[int] = None,
+) -> Tensor:
+    """Decodes the strings of :func:`compress_graph`: ``y_hat`` float32 ``[B, M, H, W]``.
+
+    Raises:
+        StreamError: a string is truncated, corrupted or has trailing data.
+    """
+    native = latent_graph(model)
+    threads = threads or get_num_threads()
+    y_hats = [
+        _chw(native.decode(bytes(data), _hwc(z_i), threads=threads, **_gain_arrays(gain)), z_hat.device)
+        for data, z_i in zip(strings, z_hat)
+    ]
     return torch.stack(y_hats)

@@ -187,6 +187,11 @@ impl Conv2d {
         self.bias.len()
     }
 
+    /// Whether each output pixel reads only its own input pixel (1x1, stride 1, no padding).
+    pub fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.padding == 0
+    }
+
     fn forward(&self, x: &FeatureMap, cfg: Config) -> Result<FeatureMap> {
         check_channels("conv2d", x, self.c_in)?;
         let (s, p) = (self.stride, self.padding);

@@ -8,7 +8,9 @@
 //!   Cheng2020 ([`autoregressive::Autoregressive`]);
 //! * the `scale -> index` rule ([`autoregressive::ScaleIndexer`]);
 //! * the autoregressive coding loop itself, in wavefront order, with the rANS coder of
-//!   [`crate::rans`].
+//!   [`crate::rans`];
+//! * the parallel-context coders (checkerboard, channel groups, ELIC) composed as a tree
+//!   ([`graph::LatentGraph`]).
 //!
 //! Results are a pure function of the weights and the decoded symbols: float32
 //! arithmetic in one fixed order per output (see [`kernels`]), no fused multiply-add, no
@@ -17,10 +19,15 @@
 //! the design; `docs/bitstream.md` gives the coding order.
 
 pub mod autoregressive;
+pub mod graph;
 pub mod kernels;
 pub mod layers;
 
 pub use autoregressive::{Autoregressive, ContextModel, ScaleIndexer};
+pub use graph::{
+    ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Gain, GaussianLeaf, LatentCoder,
+    LatentGraph,
+};
 pub use kernels::Kernel;
 pub use layers::{Config, Conv2d, ConvTranspose2d, FeatureMap, Layer, Network};
 

@@ -16,8 +16,9 @@ use pyo3::types::PyBytes;
 
 use super::{to_py_err, PyCdfTable};
 use crate::engine::{
-    Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, Engine, FeatureMap, Kernel,
-    Layer, Network,
+    Autoregressive, ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Config, ContextModel,
+    Conv2d, ConvTranspose2d, Engine, FeatureMap, Gain, GaussianLeaf, Kernel, LatentCoder,
+    LatentGraph, Layer, Network,
 };
 
 fn slice<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
@@ -188,11 +189,7 @@ impl PyEngine {
             scale_bound,
         )
         .map_err(to_py_err)?;
-        let kernel = match scalar {
-            Some(true) => Kernel::Scalar,
-            Some(false) => Kernel::Vector,
-            None => Kernel::from_env(),
-        };
+        let kernel = kernel_choice(scalar);
         Ok(PyEngine {
             inner: Arc::new(engine),
             threads: threads.max(1),
@@ -305,6 +302,251 @@ impl PyEngine {
         let (engine, table) = (&self.inner, &table.inner);
         let y_hat = py
             .detach(|| engine.decode_autoregressive(data, &params, table, cfg))
+            .map_err(to_py_err)?;
+        to_numpy(py, y_hat)
+    }
+}
+
+fn kernel_choice(scalar: Option<bool>) -> Kernel {
+    match scalar {
+        Some(true) => Kernel::Scalar,
+        Some(false) => Kernel::Vector,
+        None => Kernel::from_env(),
+    }
+}
+
+/// A node of a latent's coding tree (see `neuralcodec.engine.latent_graph`), built
+/// bottom-up from the model's description: leaves first, then the nodes holding them.
+#[pyclass(name = "LatentCoder", module = "neuralcodec._core", frozen)]
+pub(super) struct PyLatentCoder {
+    inner: LatentCoder,
+}
+
+#[pymethods]
+impl PyLatentCoder {
+    /// A Gaussian leaf of `channels` channels: `entropy` (pointwise) maps the parameters
+    /// handed down to `chunks` (`"scales_means"`, `"means_scales"` or `"scales"`); the
+    /// CDF row of a scale is found in `scale_table` after bounding it by `scale_bound`. A
+    /// `gained` leaf multiplies `y`, means and scales by the caller's gain.
+    #[staticmethod]
+    #[pyo3(signature = (channels, entropy, chunks, scale_table, scale_bound, table, gained=false))]
+    fn gaussian(
+        channels: usize,
+        entropy: &PyNetwork,
+        chunks: &str,
+        scale_table: PyReadonlyArray1<'_, f32>,
+        scale_bound: f32,
+        table: &PyCdfTable,
+        gained: bool,
+    ) -> PyResult<Self> {
+        let chunks = match chunks {
+            "scales_means" => Chunks::ScalesMeans,
+            "means_scales" => Chunks::MeansScales,
+            "scales" => Chunks::Scales,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "chunks must be 'scales_means', 'means_scales' or 'scales', got {other:?}"
+                )))
+            }
+        };
+        let entropy = Network {
+            layers: entropy.layers.clone(),
+        };
+        let leaf = GaussianLeaf::new(
+            channels,
+            entropy,
+            chunks,
+            slice("scale_table", &scale_table)?,
+            scale_bound,
+            table.inner.as_ref().clone(),
+            gained,
+        )
+        .map_err(to_py_err)?;
+        Ok(PyLatentCoder {
+            inner: LatentCoder::Gaussian(leaf),
+        })
+    }
+
+    /// Two passes over a checkerboard: anchors at `anchor_parity` (`"even"`: `(row +
+    /// column)` even), then the others with the context convolution (`context_weight`
+    /// `[c, m, k, k]`, masked, odd `k`) over the anchors; `entropy` (pointwise) reads
+    /// `cat(context, params)`; `leaf` (a Gaussian leaf) codes both passes.
+    #[staticmethod]
+    fn checkerboard(
+        anchor_parity: &str,
+        context_weight: PyReadonlyArray4<'_, f32>,
+        context_bias: PyReadonlyArray1<'_, f32>,
+        entropy: &PyNetwork,
+        leaf: &PyLatentCoder,
+    ) -> PyResult<Self> {
+        let parity = match anchor_parity {
+            "even" => 0,
+            "odd" => 1,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "anchor_parity must be 'even' or 'odd', got {other:?}"
+                )))
+            }
+        };
+        let LatentCoder::Gaussian(leaf) = &leaf.inner else {
+            return Err(PyValueError::new_err(
+                "a checkerboard codes its passes with a Gaussian leaf",
+            ));
+        };
+        let (weight, shape) = weight4("context_weight", &context_weight)?;
+        let context =
+            CheckerboardContext::new(&weight, shape, slice("context_bias", &context_bias)?)
+                .map_err(to_py_err)?;
+        let entropy = Network {
+            layers: entropy.layers.clone(),
+        };
+        let checkerboard =
+            Checkerboard::new(parity, context, entropy, leaf.clone()).map_err(to_py_err)?;
+        Ok(PyLatentCoder {
+            inner: LatentCoder::Checkerboard(Box::new(checkerboard)),
+        })
+    }
+
+    /// Channel groups: `groups[k]` channels coded by `coders[k]`; group `k > 0` reads
+    /// `cat(contexts[k](cat(y_hat of sources[k])), params)` (`contexts[0]` is None).
+    #[staticmethod]
+    fn channel_groups(
+        groups: Vec<usize>,
+        sources: Vec<Vec<usize>>,
+        contexts: Vec<Option<PyRef<'_, PyNetwork>>>,
+        coders: Vec<PyRef<'_, PyLatentCoder>>,
+    ) -> PyResult<Self> {
+        let contexts = contexts
+            .iter()
+            .map(|c| {
+                c.as_ref().map(|n| Network {
+                    layers: n.layers.clone(),
+                })
+            })
+            .collect();
+        let coders = coders.iter().map(|c| c.inner.clone()).collect();
+        let groups = ChannelGroups::new(groups, sources, contexts, coders).map_err(to_py_err)?;
+        Ok(PyLatentCoder {
+            inner: LatentCoder::ChannelGroups(groups),
+        })
+    }
+
+    /// Latent channels coded.
+    #[getter]
+    fn channels(&self) -> usize {
+        self.inner.channels()
+    }
+}
+
+/// A latent's whole coding: the hyper-synthesis and the coding tree, one call per latent
+/// with the GIL released (see `neuralcodec.engine.latent_graph`).
+#[pyclass(name = "LatentGraph", module = "neuralcodec._core", frozen)]
+pub(super) struct PyLatentGraph {
+    inner: Arc<LatentGraph>,
+    kernel: Kernel,
+}
+
+fn gain_pair<'a>(
+    gain: &'a Option<PyReadonlyArray1<'_, f32>>,
+    inverse: &'a Option<PyReadonlyArray1<'_, f32>>,
+) -> PyResult<Option<(&'a [f32], &'a [f32])>> {
+    match (gain, inverse) {
+        (None, None) => Ok(None),
+        (Some(g), Some(i)) => Ok(Some((slice("gain", g)?, slice("gain_inverse", i)?))),
+        _ => Err(PyValueError::new_err("pass gain and gain_inverse together")),
+    }
+}
+
+#[pymethods]
+impl PyLatentGraph {
+    /// `hyper`: the hyper-synthesis (`params = hyper(z_hat)`); `coder`: the tree;
+    /// `scalar`: force (True) or forbid (False) the scalar kernel, default from
+    /// `NEURALCODEC_ENGINE_SCALAR`.
+    #[new]
+    #[pyo3(signature = (hyper, coder, scalar=None))]
+    fn new(hyper: &PyNetwork, coder: &PyLatentCoder, scalar: Option<bool>) -> Self {
+        let hyper = Network {
+            layers: hyper.layers.clone(),
+        };
+        PyLatentGraph {
+            inner: Arc::new(LatentGraph::new(hyper, coder.inner.clone())),
+            kernel: kernel_choice(scalar),
+        }
+    }
+
+    /// Latent channels `M`.
+    #[getter]
+    fn channels(&self) -> usize {
+        self.inner.channels()
+    }
+
+    /// Whether coding needs a gain (variable-rate models).
+    #[getter]
+    fn gained(&self) -> bool {
+        self.inner.is_gained()
+    }
+
+    /// `"vector"` or `"scalar"`.
+    #[getter]
+    fn kernel(&self) -> &'static str {
+        match self.kernel {
+            Kernel::Vector => "vector",
+            Kernel::Scalar => "scalar",
+        }
+    }
+
+    /// Encodes `y` (float32 `[H, W, M]`) given `z_hat` (`[h, w, N]`); `gain` and
+    /// `gain_inverse` (float32 `[M]`) for a gained model. Returns `(string, y_hat)`.
+    #[pyo3(signature = (y, z_hat, gain=None, gain_inverse=None, threads=1))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        y: PyReadonlyArray3<'py, f32>,
+        z_hat: PyReadonlyArray3<'py, f32>,
+        gain: Option<PyReadonlyArray1<'py, f32>>,
+        gain_inverse: Option<PyReadonlyArray1<'py, f32>>,
+        threads: usize,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyArray3<f32>>)> {
+        let y = feature_map("y", &y)?;
+        let z_hat = feature_map("z_hat", &z_hat)?;
+        let gains = gain_pair(&gain, &gain_inverse)?;
+        let cfg = Config {
+            kernel: self.kernel,
+            threads: threads.max(1),
+        };
+        let graph = &self.inner;
+        let (bytes, y_hat) = py
+            .detach(|| {
+                let gain = gains.map(|(gain, inverse)| Gain { gain, inverse });
+                graph.encode(&y, z_hat, gain, cfg)
+            })
+            .map_err(to_py_err)?;
+        Ok((PyBytes::new(py, &bytes), to_numpy(py, y_hat)?))
+    }
+
+    /// Decodes one string of [`encode`](Self::encode): `y_hat` float32 `[H, W, M]`.
+    #[pyo3(signature = (data, z_hat, gain=None, gain_inverse=None, threads=1))]
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        z_hat: PyReadonlyArray3<'py, f32>,
+        gain: Option<PyReadonlyArray1<'py, f32>>,
+        gain_inverse: Option<PyReadonlyArray1<'py, f32>>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
+        let z_hat = feature_map("z_hat", &z_hat)?;
+        let gains = gain_pair(&gain, &gain_inverse)?;
+        let cfg = Config {
+            kernel: self.kernel,
+            threads: threads.max(1),
+        };
+        let graph = &self.inner;
+        let y_hat = py
+            .detach(|| {
+                let gain = gains.map(|(gain, inverse)| Gain { gain, inverse });
+                graph.decode(data, z_hat, gain, cfg)
+            })
             .map_err(to_py_err)?;
         to_numpy(py, y_hat)
     }

@@ -68,15 +68,22 @@ class GaussianConditionalNode:
     ``("means",)``); symbols are ``round(v - mean)`` with the CDF row chosen by the scale.
     Writes one string.
 
+    With ``gain`` (variable-rate models that keep their networks in the unscaled domain,
+    e.g. :class:`~neuralcodec.models.elic_lite.ElicLiteVbr`), ``y``, the means and the
+    scales are multiplied by a caller-given per-channel gain before coding, and the
+    decoded value by the inverse gain after, so the contexts read the unscaled latent.
+
     Attributes:
         gaussian_conditional: prefix of the :class:`~neuralcodec.entropy_models.GaussianConditional`.
         entropy_parameters: prefix of the network applied to the parameters, or ``None``.
         chunks: the order of the parameter halves.
+        gain: whether a per-channel gain scales this latent (see above).
     """
 
     gaussian_conditional: str
     entropy_parameters: Optional[str]
     chunks: Tuple[str, ...]
+    gain: bool = False
     kind: str = field(default="gaussian_conditional", init=False)
 
     def strings(self, name: str = "y") -> Tuple[str, ...]:

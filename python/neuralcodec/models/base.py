@@ -71,14 +71,14 @@ class CompressionModel(nn.Module):
 
         def decompress(self, strings: Sequence[Sequence[bytes]], shape: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]: ...
 
-    def _use_engine(self) -> bool:
-        """Whether ``compress``/``decompress`` take the engine path; checks ``coding_path``."""
-        if self.coding_path not in self.coding_paths:
-            raise ValueError(
-                f"{type(self).__name__}.coding_path must be one of {self.coding_paths}, "
-                f"got {self.coding_path!r}"
-            )
-        return self.coding_path == "engine"
+    def _use_engine(self, coding_path: Optional[str] = None) -> bool:
+        """Whether ``compress``/``decompress`` take the engine path: ``coding_path`` when
+        given (an argument of the call), else the attribute :attr:`coding_path`; checked
+        against :attr:`coding_paths`."""
+        path = self.coding_path if coding_path is None else coding_path
+        if path not in self.coding_paths:
+            raise ValueError(f"{type(self).__name__}: coding_path must be one of {self.coding_paths}, got {path!r}")
+        return path == "engine"
 
     def aux_loss(self) -> Tensor:
         """Sum of the entropy bottlenecks' auxiliary (quantile) losses."""

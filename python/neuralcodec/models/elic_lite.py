@@ -30,8 +30,10 @@ transform pair:
 Shapes: ``x`` ``[B, 3, H, W]`` in ``[0, 1]`` with ``H``, ``W`` multiples of 64 in
 ``forward``; ``y`` ``[B, M, H/16, W/16]``; ``z`` ``[B, N, H/64, W/64]``.
 
-This module is the PyTorch definition used for training and for the compat coding path;
-the engine path arrives with the latent-codecs issue (17).
+Coding paths: ``"engine"`` (default) codes ``y`` in one call of the Rust engine from
+:meth:`ElicLiteVbr.describe` (deterministic on every machine; strings ``[y, z]``);
+``"compat"`` computes the same parameters in PyTorch and writes one string per group and
+pass (strings ``[y0.anchor, y0.other, ..., z]``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from neuralcodec import engine
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
+from neuralcodec.latent_codecs.description import (
+    ChannelGroupsNode,
+    CheckerboardNode,
+    EntropyBottleneckNode,
+    GaussianConditionalNode,
+    HyperNode,
+    HyperpriorNode,
+    ModelDescription,
+)
 from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.hyperprior import conv, deconv
@@ -79,6 +91,8 @@ class ElicLiteVbr(CompressionModel):
     """
 
     downsampling_factor = 64
+    coding_path = "engine"
+    coding_paths: Tuple[str, ...] = ("engine", "compat")
 
     def __init__(
         self,
@@ -235,39 +249,75 @@ class ElicLiteVbr(CompressionModel):
             "likelihoods": {"y": torch.cat(likelihoods, dim=1), "z": z_likelihoods},
         }
 
-    # -- coding (compat path: PyTorch computes the parameters) ------------------------
+    # -- coding ------------------------------------------------------------------------
 
-    def compress(self, x: Tensor, quality: float = 3.0) -> Dict[str, Any]:  # type: ignore[override]
-        """Codes ``x`` at ``quality``: ``strings`` = ``[y strings per group and pass
-        (2 per group, anchors first)..., z strings]``, each a list of one ``bytes`` per
-        image; ``shape`` is ``z``'s ``(h, w)``."""
+    def describe(self) -> ModelDescription:
+        """The coding graph as data (:mod:`neuralcodec.latent_codecs.description`): a
+        gained hyper branch, and channel groups of checkerboards whose Gaussian leaves
+        multiply means and scales by the gain (the networks see unscaled latents)."""
+        leaf = GaussianConditionalNode("gaussian_conditional", None, ("means", "scales"), gain=True)
+        groups = ChannelGroupsNode(
+            tuple(self.groups),
+            tuple(tuple(range(k)) for k in range(len(self.groups))),
+            (None, *(f"channel_context.{k}" for k in range(len(self.groups) - 1))),
+            tuple(
+                CheckerboardNode("even", f"spatial_context.{k}", 2 * g, f"param_aggregation.{k}", leaf)
+                for k, g in enumerate(self.groups)
+            ),
+        )
+        hyper = HyperNode("h_a", "h_s", EntropyBottleneckNode("entropy_bottleneck", self.N), gain=True)
+        return ModelDescription(type(self).__name__, "g_a", "g_s", HyperpriorNode(hyper, groups), self.downsampling_factor)
+
+    def _side(self, y: Tensor, gain: Dict[str, Tensor]) -> Tuple[List[bytes], Tensor, Tuple[int, int]]:
+        """``z``'s strings, ``z_hat`` and ``z``'s shape."""
+        z = self.h_a(y) * gain["z_gain"]
+        z_strings = self.entropy_bottleneck.compress(z)
+        shape = (int(z.shape[-2]), int(z.shape[-1]))
+        return z_strings, self.entropy_bottleneck.decompress(z_strings, shape), shape
+
+    @staticmethod
+    def _y_gains(gain: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
+        return gain["y_gain"].reshape(-1), gain["y_gain_inv"].reshape(-1)
+
+    def compress(  # type: ignore[override]
+        self, x: Tensor, quality: float = 3.0, coding_path: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Codes ``x`` (one image) at ``quality``. ``shape`` is ``z``'s ``(h, w)``;
+        ``strings`` ``[y, z]`` on the engine path, ``[y strings per group and pass
+        (anchors first)..., z]`` on the compat path, each a list of one ``bytes``."""
         self._check_input(x)
         if x.shape[0] != 1:
             raise ValueError(f"compress codes one image at a time, got a batch of {x.shape[0]}")
-        padded = self.pad(x)
+        use_engine = self._use_engine(coding_path)
         gain = self.gains(quality)
-        y = self.g_a(padded)
-        z = self.h_a(y) * gain["z_gain"]
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        hyper = self.h_s(z_hat * gain["z_gain_inv"])
-        strings, _ = self._code_groups(hyper, gain, y=y)
-        return {"strings": [*strings, z_strings], "shape": tuple(z.shape[-2:]), "x_size": tuple(x.shape[-2:]),
-                "quality": float(quality)}
+        y = self._analyze(x, use_engine)
+        z_strings, z_hat, shape = self._side(y, gain)
+        hyper_input = z_hat * gain["z_gain_inv"]
+        if use_engine:
+            y_strings, _ = engine.compress_graph(self, y, hyper_input, gain=self._y_gains(gain))
+            strings = [y_strings]
+        else:
+            strings, _ = self._code_groups(self.h_s(hyper_input), gain, y=y)
+        return {"strings": [*strings, z_strings], "shape": shape, "x_size": tuple(x.shape[-2:]),
+                "quality": float(quality)}  # fmt: skip
 
     def decompress(  # type: ignore[override]
         self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None,
-        quality: float = 3.0,
+        quality: float = 3.0, coding_path: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """Inverse of :meth:`compress` (same ``quality``)."""
-        expected = 2 * len(self.groups) + 1
+        """Inverse of :meth:`compress` (same ``quality`` and coding path)."""
+        use_engine = self._use_engine(coding_path)
+        expected = 2 if use_engine else 2 * len(self.groups) + 1
         if len(strings) != expected:
             raise ValueError(f"expected {expected} string lists, got {len(strings)}")
         gain = self.gains(quality)
-        z_hat = self.entropy_bottleneck.decompress(strings[-1], tuple(shape))
-        hyper = self.h_s(z_hat * gain["z_gain_inv"])
-        _, y_hat = self._code_groups(hyper, gain, strings=strings[:-1])
-        return self._finish(self.g_s(y_hat), x_size)
+        z_hat = self.entropy_bottleneck.decompress(strings[-1], tuple(int(s) for s in shape))
+        hyper_input = z_hat * gain["z_gain_inv"]
+        if use_engine:
+            y_hat = engine.decompress_graph(self, strings[0], hyper_input, gain=self._y_gains(gain))
+        else:
+            _, y_hat = self._code_groups(self.h_s(hyper_input), gain, strings=strings[:-1])
+        return self._finish(self._synthesize(y_hat), x_size)
 
     def _code_groups(
         self, hyper: Tensor, gain: Dict[str, Tensor], y: Optional[Tensor] = None,

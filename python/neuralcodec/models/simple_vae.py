@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, cast
 
 from torch import Tensor, nn
 
+from neuralcodec import engine
+from neuralcodec.entropy_models import EntropyBottleneck
 from neuralcodec.latent_codecs import LatentCodec, ModelDescription
+from neuralcodec.latent_codecs.description import HyperNode, HyperpriorNode
 from neuralcodec.models.base import CompressionModel
 
 __all__ = ["SimpleVAECompressionModel"]
@@ -26,13 +29,23 @@ class SimpleVAECompressionModel(CompressionModel):
     * ``decompress(strings, shape, x_size=None)`` -> ``{"x_hat"}`` clamped to ``[0, 1]``,
       cropped to ``x_size`` when given.
 
-    Only the ``"compat"`` coding path (PyTorch computes the entropy parameters) exists
-    for these models so far.
+    Coding paths (``coding_path`` argument of ``compress``/``decompress``, default the
+    attribute :attr:`coding_path`):
+
+    * ``"engine"`` (default): ``z`` is coded by the hyper branch's entropy bottleneck, then
+      ``y`` by the Rust engine from the model's description (:func:`neuralcodec.engine.
+      compress_graph`): ``h_s`` and every context network run there, deterministic on
+      every machine, one call per latent. ``strings`` is ``[y, z]``, ``shape`` ``z``'s
+      ``(h, w)``, the layout the container stores.
+    * ``"compat"``: the latent codecs in PyTorch, CompressAI's strings and shapes byte
+      for byte.
     """
 
     g_a: nn.Module
     g_s: nn.Module
     latent_codec: LatentCodec
+    coding_path = "engine"
+    coding_paths: Tuple[str, ...] = ("engine", "compat")
 
     def __getitem__(self, key: str) -> LatentCodec:
         return self.latent_codec[key]  # type: ignore[index]
@@ -41,19 +54,48 @@ class SimpleVAECompressionModel(CompressionModel):
         y_out = self.latent_codec(self.g_a(x))
         return {"x_hat": self.g_s(y_out["y_hat"]), "likelihoods": y_out["likelihoods"]}
 
-    def compress(self, x: Tensor) -> Dict[str, Any]:
+    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
         self._check_input(x)
-        self._use_engine()  # validates coding_path
-        outputs = dict(self.latent_codec.compress(self.g_a(self.pad(x))))
-        outputs["x_size"] = tuple(x.shape[-2:])
-        return outputs
+        if not self._use_engine(coding_path):
+            outputs = dict(self.latent_codec.compress(self.g_a(self.pad(x))))
+            outputs["x_size"] = tuple(x.shape[-2:])
+            return outputs
+        y = self._analyze(x, use_engine=True)
+        hyper = self._hyper_node()
+        z = self._submodule(hyper.h_a)(y)
+        bottleneck = cast(EntropyBottleneck, self.get_submodule(hyper.z.entropy_bottleneck))
+        z_strings = bottleneck.compress(z)
+        z_hat = bottleneck.decompress(z_strings, z.shape[-2:])
+        y_strings, y_hat = engine.compress_graph(self, y, z_hat)
+        return {"strings": [y_strings, z_strings], "shape": tuple(z.shape[-2:]), "x_size": tuple(x.shape[-2:]),
+                "y_hat": y_hat}  # fmt: skip
 
     def decompress(
-        self, strings: Sequence[Sequence[bytes]], shape: Any, x_size: Optional[Sequence[int]] = None, **kwargs: Any
+        self,
+        strings: Sequence[Sequence[bytes]],
+        shape: Any,
+        x_size: Optional[Sequence[int]] = None,
+        coding_path: Optional[str] = None,
+        **kwargs: Any,
     ) -> Dict[str, Any]:
-        self._use_engine()
-        y_hat = self.latent_codec.decompress(strings, shape, **kwargs)["y_hat"]
-        return self._finish(self._synthesize(y_hat), x_size)
+        if not self._use_engine(coding_path):
+            y_hat = self.latent_codec.decompress(strings, shape, **kwargs)["y_hat"]
+            return self._finish(self._synthesize(y_hat), x_size)
+        if len(strings) != 2:
+            raise ValueError(f"the engine path of {type(self).__name__} needs 2 string lists (y, z), got {len(strings)}")
+        bottleneck = cast(EntropyBottleneck, self.get_submodule(self._hyper_node().z.entropy_bottleneck))
+        z_hat = bottleneck.decompress(strings[1], tuple(int(s) for s in shape))
+        y_hat = engine.decompress_graph(self, strings[0], z_hat)
+        return self._finish(self._synthesize(y_hat.to(z_hat.dtype)), x_size)
+
+    def _hyper_node(self) -> HyperNode:
+        root = self.describe().latent_codec
+        if not isinstance(root, HyperpriorNode):
+            raise ValueError(f"{type(self).__name__} is not a hyperprior model: use coding_path='compat'")
+        return root.hyper
+
+    def _submodule(self, prefix: Optional[str]) -> nn.Module:
+        return nn.Identity() if prefix is None else self.get_submodule(prefix)
 
     def describe(self) -> ModelDescription:
         """The model's coding graph as torch-free data (see :mod:`neuralcodec.latent_codecs`)."""

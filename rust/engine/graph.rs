@@ -1,0 +1,940 @@
+//! Parallel-context latent coding: checkerboard (He et al. 2021), channel groups (Minnen
+//! & Singh 2020) and their combination in ELIC (He et al. 2022), composed as a tree that
+//! mirrors the model's latent codecs (`neuralcodec.latent_codecs.describe()`).
+//!
+//! A [`LatentGraph`] is the hyper-synthesis `h_s` plus a [`LatentCoder`] tree:
+//!
+//! * [`LatentCoder::Gaussian`]: a leaf. The parameters of each position go through the
+//!   leaf's (pointwise) parameter network and are split into means and scales
+//!   ([`Chunks`]); `symbol = round(y - mean)`, the CDF row is the leaf's
+//!   [`ScaleIndexer`] of the scale, `y_hat = symbol + mean`. With a gain (variable-rate
+//!   models) the means, scales and `y` are multiplied by the channel's gain first and
+//!   `y_hat` by the inverse gain after, so contexts read the unscaled latent.
+//! * [`LatentCoder::Checkerboard`]: the anchors (`(row + column)` of the anchor parity)
+//!   with the parameters `entropy(cat(0, params))`, then the other positions with
+//!   `entropy(cat(context(anchors_hat), params))`, the context a convolution that reads
+//!   only the decoded anchors.
+//! * [`LatentCoder::ChannelGroups`]: group `k` of the channels, coded by its own coder
+//!   with `params` (`k = 0`) or `cat(channel_context_k(cat(y_hat_j, j in sources_k)),
+//!   params)`.
+//!
+//! # Order of the string
+//! One rANS string per latent. Groups in order; inside a checkerboard the anchors, then
+//! the others; inside a pass the positions in raster order, channels innermost. Each leaf
+//! codes with its own CDF table.
+//!
+//! # Arithmetic
+//! Every network is a [`Network`] (fixed reduction order, no FMA, see `layers`); the
+//! checkerboard context sums over the taps that reach the other colour (`(ky + kx)`
+//! odd) in raster order, then input channels; gains are one rounded multiply. The
+//! pointwise parameter networks run on the coded positions only (a `1 x P` map), which
+//! gives the same bits as the whole map since each output depends on its own pixel.
+
+use crate::cdf::CdfTable;
+use crate::error::{CoderError, Result};
+use crate::rans::{BufferedEncoder, RansDecoder};
+
+use super::autoregressive::{round_half_even, ScaleIndexer};
+use super::kernels::{gemm_acc_threaded, PackedWeights};
+use super::layers::{Config, FeatureMap, Layer, Network};
+
+/// Where the means and scales sit in a leaf's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunks {
+    /// `[scales (m), means (m)]`.
+    ScalesMeans,
+    /// `[means (m), scales (m)]`.
+    MeansScales,
+    /// `[scales (m)]`, zero means.
+    Scales,
+}
+
+impl Chunks {
+    /// Parameter channels for `m` latent channels.
+    pub fn channels(self, m: usize) -> usize {
+        match self {
+            Chunks::Scales => m,
+            _ => 2 * m,
+        }
+    }
+
+    /// `(mean, scale)` of channel `c` in one position's parameters.
+    #[inline]
+    fn get(self, row: &[f32], m: usize, c: usize) -> (f32, f32) {
+        match self {
+            Chunks::ScalesMeans => (row[m + c], row[c]),
+            Chunks::MeansScales => (row[c], row[m + c]),
+            Chunks::Scales => (0.0, row[c]),
+        }
+    }
+}
+
+/// Per-channel gains of a variable-rate model: `gain` before coding, `inverse` after.
+#[derive(Debug, Clone, Copy)]
+pub struct Gain<'a> {
+    /// Multiplies `y`, the means and the scales.
+    pub gain: &'a [f32],
+    /// Multiplies the decoded (gained) latent back.
+    pub inverse: &'a [f32],
+}
+
+impl<'a> Gain<'a> {
+    fn slice(self, start: usize, end: usize) -> Gain<'a> {
+        Gain {
+            gain: &self.gain[start..end],
+            inverse: &self.inverse[start..end],
+        }
+    }
+}
+
+/// A Gaussian-coded block of channels (the leaf of every tree).
+#[derive(Debug, Clone)]
+pub struct GaussianLeaf {
+    channels: usize,
+    entropy: Network,
+    chunks: Chunks,
+    indexer: ScaleIndexer,
+    table: CdfTable,
+    gained: bool,
+}
+
+impl GaussianLeaf {
+    /// `channels` latent channels; `entropy` (pointwise, may be empty) maps the
+    /// parameters handed down to [`Chunks`]; scales pick rows of `table` by `scale_table`
+    /// bounded below by `scale_bound`. A `gained` leaf multiplies by the caller's gain.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] for a bad scale table, a table with another number of
+    /// rows, a network that is not pointwise, or zero channels.
+    pub fn new(
+        channels: usize,
+        entropy: Network,
+        chunks: Chunks,
+        scale_table: &[f32],
+        scale_bound: f32,
+        table: CdfTable,
+        gained: bool,
+    ) -> Result<GaussianLeaf> {
+        let indexer = ScaleIndexer::new(scale_table, scale_bound)?;
+        if table.num_rows() != indexer.rows() {
+            return Err(CoderError::InvalidInput(format!(
+                "the CDF table has {} rows but the scale table {} entries",
+                table.num_rows(),
+                indexer.rows()
+            )));
+        }
+        if channels == 0 {
+            return Err(CoderError::InvalidInput(
+                "a Gaussian leaf needs at least one channel".into(),
+            ));
+        }
+        check_pointwise("the Gaussian leaf's parameter network", &entropy)?;
+        Ok(GaussianLeaf {
+            channels,
+            entropy,
+            chunks,
+            indexer,
+            table,
+            gained,
+        })
+    }
+
+    /// Codes the positions `positions` (raster order) of `y_hat` given their parameter
+    /// rows `rows` (`P x c`, before the leaf's network).
+    fn code(
+        &self,
+        rows: FeatureMap,
+        positions: &[(usize, usize)],
+        io: &mut Io<'_, '_>,
+        y_hat: &mut FeatureMap,
+        gain: Option<Gain<'_>>,
+        cfg: Config,
+    ) -> Result<()> {
+        let m = self.channels;
+        let params = self.entropy.forward(rows, cfg)?;
+        if params.c != self.chunks.channels(m) {
+            return Err(CoderError::InvalidInput(format!(
+                "a Gaussian leaf of {m} channels needs {} parameter channels, its network gives {}",
+                self.chunks.channels(m),
+                params.c
+            )));
+        }
+        let pc = params.c;
+        let gain = if self.gained {
+            Some(gain.ok_or_else(|| {
+                CoderError::InvalidInput("this model codes with a gain; pass one".into())
+            })?)
+        } else {
+            None
+        };
+        // Means and scales, gained when the leaf is.
+        let mut means = Vec::with_capacity(positions.len() * m);
+        let mut indexes = Vec::with_capacity(positions.len() * m);
+        for row in params.data.chunks_exact(pc.max(1)).take(positions.len()) {
+            for c in 0..m {
+                let (mut mean, mut scale) = self.chunks.get(row, m, c);
+                if let Some(g) = gain {
+                    mean *= g.gain[c];
+                    scale *= g.gain[c];
+                }
+                means.push(mean);
+                indexes.push(self.indexer.index(scale));
+            }
+        }
+        let symbols = match io {
+            Io::Encode { y, encoder } => {
+                let mut symbols = Vec::with_capacity(indexes.len());
+                for (i, &(h, w)) in positions.iter().enumerate() {
+                    let values = y.pixel(h, w);
+                    for c in 0..m {
+                        let mut value = values[c];
+                        if let Some(g) = gain {
+                            value *= g.gain[c];
+                        }
+                        let mean = means[i * m + c];
+                        let q = round_half_even(value - mean);
+                        if !(-2_147_483_648.0..2_147_483_648.0).contains(&q) {
+                            return Err(CoderError::InvalidInput(format!(
+                                "latent value {value} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})"
+                            )));
+                        }
+                        symbols.push(q as i32);
+                    }
+                }
+                encoder.encode(&symbols, &indexes, &self.table)?;
+                symbols
+            }
+            Io::Decode { decoder } => {
+                let mut symbols = Vec::with_capacity(indexes.len());
+                decoder.decode(&indexes, &self.table, &mut symbols)?;
+                symbols
+            }
+        };
+        for (i, &(h, w)) in positions.iter().enumerate() {
+            let start = (h * y_hat.w + w) * y_hat.c;
+            let out = &mut y_hat.data[start..start + m];
+            for c in 0..m {
+                let gained = symbols[i * m + c] as f32 + means[i * m + c];
+                out[c] = match gain {
+                    Some(g) => gained * g.inverse[c],
+                    None => gained,
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The checkerboard context convolution: an odd square kernel, stride 1, "same" zero
+/// padding, of which only the taps reaching the other colour (`(ky + kx)` odd) are kept.
+#[derive(Debug, Clone)]
+pub struct CheckerboardContext {
+    c_in: usize,
+    k: usize,
+    taps: Vec<(usize, usize)>,
+    weight: PackedWeights,
+    bias: Vec<f32>,
+}
+
+impl CheckerboardContext {
+    /// From PyTorch's (masked) weight `[c_out, c_in, k, k]` and bias `[c_out]`.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] on inconsistent sizes or an even or non-square kernel.
+    pub fn new(weight: &[f32], shape: [usize; 4], bias: &[f32]) -> Result<CheckerboardContext> {
+        let [c_out, c_in, kh, kw] = shape;
+        if kh != kw
+            || kh % 2 == 0
+            || c_in == 0
+            || weight.len() != c_out * c_in * kh * kw
+            || bias.len() != c_out
+        {
+            return Err(CoderError::InvalidInput(format!(
+                "checkerboard context: need an odd square kernel and matching sizes, got weight shape {shape:?} ({} values) and {} biases",
+                weight.len(),
+                bias.len()
+            )));
+        }
+        let k = kh;
+        let taps: Vec<(usize, usize)> = (0..k * k)
+            .map(|t| (t / k, t % k))
+            .filter(|&(ky, kx)| (ky + kx) % 2 == 1)
+            .collect();
+        let packed = PackedWeights::from_fn(taps.len() * c_in, c_out, |kk, co| {
+            let (ky, kx) = taps[kk / c_in];
+            weight[((co * c_in + kk % c_in) * k + ky) * k + kx]
+        });
+        Ok(CheckerboardContext {
+            c_in,
+            k,
+            taps,
+            weight: packed,
+            bias: bias.to_vec(),
+        })
+    }
+
+    /// Output channels.
+    pub fn c_out(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// The context `[P x c_out]` at `positions`, read from `y_hat` (`H x W x c_in`).
+    fn forward(
+        &self,
+        y_hat: &FeatureMap,
+        positions: &[(usize, usize)],
+        cfg: Config,
+    ) -> Result<Vec<f32>> {
+        if y_hat.c != self.c_in {
+            return Err(CoderError::InvalidInput(format!(
+                "checkerboard context: expected {} input channels, got {}",
+                self.c_in, y_hat.c
+            )));
+        }
+        let (c_in, p) = (self.c_in, (self.k / 2) as isize);
+        let k_len = self.taps.len() * c_in;
+        let mut rows = vec![0.0f32; positions.len() * k_len];
+        for (row, &(h, w)) in rows.chunks_exact_mut(k_len.max(1)).zip(positions) {
+            for (t, &(ky, kx)) in self.taps.iter().enumerate() {
+                let (iy, ix) = (h as isize + ky as isize - p, w as isize + kx as isize - p);
+                if iy >= 0 && ix >= 0 && (iy as usize) < y_hat.h && (ix as usize) < y_hat.w {
+                    row[t * c_in..(t + 1) * c_in]
+                        .copy_from_slice(y_hat.pixel(iy as usize, ix as usize));
+                }
+            }
+        }
+        let n = self.c_out();
+        let mut out = vec![0.0f32; positions.len() * n];
+        for o in out.chunks_exact_mut(n.max(1)) {
+            o.copy_from_slice(&self.bias);
+        }
+        gemm_acc_threaded(&rows, &self.weight, &mut out, cfg.kernel, cfg.threads);
+        Ok(out)
+    }
+}
+
+/// Two passes over a checkerboard.
+#[derive(Debug, Clone)]
+pub struct Checkerboard {
+    anchor_parity: usize,
+    context: CheckerboardContext,
+    entropy: Network,
+    leaf: GaussianLeaf,
+}
+
+impl Checkerboard {
+    /// Anchors at `(row + column) % 2 == anchor_parity`; `entropy` (pointwise) reads
+    /// `cat(context, params)`.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] for a parity other than 0 or 1, a context that does
+    /// not read the leaf's channels, or an entropy network that is not pointwise.
+    pub fn new(
+        anchor_parity: usize,
+        context: CheckerboardContext,
+        entropy: Network,
+        leaf: GaussianLeaf,
+    ) -> Result<Checkerboard> {
+        if anchor_parity > 1 {
+            return Err(CoderError::InvalidInput(format!(
+                "the anchor parity is 0 (even) or 1 (odd), got {anchor_parity}"
+            )));
+        }
+        if context.c_in != leaf.channels {
+            return Err(CoderError::InvalidInput(format!(
+                "the checkerboard context reads {} channels but the latent has {}",
+                context.c_in, leaf.channels
+            )));
+        }
+        check_pointwise("the checkerboard's entropy parameters", &entropy)?;
+        Ok(Checkerboard {
+            anchor_parity,
+            context,
+            entropy,
+            leaf,
+        })
+    }
+
+    fn code(
+        &self,
+        params: &FeatureMap,
+        io: &mut Io<'_, '_>,
+        y_hat: &mut FeatureMap,
+        gain: Option<Gain<'_>>,
+        cfg: Config,
+    ) -> Result<()> {
+        let ctx_c = self.context.c_out();
+        for pass in 0..2 {
+            let parity = (self.anchor_parity + pass) % 2;
+            let positions: Vec<(usize, usize)> = (0..params.h)
+                .flat_map(|h| (0..params.w).map(move |w| (h, w)))
+                .filter(|&(h, w)| (h + w) % 2 == parity)
+                .collect();
+            if positions.is_empty() {
+                continue;
+            }
+            let context = if pass == 0 {
+                vec![0.0f32; positions.len() * ctx_c]
+            } else {
+                self.context.forward(y_hat, &positions, cfg)?
+            };
+            let width = ctx_c + params.c;
+            let mut rows = Vec::with_capacity(positions.len() * width);
+            for (i, &(h, w)) in positions.iter().enumerate() {
+                rows.extend_from_slice(&context[i * ctx_c..(i + 1) * ctx_c]);
+                rows.extend_from_slice(params.pixel(h, w));
+            }
+            let rows = FeatureMap::new(1, positions.len(), width, rows)?;
+            let rows = self.entropy.forward(rows, cfg)?;
+            self.leaf.code(rows, &positions, io, y_hat, gain, cfg)?;
+        }
+        Ok(())
+    }
+}
+
+/// Channel groups coded one after another.
+#[derive(Debug, Clone)]
+pub struct ChannelGroups {
+    groups: Vec<usize>,
+    sources: Vec<Vec<usize>>,
+    contexts: Vec<Option<Network>>,
+    coders: Vec<LatentCoder>,
+}
+
+impl ChannelGroups {
+    /// `groups[k]` channels coded by `coders[k]`; group `k > 0` reads
+    /// `cat(contexts[k](cat(y_hat of sources[k])), params)`, group 0 `params`.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] when the lists disagree, a group reads a later group,
+    /// or a coder does not code its group's channels.
+    pub fn new(
+        groups: Vec<usize>,
+        sources: Vec<Vec<usize>>,
+        contexts: Vec<Option<Network>>,
+        coders: Vec<LatentCoder>,
+    ) -> Result<ChannelGroups> {
+        let n = groups.len();
+        if n == 0 || sources.len() != n || contexts.len() != n || coders.len() != n {
+            return Err(CoderError::InvalidInput(format!(
+                "channel groups: {n} groups need as many source lists, contexts and coders, got {}, {} and {}",
+                sources.len(),
+                contexts.len(),
+                coders.len()
+            )));
+        }
+        for k in 0..n {
+            let first = k == 0;
+            if first != sources[k].is_empty()
+                || first != contexts[k].is_none()
+                || sources[k].iter().any(|&j| j >= k)
+            {
+                return Err(CoderError::InvalidInput(format!(
+                    "channel groups: group {k} must read {} (sources {:?}, context {})",
+                    if first {
+                        "no earlier group and have no context"
+                    } else {
+                        "only earlier groups, through a context network"
+                    },
+                    sources[k],
+                    if contexts[k].is_some() {
+                        "given"
+                    } else {
+                        "missing"
+                    }
+                )));
+            }
+            if coders[k].channels() != groups[k] {
+                return Err(CoderError::InvalidInput(format!(
+                    "channel groups: group {k} has {} channels but its coder codes {}",
+                    groups[k],
+                    coders[k].channels()
+                )));
+            }
+        }
+        Ok(ChannelGroups {
+            groups,
+            sources,
+            contexts,
+            coders,
+        })
+    }
+
+    fn code(
+        &self,
+        params: &FeatureMap,
+        io: &mut Io<'_, '_>,
+        y_hat: &mut FeatureMap,
+        gain: Option<Gain<'_>>,
+        cfg: Config,
+    ) -> Result<()> {
+        let (h, w) = (params.h, params.w);
+        let mut decoded: Vec<FeatureMap> = Vec::with_capacity(self.groups.len());
+        let mut start = 0;
+        for (k, &size) in self.groups.iter().enumerate() {
+            let group_params = match &self.contexts[k] {
+                None => params.clone(),
+                Some(network) => {
+                    let inputs: Vec<&FeatureMap> =
+                        self.sources[k].iter().map(|&j| &decoded[j]).collect();
+                    let context = network.forward(concat_channels(&inputs, h, w), cfg)?;
+                    concat_channels(&[&context, params], h, w)
+                }
+            };
+            let mut group_hat = FeatureMap::zeros(h, w, size);
+            let group_gain = gain.map(|g| g.slice(start, start + size));
+            let y_group;
+            let mut inner = match io {
+                Io::Encode { y, encoder } => {
+                    y_group = slice_channels(y, start, start + size);
+                    Io::Encode {
+                        y: &y_group,
+                        encoder: &mut **encoder,
+                    }
+                }
+                Io::Decode { decoder } => Io::Decode {
+                    decoder: &mut **decoder,
+                },
+            };
+            self.coders[k].code(&group_params, &mut inner, &mut group_hat, group_gain, cfg)?;
+            decoded.push(group_hat);
+            start += size;
+        }
+        let all: Vec<&FeatureMap> = decoded.iter().collect();
+        *y_hat = concat_channels(&all, h, w);
+        Ok(())
+    }
+}
+
+/// How the latent's parameters are formed (see the module documentation).
+#[derive(Debug, Clone)]
+pub enum LatentCoder {
+    /// Parameters straight from the parent.
+    Gaussian(GaussianLeaf),
+    /// Two passes over a checkerboard.
+    Checkerboard(Box<Checkerboard>),
+    /// Channel groups in order.
+    ChannelGroups(ChannelGroups),
+}
+
+impl LatentCoder {
+    /// Latent channels coded.
+    pub fn channels(&self) -> usize {
+        match self {
+            LatentCoder::Gaussian(leaf) => leaf.channels,
+            LatentCoder::Checkerboard(cb) => cb.leaf.channels,
+            LatentCoder::ChannelGroups(groups) => groups.groups.iter().sum(),
+        }
+    }
+
+    /// Whether some leaf codes with a gain.
+    pub fn is_gained(&self) -> bool {
+        match self {
+            LatentCoder::Gaussian(leaf) => leaf.gained,
+            LatentCoder::Checkerboard(cb) => cb.leaf.gained,
+            LatentCoder::ChannelGroups(groups) => groups.coders.iter().any(LatentCoder::is_gained),
+        }
+    }
+
+    fn code(
+        &self,
+        params: &FeatureMap,
+        io: &mut Io<'_, '_>,
+        y_hat: &mut FeatureMap,
+        gain: Option<Gain<'_>>,
+        cfg: Config,
+    ) -> Result<()> {
+        match self {
+            LatentCoder::Gaussian(leaf) => {
+                let positions: Vec<(usize, usize)> = (0..params.h)
+                    .flat_map(|h| (0..params.w).map(move |w| (h, w)))
+                    .collect();
+                let rows = FeatureMap::new(1, positions.len(), params.c, params.data.clone())?;
+                leaf.code(rows, &positions, io, y_hat, gain, cfg)
+            }
+            LatentCoder::Checkerboard(cb) => cb.code(params, io, y_hat, gain, cfg),
+            LatentCoder::ChannelGroups(groups) => groups.code(params, io, y_hat, gain, cfg),
+        }
+    }
+}
+
+/// Encoding (the latent and the buffered coder) or decoding (the string's decoder).
+enum Io<'a, 'b> {
+    Encode {
+        y: &'a FeatureMap,
+        encoder: &'b mut BufferedEncoder,
+    },
+    Decode {
+        decoder: &'b mut RansDecoder,
+    },
+}
+
+/// A whole latent's coding: `params = h_s(z_hat)`, then the coder tree.
+#[derive(Debug, Clone)]
+pub struct LatentGraph {
+    hyper: Network,
+    coder: LatentCoder,
+}
+
+impl LatentGraph {
+    /// From the hyper-synthesis and the coder tree.
+    pub fn new(hyper: Network, coder: LatentCoder) -> LatentGraph {
+        LatentGraph { hyper, coder }
+    }
+
+    /// Latent channels `M`.
+    pub fn channels(&self) -> usize {
+        self.coder.channels()
+    }
+
+    /// Whether encoding and decoding need a gain.
+    pub fn is_gained(&self) -> bool {
+        self.coder.is_gained()
+    }
+
+    fn check_gain(&self, gain: Option<Gain<'_>>) -> Result<()> {
+        match gain {
+            Some(g) if g.gain.len() != self.channels() || g.inverse.len() != self.channels() => {
+                Err(CoderError::InvalidInput(format!(
+                    "the gains need {} values each, got {} and {}",
+                    self.channels(),
+                    g.gain.len(),
+                    g.inverse.len()
+                )))
+            }
+            None if self.is_gained() => Err(CoderError::InvalidInput(
+                "this model codes with a gain (a variable-rate model): pass gain and its inverse"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn params(&self, z_hat: FeatureMap, cfg: Config) -> Result<FeatureMap> {
+        let params = self.hyper.forward(z_hat, cfg)?;
+        if params.h == 0 || params.w == 0 {
+            return Err(CoderError::InvalidInput("the latent is empty".into()));
+        }
+        Ok(params)
+    }
+
+    /// Encodes `y` (`H x W x M`) given the decoded side information `z_hat`; returns the
+    /// string and `y_hat`, the latent the decoder will reconstruct bit for bit.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] on mismatched shapes, a missing gain or values that
+    /// cannot be coded (NaN, beyond int32).
+    pub fn encode(
+        &self,
+        y: &FeatureMap,
+        z_hat: FeatureMap,
+        gain: Option<Gain<'_>>,
+        cfg: Config,
+    ) -> Result<(Vec<u8>, FeatureMap)> {
+        self.check_gain(gain)?;
+        let params = self.params(z_hat, cfg)?;
+        if (y.h, y.w, y.c) != (params.h, params.w, self.channels()) {
+            return Err(CoderError::InvalidInput(format!(
+                "the latent is {}x{}x{} but the model expects {}x{}x{} (from the side information)",
+                y.h,
+                y.w,
+                y.c,
+                params.h,
+                params.w,
+                self.channels()
+            )));
+        }
+        let mut encoder = BufferedEncoder::new();
+        let mut y_hat = FeatureMap::zeros(y.h, y.w, y.c);
+        let mut io = Io::Encode {
+            y,
+            encoder: &mut encoder,
+        };
+        self.coder.code(&params, &mut io, &mut y_hat, gain, cfg)?;
+        Ok((encoder.flush(), y_hat))
+    }
+
+    /// Decodes the latent from `data` given `z_hat`; the string must be consumed exactly.
+    ///
+    /// # Errors
+    /// [`CoderError::CorruptStream`] when the string is not what the encoder wrote;
+    /// [`CoderError::InvalidInput`] on bad shapes or a missing gain.
+    pub fn decode(
+        &self,
+        data: &[u8],
+        z_hat: FeatureMap,
+        gain: Option<Gain<'_>>,
+        cfg: Config,
+    ) -> Result<FeatureMap> {
+        self.check_gain(gain)?;
+        let params = self.params(z_hat, cfg)?;
+        let mut decoder = RansDecoder::new(data)?;
+        let mut y_hat = FeatureMap::zeros(params.h, params.w, self.channels());
+        let mut io = Io::Decode {
+            decoder: &mut decoder,
+        };
+        self.coder.code(&params, &mut io, &mut y_hat, gain, cfg)?;
+        decoder.check_finished()?;
+        Ok(y_hat)
+    }
+}
+
+/// Whether every layer maps each pixel on its own (1x1 stride-1 unpadded convolutions
+/// and activations), so the network can run on the coded positions only.
+fn check_pointwise(name: &str, network: &Network) -> Result<()> {
+    for layer in &network.layers {
+        let pointwise = match layer {
+            Layer::Conv2d(conv) => conv.is_pointwise(),
+            Layer::Relu | Layer::LeakyRelu(_) => true,
+            Layer::ConvTranspose2d(_) | Layer::PixelShuffle(_) => false,
+        };
+        if !pointwise {
+            return Err(CoderError::InvalidInput(format!(
+                "{name} must be pointwise (1x1 convolutions with stride 1 and no padding, activations), got {layer:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `cat(maps, channels)`; every map is `h x w`.
+fn concat_channels(maps: &[&FeatureMap], h: usize, w: usize) -> FeatureMap {
+    let c: usize = maps.iter().map(|m| m.c).sum();
+    let mut data = Vec::with_capacity(h * w * c);
+    for i in 0..h * w {
+        for map in maps {
+            data.extend_from_slice(&map.data[i * map.c..(i + 1) * map.c]);
+        }
+    }
+    FeatureMap { h, w, c, data }
+}
+
+/// Channels `start..end` of `map`.
+fn slice_channels(map: &FeatureMap, start: usize, end: usize) -> FeatureMap {
+    let mut data = Vec::with_capacity(map.h * map.w * (end - start));
+    for pixel in map.data.chunks_exact(map.c.max(1)) {
+        data.extend_from_slice(&pixel[start..end]);
+    }
+    FeatureMap {
+        h: map.h,
+        w: map.w,
+        c: end - start,
+        data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cdf::pmf_to_quantized_cdf;
+    use crate::engine::tests::values;
+    use crate::engine::{Conv2d, Kernel};
+    use proptest::prelude::*;
+
+    /// A Gaussian-like table over 8 scales from 0.2 to about 12.
+    fn table() -> (Vec<f32>, CdfTable) {
+        let scales: Vec<f32> = (0..8).map(|i| 0.2 * 1.8f32.powi(i)).collect();
+        let mut rows = Vec::new();
+        let mut offsets = Vec::new();
+        for &s in &scales {
+            let half = (s * 4.0).ceil() as i32 + 1;
+            let mut pmf: Vec<f32> = (-half..=half)
+                .map(|v| (-(v as f32 * v as f32) / (2.0 * s * s)).exp() + 1e-4)
+                .collect();
+            let total: f32 = pmf.iter().sum();
+            pmf.iter_mut().for_each(|p| *p /= total * 1.001);
+            pmf.push(0.001);
+            rows.push(pmf_to_quantized_cdf(&pmf, 16).unwrap());
+            offsets.push(-half);
+        }
+        (scales, CdfTable::from_rows(&rows, &offsets).unwrap())
+    }
+
+    fn conv(c_out: usize, c_in: usize, k: usize, seed: u64, bias: f32) -> Conv2d {
+        let mut b = values(seed + 1, c_out, 0.1);
+        b.iter_mut().for_each(|v| *v += bias);
+        Conv2d::new(
+            &values(seed, c_out * c_in * k * k, 0.4),
+            [c_out, c_in, k, k],
+            &b,
+            1,
+            k / 2,
+        )
+        .unwrap()
+    }
+
+    fn leaf(m: usize, gained: bool) -> GaussianLeaf {
+        let (scales, table) = table();
+        GaussianLeaf::new(
+            m,
+            Network::default(),
+            Chunks::MeansScales,
+            &scales,
+            0.11,
+            table,
+            gained,
+        )
+        .unwrap()
+    }
+
+    /// A checkerboard over `m` channels reading `p` parameter channels.
+    fn checkerboard(m: usize, p: usize, seed: u64, gained: bool) -> LatentCoder {
+        let context = CheckerboardContext::new(
+            &values(seed, 2 * m * m * 25, 0.5),
+            [2 * m, m, 5, 5],
+            &values(seed + 1, 2 * m, 0.1),
+        )
+        .unwrap();
+        let entropy = Network {
+            layers: vec![
+                Layer::Conv2d(conv(3 * m, 2 * m + p, 1, seed + 2, 0.0)),
+                Layer::Relu,
+                Layer::Conv2d(conv(2 * m, 3 * m, 1, seed + 3, 1.0)),
+            ],
+        };
+        LatentCoder::Checkerboard(Box::new(
+            Checkerboard::new(0, context, entropy, leaf(m, gained)).unwrap(),
+        ))
+    }
+
+    /// ELIC in miniature: groups `sizes`, each a checkerboard, channel contexts of 3x3
+    /// convolutions over all earlier groups; `p` hyper channels (identity `h_s`).
+    fn tiny_elic(sizes: &[usize], p: usize, seed: u64, gained: bool) -> LatentGraph {
+        let mut sources = Vec::new();
+        let mut contexts = Vec::new();
+        let mut coders = Vec::new();
+        for (k, &g) in sizes.iter().enumerate() {
+            let before: usize = sizes[..k].iter().sum();
+            sources.push((0..k).collect());
+            contexts.push((k > 0).then(|| Network {
+                layers: vec![
+                    Layer::Conv2d(conv(4, before, 3, seed + 10 * k as u64, 0.0)),
+                    Layer::LeakyRelu(0.01),
+                    Layer::Conv2d(conv(2 * g, 4, 3, seed + 10 * k as u64 + 5, 0.0)),
+                ],
+            }));
+            let read = p + if k > 0 { 2 * g } else { 0 };
+            coders.push(checkerboard(g, read, seed + 100 * k as u64, gained));
+        }
+        let groups = ChannelGroups::new(sizes.to_vec(), sources, contexts, coders).unwrap();
+        LatentGraph::new(Network::default(), LatentCoder::ChannelGroups(groups))
+    }
+
+    fn map(h: usize, w: usize, c: usize, seed: u64, scale: f32) -> FeatureMap {
+        FeatureMap::new(h, w, c, values(seed, h * w * c, scale)).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20))]
+        #[test]
+        fn groups_of_checkerboards_round_trip_with_the_same_bits_for_any_kernel_and_thread_count(
+            h in 1usize..7, w in 1usize..7, seed in any::<u64>(), threads in 1usize..4, gained in any::<bool>(),
+        ) {
+            let sizes = [1usize, 2, 3];
+            let graph = tiny_elic(&sizes, 3, seed, gained);
+            let y = map(h, w, 6, seed + 1, 10.0);
+            let z = map(h, w, 3, seed + 2, 2.0);
+            let gain_values: Vec<f32> = (0..6).map(|c| 0.5 + 0.25 * c as f32).collect();
+            let inverse: Vec<f32> = gain_values.iter().map(|g| 1.0 / g).collect();
+            let gain = gained.then_some(Gain { gain: &gain_values, inverse: &inverse });
+            let reference = Config { kernel: Kernel::Scalar, threads: 1 };
+            let (bytes, y_hat) = graph.encode(&y, z.clone(), gain, reference).unwrap();
+            for kernel in [Kernel::Vector, Kernel::Scalar] {
+                let cfg = Config { kernel, threads };
+                let (again, y_hat_again) = graph.encode(&y, z.clone(), gain, cfg).unwrap();
+                prop_assert_eq!(&again, &bytes);
+                prop_assert_eq!(&y_hat_again, &y_hat);
+                prop_assert_eq!(&graph.decode(&bytes, z.clone(), gain, cfg).unwrap(), &y_hat);
+            }
+            // Quantization error at most half a step (of the gained latent).
+            for (i, (&v, &v_hat)) in y.data.iter().zip(&y_hat.data).enumerate() {
+                let step = if gained { 1.0 / gain_values[i % 6] } else { 1.0 };
+                prop_assert!((v - v_hat).abs() <= 0.5 * step * 1.0001 + 1e-4, "{} vs {}", v, v_hat);
+            }
+        }
+
+        #[test]
+        fn any_bytes_decode_to_a_latent_or_an_error(
+            data in prop::collection::vec(any::<u8>(), 0..120), seed in any::<u64>(),
+        ) {
+            let graph = tiny_elic(&[2, 1], 2, seed, false);
+            let cfg = Config { kernel: Kernel::Vector, threads: 1 };
+            let _ = graph.decode(&data, map(3, 4, 2, seed, 2.0), None, cfg);
+        }
+    }
+
+    #[test]
+    fn the_anchor_pass_ignores_the_other_positions_and_the_context_only_reads_anchors() {
+        // Changing a non-anchor value cannot change how an anchor is coded, so the
+        // anchors' part of the string is a prefix property: decoding the anchors of
+        // two latents that differ only in non-anchors gives the same anchors.
+        let graph = LatentGraph::new(Network::default(), checkerboard(2, 2, 9, false));
+        let cfg = Config {
+            kernel: Kernel::Vector,
+            threads: 1,
+        };
+        let y = map(4, 4, 2, 1, 8.0);
+        let mut other = y.clone();
+        other.data[(4 + 2) * 2] += 5.0; // (1, 2): odd, a non-anchor
+        let z = map(4, 4, 2, 2, 2.0);
+        let (_, a) = graph.encode(&y, z.clone(), None, cfg).unwrap();
+        let (_, b) = graph.encode(&other, z, None, cfg).unwrap();
+        for h in 0..4 {
+            for w in 0..4 {
+                if (h + w) % 2 == 0 {
+                    assert_eq!(a.pixel(h, w), b.pixel(h, w));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let graph = tiny_elic(&[2, 1], 2, 3, false);
+        let cfg = Config {
+            kernel: Kernel::Vector,
+            threads: 1,
+        };
+        let y = map(3, 4, 3, 1, 8.0);
+        let z = map(3, 4, 2, 2, 2.0);
+        let (bytes, _) = graph.encode(&y, z.clone(), None, cfg).unwrap();
+        assert!(matches!(
+            graph.decode(&bytes[..bytes.len() - 4], z.clone(), None, cfg),
+            Err(CoderError::CorruptStream(_))
+        ));
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0, 0, 0, 1]);
+        assert!(graph.decode(&longer, z.clone(), None, cfg).is_err());
+        let mut nan = y.clone();
+        nan.data[5] = f32::NAN;
+        assert!(graph.encode(&nan, z.clone(), None, cfg).is_err());
+        assert!(graph
+            .encode(&map(3, 3, 3, 1, 1.0), z.clone(), None, cfg)
+            .is_err());
+        assert!(graph.encode(&y, map(3, 4, 5, 2, 1.0), None, cfg).is_err());
+        let gained = tiny_elic(&[2, 1], 2, 3, true);
+        assert!(gained.encode(&y, z.clone(), None, cfg).is_err());
+        let short = [1.0f32; 2];
+        let bad = Gain {
+            gain: &short,
+            inverse: &short,
+        };
+        assert!(gained.encode(&y, z, Some(bad), cfg).is_err());
+        // A spatial network where a pointwise one is needed.
+        let (scales, table) = table();
+        let spatial = Network {
+            layers: vec![Layer::Conv2d(conv(4, 2, 3, 1, 0.0))],
+        };
+        assert!(GaussianLeaf::new(2, spatial, Chunks::Scales, &scales, 0.1, table, false).is_err());
+        assert!(ChannelGroups::new(
+            vec![2, 1],
+            vec![vec![], vec![1]],
+            vec![None, Some(Network::default())],
+            vec![
+                LatentCoder::Gaussian(leaf(2, false)),
+                LatentCoder::Gaussian(leaf(1, false)),
+            ]
+        )
+        .is_err());
+    }
+}
