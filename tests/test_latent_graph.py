@@ -314,3 +314,19 @@ def test_golden_vectors_decode_and_reencode_to_the_committed_bits(name):
     again, y_hat_encoder = engine.compress_graph(model, y, z_hat, gain=gain)
     assert again == [string] and digest(string) == expected["string_sha256"]
     assert torch.equal(y_hat_encoder, y_hat)
+
+
+def test_the_container_stores_the_engine_path_and_refuses_compat_nested_strings():
+    from neuralcodec.codec.api import Codec
+
+    model = build("elic2022-official")
+    codec = Codec(model, architecture="elic2022-official", quality=1)
+    x = image(70, 90, seed=6)
+    data = codec.encode(x)
+    decoded = codec.decode(data, output="tensor")
+    with torch.no_grad():
+        compressed = model.compress(x)
+        expected = model.decompress(compressed["strings"], compressed["shape"], x_size=(70, 90))["x_hat"]
+    assert torch.equal(decoded, expected)
+    with pytest.raises(ValueError, match="nested strings"):
+        codec.encode(x, coding_path="compat")

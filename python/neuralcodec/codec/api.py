@@ -335,6 +335,13 @@ class Codec:
         height, width = int(x.shape[-2]), int(x.shape[-1])
         with torch.no_grad(), _coding_path(self.model, path):
             out = self.model.compress(x.to(self.device))
+        shape = out["shape"]
+        if len(shape) != 2 or not all(isinstance(s, int) or (torch.is_tensor(s) and s.numel() == 1) for s in shape):
+            raise ValueError(
+                f"{type(self.model).__name__} on its {path!r} coding path writes nested strings (CompressAI's "
+                f"latent-codec layout), which the container does not store: encode with coding_path='engine', "
+                f"or call model.compress() directly for CompressAI's strings"
+            )
         strings = [bytes(group[0]) for group in out["strings"]]
         stride = int(self.model.downsampling_factor)
         header = Header(
@@ -345,7 +352,7 @@ class Codec:
             padding=expected_padding(height, width, stride),
             bit_depth=8,
             channels=channels,
-            latent_shape=(int(out["shape"][0]), int(out["shape"][1])),
+            latent_shape=(int(shape[0]), int(shape[1])),
             string_lengths=tuple(len(s) for s in strings),
             extensions=extensions,
         )
