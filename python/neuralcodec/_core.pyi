@@ -182,6 +182,18 @@ class LatentCoder:
         contexts: Sequence[EngineNetwork | None],
         coders: Sequence[LatentCoder],
     ) -> LatentCoder: ...
+    @staticmethod
+    def raster_scan(
+        context_weight: npt.NDArray[np.float32],
+        context_bias: npt.NDArray[np.float32],
+        entropy_weight: npt.NDArray[np.float32],
+        entropy_bias: npt.NDArray[np.float32],
+        entropy_rest: EngineNetwork,
+        params_channels: int,
+        scale_table: npt.NDArray[np.float32],
+        scale_bound: float,
+        table: CdfTable,
+    ) -> LatentCoder: ...
     @property
     def channels(self) -> int: ...
 

@@ -404,7 +404,7 @@ def _leaf(model: nn.Module, node: Any, channels: int) -> Any:
 
 def _coder(model: nn.Module, node: Any, channels: int) -> Any:
     """The native coding tree of one description node coding ``channels`` channels."""
-    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode
+    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode, RasterScanNode
 
     if isinstance(node, ChannelGroupsNode):
         if sum(node.groups) != channels:
@@ -436,7 +436,46 @@ def _coder(model: nn.Module, node: Any, channels: int) -> Any:
             _pointwise_network(model, node.entropy_parameters),
             _leaf(model, node.y, channels),
         )
+    if isinstance(node, RasterScanNode):
+        return _raster_scan(model, node)
     return _leaf(model, node, channels)
+
+
+def _raster_scan(model: nn.Module, node: Any) -> Any:
+    """The serial context model of a :class:`RasterScanNode` (mbt2018, Cheng2020)."""
+    context = cast(MaskedConv2d, _module(model, node.context_prediction))
+    kernel = _pair(context.kernel_size, "kernel", context)
+    if (
+        getattr(context, "mask_type", "A") != "A"
+        or _pair(context.stride, "stride", context) != 1
+        or _pair(context.padding, "padding", context) != kernel // 2
+        or kernel % 2 == 0
+    ):
+        raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
+    _check_conv(context)
+    entropy = list(cast(nn.Sequential, _module(model, node.entropy_parameters)))
+    first = entropy[0]
+    if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
+        raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
+    rest = _core.EngineNetwork()
+    for module in entropy[1:]:
+        export_into(rest, module)
+    gc = cast("GaussianConditional", _module(model, node.gaussian_conditional))
+    if gc.scale_table.numel() == 0:
+        raise ValueError(
+            f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
+        )
+    return _core.LatentCoder.raster_scan(
+        _f32(context.weight * context.mask),
+        _bias(context),
+        _f32(first.weight),
+        _bias(first),
+        rest,
+        first.in_channels - context.out_channels,
+        _f32(gc.scale_table),
+        float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
+        gc._cdf_table().native,
+    )
 
 
 def _graph_modules(model: nn.Module, node: Any) -> List[nn.Module]:
@@ -456,15 +495,17 @@ def _graph_modules(model: nn.Module, node: Any) -> List[nn.Module]:
         )
     if isinstance(node, d.GaussianConditionalNode):
         return [_module(model, node.gaussian_conditional), _module(model, node.entropy_parameters)]
+    if isinstance(node, d.RasterScanNode):
+        return [_module(model, p) for p in (node.gaussian_conditional, node.entropy_parameters, node.context_prediction)]
     raise EngineUnsupportedError(f"the engine cannot code a {node.kind} node")
 
 
 def _latent_channels(model: nn.Module, node: Any) -> int:
-    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode
+    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode, RasterScanNode
 
     if isinstance(node, ChannelGroupsNode):
         return sum(node.groups)
-    if isinstance(node, CheckerboardNode):
+    if isinstance(node, (CheckerboardNode, RasterScanNode)):
         return int(cast(nn.Conv2d, _module(model, node.context_prediction)).in_channels)
     channels = getattr(model, "M", None)
     if not isinstance(channels, int):

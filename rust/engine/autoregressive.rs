@@ -20,7 +20,7 @@
 
 use crate::cdf::CdfTable;
 use crate::error::{CoderError, Result};
-use crate::rans::{self, RansDecoder};
+use crate::rans::{BufferedEncoder, RansDecoder};
 
 use super::kernels::{gemm_acc, gemm_acc_threaded, PackedWeights};
 use super::layers::{Config, FeatureMap, Layer, Network};
@@ -382,6 +382,18 @@ impl Coder<'_> {
         y: &FeatureMap,
         params: &FeatureMap,
     ) -> Result<(Vec<u8>, FeatureMap)> {
+        let mut encoder = BufferedEncoder::new();
+        let y_hat = self.encode_into(y, params, &mut encoder)?;
+        Ok((encoder.flush(), y_hat))
+    }
+
+    /// Appends the symbols of `y` to `encoder`, in wavefront order; returns `y_hat`.
+    pub(crate) fn encode_into(
+        &self,
+        y: &FeatureMap,
+        params: &FeatureMap,
+        encoder: &mut BufferedEncoder,
+    ) -> Result<FeatureMap> {
         self.check(params)?;
         let model = self.model;
         model.check_latent(params, y.h, y.w)?;
@@ -413,19 +425,30 @@ impl Coder<'_> {
                 }
             }
         }
-        let bytes = rans::encode(&symbols, &indexes, self.table)?;
-        Ok((bytes, unpad(&y_pad, p, y.h, y.w)))
+        encoder.encode(&symbols, &indexes, self.table)?;
+        Ok(unpad(&y_pad, p, y.h, y.w))
     }
 
     /// Decodes an `H x W x m` latent from `data`; the string must be consumed exactly.
     pub(crate) fn decode(&self, data: &[u8], params: &FeatureMap) -> Result<FeatureMap> {
+        let mut decoder = RansDecoder::new(data)?;
+        let y_hat = self.decode_from(&mut decoder, params)?;
+        decoder.check_finished()?;
+        Ok(y_hat)
+    }
+
+    /// Decodes an `H x W x m` latent from `decoder`, which goes on where it stands.
+    pub(crate) fn decode_from(
+        &self,
+        decoder: &mut RansDecoder,
+        params: &FeatureMap,
+    ) -> Result<FeatureMap> {
         self.check(params)?;
         let model = self.model;
         let (height, width) = (params.h, params.w);
         let m = model.latent_channels();
         let p = model.context.padding();
         let part = model.params_part(params, self.cfg)?;
-        let mut decoder = RansDecoder::new(data)?;
         let mut y_pad = FeatureMap::zeros(height + 2 * p, width + 2 * p, m);
         let mut indexes = Vec::new();
         let mut symbols = Vec::new();
@@ -449,7 +472,6 @@ impl Coder<'_> {
                 }
             }
         }
-        decoder.check_finished()?;
         Ok(unpad(&y_pad, p, height, width))
     }
 }

@@ -17,11 +17,14 @@
 //! * [`LatentCoder::ChannelGroups`]: group `k` of the channels, coded by its own coder
 //!   with `params` (`k = 0`) or `cat(channel_context_k(cat(y_hat_j, j in sources_k)),
 //!   params)`.
+//! * [`LatentCoder::RasterScan`]: the serial context model of mbt2018 and Cheng2020
+//!   (`super::autoregressive`), in wavefront order.
 //!
 //! # Order of the string
 //! One rANS string per latent. Groups in order; inside a checkerboard the anchors, then
-//! the others; inside a pass the positions in raster order, channels innermost. Each leaf
-//! codes with its own CDF table.
+//! the others, each pass in raster order of positions, channels innermost; a leaf outside
+//! a checkerboard channel by channel (CompressAI's C order of `[m, H, W]`, so a plain
+//! hyperprior's string is CompressAI's). Each leaf codes with its own CDF table.
 //!
 //! # Arithmetic
 //! Every network is a [`Network`] (fixed reduction order, no FMA, see `layers`); the
@@ -34,7 +37,7 @@ use crate::cdf::CdfTable;
 use crate::error::{CoderError, Result};
 use crate::rans::{BufferedEncoder, RansDecoder};
 
-use super::autoregressive::{round_half_even, ScaleIndexer};
+use super::autoregressive::{round_half_even, Autoregressive, Coder, ScaleIndexer};
 use super::kernels::{gemm_acc_threaded, PackedWeights};
 use super::layers::{Config, FeatureMap, Layer, Network};
 
@@ -140,11 +143,14 @@ impl GaussianLeaf {
     }
 
     /// Codes the positions `positions` (raster order) of `y_hat` given their parameter
-    /// rows `rows` (`P x c`, before the leaf's network).
+    /// rows `rows` (`P x c`, before the leaf's network): the symbols channel by channel
+    /// (`channel_major`, CompressAI's C order of `[m, H, W]`) or position by position.
+    #[allow(clippy::too_many_arguments)]
     fn code(
         &self,
         rows: FeatureMap,
         positions: &[(usize, usize)],
+        channel_major: bool,
         io: &mut Io<'_, '_>,
         y_hat: &mut FeatureMap,
         gain: Option<Gain<'_>>,
@@ -181,9 +187,19 @@ impl GaussianLeaf {
                 indexes.push(self.indexer.index(scale));
             }
         }
-        let symbols = match io {
+        // The coding order: element `order[j]` (position-major index) is coded j-th.
+        let p = positions.len();
+        let order: Vec<usize> = if channel_major {
+            (0..m)
+                .flat_map(|c| (0..p).map(move |i| i * m + c))
+                .collect()
+        } else {
+            (0..p * m).collect()
+        };
+        let ordered_indexes: Vec<i32> = order.iter().map(|&j| indexes[j]).collect();
+        let mut symbols = vec![0i32; p * m];
+        match io {
             Io::Encode { y, encoder } => {
-                let mut symbols = Vec::with_capacity(indexes.len());
                 for (i, &(h, w)) in positions.iter().enumerate() {
                     let values = y.pixel(h, w);
                     for c in 0..m {
@@ -198,18 +214,20 @@ impl GaussianLeaf {
                                 "latent value {value} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})"
                             )));
                         }
-                        symbols.push(q as i32);
+                        symbols[i * m + c] = q as i32;
                     }
                 }
-                encoder.encode(&symbols, &indexes, &self.table)?;
-                symbols
+                let ordered: Vec<i32> = order.iter().map(|&j| symbols[j]).collect();
+                encoder.encode(&ordered, &ordered_indexes, &self.table)?;
             }
             Io::Decode { decoder } => {
-                let mut symbols = Vec::with_capacity(indexes.len());
-                decoder.decode(&indexes, &self.table, &mut symbols)?;
-                symbols
+                let mut decoded = Vec::with_capacity(p * m);
+                decoder.decode(&ordered_indexes, &self.table, &mut decoded)?;
+                for (&j, &v) in order.iter().zip(&decoded) {
+                    symbols[j] = v;
+                }
             }
-        };
+        }
         for (i, &(h, w)) in positions.iter().enumerate() {
             let start = (h * y_hat.w + w) * y_hat.c;
             let out = &mut y_hat.data[start..start + m];
@@ -386,7 +404,8 @@ impl Checkerboard {
             }
             let rows = FeatureMap::new(1, positions.len(), width, rows)?;
             let rows = self.entropy.forward(rows, cfg)?;
-            self.leaf.code(rows, &positions, io, y_hat, gain, cfg)?;
+            self.leaf
+                .code(rows, &positions, false, io, y_hat, gain, cfg)?;
         }
         Ok(())
     }
@@ -506,6 +525,69 @@ impl ChannelGroups {
     }
 }
 
+/// The serial context model of mbt2018 and Cheng2020 (`super::autoregressive`): the
+/// latent in wavefront order, one rANS message.
+#[derive(Debug, Clone)]
+pub struct RasterScan {
+    model: Autoregressive,
+    indexer: ScaleIndexer,
+    table: CdfTable,
+}
+
+impl RasterScan {
+    /// The context model and entropy parameters, coding with `table` by `scale_table`.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] for a bad scale table or a table with another number
+    /// of rows.
+    pub fn new(
+        model: Autoregressive,
+        scale_table: &[f32],
+        scale_bound: f32,
+        table: CdfTable,
+    ) -> Result<RasterScan> {
+        let indexer = ScaleIndexer::new(scale_table, scale_bound)?;
+        if table.num_rows() != indexer.rows() {
+            return Err(CoderError::InvalidInput(format!(
+                "the CDF table has {} rows but the scale table {} entries",
+                table.num_rows(),
+                indexer.rows()
+            )));
+        }
+        Ok(RasterScan {
+            model,
+            indexer,
+            table,
+        })
+    }
+
+    fn code(
+        &self,
+        params: &FeatureMap,
+        io: &mut Io<'_, '_>,
+        y_hat: &mut FeatureMap,
+        gain: Option<Gain<'_>>,
+        cfg: Config,
+    ) -> Result<()> {
+        if gain.is_some() {
+            return Err(CoderError::InvalidInput(
+                "the raster-scan context model codes without a gain".into(),
+            ));
+        }
+        let coder = Coder {
+            model: &self.model,
+            indexer: &self.indexer,
+            table: &self.table,
+            cfg,
+        };
+        *y_hat = match io {
+            Io::Encode { y, encoder } => coder.encode_into(y, params, encoder)?,
+            Io::Decode { decoder } => coder.decode_from(decoder, params)?,
+        };
+        Ok(())
+    }
+}
+
 /// How the latent's parameters are formed (see the module documentation).
 #[derive(Debug, Clone)]
 pub enum LatentCoder {
@@ -515,6 +597,8 @@ pub enum LatentCoder {
     Checkerboard(Box<Checkerboard>),
     /// Channel groups in order.
     ChannelGroups(ChannelGroups),
+    /// Position by position with a masked context (mbt2018, Cheng2020).
+    RasterScan(Box<RasterScan>),
 }
 
 impl LatentCoder {
@@ -524,6 +608,7 @@ impl LatentCoder {
             LatentCoder::Gaussian(leaf) => leaf.channels,
             LatentCoder::Checkerboard(cb) => cb.leaf.channels,
             LatentCoder::ChannelGroups(groups) => groups.groups.iter().sum(),
+            LatentCoder::RasterScan(raster) => raster.model.latent_channels(),
         }
     }
 
@@ -533,6 +618,7 @@ impl LatentCoder {
             LatentCoder::Gaussian(leaf) => leaf.gained,
             LatentCoder::Checkerboard(cb) => cb.leaf.gained,
             LatentCoder::ChannelGroups(groups) => groups.coders.iter().any(LatentCoder::is_gained),
+            LatentCoder::RasterScan(_) => false,
         }
     }
 
@@ -550,10 +636,11 @@ impl LatentCoder {
                     .flat_map(|h| (0..params.w).map(move |w| (h, w)))
                     .collect();
                 let rows = FeatureMap::new(1, positions.len(), params.c, params.data.clone())?;
-                leaf.code(rows, &positions, io, y_hat, gain, cfg)
+                leaf.code(rows, &positions, true, io, y_hat, gain, cfg)
             }
             LatentCoder::Checkerboard(cb) => cb.code(params, io, y_hat, gain, cfg),
             LatentCoder::ChannelGroups(groups) => groups.code(params, io, y_hat, gain, cfg),
+            LatentCoder::RasterScan(raster) => raster.code(params, io, y_hat, gain, cfg),
         }
     }
 }

@@ -26,7 +26,7 @@ pub mod layers;
 pub use autoregressive::{Autoregressive, ContextModel, ScaleIndexer};
 pub use graph::{
     ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Gain, GaussianLeaf, LatentCoder,
-    LatentGraph,
+    LatentGraph, RasterScan,
 };
 pub use kernels::Kernel;
 pub use layers::{Config, Conv2d, ConvTranspose2d, FeatureMap, Layer, Network};

@@ -18,7 +18,7 @@ use super::{to_py_err, PyCdfTable};
 use crate::engine::{
     Autoregressive, ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Config, ContextModel,
     Conv2d, ConvTranspose2d, Engine, FeatureMap, Gain, GaussianLeaf, Kernel, LatentCoder,
-    LatentGraph, Layer, Network,
+    LatentGraph, Layer, Network, RasterScan,
 };
 
 fn slice<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
@@ -428,6 +428,49 @@ impl PyLatentCoder {
         let groups = ChannelGroups::new(groups, sources, contexts, coders).map_err(to_py_err)?;
         Ok(PyLatentCoder {
             inner: LatentCoder::ChannelGroups(groups),
+        })
+    }
+
+    /// The serial context model of mbt2018 and Cheng2020: the mask-A context convolution
+    /// (`context_weight` `[2m, m, k, k]`, masked, odd `k`), the first 1x1 layer of the
+    /// entropy parameters (`entropy_weight` `[n1, params_channels + 2m, 1, 1]`) and the
+    /// rest of that network; scales pick rows of `table` as for a Gaussian leaf.
+    #[staticmethod]
+    #[allow(clippy::too_many_arguments)]
+    fn raster_scan(
+        context_weight: PyReadonlyArray4<'_, f32>,
+        context_bias: PyReadonlyArray1<'_, f32>,
+        entropy_weight: PyReadonlyArray4<'_, f32>,
+        entropy_bias: PyReadonlyArray1<'_, f32>,
+        entropy_rest: &PyNetwork,
+        params_channels: usize,
+        scale_table: PyReadonlyArray1<'_, f32>,
+        scale_bound: f32,
+        table: &PyCdfTable,
+    ) -> PyResult<Self> {
+        let (cw, cshape) = weight4("context_weight", &context_weight)?;
+        let context = ContextModel::new(&cw, cshape, slice("context_bias", &context_bias)?)
+            .map_err(to_py_err)?;
+        let (ew, eshape) = weight4("entropy_weight", &entropy_weight)?;
+        let rest = Network {
+            layers: entropy_rest.layers.clone(),
+        };
+        let model = Autoregressive::new(
+            context,
+            (&ew, eshape, slice("entropy_bias", &entropy_bias)?),
+            rest,
+            params_channels,
+        )
+        .map_err(to_py_err)?;
+        let raster = RasterScan::new(
+            model,
+            slice("scale_table", &scale_table)?,
+            scale_bound,
+            table.inner.as_ref().clone(),
+        )
+        .map_err(to_py_err)?;
+        Ok(PyLatentCoder {
+            inner: LatentCoder::RasterScan(Box::new(raster)),
         })
     }
 

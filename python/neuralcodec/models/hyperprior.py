@@ -24,6 +24,15 @@ from torch import Tensor, nn
 from neuralcodec import engine
 from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
+from neuralcodec.latent_codecs.description import (
+    EntropyBottleneckNode,
+    GaussianConditionalNode,
+    HyperNode,
+    HyperpriorNode,
+    ModelDescription,
+    Node,
+    RasterScanNode,
+)
 from neuralcodec.layers import GDN, MaskedConv2d
 from neuralcodec.models.base import CompressionModel
 
@@ -204,29 +213,58 @@ class ScaleHyperprior(CompressionModel):
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         return z, z_strings, z_hat
 
-    def _scale_indexes(self, z_hat: Tensor, use_engine: bool) -> Tensor:
-        """The CDF row of every element of ``y`` from the side information."""
-        if use_engine:
-            return engine.scale_indexes(self, engine.hyper_parameters(self, z_hat))
-        return self.gaussian_conditional.build_indexes(self.h_s(z_hat))
+    #: How ``h_s``'s output splits into the Gaussian parameters (scales only here).
+    _chunks: Tuple[str, ...] = ("scales",)
 
-    def compress(self, x: Tensor) -> Dict[str, Any]:
+    def describe(self) -> ModelDescription:
+        """The coding graph as data (:mod:`neuralcodec.latent_codecs.description`): a
+        hyperprior whose ``h_s`` gives the parameters of ``y``'s Gaussian conditional
+        (the engine path codes ``y`` from it; ``h_a`` reads ``|y|`` in this model)."""
+        hyper = HyperNode("h_a", "h_s", EntropyBottleneckNode("entropy_bottleneck", self.N))
+        return ModelDescription(
+            type(self).__name__, "g_a", "g_s", HyperpriorNode(hyper, self._y_node()), self.downsampling_factor
+        )
+
+    def _y_node(self) -> Node:
+        return GaussianConditionalNode("gaussian_conditional", None, self._chunks)
+
+    def _code_y(self, y: Tensor, z_hat: Tensor, use_engine: bool) -> List[bytes]:
+        """``y``'s strings given the side information: the engine codes the whole latent
+        from :meth:`describe`; the compat path is CompressAI's."""
+        if use_engine:
+            return engine.compress_graph(self, y, z_hat)[0]
+        scales_hat, means_hat = self._compat_parameters(z_hat)
+        return self.gaussian_conditional.compress(y, self.gaussian_conditional.build_indexes(scales_hat), means=means_hat)
+
+    def _decode_y(self, strings: Sequence[bytes], z_hat: Tensor, use_engine: bool) -> Tensor:
+        if use_engine:
+            return engine.decompress_graph(self, strings, z_hat).to(z_hat.dtype)
+        scales_hat, means_hat = self._compat_parameters(z_hat)
+        indexes = self.gaussian_conditional.build_indexes(scales_hat)
+        return self.gaussian_conditional.decompress(strings, indexes, z_hat.dtype, means=means_hat)
+
+    def _compat_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """Scales and means (None: zero) of ``y`` computed by PyTorch."""
+        return self.h_s(z_hat), None
+
+    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
         self._check_input(x)
-        use_engine = self._use_engine()
+        use_engine = self._use_engine(coding_path)
         y = self._analyze(x, use_engine)
         z, z_strings, z_hat = self._side_information(y)
-        indexes = self._scale_indexes(z_hat, use_engine)
-        y_strings = self.gaussian_conditional.compress(y, indexes)
-        return self._result([y_strings, z_strings], z.shape[-2:], x)
+        return self._result([self._code_y(y, z_hat, use_engine), z_strings], z.shape[-2:], x)
 
     def decompress(
-        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None
+        self,
+        strings: Sequence[Sequence[bytes]],
+        shape: Sequence[int],
+        x_size: Optional[Sequence[int]] = None,
+        coding_path: Optional[str] = None,
     ) -> Dict[str, Any]:
         self._check_strings(strings, 2)
-        use_engine = self._use_engine()
+        use_engine = self._use_engine(coding_path)
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
-        indexes = self._scale_indexes(z_hat, use_engine)
-        y_hat = self.gaussian_conditional.decompress(strings[0], indexes, z_hat.dtype)
+        y_hat = self._decode_y(strings[0], z_hat, use_engine)
         return self._finish(self._synthesize(y_hat), x_size)
 
 
@@ -264,32 +302,11 @@ class MeanScaleHyperprior(ScaleHyperprior):
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         return z, z_strings, z_hat
 
-    def _scales_means(self, z_hat: Tensor, use_engine: bool) -> Tuple[Tensor, Tensor]:
-        """The CDF rows and the means of ``y`` from the side information."""
-        if use_engine:
-            scales_hat, means_hat = engine.hyper_parameters(self, z_hat).chunk(2, 1)
-            return engine.scale_indexes(self, scales_hat), means_hat
+    _chunks = ("scales", "means")
+
+    def _compat_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
         scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
-        return self.gaussian_conditional.build_indexes(scales_hat), means_hat
-
-    def compress(self, x: Tensor) -> Dict[str, Any]:
-        self._check_input(x)
-        use_engine = self._use_engine()
-        y = self._analyze(x, use_engine)
-        z, z_strings, z_hat = self._side_information(y)
-        indexes, means_hat = self._scales_means(z_hat, use_engine)
-        y_strings = self.gaussian_conditional.compress(y, indexes, means=means_hat)
-        return self._result([y_strings, z_strings], z.shape[-2:], x)
-
-    def decompress(
-        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None
-    ) -> Dict[str, Any]:
-        self._check_strings(strings, 2)
-        use_engine = self._use_engine()
-        z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
-        indexes, means_hat = self._scales_means(z_hat, use_engine)
-        y_hat = self.gaussian_conditional.decompress(strings[0], indexes, means=means_hat)
-        return self._finish(self._synthesize(y_hat), x_size)
+        return scales_hat, means_hat
 
 
 class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
@@ -376,14 +393,16 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         scales_hat, means_hat = gaussian_params.chunk(2, 1)
         return scales_hat, means_hat
 
-    def compress(self, x: Tensor) -> Dict[str, Any]:
+    def _y_node(self) -> Node:
+        return RasterScanNode("gaussian_conditional", "entropy_parameters", "context_prediction", self.context_kernel_size)
+
+    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
         self._check_input(x)
-        use_engine = self._use_engine()
+        use_engine = self._use_engine(coding_path)
         y = self._analyze(x, use_engine)
         z, z_strings, z_hat = self._side_information(y)
         if use_engine:
-            y_strings, _ = engine.compress_latent(self, y, z_hat)
-            return self._result([y_strings, z_strings], z.shape[-2:], x)
+            return self._result([self._code_y(y, z_hat, True), z_strings], z.shape[-2:], x)
         params = self.h_s(z_hat)
         table = self._table()
         padding = self.context_kernel_size // 2
@@ -412,14 +431,17 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         return encoder.flush()
 
     def decompress(
-        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None
+        self,
+        strings: Sequence[Sequence[bytes]],
+        shape: Sequence[int],
+        x_size: Optional[Sequence[int]] = None,
+        coding_path: Optional[str] = None,
     ) -> Dict[str, Any]:
         self._check_strings(strings, 2)
-        use_engine = self._use_engine()
+        use_engine = self._use_engine(coding_path)
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
         if use_engine:
-            y_hat = engine.decompress_latent(self, strings[0], z_hat).to(z_hat.dtype)
-            return self._finish(self._synthesize(y_hat), x_size)
+            return self._finish(self._synthesize(self._decode_y(strings[0], z_hat, True)), x_size)
         params = self.h_s(z_hat)
         table = self._table()
         k = self.context_kernel_size
