@@ -20,7 +20,11 @@ AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor", "cheng2020-attn")
 
 
 def build_small(name: str, M: int = 12) -> CompressionModel:
-    """An untrained ``name`` with N = 8 channels and M latent channels (Cheng2020: N = 8)."""
+    """An untrained ``name`` with N = 8 channels and M latent channels (Cheng2020: N = 8;
+    ELIC: M = 16 in groups 4, 4, 8)."""
+    if name in zoo_image.LATENT_CODEC_ARCHITECTURES:
+        architecture = zoo_image.ARCHITECTURES[name]
+        return architecture(8) if name.startswith("cheng2020") else architecture(8, 16, groups=[4, 4, 8])
     architecture = ARCHITECTURES[name]
     return architecture(8) if name.startswith("cheng2020") else architecture(8, M)
 

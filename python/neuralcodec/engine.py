@@ -9,9 +9,17 @@ multiply-add, no transcendental functions (see ``docs/determinism.md``). Encoder
 decoder therefore agree on every machine, every thread count, with or without SIMD, and
 whatever PyTorch does on the encoder's side (float64, CUDA, other BLAS).
 
-For mbt2018 and Cheng2020 the whole autoregressive loop runs in Rust (context
-convolution, entropy parameters, index, rANS decoding, update of ``y_hat``) with the GIL
-released, in wavefront order (``docs/bitstream.md``, "The engine's latent order").
+Every model with a described coding graph (``describe()``: the hyperprior models,
+mbt2018 and Cheng2020, the checkerboard and ELIC models, :class:`~neuralcodec.models.
+elic_lite.ElicLiteVbr` and compositions of latent codecs) codes its latent through
+:func:`latent_graph`: one extractor (:func:`graph_spec`) records the described modules as
+a spec (:mod:`neuralcodec.graph_spec`), the Rust engine builds the coding tree from it
+and codes or decodes a whole latent in one call with the GIL released
+(:func:`compress_graph`, :func:`decompress_graph`; ``docs/bitstream.md`` gives the
+order). The export writes the same spec, so the torch-free decoder runs the same graph.
+The lower-level calls below (:func:`hyper_parameters`, :func:`entropy_parameters`,
+:func:`scale_indexes`, :func:`compress_latent`) expose the hyperprior and raster-scan
+pieces on their own (CompressAI's variable-rate models and the benches use them).
 
 The models use this module when ``model.coding_path == "engine"`` (their default); the
 ``"compat"`` path is the PyTorch one, byte-compatible with CompressAI. Weights are
@@ -47,6 +55,7 @@ import torch
 from torch import Tensor, nn
 
 from neuralcodec import _core, settings
+from neuralcodec.graph_spec import GraphRecorder, build_graph
 from neuralcodec.layers import MaskedConv2d
 from neuralcodec.ops.versions import tensor_versions
 
@@ -63,6 +72,7 @@ __all__ = [
     "export_into",
     "entropy_parameters",
     "get_num_threads",
+    "graph_spec",
     "hyper_parameters",
     "latent_graph",
     "scale_indexes",
@@ -363,8 +373,15 @@ def _module(model: nn.Module, prefix: Optional[str]) -> nn.Module:
         raise EngineUnsupportedError(f"{type(model).__name__} describes a module {prefix!r} it does not have") from None
 
 
-def _pointwise_network(model: nn.Module, prefix: Optional[str]) -> Any:
-    """The native network of a parameter network that must map each pixel on its own."""
+def _recorded_network(model: nn.Module, prefix: Optional[str], recorder: GraphRecorder, name: str) -> List[Dict[str, Any]]:
+    """The layers of the module at ``prefix`` (identity: none), recorded under ``name``."""
+    network = recorder.network(name)
+    export_into(network, _module(model, prefix))
+    return network.ops
+
+
+def _pointwise_network(model: nn.Module, prefix: Optional[str], recorder: GraphRecorder, name: str) -> List[Dict[str, Any]]:
+    """:func:`_recorded_network` of a parameter network that must map each pixel on its own."""
     module = _module(model, prefix)
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and (
@@ -376,45 +393,65 @@ def _pointwise_network(model: nn.Module, prefix: Optional[str]) -> Any:
             raise EngineUnsupportedError(
                 f"{prefix} must be pointwise (1x1 convolutions, activations) to run on the engine path, got {layer}"
             )
-    return _network(module)
+    return _recorded_network(model, prefix, recorder, name)
 
 
-def _leaf(model: nn.Module, node: Any, channels: int) -> Any:
+def _gaussian_tables(model: nn.Module, prefix: str, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
+    """The scale table, bound and CDF table of the Gaussian conditional at ``prefix``."""
+    gc = cast("GaussianConditional", _module(model, prefix))
+    if gc.scale_table.numel() == 0 or gc.quantized_cdf.numel() == 0:
+        raise ValueError(
+            f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
+        )
+    return {
+        "scale_table": recorder.array(f"{name}.scale_table", _f32(gc.scale_table)),
+        "scale_bound": float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
+        "table": recorder.table(
+            f"{name}.table",
+            gc.quantized_cdf.detach().cpu().numpy(),
+            gc.cdf_length.detach().cpu().numpy(),
+            gc.offset.detach().cpu().numpy(),
+        ),
+    }
+
+
+def _leaf(model: nn.Module, node: Any, channels: int, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
     from neuralcodec.latent_codecs.description import GaussianConditionalNode
 
     if not isinstance(node, GaussianConditionalNode):
         raise EngineUnsupportedError(f"the engine codes Gaussian leaves, got {node.kind}")
-    gc = cast("GaussianConditional", _module(model, node.gaussian_conditional))
-    if gc.scale_table.numel() == 0:
-        raise ValueError(
-            f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
-        )
     if tuple(node.chunks) not in _CHUNKS:
         raise EngineUnsupportedError(f"the engine needs scales in the parameters, got chunks {node.chunks}")
-    return _core.LatentCoder.gaussian(
-        channels,
-        _pointwise_network(model, node.entropy_parameters),
-        _CHUNKS[tuple(node.chunks)],
-        _f32(gc.scale_table),
-        float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
-        gc._cdf_table().native,
-        gained=node.gain,
-    )
+    return {
+        "op": "gaussian",
+        "channels": int(channels),
+        "entropy": _pointwise_network(model, node.entropy_parameters, recorder, f"{name}.entropy"),
+        "chunks": _CHUNKS[tuple(node.chunks)],
+        **_gaussian_tables(model, node.gaussian_conditional, recorder, name),
+        "gained": bool(node.gain),
+    }
 
 
-def _coder(model: nn.Module, node: Any, channels: int) -> Any:
-    """The native coding tree of one description node coding ``channels`` channels."""
+def _coder(model: nn.Module, node: Any, channels: int, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
+    """The spec of one description node coding ``channels`` channels, arrays under ``name``."""
     from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode, RasterScanNode
 
     if isinstance(node, ChannelGroupsNode):
         if sum(node.groups) != channels:
             raise EngineUnsupportedError(f"channel groups {node.groups} do not sum to the latent's {channels}")
-        return _core.LatentCoder.channel_groups(
-            list(node.groups),
-            [list(sources) for sources in node.context_groups],
-            [None if prefix is None else _network(_module(model, prefix)) for prefix in node.channel_context],
-            [_coder(model, child, size) for child, size in zip(node.latent_codecs, node.groups)],
-        )
+        return {
+            "op": "channel_groups",
+            "groups": [int(g) for g in node.groups],
+            "sources": [[int(j) for j in sources] for sources in node.context_groups],
+            "contexts": [
+                None if prefix is None else _recorded_network(model, prefix, recorder, f"{name}.context{k}")
+                for k, prefix in enumerate(node.channel_context)
+            ],
+            "coders": [
+                _coder(model, child, size, recorder, f"{name}.y{k}")
+                for k, (child, size) in enumerate(zip(node.latent_codecs, node.groups))
+            ],
+        }
     if isinstance(node, CheckerboardNode):
         context = _module(model, node.context_prediction)
         if not isinstance(context, nn.Conv2d):
@@ -429,20 +466,20 @@ def _coder(model: nn.Module, node: Any, channels: int) -> Any:
         _check_conv(context)
         mask = getattr(context, "mask", None)
         weight = context.weight * mask if mask is not None else context.weight
-        return _core.LatentCoder.checkerboard(
-            node.anchor_parity,
-            _f32(weight),
-            _bias(context),
-            _pointwise_network(model, node.entropy_parameters),
-            _leaf(model, node.y, channels),
-        )
+        return {
+            "op": "checkerboard",
+            "anchor_parity": node.anchor_parity,
+            "context": recorder.weights(f"{name}.context", _f32(weight), _bias(context)),
+            "entropy": _pointwise_network(model, node.entropy_parameters, recorder, f"{name}.entropy"),
+            "leaf": _leaf(model, node.y, channels, recorder, f"{name}.leaf"),
+        }
     if isinstance(node, RasterScanNode):
-        return _raster_scan(model, node)
-    return _leaf(model, node, channels)
+        return _raster_scan(model, node, recorder, name)
+    return _leaf(model, node, channels, recorder, name)
 
 
-def _raster_scan(model: nn.Module, node: Any) -> Any:
-    """The serial context model of a :class:`RasterScanNode` (mbt2018, Cheng2020)."""
+def _raster_scan(model: nn.Module, node: Any, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
+    """The spec of a :class:`RasterScanNode` (mbt2018, Cheng2020)."""
     context = cast(MaskedConv2d, _module(model, node.context_prediction))
     kernel = _pair(context.kernel_size, "kernel", context)
     if (
@@ -457,25 +494,17 @@ def _raster_scan(model: nn.Module, node: Any) -> Any:
     first = entropy[0]
     if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
         raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
-    rest = _core.EngineNetwork()
+    rest = recorder.network(f"{name}.entropy_rest")
     for module in entropy[1:]:
         export_into(rest, module)
-    gc = cast("GaussianConditional", _module(model, node.gaussian_conditional))
-    if gc.scale_table.numel() == 0:
-        raise ValueError(
-            f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
-        )
-    return _core.LatentCoder.raster_scan(
-        _f32(context.weight * context.mask),
-        _bias(context),
-        _f32(first.weight),
-        _bias(first),
-        rest,
-        first.in_channels - context.out_channels,
-        _f32(gc.scale_table),
-        float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
-        gc._cdf_table().native,
-    )
+    return {
+        "op": "raster_scan",
+        "context": recorder.weights(f"{name}.context", _f32(context.weight * context.mask), _bias(context)),
+        "entropy_first": recorder.weights(f"{name}.entropy_first", _f32(first.weight), _bias(first)),
+        "entropy_rest": rest.ops,
+        "params_channels": int(first.in_channels - context.out_channels),
+        **_gaussian_tables(model, node.gaussian_conditional, recorder, name),
+    }
 
 
 def _graph_modules(model: nn.Module, node: Any) -> List[nn.Module]:
@@ -546,10 +575,25 @@ def latent_graph(model: nn.Module) -> Any:
     cached = _GRAPHS.get(model)
     if cached is not None and cached[0] == key:
         return cached[1]
-    channels = _latent_channels(model, root.y)
-    built = _core.LatentGraph(_network(_module(model, root.hyper.h_s)), _coder(model, root.y, channels))
+    spec, arrays = graph_spec(model)
+    built = build_graph(spec, arrays)
     _GRAPHS[model] = (key, built, tensors)
     return built
+
+
+def graph_spec(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """The model's coding graph as a spec and its arrays (:mod:`neuralcodec.graph_spec`):
+    what :func:`latent_graph` builds the engine from and the export writes.
+
+    Raises:
+        EngineUnsupportedError: see :func:`latent_graph`.
+        ValueError: ``update()`` has not built the tables.
+    """
+    root = _hyperprior(model)
+    recorder = GraphRecorder()
+    channels = _latent_channels(model, root.y)
+    hyper = _recorded_network(model, root.hyper.h_s, recorder, "h_s")
+    return {"hyper": hyper, "coder": _coder(model, root.y, channels, recorder, "y")}, recorder.tensors
 
 
 def _gain_arrays(gain: Optional[Tuple[Tensor, Tensor]]) -> Dict[str, np.ndarray]:

@@ -15,35 +15,29 @@ them back with numpy alone.
 * ``z.quantized_cdf`` int32 ``[C, L]``, ``z.cdf_length`` int32 ``[C]``, ``z.offset``
   int32 ``[C]``, ``z.medians`` float32 ``[C]``: the entropy bottleneck (of ``y`` itself
   for the factorized prior, then named ``y.*``);
-* ``y.quantized_cdf``, ``y.cdf_length``, ``y.offset``, ``y.scale_table`` float32: the
-  Gaussian conditional;
-* ``h_s.{i}.weight`` / ``.bias`` for the i-th layer of the hyper-synthesis, and
-  ``context.weight`` (already multiplied by its mask), ``context.bias``,
-  ``entropy.weight``, ``entropy.bias``, ``entropy_rest.{i}.*`` for the autoregressive
-  models.
+* for every other model, the arrays of its coding graph, named as its spec names them
+  (:mod:`neuralcodec.graph_spec`): ``h_s``'s layers, the tables of each Gaussian leaf,
+  the context and parameter networks.
 
 The manifest's ``"entropy"`` section::
 
     {"path": "entropy.safetensors", "sha256": "...",
-     "kind": "factorized" | "scale" | "mean-scale" | "autoregressive",
+     "kind": "factorized" | "graph",
      "coding_path": "engine",            # the files' coding path this decodes
-     "latent_channels": 192, "z_channels": 128, "z_to_y": 4,
-     "lower_bound_scale": 0.11,
-     "hyper_synthesis": [{"op": "conv_transpose2d", "tensor": "h_s.0", "stride": 2,
-                          "padding": 2, "output_padding": 1}, {"op": "leaky_relu",
-                          "negative_slope": 0.01}, ...],
-     "context": {"kernel": 5, "params_channels": 384, "entropy_rest": [...]}}   # or null
+     "latent_channels": 192, "z_channels": 128,
+     "graph": {"hyper": [...], "coder": {...}}}    # kind "graph": the spec
 
-Layer ops are those of :class:`neuralcodec._core.EngineNetwork`: ``conv2d`` (``stride``,
-``padding``), ``conv_transpose2d`` (plus ``output_padding``), ``relu``, ``leaky_relu``
-(``negative_slope``) and ``pixel_shuffle`` (``upscale_factor``); weights keep PyTorch's
-layouts (``[out, in, k, k]`` for convolutions, ``[in, out, k, k]`` for transposed ones).
+The spec is exactly what :func:`neuralcodec.engine.latent_graph` builds the engine from
+(:func:`neuralcodec.engine.graph_spec`), so the torch-free decoder runs the model's own
+coding graph, whatever its composition (hyperprior, raster-scan context, checkerboard,
+channel groups). Manifests of version 1 named per-family kinds (``"scale"``,
+``"mean-scale"``, ``"autoregressive"``); export such models again.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, Tuple, Union
 
 import numpy as np
 import torch
@@ -62,70 +56,22 @@ class EntropyExportError(ValueError):
     """The model's entropy coding cannot be exported for the torch-free decoder."""
 
 
-class _Recorder:
-    """Stands in for :class:`neuralcodec._core.EngineNetwork`: records the layers that
-    :mod:`neuralcodec.engine` would build, and their arrays, under ``prefix.{i}``."""
-
-    def __init__(self, prefix: str, tensors: Dict[str, np.ndarray]) -> None:
-        self.prefix = prefix
-        self.tensors = tensors
-        self.ops: List[Dict[str, Any]] = []
-
-    def _weights(self, weight: np.ndarray, bias: np.ndarray) -> str:
-        name = f"{self.prefix}.{len(self.ops)}"
-        self.tensors[f"{name}.weight"] = np.ascontiguousarray(weight, dtype=np.float32)
-        self.tensors[f"{name}.bias"] = np.ascontiguousarray(bias, dtype=np.float32)
-        return name
-
-    def conv2d(self, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int) -> None:
-        name = self._weights(weight, bias)
-        self.ops.append({"op": "conv2d", "tensor": name, "stride": int(stride), "padding": int(padding)})
-
-    def conv_transpose2d(
-        self, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int, output_padding: int
-    ) -> None:
-        name = self._weights(weight, bias)
-        self.ops.append({
-            "op": "conv_transpose2d", "tensor": name, "stride": int(stride), "padding": int(padding),
-            "output_padding": int(output_padding),
-        })
-
-    def relu(self) -> None:
-        self.ops.append({"op": "relu"})
-
-    def leaky_relu(self, negative_slope: float) -> None:
-        self.ops.append({"op": "leaky_relu", "negative_slope": float(negative_slope)})
-
-    def pixel_shuffle(self, upscale_factor: int) -> None:
-        self.ops.append({"op": "pixel_shuffle", "upscale_factor": int(upscale_factor)})
-
-
 def entropy_kind(model: nn.Module) -> str:
-    """How ``model`` codes its latents: ``"factorized"``, ``"scale"``, ``"mean-scale"``
-    or ``"autoregressive"``.
+    """How ``model``'s decoder finds its latents: ``"factorized"`` (the entropy
+    bottleneck of ``y``) or ``"graph"`` (the coding graph its ``describe()`` gives).
 
     Raises:
-        EntropyExportError: a model outside the zoo's families, whose ``decompress`` the
-            torch-free decoder cannot know.
+        EntropyExportError: a model with neither (its ``decompress`` is its own).
     """
-    from neuralcodec.models import (
-        FactorizedPrior,
-        JointAutoregressiveHierarchicalPriors,
-        MeanScaleHyperprior,
-        ScaleHyperprior,
-    )
+    from neuralcodec.models import FactorizedPrior
 
-    if isinstance(model, JointAutoregressiveHierarchicalPriors):
-        return "autoregressive"
-    if isinstance(model, MeanScaleHyperprior):
-        return "mean-scale"
-    if isinstance(model, ScaleHyperprior):
-        return "scale"
     if isinstance(model, FactorizedPrior):
         return "factorized"
+    if "engine" in getattr(model, "coding_paths", ()) and hasattr(model, "describe"):
+        return "graph"
     raise EntropyExportError(
-        f"{type(model).__name__} is not one of the zoo's model families, so the torch-free decoder "
-        "cannot reproduce its decompress()"
+        f"{type(model).__name__} has no engine coding path with a described coding graph, so the torch-free "
+        "decoder cannot reproduce its decompress()"
     )
 
 
@@ -145,12 +91,21 @@ def _tables(module: "EntropyModel", prefix: str, tensors: Dict[str, np.ndarray])
     tensors[f"{prefix}.offset"] = _i32(module._offset)
 
 
+def _bottleneck(model: nn.Module) -> "EntropyBottleneck":
+    from neuralcodec.entropy_models import EntropyBottleneck
+
+    found = [m for m in model.modules() if isinstance(m, EntropyBottleneck)]
+    if len(found) != 1:
+        raise EntropyExportError(f"{type(model).__name__} has {len(found)} entropy bottlenecks; the export takes one")
+    return found[0]
+
+
 def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     from neuralcodec import engine
 
     kind = entropy_kind(model)
     tensors: Dict[str, np.ndarray] = {}
-    bottleneck = cast("EntropyBottleneck", model.entropy_bottleneck)
+    bottleneck = _bottleneck(model)
     z_prefix = "y" if kind == "factorized" else "z"
     _tables(bottleneck, z_prefix, tensors)
     tensors[f"{z_prefix}.medians"] = _f32(bottleneck._get_medians().reshape(-1))
@@ -158,45 +113,27 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     if kind == "factorized":
         spec.update(coding_path="compat", latent_channels=int(bottleneck.channels))
         return spec, tensors
-    if "engine" not in getattr(model, "coding_paths", ()):
-        raise EntropyExportError(f"{type(model).__name__} has no engine coding path to export")
-    gc = engine._gaussian_conditional(model)
-    _tables(gc, "y", tensors)
-    if gc.scale_table.numel() == 0:
-        raise EntropyExportError("the Gaussian conditional has no scale table: call model.update() before exporting")
-    tensors["y.scale_table"] = _f32(gc.scale_table)
-    hyper = _Recorder("h_s", tensors)
     try:
-        engine.export_into(hyper, engine._h_s(model))
+        graph, arrays = engine.graph_spec(model)
     except engine.EngineUnsupportedError as error:
-        raise EntropyExportError(f"the engine cannot run this h_s: {error}") from None
+        raise EntropyExportError(f"the engine cannot run this model's coding graph: {error}") from None
+    except ValueError as error:
+        raise EntropyExportError(str(error)) from None
+    if engine.latent_graph(model).gained:
+        raise EntropyExportError(
+            f"{type(model).__name__} is a variable-rate model (its gains depend on each file's quality); "
+            "the torch-free decoder does not take those yet"
+        )
+    clash = set(arrays) & set(tensors)
+    if clash:
+        raise EntropyExportError(f"the coding graph's arrays {sorted(clash)} clash with the bottleneck's")
+    tensors.update(arrays)
     spec.update(
         coding_path="engine",
-        latent_channels=int(cast(int, model.M)),
+        latent_channels=int(engine.latent_graph(model).channels),
         z_channels=int(bottleneck.channels),
-        z_to_y=4,
-        lower_bound_scale=float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
-        hyper_synthesis=hyper.ops,
-        context=None,
+        graph=graph,
     )
-    if kind == "autoregressive":
-        context = engine._context_prediction(model)
-        first_module, *rest_modules = list(engine._entropy_parameters(model))
-        first = cast(nn.Conv2d, first_module)  # engine._build below checks that it is one
-        rest = _Recorder("entropy_rest", tensors)
-        for module in rest_modules:
-            engine.export_into(rest, module)
-        tensors["context.weight"] = _f32(context.weight * context.mask)
-        tensors["context.bias"] = engine._bias(context)
-        tensors["entropy.weight"] = _f32(first.weight)
-        tensors["entropy.bias"] = engine._bias(first)
-        spec["context"] = {
-            "kernel": int(context.kernel_size[0]),
-            "params_channels": int(first.in_channels - context.out_channels),
-            "entropy_rest": rest.ops,
-        }
-        # The same checks the engine makes when it builds (mask type, kernel, padding).
-        engine._build(model)
     return spec, tensors
 
 

@@ -96,19 +96,27 @@ def takes_abs(model: nn.Module) -> bool:
 
 
 def _h_s_output(model: nn.Module) -> Tuple[str, str]:
-    """Name and meaning of the hyper-synthesis output of ``model``."""
-    from neuralcodec.models import JointAutoregressiveHierarchicalPriors, MeanScaleHyperprior, ScaleHyperprior
+    """Name and meaning of the hyper-synthesis output of ``model``, from its coding graph
+    (``describe()``): what the parameters are to the node that reads them."""
+    from neuralcodec.latent_codecs.description import GaussianConditionalNode, HyperpriorNode
 
-    if isinstance(model, JointAutoregressiveHierarchicalPriors):
-        return "hyper_params", (
-            "hyperprior parameters; concatenated (channels) with the context model's output, "
-            "entropy_parameters gives scales and means"
-        )
-    if isinstance(model, MeanScaleHyperprior):
-        return "scales_means", "Gaussian scales then means of y: split in two halves along channels"
-    if isinstance(model, ScaleHyperprior):
-        return "scales", "Gaussian scales of y (means are zero)"
-    return "params", "entropy parameters of y"
+    describe = getattr(model, "describe", None)
+    root = describe().latent_codec if callable(describe) else None
+    if not isinstance(root, HyperpriorNode):
+        return "params", "entropy parameters of y"
+    y = root.y
+    if isinstance(y, GaussianConditionalNode) and y.entropy_parameters is None:
+        meanings = {
+            ("scales",): ("scales", "Gaussian scales of y (means are zero)"),
+            ("scales", "means"): ("scales_means", "Gaussian scales then means of y: split in two halves along channels"),
+            ("means", "scales"): ("means_scales", "Gaussian means then scales of y: split in two halves along channels"),
+        }
+        if tuple(y.chunks) in meanings:
+            return meanings[tuple(y.chunks)]
+    return "hyper_params", (
+        f"hyperprior parameters, read by y's {y.kind.replace('_', '-')} coding with its context networks "
+        "(the manifest's entropy graph)"
+    )
 
 
 def _roles(model: nn.Module) -> Dict[str, Tuple[str, str, str]]:

@@ -6,7 +6,7 @@ standard library alone.
 
     {
       "format": "neuralcodec-export",
-      "version": 1,
+      "version": 2,
       "neuralcodec_version": "0.1.0",
       "torch_version": "2.5.1",
       "model": {
@@ -53,7 +53,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 __all__ = [
     "ENTROPY_FILE",
@@ -71,7 +71,14 @@ __all__ = [
 #: File name of the manifest inside an export folder.
 MANIFEST_NAME = "manifest.json"
 #: Version of the manifest layout this module writes and reads.
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+
+#: The entropy kinds each manifest version knows: version 1 named the model families,
+#: version 2 records the coding graph itself (:mod:`neuralcodec.graph_spec`).
+ENTROPY_KINDS: Dict[int, Tuple[str, ...]] = {
+    1: ("factorized", "scale", "mean-scale", "autoregressive"),
+    2: ("factorized", "graph"),
+}
 #: Export formats and the suffix of their files.
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
 #: File of the CDF tables and engine networks (see :mod:`neuralcodec.export.entropy`).
@@ -163,8 +170,9 @@ def read_manifest(folder: PathLike) -> Dict[str, Any]:
         if "skipped" not in entropy:
             _require(isinstance(entropy.get("path"), str) and Path(entropy["path"]).name == entropy["path"], path,
                      "'entropy' needs 'path', a plain file name inside the folder")
-            _require(entropy.get("kind") in ("factorized", "scale", "mean-scale", "autoregressive"), path,
-                     f"unknown entropy kind {entropy.get('kind')!r}")
+            kinds = ENTROPY_KINDS[version]
+            _require(entropy.get("kind") in kinds, path,
+                     f"unknown entropy kind {entropy.get('kind')!r} in a version {version} manifest (one of {kinds})")
     return manifest
 
 

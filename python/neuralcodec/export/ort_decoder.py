@@ -18,10 +18,11 @@ What is decoded, and how exactly:
 * the side information ``z`` and, for the factorized prior, ``y``: the entropy
   bottleneck's tables and medians, with the rANS decoder — the same integers and the
   same float32 additions as PyTorch, so the same values;
-* ``y`` of the hyperprior models: the hyper-synthesis, context model and
-  entropy-parameter network run in the Rust engine (files of the ``"engine"`` coding
-  path, the default of these models), which computes the same bits as the encoder on
-  every machine — so ``y_hat`` is identical to PyTorch's decode, bit for bit;
+* ``y`` of every other model: its coding graph (the manifest's spec, see
+  :mod:`neuralcodec.graph_spec`: hyper-synthesis, context and parameter networks,
+  checkerboards, channel groups) runs in the Rust engine (files of the ``"engine"``
+  coding path, the default), which computes the same bits as the encoder on every
+  machine — so ``y_hat`` is identical to PyTorch's decode, bit for bit;
 * the image: ``g_s`` in onnxruntime, which agrees with PyTorch to float32 rounding; after
   the clamp to ``[0, 1]`` and the rounding to 8 bits, a pixel can differ from
   PyTorch's decode by one level where the value lies next to a rounding boundary.
@@ -38,41 +39,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from neuralcodec import _core
 from neuralcodec.ans import CdfTable, RansDecoder, StreamError
 from neuralcodec.codec.container import DEFAULT_MAX_PIXELS, Header, unpack
 from neuralcodec.codec.errors import FormatError, ModelMismatchError
 from neuralcodec.export.manifest import ManifestError, read_manifest, transform_entry, verify_files
+from neuralcodec.graph_spec import build_graph
 from neuralcodec.settings import engine_threads
 
 __all__ = ["OrtDecoder"]
 
 PathLike = Union[str, Path]
-
-
-def _network(ops: Sequence[Dict[str, Any]], tensors: Dict[str, np.ndarray]) -> Any:
-    """An engine network with the layers recorded by :mod:`neuralcodec.export.entropy`."""
-    network = _core.EngineNetwork()
-    for op in ops:
-        kind = op["op"]
-        if kind == "conv2d":
-            name = op["tensor"]
-            network.conv2d(tensors[f"{name}.weight"], tensors[f"{name}.bias"], int(op["stride"]), int(op["padding"]))
-        elif kind == "conv_transpose2d":
-            name = op["tensor"]
-            network.conv_transpose2d(
-                tensors[f"{name}.weight"], tensors[f"{name}.bias"], int(op["stride"]), int(op["padding"]),
-                int(op["output_padding"]),
-            )
-        elif kind == "relu":
-            network.relu()
-        elif kind == "leaky_relu":
-            network.leaky_relu(float(op["negative_slope"]))
-        elif kind == "pixel_shuffle":
-            network.pixel_shuffle(int(op["upscale_factor"]))
-        else:
-            raise ManifestError(f"unknown engine layer {kind!r} in the manifest")
-    return network
 
 
 def _table(tensors: Dict[str, np.ndarray], prefix: str) -> CdfTable:
@@ -133,27 +109,21 @@ class OrtDecoder:
 
         tensors = load_file(str(self.folder / entropy["path"]))
         self._tensors = tensors
-        self._y_table = _table(tensors, "y")
-        self._z_table = None if self.kind == "factorized" else _table(tensors, "z")
-        self._engine = None
-        if self.kind != "factorized":
-            kwargs: Dict[str, Any] = {}
-            context = entropy.get("context")
-            if context:
-                kwargs = dict(
-                    context_weight=tensors["context.weight"],
-                    context_bias=tensors["context.bias"],
-                    entropy_weight=tensors["entropy.weight"],
-                    entropy_bias=tensors["entropy.bias"],
-                    entropy_rest=_network(context["entropy_rest"], tensors),
-                    params_channels=int(context["params_channels"]),
-                )
-            self._engine = _core.Engine(
-                _network(entropy["hyper_synthesis"], tensors),
-                tensors["y.scale_table"],
-                float(entropy["lower_bound_scale"]),
-                threads=1,
-                **kwargs,
+        self._y_table: Optional[CdfTable] = None
+        self._z_table: Optional[CdfTable] = None
+        self._graph: Any = None
+        if self.kind == "factorized":
+            self._y_table = _table(tensors, "y")
+        elif self.kind == "graph":
+            self._z_table = _table(tensors, "z")
+            try:
+                self._graph = build_graph(entropy["graph"], tensors)
+            except (KeyError, TypeError, ValueError) as error:
+                raise ManifestError(f"{self.folder}: the manifest's coding graph does not build: {error}") from None
+        else:
+            raise ManifestError(
+                f"{self.folder}: entropy kind {self.kind!r} comes from an older neuralcodec (manifest version 1, "
+                "before the coding graph); export the model again"
             )
 
         options = onnxruntime.SessionOptions()
@@ -196,25 +166,14 @@ class OrtDecoder:
             raise ValueError(f"a {self.kind} model needs {expected} lists of strings, one string per image")
         height, width = (int(s) for s in shape)
         if self.kind == "factorized":
+            assert self._y_table is not None
             return self._bottleneck(strings[0], (height, width), "y", self._y_table)
-        assert self._engine is not None and self._z_table is not None
+        assert self._graph is not None and self._z_table is not None
         z_hat = self._bottleneck(strings[1], (height, width), "z", self._z_table)
-        channels = int(self.entropy["latent_channels"])
         y_hats: List[np.ndarray] = []
         for y_string, z in zip(strings[0], z_hat):
-            params = self._engine.hyper(np.ascontiguousarray(z.transpose(1, 2, 0)), self.threads)  # [4h, 4w, P]
-            if self.kind == "autoregressive":
-                y = self._engine.decode(bytes(y_string), params, self._y_table.native, self.threads)
-                y_hats.append(np.ascontiguousarray(y.transpose(2, 0, 1)))
-                continue
-            params = params.transpose(2, 0, 1)  # [P, 4h, 4w]
-            scales = np.ascontiguousarray(params[:channels])
-            indexes = self._engine.indexes(scales)
-            values = RansDecoder().decode_with_indexes(bytes(y_string), indexes.reshape(-1), self._y_table)
-            y = values.reshape(scales.shape).astype(np.float32)
-            if self.kind == "mean-scale":
-                y = y + params[channels:]
-            y_hats.append(np.ascontiguousarray(y, dtype=np.float32))
+            y = self._graph.decode(bytes(y_string), np.ascontiguousarray(z.transpose(1, 2, 0)), threads=self.threads)
+            y_hats.append(np.ascontiguousarray(y.transpose(2, 0, 1)))
         return np.stack(y_hats)
 
     # --------------------------------------------------------------------- image
