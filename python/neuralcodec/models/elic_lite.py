@@ -43,8 +43,8 @@ from torch import Tensor, nn
 
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
-from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.hyperprior import conv, deconv
+from neuralcodec.models.vbr import VariableRateModel
 
 __all__ = ["ELIC_LITE_LAMBDAS", "ElicLiteVbr", "checkerboard_anchor_mask"]
 
@@ -66,7 +66,7 @@ def _quantize_ste(values: Tensor, means: Tensor) -> Tensor:
     return centred + (torch.round(centred) - centred).detach() + means
 
 
-class ElicLiteVbr(CompressionModel):
+class ElicLiteVbr(VariableRateModel):
     """See the module documentation. ``levels`` rate levels (qualities ``1 .. levels``).
 
     Args:
@@ -163,7 +163,7 @@ class ElicLiteVbr(CompressionModel):
         q = torch.as_tensor(quality, dtype=torch.float32, device=self.y_gain.device).reshape(-1)
         low, high = self.qualities()
         if not bool(((q >= low) & (q <= high)).all()):
-            raise ValueError(f"quality must be within {low:g}..{high:g}, got {quality!r}")
+            self.check_quality(quality if q.numel() != 1 else float(q))  # raises, with the range
         position = q - 1
         lower = position.floor().clamp(max=self.levels - 2).long()
         fraction = (position - lower).view(-1, 1)
@@ -173,6 +173,16 @@ class ElicLiteVbr(CompressionModel):
             mixed = table[lower] * (1 - fraction) + table[lower + 1] * fraction
             out[name] = mixed[:, :, None, None]
         return out
+
+    def prepare_quality(self, quality: float) -> Dict[str, Any]:
+        """``{"quality": quality}`` (checked against :meth:`qualities`)."""
+        return {"quality": self.check_quality(quality)}
+
+    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
+        """A quality drawn uniformly from the continuous range, with its :meth:`lmbda`."""
+        low, high = self.qualities()
+        quality = low + (high - low) * float(torch.rand((), generator=generator))
+        return {"quality": quality}, float(self.lmbda(quality))
 
     @staticmethod
     def lmbda(quality: Union[float, Tensor]) -> Tensor:
@@ -244,9 +254,8 @@ class ElicLiteVbr(CompressionModel):
         self._check_input(x)
         if x.shape[0] != 1:
             raise ValueError(f"compress codes one image at a time, got a batch of {x.shape[0]}")
-        padded = self.pad(x)
         gain = self.gains(quality)
-        y = self.g_a(padded)
+        y = self._analyze(x, False)  # g_a(pad(x)), over tiles for a large image
         z = self.h_a(y) * gain["z_gain"]
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
