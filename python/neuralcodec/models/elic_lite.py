@@ -184,6 +184,10 @@ class ElicLiteVbr(VariableRateModel):
         quality = low + (high - low) * float(torch.rand((), generator=generator))
         return {"quality": quality}, float(self.lmbda(quality))
 
+    def lambda_for_quality(self, quality: float) -> float:
+        """:meth:`lmbda` at ``quality`` (checked against :meth:`qualities`), as a float."""
+        return float(self.lmbda(self.check_quality(quality)))
+
     @staticmethod
     def lmbda(quality: Union[float, Tensor]) -> Tensor:
         """The training lambda at ``quality`` (geometric between the levels)."""

@@ -152,6 +152,10 @@ class VariableRateModel(CompressionModel):
         ``forward`` and the lambda of the loss ``lambda * 255^2 * MSE + bpp`` at that rate."""
         raise NotImplementedError
 
+    def lambda_for_quality(self, quality: float) -> float:
+        """The lambda of the loss ``lambda * 255^2 * MSE + bpp`` the model trains ``quality`` for."""
+        raise NotImplementedError
+
     @contextlib.contextmanager
     def reuse_analysis(self) -> Iterator[None]:
         """Within the block, ``compress`` of the same input tensor (same object, not
