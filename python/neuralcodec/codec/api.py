@@ -187,7 +187,9 @@ class Codec:
             self.quality = self._check_rate(wanted)
         elif quality is not None:
             point = _rate_point(quality, name)
-        self.identity = ModelIdentity(name, point, metric or "", Origin(origin), weights_sha256(model))
+        # A variable-rate model hashes its identity_state_dict: what it rebuilds per quality is canonical there.
+        digest = weights_sha256(model.identity_state_dict() if isinstance(model, VariableRateModel) else model)
+        self.identity = ModelIdentity(name, point, metric or "", Origin(origin), digest)
 
     def __repr__(self) -> str:
         at = f" at quality {self.quality:g}" if self.quality is not None else ""

@@ -55,6 +55,7 @@ range without knowing the model's own conventions.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import warnings
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
@@ -155,6 +156,13 @@ class VariableRateModel(CompressionModel):
     def lambda_for_quality(self, quality: float) -> float:
         """The lambda of the loss ``lambda * 255^2 * MSE + bpp`` the model trains ``quality`` for."""
         raise NotImplementedError
+
+    def identity_state_dict(self) -> Dict[str, Tensor]:
+        """The state_dict that names the model in files (its weights hash): the state_dict,
+        with any state derived afresh for each quality in a canonical form (see
+        :meth:`ScaleHyperpriorVbr.identity_state_dict`), so that coding at one quality does
+        not change the identity."""
+        return self.state_dict()
 
     @contextlib.contextmanager
     def reuse_analysis(self) -> Iterator[None]:
@@ -373,6 +381,21 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
             if rebuilt:
                 self._engine_z_step = 1.0 if method == "portable" else None
         return updated | rebuilt
+
+    def identity_state_dict(self) -> Dict[str, Tensor]:
+        """The state_dict, except that with ``vr_entbttlnck`` the tables of ``z`` are those of
+        step 1 (built portably on a copy), whatever step they were last built for: coding
+        rebuilds them from the weights for each gain's step (:meth:`prepare_quality`, the
+        engine path), so they are not part of what decides the decoded image."""
+        state = self.state_dict()
+        if not self.vr_entbttlnck:
+            return state
+        canonical = copy.deepcopy(self._variable_bottleneck())
+        canonical.update_variable(force=True, qs=1.0)
+        for key, value in canonical.state_dict().items():
+            if key.startswith(("_quantized_cdf", "_offset", "_cdf_length")):
+                state[f"entropy_bottleneck.{key}"] = value
+        return state
 
     def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         self._engine_z_step = None  # tables of unknown step
