@@ -473,7 +473,7 @@ def _compress_command(args: argparse.Namespace) -> int:
     from neuralcodec.codec.images import load_image
 
     reporter = _Reporter(len(jobs), args.quiet, "image")
-    last: List[Any] = []  # the previous image's search: the next one starts from it
+    last: List[Any] = []  # the previous image's search: the next one takes its slope
 
     def work(job: _Job) -> _Row:
         assert job.target is not None
@@ -489,7 +489,7 @@ def _compress_command(args: argparse.Namespace) -> int:
             if targeted:
                 search = codec.encode_target(
                     loaded, bpp=args.bpp, size=args.size, coding_path=args.coding_path, metadata=metadata,
-                    start=last[-1].quality if last else None, slope=last[-1].slope if last else None,
+                    slope=last[-1].slope if last else None,  # its quality depends on the content: not the start
                 )
                 last[:] = [search]
                 data, quality = search.data, search.quality
