@@ -41,7 +41,12 @@ from neuralcodec.codec.container import (
 from neuralcodec.codec.errors import TargetOutOfRangeError
 from neuralcodec.codec.rate import DEFAULT_TOLERANCE, parse_size, search_quality, target_bytes
 from neuralcodec.models.elic_lite import ElicLiteVbr
-from neuralcodec.models.vbr import MeanScaleHyperpriorVbr, ScaleHyperpriorVbr, is_variable_rate
+from neuralcodec.models.vbr import (
+    JointAutoregressiveHierarchicalPriorsVbr,
+    MeanScaleHyperpriorVbr,
+    ScaleHyperpriorVbr,
+    is_variable_rate,
+)
 
 #: Fewer examples than the profile's for the tests that encode with a model.
 MODEL_EXAMPLES = max(8, settings.default.max_examples // 4)
@@ -203,6 +208,24 @@ def test_the_compat_path_with_a_variable_step_for_z_builds_its_tables_per_gain()
             data = codec.encode(x, quality=quality, coding_path=path)
             decoded = decode_image(data, Codec(model, architecture="mbt2018-mean-vbr"), output="tensor")
             assert decoded.shape == (1, 3, 48, 48)
+
+
+def test_the_autoregressive_variable_rate_model_codes_at_a_continuous_quality():
+    torch.manual_seed(0)
+    model = JointAutoregressiveHierarchicalPriorsVbr(8, 12).eval()
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(20)
+    model.update(force=True)
+    codec = Codec(model, architecture="mbt2018-vbr", quality=3.25)
+    x = image(40, 40)
+    data = codec.encode(x)
+    assert read_header(data).coded_quality == 3.25 and read_header(data).coding_path == "compat"
+    decoded = decode_image(data, Codec(model, architecture="mbt2018-vbr"), output="tensor")
+    rate = model.prepare_quality(3.25)
+    with torch.no_grad():
+        out = model.compress(x, **rate)
+        expected = model.decompress(out["strings"], out["shape"], x_size=(40, 40), **rate)["x_hat"]
+    torch.testing.assert_close(decoded, expected)
 
 
 def test_elic_lite_codes_through_the_container_at_a_continuous_quality():
