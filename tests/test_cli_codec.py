@@ -202,3 +202,78 @@ def test_several_inputs_into_an_existing_file_is_a_usage_error(tmp_path, images,
     (tmp_path / "taken.nci").write_bytes(b"x")
     assert main(["compress", str(images), "-o", str(tmp_path / "taken.nci")]) == 2
     assert "existing file" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ variable rate
+@pytest.fixture(scope="module")
+def vbr_checkpoint(tmp_path_factory):
+    from neuralcodec.models.vbr import MeanScaleHyperpriorVbr
+    from neuralcodec.zoo.defaults import save_weights
+
+    torch.manual_seed(0)
+    model = MeanScaleHyperpriorVbr(8, 12).eval()
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(20)
+    model.update(force=True)
+    path = tmp_path_factory.mktemp("weights") / "vbr.safetensors"
+    save_weights(model, path, "mbt2018-mean-vbr")
+    return path
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (height, width) in enumerate([(96, 128), (112, 128), (80, 120)]):
+        Image.fromarray(pixels(height, width, seed=i)).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_compress_bpp_writes_files_not_over_the_target_that_decode_with_nothing_else(tmp_path, photos, vbr_checkpoint,
+                                                                                     capsys):
+    out = tmp_path / "out"
+    assert main(["compress", str(photos), "-o", str(out), "--checkpoint", str(vbr_checkpoint), "--bpp", "0.45"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].split() == ["input", "output", "size", "bytes", "bpp", "quality", "time"]
+    assert "the largest file not over 0.45 bpp" in captured.err and "encodes" in captured.err
+    for path in sorted(out.iterdir()):
+        header = read_header(path.read_bytes())
+        limit = int(0.45 * header.pixels / 8)
+        assert 0.95 * limit <= path.stat().st_size <= limit
+        assert 1 <= header.coded_quality <= 8
+    assert main(["decompress", str(out), "-o", str(tmp_path / "back"), "--checkpoint", str(vbr_checkpoint)]) == 0
+    assert "quality" in capsys.readouterr().out.splitlines()[0]
+    assert len(list((tmp_path / "back").iterdir())) == 3
+
+
+def test_compress_size_and_a_continuous_quality(tmp_path, photos, vbr_checkpoint, capsys):
+    image = photos / "p0.png"
+    assert main(["compress", str(image), "-o", str(tmp_path / "s.nci"), "--checkpoint", str(vbr_checkpoint),
+                 "--size", "0.7KB"]) == 0
+    assert 665 <= (tmp_path / "s.nci").stat().st_size <= 700
+    assert main(["compress", str(image), "-o", str(tmp_path / "q.nci"), "--checkpoint", str(vbr_checkpoint),
+                 "-q", "2.5"]) == 0
+    assert read_header((tmp_path / "q.nci").read_bytes()).coded_quality == 2.5
+    assert "at quality 2.5" in capsys.readouterr().err
+
+
+def test_rate_options_refuse_what_they_cannot_do(tmp_path, photos, vbr_checkpoint, checkpoint, capsys):
+    image = str(photos / "p0.png")
+    # a target out of reach: that input fails (exit 1) with the reachable range
+    assert main(["compress", image, "-o", str(tmp_path / "a.nci"), "--checkpoint", str(vbr_checkpoint),
+                 "--size", "1MB"]) == 1
+    assert "above the largest file" in capsys.readouterr().err
+    # discrete models: no target, no fractional quality (usage errors)
+    assert main(["compress", image, "-o", str(tmp_path / "b.nci"), "--checkpoint", str(checkpoint), "--bpp", "1"]) == 2
+    assert "--bpp needs a variable-rate model" in capsys.readouterr().err
+    assert main(["compress", image, "-o", str(tmp_path / "c.nci"), "--checkpoint", str(checkpoint), "-q", "2.5"]) == 2
+    assert "discrete rate points" in capsys.readouterr().err
+    assert main(["compress", image, "-o", str(tmp_path / "d.nci"), "--checkpoint", str(vbr_checkpoint),
+                 "-q", "9"]) == 2
+    assert "within 1..8" in capsys.readouterr().err
+    # a quality and a target, or a size that is not one: argparse's usage errors
+    for extra in (["-q", "2", "--bpp", "1"], ["--size", "30 kilobytes"], ["--bpp", "-1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["compress", image, "--checkpoint", str(vbr_checkpoint), *extra])
+        assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -140,6 +140,8 @@ def test_eval_command_reads_state_dict_checkpoints_with_model(checkpoints, capsy
         (["--model", "mbt2018-mean", "--pretrained"], "give --quality"),
         (["--checkpoint", "/nonexistent.safetensors"], "does not exist"),
         (["-q", "7"], "shipped weights have qualities"),
+        (["-q", "1.5"], "a fractional quality needs a variable-rate model"),
+        (["--model", "mbt2018-mean", "--pretrained", "-q", "2.5"], "discrete rate points"),
         (["--pretrained"], "--pretrained needs --model"),
     ],
 )
@@ -150,7 +152,11 @@ def test_eval_command_bad_arguments_exit_2_with_a_clear_message(args, message, c
 
 def test_eval_command_refuses_mixing_checkpoints_and_qualities(checkpoints, capsys):
     paths, state_dict = checkpoints
-    assert main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), "-q", "1"]) == 2
+    assert main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), "-q", "1", "--no-progress"]) == 2
+    assert "discrete rate points: --quality with one checkpoint needs a variable-rate model" in capsys.readouterr().err
+    assert main(["eval", str(IMAGES), "--checkpoint", *map(str, paths), "-q", "1"]) == 2
+    assert "--quality goes with one variable-rate checkpoint" in capsys.readouterr().err
+    assert main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), "--pretrained"]) == 2
     assert "do not combine" in capsys.readouterr().err
     assert main(["eval", str(IMAGES), "--checkpoint", str(state_dict)]) == 2
     assert "--model" in capsys.readouterr().err
@@ -190,3 +196,28 @@ def test_eval_command_on_a_missing_dataset_exits_2():
     result = _cli("eval", "/nonexistent/kodak", "--no-progress")
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_eval_command_evaluates_one_variable_rate_checkpoint_at_continuous_qualities(tmp_path, capsys):
+    from neuralcodec.models.vbr import MeanScaleHyperpriorVbr
+
+    torch.manual_seed(0)
+    model = MeanScaleHyperpriorVbr(8, 12).eval()
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(20)
+    model.update(force=True)
+    path = tmp_path / "vbr.safetensors"
+    save_weights(model, path, "mbt2018-mean-vbr")
+    output = tmp_path / "vbr.json"
+    code = main(["eval", str(IMAGES), "--checkpoint", str(path), "-q", "1", "1.5", "2", "8", "-o", str(output),
+                 "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    data = load_results(output)
+    assert data["qualities"] == [1, 1.5, 2, 8]
+    bpp = data["results"]["bpp"]
+    assert bpp == sorted(bpp) and bpp[0] < bpp[-1]  # one model, the rate grows with the quality
+    rgb = read_rgb(IMAGES / "kodim05-64x48.png")
+    assert data["per_image"]["images"][0] == "kodim05-64x48.png"
+    assert evaluate_image(model, rgb, quality=1.5)["bpp"] == data["per_image"]["bpp"][1][0]
+    assert main(["eval", str(IMAGES), "--checkpoint", str(path), "-q", "8.5", "--no-progress"]) == 2
+    assert "within 1..8" in capsys.readouterr().err

@@ -20,13 +20,28 @@ def test_quality_ranges_are_checked_in_one_place_and_the_help_is_generated_from_
         (7, "cheng2020-anchor", "cheng2020-anchor has qualities 1..6, got 7"),
         (True, "mbt2018", "got True"),
         (1, "nope", "unknown architecture"),
+        (2.5, None, r"qualities 1..4 \(discrete rate points: a fractional quality needs a variable-rate model"),
     ]:
         with pytest.raises(ValueError, match=message):
             settings.check_quality(quality, architecture)
+    assert settings.check_quality(3.0) == 3 and type(settings.check_quality(3.0)) is int
     assert settings.quality_help() == (
         "rate point: 1..4 for the shipped weights (default 3), "
-        "1..8 (1..6 for cheng2020-anchor, cheng2020-attn, cheng2020-anchor-checkerboard) for CompressAI's"
+        "1..8 (1..6 for cheng2020-anchor, cheng2020-attn, cheng2020-anchor-checkerboard) for CompressAI's; "
+        "any number within the range of a variable-rate model (bmshj2018-hyperprior-vbr, mbt2018-mean-vbr, "
+        "mbt2018-vbr), e.g. 2.5"
     )
+
+
+def test_a_quality_argument_reads_as_an_integer_or_a_continuous_quality():
+    assert settings.parse_quality("3") == 3 and type(settings.parse_quality("3")) is int
+    assert settings.parse_quality("2.5") == 2.5
+    for text in ("nan", "inf", "three"):
+        with pytest.raises(ValueError):
+            settings.parse_quality(text)
+    from neuralcodec.zoo import VBR_ARCHITECTURES
+
+    assert VBR_ARCHITECTURES is settings.VARIABLE_RATE_ARCHITECTURES  # one owner
 
 
 def test_the_zoo_and_the_shipped_defaults_use_the_same_rate_points():

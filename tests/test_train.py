@@ -189,6 +189,46 @@ def test_invalid_configs_are_refused(tmp_path, overrides, message):
         train(_config(tmp_path, **overrides))
 
 
+def test_variable_rate_training_draws_a_level_and_its_lambda_each_step(tmp_path, monkeypatch):
+    """Two CPU steps of one model for every rate, through the command line: each step draws
+    a gain level (and trains at its lambda), validation codes at the middle quality, and the
+    weights file codes at any quality."""
+    from neuralcodec.cli import main
+    from neuralcodec.models.vbr import VBR_LAMBDAS, MeanScaleHyperpriorVbr
+
+    drawn = []
+    original = MeanScaleHyperpriorVbr.draw_training_rate
+
+    def spy(self, generator):
+        rate, lmbda = original(self, generator)
+        drawn.append((rate["s"], lmbda))
+        return rate, lmbda
+
+    monkeypatch.setattr(MeanScaleHyperpriorVbr, "draw_training_rate", spy)
+    images = _write_images(tmp_path / "train")
+    out = tmp_path / "run"
+    code = main(["train", str(images), "-o", str(out), "--model", "mbt2018-mean-vbr", "--variable-rate",
+                 "--N", "8", "--M", "8", "--steps", "2", "--batch-size", "1", "--patch-size", "64",
+                 "--val-count", "1", "--val-every", "2", "--quiet", "--threads", "1"])
+    assert code == 0
+    assert len(drawn) == 2 and all(lmbda == VBR_LAMBDAS[s] for s, lmbda in drawn)
+    with (out / "log.csv").open() as f:
+        assert [row["split"] for row in csv.DictReader(f)].count("val") == 1
+    state, metadata = read_weights(out / "weights.safetensors")
+    assert metadata["architecture"] == "mbt2018-mean-vbr" and metadata["lambda"] == "variable"
+    model = load_weights_file(out / "weights.safetensors")
+    x = torch.rand(1, 3, 40, 70)
+    rate = model.prepare_quality(2.5)
+    with torch.no_grad():
+        coded = model.compress(x, **rate)
+        assert model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"], **rate)["x_hat"].shape == x.shape
+
+
+def test_variable_rate_training_needs_a_variable_rate_model(tmp_path):
+    with pytest.raises(ValueError, match="variable-rate architecture"):
+        train(_config(tmp_path, variable_rate=True))
+
+
 def test_aux_adam_quantile_training_runs(tmp_path):
     result = train(_config(tmp_path, steps=3, quantile_fit="aux-adam"))
     assert result.weights_path.is_file()

@@ -5,7 +5,9 @@ command line lives here, so the checks and the ``--help`` texts are generated fr
 same data:
 
 * the rate points (``quality``) of neuralcodec's shipped weights and of CompressAI's
-  published ones (:func:`check_quality`, :func:`quality_help`);
+  published ones (:func:`check_quality`, :func:`quality_help`), which architectures take
+  a continuous quality instead (:data:`VARIABLE_RATE_ARCHITECTURES`), and how a
+  ``--quality`` argument reads (:func:`parse_quality`);
 * the file suffixes read as images (:data:`IMAGE_SUFFIXES`);
 * the thread count of the Rust engine (:func:`engine_threads`), read from the
   environment when it is asked for, not at import.
@@ -28,8 +30,10 @@ __all__ = [
     "DEFAULT_TILE_SIZE",
     "IMAGE_SUFFIXES",
     "METRICS",
+    "VARIABLE_RATE_ARCHITECTURES",
     "available_cpus",
     "check_quality",
+    "parse_quality",
     "engine_threads",
     "quality_help",
     "qualities_of",
@@ -62,6 +66,9 @@ COMPRESSAI_QUALITIES: Dict[str, range] = {
     "mbt2018-mean-vbr": range(1, 9),
     "mbt2018-vbr": range(1, 9),
 }
+#: The zoo models that code at a continuous quality (their qualities above are the levels
+#: between which they interpolate; the models check the range).
+VARIABLE_RATE_ARCHITECTURES = ("bmshj2018-hyperprior-vbr", "mbt2018-mean-vbr", "mbt2018-vbr")
 #: The distortions CompressAI's weights were trained for.
 METRICS = ("mse", "ms-ssim")
 
@@ -89,16 +96,43 @@ def _span(qualities: Sequence[int]) -> str:
 
 def check_quality(quality: object, architecture: Optional[str] = None) -> int:
     """``quality`` when it is a rate point of ``architecture`` (CompressAI's weights) or,
-    with no architecture, of neuralcodec's shipped weights.
+    with no architecture, of neuralcodec's shipped weights. A float with an integer value
+    (``3.0``, as ``--quality 3.0`` parses) counts as that integer.
+
+    Discrete rate points only: a variable-rate model owns its continuous range
+    (:meth:`neuralcodec.models.vbr.VariableRateModel.check_quality`).
 
     Raises:
-        ValueError: not an int, or not one of the rate points (the message lists them).
+        ValueError: not an integer, or not one of the rate points (the message lists them).
     """
     qualities = qualities_of(architecture)
+    if isinstance(quality, float) and quality.is_integer():
+        quality = int(quality)
     if isinstance(quality, bool) or not isinstance(quality, int) or quality not in qualities:
         owner = f"{architecture} has" if architecture else "the shipped weights have"
-        raise ValueError(f"{owner} qualities {_span(qualities)}, got {quality!r}")
+        fractional = ""
+        if isinstance(quality, float):
+            fractional = " (discrete rate points: a fractional quality needs a variable-rate model"
+            fractional += f", e.g. {', '.join(VARIABLE_RATE_ARCHITECTURES)})"
+        raise ValueError(f"{owner} qualities {_span(qualities)}{fractional}, got {quality!r}")
     return quality
+
+
+def parse_quality(text: str) -> float:
+    """A ``--quality`` argument: an integer rate point (``3``) or a continuous quality of a
+    variable-rate model (``2.5``); an ``int`` when the text is an integer.
+
+    Raises:
+        ValueError: not a finite number.
+    """
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"a quality is a finite number, got {text!r}")
+    return value
 
 
 def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
@@ -111,7 +145,8 @@ def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
     exceptions = "".join(f" ({span} for {', '.join(names)})" for span, names in others)
     return (
         f"rate point: {_span(qualities_of())} for the shipped weights ({shipped_default}), "
-        f"{common}{exceptions} for CompressAI's"
+        f"{common}{exceptions} for CompressAI's; any number within the range of a variable-rate "
+        f"model ({', '.join(VARIABLE_RATE_ARCHITECTURES)}), e.g. 2.5"
     )
 
 

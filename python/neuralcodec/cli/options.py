@@ -1,7 +1,8 @@
 """The options every subcommand spells alike.
 
 One idea has one name on the whole command line: ``--model NAME`` (a zoo architecture),
-``--quality/-q Q``, ``--metric``, ``--checkpoint FILE``, ``--device cpu|cuda``,
+``--quality/-q Q`` (an integer rate point, or any number in a variable-rate model's
+range, e.g. ``2.5``), ``--metric``, ``--checkpoint FILE``, ``--device cpu|cuda``,
 ``--force`` (replace existing outputs) and ``--quiet`` (no progress bar and no notes).
 Earlier spellings (``--architecture``, ``-a``, ``--cuda``, ``--overwrite``,
 ``--no-progress``, and ``-q`` for ``--quiet`` where a command takes no quality) are
@@ -26,6 +27,7 @@ __all__ = [
     "add_model",
     "add_quality",
     "add_quiet",
+    "quality_number",
 ]
 
 #: The choices of ``--device``.
@@ -55,8 +57,20 @@ def add_model(parser: Any, *, help: Optional[str] = None, dest: str = "model", d
     add_alias(parser, "--architecture", "-a", dest=dest, metavar="NAME")
 
 
-def add_quality(parser: Any, *, nargs: Optional[str] = None, type: Any = int, help: Optional[str] = None) -> None:
-    """``--quality/-q Q``: a rate point (help text from :func:`neuralcodec.settings.quality_help`)."""
+def quality_number(text: str) -> float:
+    """An argparse type: a quality, an integer rate point or a continuous quality
+    (:func:`neuralcodec.settings.parse_quality`)."""
+    try:
+        return settings.parse_quality(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a quality is a number such as 3 or 2.5, got {text!r}") from None
+
+
+def add_quality(
+    parser: Any, *, nargs: Optional[str] = None, type: Any = quality_number, help: Optional[str] = None
+) -> None:
+    """``--quality/-q Q``: a rate point, or a continuous quality of a variable-rate model
+    (help text from :func:`neuralcodec.settings.quality_help`)."""
     parser.add_argument(
         "-q",
         "--quality",

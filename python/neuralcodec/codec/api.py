@@ -15,6 +15,14 @@ the entropy parameters with PyTorch floats, so decoding on another kind of devic
 software than the encoder can, rarely, pick another CDF row, which the coder's
 end-of-stream check almost always refuses (a :class:`~neuralcodec.codec.FormatError`).
 Use the engine path where files must decode exactly across machines.
+
+**Variable rate.** A variable-rate model (the ``*-vbr`` models, ``ElicLiteVbr``: one set of
+weights for every rate) codes at any quality of its continuous range: ``Codec(model,
+quality=2.5)``, ``encode_image(..., quality=2.5)``. The file records that quality (the
+critical ``QUAL`` extension, ``docs/format.md``), so the decoder needs nothing else. A
+target instead of a quality, ``encode_image(..., bpp=0.5)`` or ``size="30KB"``, writes the
+largest file not over it (:meth:`Codec.encode_target`, :mod:`neuralcodec.codec.rate`).
+Models with discrete rate points refuse a fractional quality and a target.
 """
 
 from __future__ import annotations
@@ -37,11 +45,14 @@ from neuralcodec.codec.container import (
     DEFAULT_MAX_STRINGS,
     EXTENSION_EXIF,
     EXTENSION_ICC,
+    EXTENSION_QUALITY,
     Header,
     ModelIdentity,
     Origin,
+    encode_quality,
     expected_padding,
     pack,
+    quantize_quality,
     unpack,
 )
 from neuralcodec.codec.errors import (
@@ -53,15 +64,19 @@ from neuralcodec.codec.errors import (
 )
 from neuralcodec.codec.identity import architecture_of, weights_sha256
 from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
+from neuralcodec.codec.rate import DEFAULT_TOLERANCE, RateSearch, search_quality, target_bytes
 from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.files import write_atomic
 from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.vbr import VariableRateModel
+from neuralcodec.settings import DEFAULT_QUALITY, VARIABLE_RATE_ARCHITECTURES
 
 __all__ = [
     "METADATA_CHOICES",
     "Codec",
     "ImageConversionWarning",
+    "RateSearch",
     "decode_file",
     "decode_image",
     "decoder_for",
@@ -76,6 +91,7 @@ __all__ = [
 PathLike = Union[str, Path]
 ModelLike = Union[CompressionModel, "Codec", str, Path, None]
 Device = Union[str, torch.device, None]
+Size = Union[str, int]
 
 #: Pillow ``save`` options per format, so a decoded image is not degraded again.
 _SAVE_OPTIONS: Dict[str, Dict[str, Any]] = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}}
@@ -126,10 +142,19 @@ class Codec:
     Args:
         model: the compression model.
         architecture: its zoo name (default: from its class).
-        quality: the rate point to record, 0 when unknown.
+        quality: for a model with discrete rate points, the rate point to record (an
+            integer; 0 or None when unknown). For a variable-rate model, the continuous
+            quality to code at (default :data:`~neuralcodec.settings.DEFAULT_QUALITY`, or
+            the nearest end of the model's range), rounded to a multiple of 1/65536 as
+            files store it; files record it in the ``QUAL`` extension, and the identity's
+            quality is 0 (the weights are the same at every rate).
         metric: the training distortion to record, ``""`` when unknown.
         origin: where the weights come from (tells decoders where to find them).
         device: move the model there (default: leave it where it is).
+
+    Raises:
+        ValueError: a fractional quality for a model with discrete rate points, or a
+            quality outside a variable-rate model's range (the messages give the range).
     """
 
     def __init__(
@@ -137,7 +162,7 @@ class Codec:
         model: CompressionModel,
         *,
         architecture: Optional[str] = None,
-        quality: int = 0,
+        quality: Optional[float] = None,
         metric: str = "",
         origin: Origin = Origin.CHECKPOINT,
         device: Device = None,
@@ -152,24 +177,57 @@ class Codec:
         if device is not None:
             model = model.to(device)
         self.model = model
-        self.identity = ModelIdentity(name, int(quality or 0), metric or "", Origin(origin), weights_sha256(model))
+        #: The continuous quality a variable-rate model codes at; None for a model with
+        #: discrete rate points (its rate point is ``identity.quality``).
+        self.quality: Optional[float] = None
+        point = 0
+        if isinstance(model, VariableRateModel):
+            low, high = model.qualities()
+            wanted = min(max(float(DEFAULT_QUALITY), low), high) if quality in (None, 0) else quality
+            self.quality = self._check_rate(wanted)
+        elif quality is not None:
+            point = _rate_point(quality, name)
+        # A variable-rate model hashes its identity_state_dict: what it rebuilds per quality is canonical there.
+        digest = weights_sha256(model.identity_state_dict() if isinstance(model, VariableRateModel) else model)
+        self.identity = ModelIdentity(name, point, metric or "", Origin(origin), digest)
 
     def __repr__(self) -> str:
-        return f"Codec({self.identity.describe()})"
+        at = f" at quality {self.quality:g}" if self.quality is not None else ""
+        return f"Codec({self.identity.describe()}{at})"
+
+    @property
+    def quality_range(self) -> Optional[Tuple[float, float]]:
+        """``(low, high)``, the continuous quality range of a variable-rate model; None for
+        a model with discrete rate points."""
+        if isinstance(self.model, VariableRateModel):
+            return self.model.qualities()
+        return None
+
+    def _check_rate(self, quality: Any) -> float:
+        """``quality`` on the grid files store (multiples of 1/65536), within the range of
+        the (variable-rate) model, which checks it."""
+        assert isinstance(self.model, VariableRateModel)
+        try:
+            value = quantize_quality(quality)
+        except (TypeError, ValueError):
+            value = quality  # the model's check gives the message, with its range
+        return self.model.check_quality(value)
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def default(cls, quality: Optional[int] = None, device: Device = "cpu") -> "Codec":
+    def default(cls, quality: Optional[float] = None, device: Device = "cpu") -> "Codec":
         """neuralcodec's shipped model at ``quality`` (default
         :data:`neuralcodec.zoo.defaults.DEFAULT_QUALITY`).
 
         Raises:
             ModelNotFoundError: the weights are not installed, or no such quality ships.
         """
+        from neuralcodec.settings import check_quality
         from neuralcodec.zoo import defaults
 
         quality = defaults.DEFAULT_QUALITY if quality is None else quality
         try:
+            quality = check_quality(quality)
             model = defaults.default_model(quality, device or "cpu")
         except (FileNotFoundError, ValueError) as error:
             raise ModelNotFoundError(f"neuralcodec's shipped weights at quality {quality!r}: {error}") from None
@@ -181,25 +239,31 @@ class Codec:
     def zoo(
         cls,
         architecture: str,
-        quality: Optional[int] = None,
+        quality: Optional[float] = None,
         metric: str = "mse",
         device: Device = "cpu",
         progress: bool = True,
     ) -> "Codec":
-        """CompressAI's published model (downloaded once into the cache, verified).
+        """CompressAI's published model (downloaded once into the cache, verified). A
+        variable-rate architecture has one model for every rate: ``quality`` is then the
+        continuous quality to code at (None: the default).
 
         Raises:
             ValueError: unknown architecture, quality or metric.
             ModelNotFoundError: the weights cannot be downloaded or read.
         """
+        from neuralcodec.settings import check_quality
         from neuralcodec.zoo import WeightsError, load_model
-        from neuralcodec.zoo.defaults import DEFAULT_QUALITY
 
-        quality = DEFAULT_QUALITY if quality is None else quality
+        variable = architecture in VARIABLE_RATE_ARCHITECTURES
+        if not variable:
+            quality = check_quality(DEFAULT_QUALITY if quality is None else quality, architecture)
         try:
-            model = load_model(architecture, quality, metric, pretrained=True, progress=progress)
+            level = 0 if variable else int(quality or 0)  # one model for every level
+            model = load_model(architecture, level, metric, pretrained=True, progress=progress)
         except WeightsError as error:
-            raise ModelNotFoundError(f"CompressAI's {architecture} quality {quality} ({metric}): {error}") from None
+            at = "" if variable else f" quality {quality}"
+            raise ModelNotFoundError(f"CompressAI's {architecture}{at} ({metric}): {error}") from None
         return cls(
             model, architecture=architecture, quality=quality, metric=metric, origin=Origin.COMPRESSAI, device=device
         )
@@ -209,7 +273,7 @@ class Codec:
         cls,
         path: PathLike,
         architecture: Optional[str] = None,
-        quality: int = 0,
+        quality: Optional[float] = None,
         metric: str = "",
         device: Device = "cpu",
     ) -> "Codec":
@@ -305,6 +369,9 @@ class Codec:
         self,
         image: Any,
         *,
+        quality: Optional[float] = None,
+        bpp: Optional[float] = None,
+        size: Optional[Size] = None,
         drop_alpha: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         coding_path: Optional[str] = None,
@@ -316,6 +383,11 @@ class Codec:
             image: a path, a ``PIL.Image``, a uint8 array ``[H, W(, 3)]``, a
                 :class:`~neuralcodec.codec.images.LoadedImage`, or a float tensor
                 ``[3, H, W]`` / ``[1, 3, H, W]`` with values in ``[0, 1]``.
+            quality: a variable-rate model's continuous quality for this image (default:
+                the codec's :attr:`quality`).
+            bpp, size: a target instead of a quality (variable-rate models): the file is
+                the largest found that is not over ``bpp`` bits per pixel or ``size``
+                bytes (an int, or a text such as ``"30KB"``); see :meth:`encode_target`.
             drop_alpha: code images with real transparency without their alpha.
             max_pixels: refuse images with more pixels.
             coding_path: ``"compat"`` or another path the model lists in
@@ -327,23 +399,116 @@ class Codec:
 
         Raises:
             ImageError: the image cannot be read or coded as it is.
+            TargetOutOfRangeError: a target the model cannot reach for this image.
+            ValueError: a quality or target for a model with discrete rate points, a
+                quality outside the model's range, a quality and a target together.
         """
+        if bpp is not None or size is not None:
+            if quality is not None:
+                raise ValueError("give a quality or a target (bpp=, size=), not both")
+            return self.encode_target(
+                image, bpp=bpp, size=size, drop_alpha=drop_alpha, max_pixels=max_pixels,
+                coding_path=coding_path, metadata=metadata,
+            ).data
+        if metadata not in METADATA_CHOICES:
+            raise ValueError(f"metadata must be one of {METADATA_CHOICES}, got {metadata!r}")
+        if quality is not None and self.quality is None:
+            raise ValueError(
+                f"{self.identity.architecture} has discrete rate points (a model each): a quality per image needs a "
+                "variable-rate model; build a Codec for the quality instead"
+            )
+        rate = self.quality if quality is None else self._check_rate(quality)
+        x, channels, extensions = self._input_tensor(image, drop_alpha, max_pixels, metadata)
+        path = self.check_coding_path(coding_path)
+        return self._encode_tensor(x.to(self.device), channels, extensions, path, rate)
+
+    def encode_target(
+        self,
+        image: Any,
+        *,
+        bpp: Optional[float] = None,
+        size: Optional[Size] = None,
+        start: Optional[float] = None,
+        slope: Optional[float] = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+        drop_alpha: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        coding_path: Optional[str] = None,
+        metadata: str = "icc",
+    ) -> RateSearch:
+        """The largest file of ``image`` not over a target, by a search over the
+        continuous quality on the actual bytes (:func:`~neuralcodec.codec.rate.search_quality`;
+        the analysis transform runs once).
+
+        Args:
+            image: as :meth:`encode` takes it.
+            bpp: the target in bits per pixel of the whole file (header included).
+            size: the target in bytes: an int, or a text such as ``"30KB"`` (units B, KB,
+                KiB, MB, MiB, GB, GiB; :func:`~neuralcodec.codec.rate.parse_size`).
+            start, slope: where the search starts and its prior slope of ``ln(bytes)``
+                per quality unit (e.g. the last image's :class:`RateSearch` values).
+            tolerance: a file at most this fraction under the target is accepted.
+            drop_alpha, max_pixels, coding_path, metadata: as :meth:`encode`.
+
+        Returns:
+            A :class:`~neuralcodec.codec.rate.RateSearch`: the file (``data``), its
+            ``quality``, the ``target`` in bytes and every encode it ``tried``.
+
+        Raises:
+            TargetOutOfRangeError: the target is under the smallest file of the model's
+                range or well over its largest (the message gives both).
+            ValueError: the model has discrete rate points, or neither or both targets.
+        """
+        low_high = self.quality_range
+        if low_high is None:
+            raise ValueError(
+                f"a target size needs a variable-rate model (a continuous quality); {self.identity.architecture} "
+                f"has discrete rate points. Variable-rate models: {', '.join(VARIABLE_RATE_ARCHITECTURES)} "
+                "and ElicLiteVbr"
+            )
         if metadata not in METADATA_CHOICES:
             raise ValueError(f"metadata must be one of {METADATA_CHOICES}, got {metadata!r}")
         x, channels, extensions = self._input_tensor(image, drop_alpha, max_pixels, metadata)
+        pixels = int(x.shape[-2]) * int(x.shape[-1])
+        target = target_bytes(pixels, bpp=bpp, size=size)
         path = self.check_coding_path(coding_path)
+        x = x.to(self.device)  # one tensor for every encode, so the analysis is reused
+        model = self.model
+        assert isinstance(model, VariableRateModel)
+        with model.reuse_analysis():
+            return search_quality(
+                lambda q: self._encode_tensor(x, channels, extensions, path, q),
+                *low_high, target, start=start, slope=slope, tolerance=tolerance, pixels=pixels,
+            )
+
+    def _encode_tensor(
+        self,
+        x: Tensor,
+        channels: int,
+        extensions: Tuple[Tuple[str, bytes], ...],
+        path: str,
+        quality: Optional[float],
+    ) -> bytes:
+        """The file of ``x`` (``[1, 3, H, W]`` on the model's device) coded on ``path``, at
+        ``quality`` for a variable-rate model (None otherwise)."""
         height, width = int(x.shape[-2]), int(x.shape[-1])
-        with torch.no_grad(), _coding_path(self.model, path):
-            out = self.model.compress(x.to(self.device))
+        model = self.model
+        with torch.no_grad(), _coding_path(model, path):
+            rate: Dict[str, Any] = {}
+            if quality is not None:
+                assert isinstance(model, VariableRateModel)
+                rate = model.prepare_quality(quality)
+                extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
+            out = model.compress(x, **rate)
         shape = out["shape"]
         if len(shape) != 2 or not all(isinstance(s, int) or (torch.is_tensor(s) and s.numel() == 1) for s in shape):
             raise ValueError(
-                f"{type(self.model).__name__} on its {path!r} coding path writes nested strings (CompressAI's "
+                f"{type(model).__name__} on its {path!r} coding path writes nested strings (CompressAI's "
                 f"latent-codec layout), which the container does not store: encode with coding_path='engine', "
                 f"or call model.compress() directly for CompressAI's strings"
             )
         strings = [bytes(group[0]) for group in out["strings"]]
-        stride = int(self.model.downsampling_factor)
+        stride = int(model.downsampling_factor)
         header = Header(
             model=self.identity,
             coding_path=path,
@@ -361,7 +526,7 @@ class Codec:
             header.latent_shape[1] * stride,
         ):
             raise RuntimeError(
-                f"{type(self.model).__name__} produced a latent of {header.latent_shape} for a padded "
+                f"{type(model).__name__} produced a latent of {header.latent_shape} for a padded "
                 f"{header.padded_size} image, inconsistent with its stride {stride}"
             )
         return pack(header, strings)
@@ -447,6 +612,32 @@ class Codec:
                 f"does not offer (it offers {', '.join(available)}); upgrade neuralcodec"
             )
 
+    def _file_quality(self, header: Header) -> Optional[float]:
+        """The quality the file was coded at (its ``QUAL`` extension), checked against the
+        model; None for a file without one (a variable-rate model then decodes at its
+        defaults, as an earlier writer coded it).
+
+        Raises:
+            FormatError: a quality in a file of a model with discrete rate points, or one
+                outside the model's range.
+        """
+        quality = header.coded_quality
+        if quality is None:
+            return None
+        name = header.model.architecture
+        if not isinstance(self.model, VariableRateModel):
+            raise FormatError(
+                f"malformed header: the file records a continuous quality ({quality:g}), but {name} has discrete "
+                "rate points"
+            )
+        low, high = self.model.qualities()
+        if not low <= quality <= high:
+            raise FormatError(
+                f"the file records quality {quality:g}, outside {name}'s range {low:g}..{high:g}: the file is "
+                "corrupted or was not made with this model"
+            )
+        return quality
+
     def decode_parsed(self, header: Header, strings: Sequence[bytes], *, output: str = "pil") -> Any:
         """Decodes strings already checked by :func:`~neuralcodec.codec.container.unpack`."""
         if output not in ("pil", "tensor", "numpy"):
@@ -459,9 +650,14 @@ class Codec:
                 f"implies stride {header.stride}, but {header.model.architecture} has stride {stride}"
             )
         size = (header.height, header.width)
+        quality = self._file_quality(header)
         try:
             with torch.no_grad(), _coding_path(self.model, header.coding_path):
-                out = self.model.decompress([[s] for s in strings], header.latent_shape, size)
+                rate: Dict[str, Any] = {}
+                if quality is not None:
+                    assert isinstance(self.model, VariableRateModel)
+                    rate = self.model.prepare_quality(quality)
+                out = self.model.decompress([[s] for s in strings], header.latent_shape, x_size=size, **rate)
         except StreamError as error:
             raise FormatError(f"the entropy-coded data does not decode: {error}") from None
         except ValueError as error:
@@ -521,18 +717,38 @@ def _tensor_to_pixels(x_hat: Tensor) -> np.ndarray:
 
 
 # -------------------------------------------------------------------- functions
+def _rate_point(quality: Any, architecture: str) -> int:
+    """A discrete rate point to record: an integer 0..255 (a float with an integer value
+    counts as it).
+
+    Raises:
+        ValueError: a fractional quality (it needs a variable-rate model), or another value.
+    """
+    if isinstance(quality, float) and quality.is_integer():
+        quality = int(quality)
+    if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 255:
+        if isinstance(quality, float):
+            raise ValueError(
+                f"{architecture} has discrete rate points (integer qualities): a fractional quality ({quality!r}) "
+                f"needs a variable-rate model ({', '.join(VARIABLE_RATE_ARCHITECTURES)}, ElicLiteVbr)"
+            )
+        raise ValueError(f"the quality of {architecture} is an integer rate point 0..255 (0: unknown), got {quality!r}")
+    return quality
+
+
 def _encoder(
-    model: ModelLike, quality: Optional[int], architecture: Optional[str], metric: Optional[str], device: Device
+    model: ModelLike, quality: Optional[float], architecture: Optional[str], metric: Optional[str], device: Device
 ) -> Codec:
     if isinstance(model, Codec):
         return model if device is None else Codec(
-            model.model, architecture=model.identity.architecture, quality=model.identity.quality,
+            model.model, architecture=model.identity.architecture,
+            quality=model.quality if model.quality is not None else model.identity.quality,
             metric=model.identity.metric, origin=model.identity.origin, device=device,
         )
     if isinstance(model, CompressionModel):
-        return Codec(model, architecture=architecture, quality=quality or 0, metric=metric or "", device=device)
+        return Codec(model, architecture=architecture, quality=quality, metric=metric or "", device=device)
     if isinstance(model, (str, Path)):
-        return Codec.from_checkpoint(model, architecture, quality or 0, metric or "", device or "cpu")
+        return Codec.from_checkpoint(model, architecture, quality, metric or "", device or "cpu")
     if model is not None:
         raise TypeError(f"model must be a CompressionModel, a Codec or a checkpoint path, got {type(model).__name__}")
     if architecture is not None:
@@ -546,7 +762,9 @@ def encode_image(
     image: Any,
     model: ModelLike = None,
     *,
-    quality: Optional[int] = None,
+    quality: Optional[float] = None,
+    bpp: Optional[float] = None,
+    size: Optional[Size] = None,
     architecture: Optional[str] = None,
     metric: Optional[str] = None,
     coding_path: Optional[str] = None,
@@ -563,7 +781,12 @@ def encode_image(
         model: a :class:`Codec`, a model with built CDF tables, or a checkpoint path;
             default: neuralcodec's shipped weights at ``quality``, or CompressAI's
             ``architecture`` at ``quality`` when an architecture is named.
-        quality, architecture, metric: pick the model (or label a given one).
+        quality, architecture, metric: pick the model (or label a given one). A
+            variable-rate model takes any quality within its range (e.g. ``2.5``) and
+            codes at it; other models take their integer rate points.
+        bpp, size: instead of a quality, a target for a variable-rate model: the
+            largest file found that is not over ``bpp`` bits per pixel, or ``size`` bytes
+            (an int, or ``"30KB"``, ``"1.5MiB"``...); see :meth:`Codec.encode_target`.
         coding_path: the coding path to use (default: the model's).
         device: run the model there (``"cpu"``, ``"cuda"``).
         drop_alpha: code images with real transparency without their alpha channel.
@@ -579,15 +802,22 @@ def encode_image(
     Raises:
         ImageError: the image cannot be read or coded as it is.
         ModelNotFoundError: the default or zoo weights are not available.
+        TargetOutOfRangeError: a ``bpp``/``size`` the model cannot reach for the image.
+        ValueError: a fractional quality or a target for a model with discrete rate
+            points, a quality outside a variable-rate model's range.
     """
+    if quality is not None and (bpp is not None or size is not None):
+        raise ValueError("give a quality or a target (bpp=, size=), not both")
     codec = _encoder(model, quality, architecture, metric, device)
     if not isinstance(image, (Tensor, LoadedImage)):
         image = load_image(image, drop_alpha=drop_alpha, max_pixels=max_pixels)
     if isinstance(image, LoadedImage):
         for note in image.notes:
             warnings.warn(f"{image.name}: {note}", ImageConversionWarning, stacklevel=2)
+    per_image = quality if codec.quality is not None and quality not in (None, 0) else None
     return codec.encode(
-        image, drop_alpha=drop_alpha, max_pixels=max_pixels, coding_path=coding_path, metadata=metadata
+        image, quality=per_image, bpp=bpp, size=size, drop_alpha=drop_alpha, max_pixels=max_pixels,
+        coding_path=coding_path, metadata=metadata,
     )
 
 
@@ -598,8 +828,8 @@ def decoder_for(
     model, a Codec or a checkpoint path), else the model the header names."""
     if isinstance(model, Codec):
         return model
-    if isinstance(model, CompressionModel):
-        return Codec(model, device=device)
+    if isinstance(model, CompressionModel):  # a class outside the zoo takes the file's name
+        return Codec(model, architecture=architecture_of(model) or header.model.architecture, device=device)
     if isinstance(model, (str, Path)):
         return Codec.from_checkpoint(model, architecture=header.model.architecture, device=device or "cpu")
     if model is not None:

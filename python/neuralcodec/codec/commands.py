@@ -64,6 +64,7 @@ class _Row:
     nbytes: int
     seconds: float
     psnr: Optional[float] = None
+    quality: Optional[float] = None
 
     @property
     def bpp(self) -> float:
@@ -88,6 +89,27 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
 
 _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a positive finite number (``--bpp``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _size(text: str) -> int:
+    """An argparse type: a size in bytes such as ``30KB`` (:func:`neuralcodec.codec.rate.parse_size`)."""
+    from neuralcodec.codec.rate import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _add_common(parser: argparse.ArgumentParser, what: str) -> None:
@@ -130,6 +152,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
             "By default the model is neuralcodec's shipped mbt2018-mean at --quality. Naming --model "
             "uses CompressAI's published weights for it (downloaded once, verified); --checkpoint uses your "
             "own weights (a .safetensors file, or a torch/CompressAI checkpoint with --model). "
+            "A variable-rate model (the *-vbr models) codes at any --quality in its range (e.g. 2.5), or, "
+            "with --bpp or --size instead, writes the largest file not over that target (a search over "
+            "the quality on the actual bytes, a few encodes). "
             "Grayscale images are coded as RGB and decoded back to grayscale; images with transparency "
             "are refused unless --drop-alpha; 16-bit images are refused.",
             width=88,
@@ -145,7 +170,17 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         model,
         help=f"use CompressAI's published weights of this architecture: {', '.join(settings.COMPRESSAI_QUALITIES)}",
     )
-    options.add_quality(model)
+    rate = model.add_mutually_exclusive_group()
+    options.add_quality(rate)
+    rate.add_argument(
+        "--bpp", type=_positive_float, metavar="BPP",
+        help="variable-rate models: the largest file not over BPP bits per pixel (of the whole file)",
+    )
+    rate.add_argument(
+        "--size", type=_size, metavar="SIZE",
+        help="variable-rate models: the largest file not over SIZE bytes, e.g. 30000, 30KB (1000 bytes a KB), "
+        "29.3KiB (1024), 1.5MB, 2MiB",
+    )
     model.add_argument("--metric", choices=settings.METRICS, help="the distortion CompressAI's weights were trained for (default mse)")
     model.add_argument("--checkpoint", type=Path, metavar="FILE", help="your own weights file")
     model.add_argument("--coding-path", metavar="PATH", help="entropy-parameter path (default: the model's; 'compat' or 'engine' where offered)")
@@ -267,7 +302,9 @@ def _format_seconds(seconds: float) -> str:
 def _print_table(rows: Sequence[_Row], with_psnr: bool, bytes_label: str) -> None:
     if not rows:
         return
-    header = ["input", "output", "size", bytes_label, "bpp", "time"] + (["PSNR"] if with_psnr else [])
+    with_quality = any(row.quality is not None for row in rows)
+    header = ["input", "output", "size", bytes_label, "bpp"] + (["quality"] if with_quality else []) + ["time"]
+    header += ["PSNR"] if with_psnr else []
     lines = []
     for row in rows:
         cells = [
@@ -276,20 +313,23 @@ def _print_table(rows: Sequence[_Row], with_psnr: bool, bytes_label: str) -> Non
             f"{row.size[1]}x{row.size[0]}",
             f"{row.nbytes:,}",
             f"{row.bpp:.4f}",
-            _format_seconds(row.seconds),
         ]
+        if with_quality:
+            cells.append(f"{row.quality:.4f}" if row.quality is not None else "-")
+        cells.append(_format_seconds(row.seconds))
         if with_psnr:
             cells.append("exact" if row.psnr == float("inf") else f"{row.psnr:.2f} dB" if row.psnr is not None else "-")
         lines.append(cells)
     total_bytes = sum(r.nbytes for r in rows)
     total_pixels = sum(r.size[0] * r.size[1] for r in rows)
-    total = ["total", f"{len(rows)} files", f"{total_pixels:,} px", f"{total_bytes:,}", f"{8 * total_bytes / total_pixels:.4f}",
-             _format_seconds(sum(r.seconds for r in rows))]
+    total = ["total", f"{len(rows)} files", f"{total_pixels:,} px", f"{total_bytes:,}", f"{8 * total_bytes / total_pixels:.4f}"]
+    total += [""] if with_quality else []
+    total.append(_format_seconds(sum(r.seconds for r in rows)))
     if with_psnr:
         total.append("")
     lines.append(total)
     widths = [max(len(cells[i]) for cells in [header] + lines) for i in range(len(header))]
-    numeric = {2, 3, 4, 5, 6}
+    numeric = set(range(2, len(header)))
 
     def render(cells: Sequence[str]) -> str:
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
@@ -385,9 +425,7 @@ def _compress_model(args: argparse.Namespace) -> Any:
     from neuralcodec.codec.api import Codec
 
     if args.checkpoint is not None:
-        return Codec.from_checkpoint(
-            args.checkpoint, args.model, args.quality or 0, args.metric or "", device=args.device
-        )
+        return Codec.from_checkpoint(args.checkpoint, args.model, args.quality, args.metric or "", device=args.device)
     if args.model is not None:
         return Codec.zoo(args.model, args.quality, args.metric or "mse", device=args.device)
     if args.metric not in (None, "mse"):
@@ -411,16 +449,31 @@ def _compress_command(args: argparse.Namespace) -> int:
             codec.check_coding_path(args.coding_path)
         except ValueError as error:
             raise _UsageError(f"--coding-path {args.coding_path}: {error}") from None
+        targeted = args.bpp is not None or args.size is not None
+        if targeted and codec.quality_range is None:
+            option = "--bpp" if args.bpp is not None else "--size"
+            raise _UsageError(
+                f"{option} needs a variable-rate model (a continuous quality), but {codec.identity.architecture} has "
+                f"discrete rate points; use one of {', '.join(settings.VARIABLE_RATE_ARCHITECTURES)} (--model), "
+                "or a variable-rate --checkpoint"
+            )
     except _UsageError as error:
         print(f"neuralcodec compress: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     if not args.quiet:
-        print(f"model: {codec.identity.describe()}", file=sys.stderr)
+        if targeted:
+            low, high = codec.quality_range
+            target = f"{args.bpp:g} bpp" if args.bpp is not None else f"{args.size:,} bytes"
+            rate = f"; the largest file not over {target} (quality {low:g}..{high:g})"
+        else:
+            rate = f" at quality {codec.quality:g}" if codec.quality is not None else ""
+        print(f"model: {codec.identity.describe()}{rate}", file=sys.stderr)
 
     from neuralcodec.codec.api import psnr, write_atomic
     from neuralcodec.codec.images import load_image
 
     reporter = _Reporter(len(jobs), args.quiet, "image")
+    last: List[Any] = []  # the previous image's search: the next one takes its slope
 
     def work(job: _Job) -> _Row:
         assert job.target is not None
@@ -431,10 +484,21 @@ def _compress_command(args: argparse.Namespace) -> int:
         for note in loaded.notes:
             reporter.note(job.source, note)
         metadata = "none" if args.strip_metadata else "all" if args.keep_exif else "icc"
+        quality = codec.quality
         with _tiles(codec.model, args, reporter, f"{job.source.name}: analysis"):
-            data = codec.encode(loaded, coding_path=args.coding_path, metadata=metadata)
+            if targeted:
+                search = codec.encode_target(
+                    loaded, bpp=args.bpp, size=args.size, coding_path=args.coding_path, metadata=metadata,
+                    slope=last[-1].slope if last else None,  # its quality depends on the content: not the start
+                )
+                last[:] = [search]
+                data, quality = search.data, search.quality
+                reporter.note(job.source, f"quality {quality:.4f} after {search.encodes} encodes "
+                              f"({len(data):,} of {search.target:,} bytes)")
+            else:
+                data = codec.encode(loaded, coding_path=args.coding_path, metadata=metadata)
         write_atomic(job.target, data, force=args.force)
-        row = _Row(job.source, job.target, loaded.size, len(data), time.perf_counter() - start)
+        row = _Row(job.source, job.target, loaded.size, len(data), time.perf_counter() - start, quality=quality)
         if args.psnr:
             decoded = codec.decode(data, output="numpy", max_pixels=args.max_pixels)
             reference = loaded.pixels[..., 0] if loaded.channels == 1 else loaded.pixels
@@ -493,7 +557,8 @@ def _decompress_command(args: argparse.Namespace) -> int:
             image.info.pop("icc_profile", None)
             image.info.pop("exif", None)
         save_image_atomic(image, job.target, force=args.force)
-        return _Row(job.source, job.target, (header.height, header.width), len(data), time.perf_counter() - start)
+        return _Row(job.source, job.target, (header.height, header.width), len(data), time.perf_counter() - start,
+                    quality=header.coded_quality)
 
     rows, interrupted = _run_jobs(jobs, reporter, work)
     _print_table(rows, False, "file bytes")

@@ -22,6 +22,7 @@ allocates anything for it.
 from __future__ import annotations
 
 import enum
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from neuralcodec.codec.errors import FormatError, LimitExceededError, Unsupporte
 __all__ = [
     "EXTENSION_EXIF",
     "EXTENSION_ICC",
+    "EXTENSION_QUALITY",
+    "QUALITY_SCALE",
     "MAX_EXTENSIONS",
     "MAX_EXTENSION_BYTES",
     "DEFAULT_MAX_PIXELS",
@@ -43,8 +46,11 @@ __all__ = [
     "Header",
     "ModelIdentity",
     "Origin",
+    "decode_quality",
+    "encode_quality",
     "expected_padding",
     "pack",
+    "quantize_quality",
     "read_header",
     "unpack",
 ]
@@ -62,6 +68,14 @@ EXTENSION_ICC = "iCCP"
 #: Extension tag of the source image's EXIF block (``Exif\0\0``-less TIFF bytes, as
 #: Pillow's ``Image.Exif.tobytes()`` gives them, with the orientation reset to 1).
 EXTENSION_EXIF = "eXIf"
+#: Critical extension tag of the continuous quality a variable-rate model coded the file
+#: at: 4 bytes, an unsigned little-endian 16.16 fixed-point number (the quality times
+#: :data:`QUALITY_SCALE`), see :func:`encode_quality`. Critical: a reader that does not
+#: know it cannot know the rate the strings were coded at.
+EXTENSION_QUALITY = "QUAL"
+#: The denominator of the fixed-point quality: qualities are multiples of 1/65536, so
+#: every stored value is exact in float32 and float64 alike.
+QUALITY_SCALE = 1 << 16
 #: At most this many extensions in a file, each at most this many bytes.
 MAX_EXTENSIONS = 16
 MAX_EXTENSION_BYTES = 1 << 24
@@ -151,7 +165,7 @@ class Header:
             bytes. A tag whose first letter is lower case is *ancillary* (a reader that
             does not know it keeps it and decodes the image anyway, like PNG's chunks);
             upper case is *critical* (a reader that does not know it refuses the file).
-            Known: :data:`EXTENSION_ICC`, :data:`EXTENSION_EXIF`.
+            Known: :data:`EXTENSION_ICC`, :data:`EXTENSION_EXIF`, :data:`EXTENSION_QUALITY`.
     """
 
     model: ModelIdentity
@@ -184,6 +198,13 @@ class Header:
         return self.extension(EXTENSION_EXIF)
 
     @property
+    def coded_quality(self) -> Optional[float]:
+        """The continuous quality a variable-rate model coded the file at
+        (:data:`EXTENSION_QUALITY`), or ``None`` for a file without one."""
+        data = self.extension(EXTENSION_QUALITY)
+        return None if data is None else decode_quality(data)
+
+    @property
     def padded_size(self) -> Tuple[int, int]:
         """``(height, width)`` of the padded image the model's transforms saw."""
         left, right, top, bottom = self.padding
@@ -210,6 +231,44 @@ def expected_padding(height: int, width: int, stride: int) -> Tuple[int, int, in
     out_w = -(-width // stride) * stride
     left, top = (out_w - width) // 2, (out_h - height) // 2
     return left, out_w - width - left, top, out_h - height - top
+
+
+# ------------------------------------------------------------------------- quality
+def quantize_quality(quality: float) -> float:
+    """``quality`` rounded to the nearest multiple of ``1 / QUALITY_SCALE`` (half to even):
+    the value a file stores, which the encoder codes with so that the decoder, reading
+    it back, uses the very same number.
+
+    Raises:
+        ValueError: not a finite number from ``1 / QUALITY_SCALE`` up to ``65535``.
+    """
+    value = float(quality)
+    if not (math.isfinite(value) and 0 < value <= _MAX_U32 / QUALITY_SCALE):
+        raise ValueError(f"a stored quality is a finite number in (0, 65535], got {quality!r}")
+    steps = round(value * QUALITY_SCALE)
+    if steps == 0:
+        raise ValueError(f"quality {quality!r} rounds to 0 at a resolution of 1/{QUALITY_SCALE}")
+    return steps / QUALITY_SCALE
+
+
+def encode_quality(quality: float) -> bytes:
+    """The 4 bytes of :data:`EXTENSION_QUALITY` for ``quality`` (rounded by
+    :func:`quantize_quality`): ``round(quality * 65536)`` as a little-endian u32."""
+    return struct.pack("<I", int(quantize_quality(quality) * QUALITY_SCALE))
+
+
+def decode_quality(data: bytes) -> float:
+    """The quality stored in the 4 bytes of :data:`EXTENSION_QUALITY`.
+
+    Raises:
+        FormatError: not 4 bytes, or the value 0 (no quality is 0).
+    """
+    if len(data) != 4:
+        raise FormatError(f"malformed header: the {EXTENSION_QUALITY} extension holds {len(data)} bytes, expected 4")
+    (steps,) = struct.unpack("<I", bytes(data))
+    if steps == 0:
+        raise FormatError(f"malformed header: the {EXTENSION_QUALITY} extension records quality 0")
+    return steps / QUALITY_SCALE
 
 
 # ------------------------------------------------------------------------- writing
@@ -270,7 +329,7 @@ def _header_body(header: Header) -> bytes:
     return b"".join(parts)
 
 
-_KNOWN_EXTENSIONS = (EXTENSION_ICC, EXTENSION_EXIF)
+_KNOWN_EXTENSIONS = (EXTENSION_ICC, EXTENSION_EXIF, EXTENSION_QUALITY)
 
 
 def _check_extensions(extensions: Sequence[Tuple[str, bytes]], error: type) -> None:
@@ -289,6 +348,11 @@ def _check_extensions(extensions: Sequence[Tuple[str, bytes]], error: type) -> N
             raise error(f"extension {tag} holds {len(data):,} bytes (1..{MAX_EXTENSION_BYTES:,})")
         if tag[0].isupper() and tag not in _KNOWN_EXTENSIONS:
             raise error(f"the file needs the critical extension {tag}, which this neuralcodec does not know: upgrade")
+        if tag == EXTENSION_QUALITY:
+            try:
+                decode_quality(data)
+            except FormatError as problem:
+                raise error(str(problem)) from None
 
 
 def pack(header: Header, strings: Sequence[bytes]) -> bytes:

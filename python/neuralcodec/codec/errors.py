@@ -9,7 +9,7 @@ large for the configured limits, written by a newer version).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 __all__ = [
     "CodecError",
@@ -18,6 +18,7 @@ __all__ = [
     "LimitExceededError",
     "ModelMismatchError",
     "ModelNotFoundError",
+    "TargetOutOfRangeError",
     "UnsupportedVersionError",
 ]
 
@@ -78,3 +79,31 @@ class ModelNotFoundError(CodecError):
 class ImageError(CodecError):
     """An input image cannot be read or coded as it is (unreadable, 16-bit, real
     transparency without ``drop_alpha``, more pixels than allowed)."""
+
+
+class TargetOutOfRangeError(CodecError):
+    """A target size (``--bpp``, ``--size``) that the model cannot reach for this image:
+    under its smallest file or well over its largest.
+
+    Attributes:
+        target: the target, in bytes.
+        reachable: ``(smallest, largest)`` file sizes in bytes, at the ends of the range.
+        qualities: ``(low, high)``, the quality range.
+        pixels: the image's pixels (for bpp in the message), or None.
+    """
+
+    def __init__(
+        self, target: int, reachable: Tuple[int, int], qualities: Tuple[float, float], pixels: Optional[int] = None
+    ) -> None:
+        self.target, self.reachable, self.qualities, self.pixels = target, reachable, qualities, pixels
+
+        def amount(nbytes: int) -> str:
+            return f"{nbytes:,} bytes" + (f" ({8 * nbytes / pixels:.4g} bpp)" if pixels else "")
+
+        smallest, largest = reachable
+        low, high = qualities
+        where = "below the smallest file" if target < smallest else "above the largest file"
+        super().__init__(
+            f"the target of {amount(target)} is {where} the model writes for this image: it reaches "
+            f"{amount(smallest)} at quality {low:g} to {amount(largest)} at quality {high:g}"
+        )

@@ -4,6 +4,9 @@
   [-o RESULTS.json]``: evaluates learned models (see :mod:`neuralcodec.eval.learned`).
   With no model named it evaluates neuralcodec's shipped models
   (:func:`neuralcodec.zoo.defaults.default_model`).
+  A variable-rate model (``--model mbt2018-mean-vbr --pretrained``, or one variable-rate
+  ``--checkpoint``) is one set of weights evaluated at every ``--quality`` given, which
+  may be any number in its range (``--quality 1 1.5 2``).
 * ``neuralcodec plot RESULTS.json... -o FILE.png|svg [--metric psnr|ms-ssim]``: RD curves.
 * ``neuralcodec bdrate REFERENCE.json TEST.json...``: BD-rate (%) and BD-PSNR (dB) of each
   TEST against REFERENCE.
@@ -45,14 +48,24 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
     if args.model is not None and args.model not in ARCHITECTURES:
         raise UsageError(f"unknown architecture {args.model!r}; known: {', '.join(ARCHITECTURES)}")
     if args.checkpoint:
-        if args.quality or args.pretrained:
+        if args.pretrained:
+            raise UsageError("--checkpoint files are the weights: do not combine them with --pretrained")
+        if args.quality and len(args.checkpoint) > 1:
             raise UsageError(
-                "--checkpoint files are the rate points: do not combine them with --quality or --pretrained"
+                "--checkpoint files are the rate points; --quality goes with one variable-rate checkpoint"
             )
         if args.model is None and any(path.suffix != ".safetensors" for path in args.checkpoint):
             raise UsageError(
                 "checkpoints other than neuralcodec .safetensors files need their architecture: give --model"
             )
+        if args.quality:  # one variable-rate model at several qualities
+            path = args.checkpoint[0]
+            load = _variable_rate(_checkpoint_loader(path, args.model), args.quality, f"--checkpoint {path}")
+            points = [RatePoint(q, load, rate=float(q)) for q in args.quality]
+            name = args.name or path.stem
+            description = f"neuralcodec eval of {path.name} at {len(points)} qualities"
+            return points, name, description, {"architecture": args.model, "checkpoints": [str(path)],
+                                               "variable_rate": True}
         points = [RatePoint(path.name, _checkpoint_loader(path, args.model)) for path in args.checkpoint]
         name = args.name or (f"{args.model}-checkpoints" if args.model else "checkpoints")
         description = f"neuralcodec eval of {len(points)} checkpoint files"
@@ -66,8 +79,22 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
         qualities = args.quality or []
         if not qualities:
             raise UsageError(f"give --quality for {args.model} (one or more of {list(settings.qualities_of(args.model))})")
-        _check_qualities(qualities, args.model)
         metric = args.metric
+        if args.model in settings.VARIABLE_RATE_ARCHITECTURES:  # one model, any quality in its range
+
+            def load_variable() -> Any:
+                try:
+                    return load_model(args.model, 0, metric, pretrained=True, progress=not args.quiet)
+                except WeightsError as error:
+                    raise UsageError(f"--pretrained: CompressAI's {args.model}: {error}") from None
+
+            load = _variable_rate(load_variable, qualities, args.model)
+            points = [RatePoint(q, load, rate=float(q)) for q in qualities]
+            name = args.name or f"{args.model}-{metric}"
+            description = f"neuralcodec eval of {args.model} ({metric}), CompressAI's published weights"
+            recorded = {"architecture": args.model, "metric": metric, "weights": "compressai", "variable_rate": True}
+            return points, name, description, recorded
+        _check_qualities(qualities, args.model)
 
         def loader(quality: int) -> Any:
             def load() -> Any:
@@ -108,7 +135,37 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
     return points, name, description, recorded
 
 
-def _check_qualities(qualities: Sequence[int], architecture: Optional[str]) -> None:
+def _variable_rate(load: Any, qualities: Sequence[float], what: str) -> Any:
+    """A loader that loads a variable-rate model once (shared by its rate points) and
+    checks ``qualities`` against its range.
+
+    Raises:
+        UsageError: the model has discrete rate points, or a quality is outside its range.
+    """
+    from neuralcodec.models.vbr import VariableRateModel
+
+    kept: List[Any] = []
+
+    def get() -> Any:
+        if not kept:
+            model = load()
+            if not isinstance(model, VariableRateModel):
+                raise UsageError(
+                    f"{what} holds a {type(model).__name__}, which has discrete rate points: --quality with one "
+                    "checkpoint needs a variable-rate model (give one checkpoint per rate point instead)"
+                )
+            try:
+                for quality in qualities:
+                    model.check_quality(quality)
+            except ValueError as error:
+                raise UsageError(f"{what}: {error}") from None
+            kept.append(model)
+        return kept[0]
+
+    return get
+
+
+def _check_qualities(qualities: Sequence[float], architecture: Optional[str]) -> None:
     """Raises :class:`UsageError` unless every quality is a rate point of ``architecture``
     (the shipped weights when None); see :func:`neuralcodec.settings.check_quality`."""
     try:
@@ -322,7 +379,8 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         type=Path,
         nargs="+",
         metavar="FILE",
-        help="weight files, one rate point each (.safetensors from neuralcodec, or state_dict/CompressAI checkpoints with --model)",
+        help="weight files, one rate point each (.safetensors from neuralcodec, or state_dict/CompressAI checkpoints "
+        "with --model); or one variable-rate checkpoint with --quality",
     )
     options.add_alias(evaluate, "-p", dest="checkpoint", type=Path, nargs="+", metavar="FILE")
     options.add_device(evaluate, help="where the models run (default: cpu; the entropy coder runs on the CPU)")

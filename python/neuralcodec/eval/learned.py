@@ -14,6 +14,10 @@ For each model (one rate point) and each image, :func:`evaluate_model`:
 4. rounds the reconstruction to 8 bits and measures PSNR-RGB and MS-SSIM-RGB
    (:mod:`neuralcodec.eval.measure`).
 
+A variable-rate model (:class:`~neuralcodec.models.vbr.VariableRateModel`) is evaluated at
+any quality of its continuous range: a :class:`RatePoint` with a ``rate`` codes (and
+estimates) there, through the model's ``prepare_quality``.
+
 :func:`evaluate` runs several rate points and returns the results dictionary of
 :mod:`neuralcodec.eval.results`.
 """
@@ -32,19 +36,23 @@ from neuralcodec.eval.images import read_rgb
 from neuralcodec.eval.measure import distortion, to_uint8
 from neuralcodec.eval.results import build_results, environment
 from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.vbr import VariableRateModel
 
 __all__ = ["RatePoint", "evaluate", "evaluate_image", "evaluate_model"]
 
 
 @dataclass
 class RatePoint:
-    """One rate point to evaluate: a label (the quality or a file name) and how to get the model.
+    """One rate point to evaluate: a label (the quality or a file name), how to get the
+    model, and for a variable-rate model the continuous quality to code at.
 
-    ``load`` is called when the point is reached, so only one model is in memory at a time.
+    ``load`` is called when the point is reached, so only one model is in memory at a time
+    (points of one variable-rate model may share a loader that keeps it).
     """
 
     quality: Union[int, float, str]
     load: Callable[[], CompressionModel]
+    rate: Optional[float] = None
 
 
 def _synchronize(device: torch.device) -> None:
@@ -58,18 +66,35 @@ def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     )
 
 
-def _estimated_bits(model: CompressionModel, x: torch.Tensor) -> float:
+def _rate_arguments(model: CompressionModel, quality: Optional[float]) -> Dict[str, Any]:
+    """The keyword arguments that code ``model`` at ``quality`` (none without one).
+
+    Raises:
+        ValueError: a quality for a model with discrete rate points, or outside the range.
+    """
+    if quality is None:
+        return {}
+    if not isinstance(model, VariableRateModel):
+        raise ValueError(f"a continuous quality ({quality:g}) needs a variable-rate model, not a {type(model).__name__}")
+    return model.prepare_quality(quality)
+
+
+def _estimated_bits(model: CompressionModel, x: torch.Tensor, rate: Dict[str, Any]) -> float:
     """``-sum(log2 likelihoods)`` of the model's forward pass on the padded image."""
-    likelihoods = model(model.pad(x))["likelihoods"]
+    likelihoods = model(model.pad(x), **rate)["likelihoods"]
     bits = cast(torch.Tensor, sum(torch.log2(v.double()).sum() for v in likelihoods.values()))  # a sum of tensors
     return float(bits.neg())
 
 
 @torch.no_grad()
 def evaluate_image(
-    model: CompressionModel, rgb: np.ndarray, device: Union[str, torch.device] = "cpu"
+    model: CompressionModel,
+    rgb: np.ndarray,
+    device: Union[str, torch.device] = "cpu",
+    quality: Optional[float] = None,
 ) -> Dict[str, float]:
-    """The measurements of one uint8 RGB ``[H, W, 3]`` image (see the module documentation).
+    """The measurements of one uint8 RGB ``[H, W, 3]`` image (see the module documentation),
+    at ``quality`` for a variable-rate model.
 
     Returns:
         ``{"bpp", "bpp-estimate", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}``
@@ -78,20 +103,21 @@ def evaluate_image(
     device = torch.device(device)
     height, width = rgb.shape[:2]
     x = _to_tensor(rgb, device)
+    rate = _rate_arguments(model, quality)
     _synchronize(device)
     start = time.perf_counter()
-    coded = model.compress(x)
+    coded = model.compress(x, **rate)
     _synchronize(device)
     encoding_time = time.perf_counter() - start
     start = time.perf_counter()
-    decoded = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"])
+    decoded = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"], **rate)
     _synchronize(device)
     decoding_time = time.perf_counter() - start
     coded_bytes = sum(len(s) for group in coded["strings"] for s in group)
     pixels = height * width
     row = {
         "bpp": 8 * coded_bytes / pixels,
-        "bpp-estimate": _estimated_bits(model, x) / pixels,
+        "bpp-estimate": _estimated_bits(model, x, rate) / pixels,
         "encoding_time": encoding_time,
         "decoding_time": decoding_time,
     }
@@ -99,12 +125,13 @@ def evaluate_image(
     return row
 
 
-def _warm_up(model: CompressionModel, device: torch.device) -> None:
+def _warm_up(model: CompressionModel, device: torch.device, quality: Optional[float]) -> None:
     rgb = np.full((64, 64, 3), 128, np.uint8)
     with torch.no_grad():
         x = _to_tensor(rgb, device)
-        coded = model.compress(x)
-        model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"])
+        rate = _rate_arguments(model, quality)
+        coded = model.compress(x, **rate)
+        model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"], **rate)
 
 
 def evaluate_model(
@@ -112,14 +139,16 @@ def evaluate_model(
     images: Sequence[Path],
     device: Union[str, torch.device] = "cpu",
     progress: Optional[Any] = None,
+    quality: Optional[float] = None,
 ) -> List[Dict[str, float]]:
-    """Measurements of every image (in order) for one model; ``progress`` is a tqdm bar to advance."""
+    """Measurements of every image (in order) for one model, at ``quality`` for a
+    variable-rate model; ``progress`` is a tqdm bar to advance."""
     device = torch.device(device)
     model = model.to(device).eval()
-    _warm_up(model, device)
+    _warm_up(model, device, quality)
     rows = []
     for path in images:
-        rows.append(evaluate_image(model, read_rgb(path), device))
+        rows.append(evaluate_image(model, read_rgb(path), device, quality))
         if progress is not None:
             progress.update(1)
     return rows
@@ -154,7 +183,7 @@ def evaluate(
         for point in points:
             bar.set_postfix(quality=point.quality)
             model = point.load()
-            per_image.append(evaluate_model(model, images, device, bar))
+            per_image.append(evaluate_model(model, images, device, bar, point.rate))
             qualities.append(point.quality)
             del model
     extra = {

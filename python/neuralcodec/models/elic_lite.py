@@ -55,8 +55,8 @@ from neuralcodec.latent_codecs.description import (
     ModelDescription,
 )
 from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
-from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.hyperprior import conv, deconv
+from neuralcodec.models.vbr import VariableRateModel
 
 __all__ = ["ELIC_LITE_LAMBDAS", "ElicLiteVbr", "checkerboard_anchor_mask"]
 
@@ -78,7 +78,7 @@ def _quantize_ste(values: Tensor, means: Tensor) -> Tensor:
     return centred + (torch.round(centred) - centred).detach() + means
 
 
-class ElicLiteVbr(CompressionModel):
+class ElicLiteVbr(VariableRateModel):
     """See the module documentation. ``levels`` rate levels (qualities ``1 .. levels``).
 
     Args:
@@ -177,7 +177,7 @@ class ElicLiteVbr(CompressionModel):
         q = torch.as_tensor(quality, dtype=torch.float32, device=self.y_gain.device).reshape(-1)
         low, high = self.qualities()
         if not bool(((q >= low) & (q <= high)).all()):
-            raise ValueError(f"quality must be within {low:g}..{high:g}, got {quality!r}")
+            self.check_quality(quality if q.numel() != 1 else float(q))  # raises, with the range
         position = q - 1
         lower = position.floor().clamp(max=self.levels - 2).long()
         fraction = (position - lower).view(-1, 1)
@@ -187,6 +187,20 @@ class ElicLiteVbr(CompressionModel):
             mixed = table[lower] * (1 - fraction) + table[lower + 1] * fraction
             out[name] = mixed[:, :, None, None]
         return out
+
+    def prepare_quality(self, quality: float) -> Dict[str, Any]:
+        """``{"quality": quality}`` (checked against :meth:`qualities`)."""
+        return {"quality": self.check_quality(quality)}
+
+    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
+        """A quality drawn uniformly from the continuous range, with its :meth:`lmbda`."""
+        low, high = self.qualities()
+        quality = low + (high - low) * float(torch.rand((), generator=generator))
+        return {"quality": quality}, float(self.lmbda(quality))
+
+    def lambda_for_quality(self, quality: float) -> float:
+        """:meth:`lmbda` at ``quality`` (checked against :meth:`qualities`), as a float."""
+        return float(self.lmbda(self.check_quality(quality)))
 
     @staticmethod
     def lmbda(quality: Union[float, Tensor]) -> Tensor:

@@ -40,14 +40,25 @@ back into the context model, so the decoded symbols depend on those floats, whic
 engine's autoregressive loop does not compute.
 
 Call ``update(scale=gain, force=True)`` before coding a ``vr_entbttlnck`` model at a new
-gain on the compat path, as with CompressAI: the tables of ``z`` are built for one step.
+gain on the compat path, as with CompressAI: the tables of ``z`` are built for one step
+(:meth:`ScaleHyperpriorVbr.prepare_quality` does it when needed).
+
+**A continuous quality.** Every variable-rate model here (these three and
+:class:`~neuralcodec.models.elic_lite.ElicLiteVbr`) is a :class:`VariableRateModel`: it owns
+its quality range (:meth:`~VariableRateModel.qualities`, checked by
+:meth:`~VariableRateModel.check_quality`) and turns a quality into the keyword arguments of
+its ``forward``/``compress``/``decompress`` (:meth:`~VariableRateModel.prepare_quality`), so
+the codec, the command line, the evaluation and rate control code at any quality in the
+range without knowing the model's own conventions.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import math
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -59,6 +70,7 @@ from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
 from neuralcodec.entropy_models import get_scale_table
 from neuralcodec.entropy_models.entropy_models import TABLE_METHODS
 from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr
+from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.hyperprior import (
     JointAutoregressiveHierarchicalPriors,
     MeanScaleHyperprior,
@@ -71,6 +83,8 @@ __all__ = [
     "JointAutoregressiveHierarchicalPriorsVbr",
     "MeanScaleHyperpriorVbr",
     "ScaleHyperpriorVbr",
+    "VariableRateModel",
+    "is_variable_rate",
 ]
 
 Scale = Union[float, Tensor]
@@ -90,7 +104,103 @@ def _mlp(inputs: int, hidden: int, softplus: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class ScaleHyperpriorVbr(ScaleHyperprior):
+class VariableRateModel(CompressionModel):
+    """A model that codes at any quality of a continuous range with one set of weights.
+
+    Subclasses define :meth:`qualities`, :meth:`prepare_quality` and
+    :meth:`draw_training_rate`; :meth:`check_quality` is the one check of a quality against
+    the range, and :meth:`reuse_analysis` lets a caller encode one image at several
+    qualities with a single run of the analysis transform (rate control does).
+    """
+
+    #: While :meth:`reuse_analysis` is active: ``(input tensor, its version, engine?, y)`` of
+    #: the last analysis, or ``()`` before the first; ``None`` when inactive.
+    _analysis_memo: Optional[Tuple[Any, ...]] = None
+
+    def qualities(self) -> Tuple[float, float]:
+        """The continuous quality range ``(low, high)``, both ends included."""
+        raise NotImplementedError
+
+    def check_quality(self, quality: Any) -> float:
+        """``quality`` as a float when it is a finite number within :meth:`qualities`.
+
+        Raises:
+            ValueError: not a number, or outside the range (the message gives the range).
+        """
+        low, high = self.qualities()
+        try:
+            value = float(quality)
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(quality, bool) or not (math.isfinite(value) and low <= value <= high):
+            raise ValueError(
+                f"quality must be within {low:g}..{high:g} (the continuous range of this variable-rate "
+                f"{type(self).__name__}), got {quality!r}"
+            )
+        return value
+
+    def prepare_quality(self, quality: float) -> Dict[str, Any]:
+        """Readies the model to code at ``quality`` and returns the keyword arguments of
+        ``forward``, ``compress`` and ``decompress`` that code there.
+
+        Raises:
+            ValueError: a quality outside :meth:`qualities`.
+        """
+        raise NotImplementedError
+
+    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
+        """One training step's rate, drawn with ``generator``: the keyword arguments of
+        ``forward`` and the lambda of the loss ``lambda * 255^2 * MSE + bpp`` at that rate."""
+        raise NotImplementedError
+
+    def lambda_for_quality(self, quality: float) -> float:
+        """The lambda of the loss ``lambda * 255^2 * MSE + bpp`` the model trains ``quality`` for."""
+        raise NotImplementedError
+
+    def identity_state_dict(self) -> Dict[str, Tensor]:
+        """The state_dict that names the model in files (its weights hash): the state_dict,
+        with any state derived afresh for each quality in a canonical form (see
+        :meth:`ScaleHyperpriorVbr.identity_state_dict`), so that coding at one quality does
+        not change the identity."""
+        return self.state_dict()
+
+    @contextlib.contextmanager
+    def reuse_analysis(self) -> Iterator[None]:
+        """Within the block, ``compress`` of the same input tensor (same object, not
+        modified) reuses the latent ``y = g_a(x)`` of the previous call instead of running
+        the analysis transform again. ``y`` does not depend on the quality (the gain
+        applies after it), so the strings are the same as without the block."""
+        previous = self._analysis_memo
+        self._analysis_memo = ()
+        try:
+            yield
+        finally:
+            self._analysis_memo = previous
+
+    def _analyze(self, x: Tensor, use_engine: bool) -> Tensor:
+        memo = self._analysis_memo
+        if memo is None:
+            return super()._analyze(x, use_engine)
+        if memo and memo[0] is x and memo[1] == x._version and memo[2] == use_engine:
+            return cast(Tensor, memo[3])
+        y = super()._analyze(x, use_engine)
+        self._analysis_memo = (x, x._version, use_engine, y)
+        return y
+
+
+def is_variable_rate(model: Any) -> bool:
+    """Whether ``model`` codes at a continuous quality (a :class:`VariableRateModel`)."""
+    return isinstance(model, VariableRateModel)
+
+
+def _geometric(values: Sequence[float], position: float) -> float:
+    """``values`` interpolated geometrically at ``position`` (0-based, continuous)."""
+    low = min(int(math.floor(position)), len(values) - 2)
+    t = position - low
+    return float(values[low] ** (1 - t) * values[low + 1] ** t)
+
+
+class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     """Variable-rate scale hyperprior ("bmshj2018-hyperprior-vbr"; Kamisli et al. 2024).
 
     Shapes: ``x`` ``[B, 3, H, W]``, ``y`` ``[B, M, H/16, W/16]``, ``z`` ``[B, N, H/64, W/64]``.
@@ -137,9 +247,7 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
         Raises:
             ValueError: ``q`` is not a finite number in ``[1, levels]``.
         """
-        value = float(q)
-        if not (math.isfinite(value) and 1.0 <= value <= self.levels):
-            raise ValueError(f"quality must be in [1, {self.levels}], got {q!r}")
+        value = self.check_quality(q)
         gains = self.Gain.detach().to("cpu", torch.float32).abs().numpy()
         low = int(math.floor(value))
         high = min(low + 1, self.levels)
@@ -147,6 +255,37 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
         g0, g1 = gains[low - 1], gains[high - 1]
         gain = np.float32(g0 + np.float32(np.float32(g1 - g0) * t))
         return torch.tensor(gain, dtype=torch.float32)
+
+    def qualities(self) -> Tuple[float, float]:
+        """The continuous quality range, ``(1, levels)``: quality ``q`` codes at level ``q - 1``'s
+        gain, and between levels at the gain :meth:`gain_for_quality` interpolates."""
+        return 1.0, float(self.levels)
+
+    def prepare_quality(self, quality: float) -> Dict[str, Any]:
+        """``{"stage": 2, "inputscale": gain_for_quality(quality)}``.
+
+        A ``vr_entbttlnck`` model on the compat path also gets the tables of ``z`` built
+        (portably) for the step of that gain, unless they already are: CompressAI's
+        ``update(scale=gain, force=True)`` for ``z`` alone. The engine path does this itself."""
+        gain = self.gain_for_quality(quality)
+        if self.vr_entbttlnck and not self._use_engine():
+            with torch.no_grad():
+                step = self.z_step(gain, portable=True)
+            if self._engine_z_step != float(step.item()):
+                self._variable_bottleneck().update_variable(force=True, qs=step)
+                self._engine_z_step = float(step.item())
+        return {"stage": 2, "inputscale": gain}
+
+    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
+        """A level ``s`` drawn uniformly (the gains train at their levels, as in CompressAI's
+        recipe): ``({"stage": 2, "s": s}, lmbda[s])``."""
+        s = int(torch.randint(self.levels, (1,), generator=generator))
+        return {"stage": 2, "s": s}, float(self.lmbda[s])
+
+    def lambda_for_quality(self, quality: float) -> float:
+        """The training lambda at a continuous quality: :attr:`lmbda` interpolated
+        geometrically between the levels."""
+        return _geometric(self.lmbda, self.check_quality(quality) - 1)
 
     def _check_level(self, s: int) -> None:
         if s not in range(self.levels):
@@ -242,6 +381,21 @@ class ScaleHyperpriorVbr(ScaleHyperprior):
             if rebuilt:
                 self._engine_z_step = 1.0 if method == "portable" else None
         return updated | rebuilt
+
+    def identity_state_dict(self) -> Dict[str, Tensor]:
+        """The state_dict, except that with ``vr_entbttlnck`` the tables of ``z`` are those of
+        step 1 (built portably on a copy), whatever step they were last built for: coding
+        rebuilds them from the weights for each gain's step (:meth:`prepare_quality`, the
+        engine path), so they are not part of what decides the decoded image."""
+        state = self.state_dict()
+        if not self.vr_entbttlnck:
+            return state
+        canonical = copy.deepcopy(self._variable_bottleneck())
+        canonical.update_variable(force=True, qs=1.0)
+        for key, value in canonical.state_dict().items():
+            if key.startswith(("_quantized_cdf", "_offset", "_cdf_length")):
+                state[f"entropy_bottleneck.{key}"] = value
+        return state
 
     def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
         self._engine_z_step = None  # tables of unknown step

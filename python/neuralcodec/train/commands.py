@@ -58,7 +58,8 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         help="train a model (rate-distortion loss; resumable; DDP under torchrun)",
         description=(
             "Trains a model on the images of TRAIN_DIR (random crops and flips) with the loss "
-            "lambda*255^2*MSE + bpp (or lambda*(1-MS-SSIM) + bpp). OUT_DIR receives checkpoint.pt, "
+            "lambda*255^2*MSE + bpp (or lambda*(1-MS-SSIM) + bpp); with --variable-rate, one variable-rate "
+            "model for every rate (lambda drawn with the rate at each step). OUT_DIR receives checkpoint.pt, "
             "best.pt, log.csv and weights.safetensors. Run under `torchrun --nproc_per_node K -m "
             "neuralcodec train ...` to train data-parallel (gloo on CPU, NCCL on CUDA). "
             "Exit codes: 0 trained, 2 bad arguments or an existing run without --resume/--force."
@@ -96,6 +97,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
                         help="bf16: transforms under bfloat16 autocast (faster on AVX512-BF16 CPUs and GPUs)")
     parser.add_argument("--quantization", choices=("noise", "mixed"), default=defaults.quantization,
                         help="mixed: g_s trains on rounded latents (straight-through), the rate on noisy ones")
+    parser.add_argument("--variable-rate", action="store_true",
+                        help="one model for every rate (a -vbr --model): each step draws a gain level and its lambda "
+                        "(--lambda is unused); validation codes at the middle quality")
     parser.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     options.add_alias(parser, "--no-progress", dest="progress", action="store_false")
     group = parser.add_mutually_exclusive_group()

@@ -51,6 +51,11 @@ class TrainConfig:
             2020: the rate still comes from the noisy values, but ``g_s`` gets the rounded
             ones through a straight-through gradient, as it will when decoding). A run
             may switch when resumed.
+        variable_rate: train one model for every rate: each step draws a rate from the
+            model (``draw_training_rate``: a gain level of a ``*-vbr`` model, with
+            CompressAI's lambda of that level) and the loss uses its lambda; ``lmbda`` is
+            then unused. Validation codes at the middle of the quality range. Needs a
+            variable-rate architecture.
         progress: show a progress bar (rank 0).
     """
 
@@ -82,6 +87,7 @@ class TrainConfig:
     device: str = "cpu"
     precision: str = "fp32"
     quantization: str = "noise"
+    variable_rate: bool = False
     progress: bool = True
 
     def validate(self) -> None:
@@ -90,6 +96,14 @@ class TrainConfig:
 
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        if self.variable_rate:
+            from neuralcodec.settings import VARIABLE_RATE_ARCHITECTURES
+
+            if self.architecture not in VARIABLE_RATE_ARCHITECTURES:
+                raise ValueError(
+                    f"variable-rate training needs a variable-rate architecture ({', '.join(VARIABLE_RATE_ARCHITECTURES)}), "
+                    f"got {self.architecture!r}"
+                )
         positive = ("N", "M", "steps", "batch_size", "patch_size", "val_every", "checkpoint_every", "log_every")
         for name in positive:
             if int(getattr(self, name)) < 1:

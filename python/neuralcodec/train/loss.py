@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, cast
+from typing import Any, Dict, Optional, cast
 
 import torch
 from torch import Tensor, nn
@@ -38,8 +38,9 @@ class RateDistortionLoss(nn.Module):
         self.lmbda = float(lmbda)
         self.metric = metric
 
-    def forward(self, output: Dict[str, Any], target: Tensor) -> Dict[str, Tensor]:
-        """Loss terms for a model output (``x_hat``, ``likelihoods``) against ``target``.
+    def forward(self, output: Dict[str, Any], target: Tensor, lmbda: Optional[float] = None) -> Dict[str, Tensor]:
+        """Loss terms for a model output (``x_hat``, ``likelihoods``) against ``target``,
+        with ``lmbda`` instead of the module's for this call (variable-rate training).
 
         Returns:
             ``{"loss", "bpp", "mse", "psnr"}`` (and ``"ms_ssim"`` for that metric); scalars.
@@ -49,12 +50,13 @@ class RateDistortionLoss(nn.Module):
         x_hat = output["x_hat"]
         mse = torch.mean((x_hat - target) ** 2)
         terms = {"bpp": bpp, "mse": mse, "psnr": -10 * torch.log10(mse.detach().clamp_min(1e-10))}
+        weight = self.lmbda if lmbda is None else float(lmbda)
         if self.metric == "mse":
-            terms["loss"] = self.lmbda * 255.0**2 * mse + bpp
+            terms["loss"] = weight * 255.0**2 * mse + bpp
         else:
             from neuralcodec.metrics import ms_ssim
 
             similarity = ms_ssim(x_hat.clamp(0, 1), target, data_range=1.0)
             terms["ms_ssim"] = similarity
-            terms["loss"] = self.lmbda * (1 - similarity) + bpp
+            terms["loss"] = weight * (1 - similarity) + bpp
         return terms

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import ImageFolder, list_images, step_generator
 from neuralcodec.train.loss import RateDistortionLoss
@@ -112,8 +113,11 @@ def prepare_for_coding(model: CompressionModel, fit_quantiles: bool = True) -> N
 
 
 @torch.no_grad()
-def validate(model: CompressionModel, images: ImageFolder, criterion: RateDistortionLoss) -> Dict[str, float]:
-    """Mean actual bpp, MSE, PSNR and loss over ``images``, coded through real bitstreams.
+def validate(
+    model: CompressionModel, images: ImageFolder, criterion: RateDistortionLoss, quality: Optional[float] = None
+) -> Dict[str, float]:
+    """Mean actual bpp, MSE, PSNR and loss over ``images``, coded through real bitstreams;
+    a variable-rate model at ``quality``, with the lambda it trains that quality for.
 
     The model must have up-to-date tables (:func:`prepare_for_coding`). A model on a GPU
     is validated through a CPU copy: the figures are those of the CPU codec users run,
@@ -125,24 +129,29 @@ def validate(model: CompressionModel, images: ImageFolder, criterion: RateDistor
         model = copy.deepcopy(model).cpu()
     was_training = model.training
     model.eval()
+    rate: Dict[str, Any] = {}
+    lmbda = criterion.lmbda
+    if quality is not None:
+        assert isinstance(model, VariableRateModel), "a quality needs a variable-rate model"
+        rate, lmbda = model.prepare_quality(quality), model.lambda_for_quality(quality)
     totals: Dict[str, float] = {"bpp": 0.0, "mse": 0.0, "psnr": 0.0, "loss": 0.0}
     for index in range(len(images)):
         x = images.full_image(index)
         pixels = x.shape[-2] * x.shape[-1]
-        coded = model.compress(x)
+        coded = model.compress(x, **rate)
         bits = 8 * sum(len(s) for group in coded["strings"] for s in group)
-        x_hat = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"])["x_hat"]
+        x_hat = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"], **rate)["x_hat"]
         mse = float(torch.mean((x_hat - x) ** 2))
         bpp = bits / pixels
         totals["bpp"] += bpp
         totals["mse"] += mse
         totals["psnr"] += -10 * math.log10(max(mse, 1e-10))
         if criterion.metric == "mse":
-            totals["loss"] += criterion.lmbda * 255.0**2 * mse + bpp
+            totals["loss"] += lmbda * 255.0**2 * mse + bpp
         else:
             from neuralcodec.metrics import ms_ssim
 
-            totals["loss"] += criterion.lmbda * (1 - float(ms_ssim(x_hat, x, data_range=1.0))) + bpp
+            totals["loss"] += lmbda * (1 - float(ms_ssim(x_hat, x, data_range=1.0))) + bpp
     model.train(was_training)
     return {k: v / len(images) for k, v in totals.items()}
 
@@ -265,6 +274,13 @@ def train(
     aux_optimizer = torch.optim.Adam(quantiles, lr=config.aux_lr) if use_aux and quantiles else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _learning_rate_factor(config, step))
     criterion = RateDistortionLoss(config.lmbda, config.metric)
+    variable: Optional[VariableRateModel] = None
+    val_quality: Optional[float] = None
+    if config.variable_rate:
+        if not isinstance(model, VariableRateModel):
+            raise ValueError(f"{config.architecture} is not a variable-rate model")
+        variable = model
+        val_quality = sum(model.qualities()) / 2  # the middle of the range
 
     start_step, best_val = 0, math.inf
     if resume and checkpoint_path.exists():
@@ -317,7 +333,7 @@ def train(
         prepare_for_coding(model, fit_quantiles=not use_aux)
         if val_set is not None and rank == 0:
             started = time.perf_counter()
-            result = validate(model, val_set, criterion)
+            result = validate(model, val_set, criterion, val_quality)
             log.write({"step": step, "split": "val", **result, "seconds": time.perf_counter() - started})
             if bar is not None:
                 bar.write(f"step {step}: val bpp {result['bpp']:.4f}  PSNR {result['psnr']:.2f} dB  loss {result['loss']:.4f}")
@@ -332,9 +348,13 @@ def train(
         generator = step_generator(config.seed, rank, step)
         x = train_set.batch(config.batch_size, generator).to(device)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # quantization noise
+        rate: Dict[str, Any] = {}
+        lmbda: Optional[float] = None
+        if variable is not None:  # one model for every rate: this step's rate and its lambda
+            rate, lmbda = variable.draw_training_rate(generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            output = network(x)
-        terms = criterion(output, x)
+            output = network(x, **rate)
+        terms = criterion(output, x, lmbda)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         if config.clip_max_norm > 0:
@@ -396,7 +416,8 @@ def train(
             model,
             weights_path,
             architecture=config.architecture,
-            metadata={"lambda": repr(config.lmbda), "metric": config.metric, "steps": str(config.steps), "seed": str(config.seed)},
+            metadata={"lambda": "variable" if config.variable_rate else repr(config.lmbda), "metric": config.metric,
+                      "steps": str(config.steps), "seed": str(config.seed)},
         )
     if world_size > 1:
         import torch.distributed as dist
@@ -407,7 +428,8 @@ def train(
 
 def _check_same_run(saved: TrainConfig, config: TrainConfig) -> None:
     """Refuses to resume a checkpoint of another model or objective."""
-    fixed = ("architecture", "N", "M", "lmbda", "metric", "batch_size", "patch_size", "seed", "lr", "lr_schedule", "quantile_fit")
+    fixed = ("architecture", "N", "M", "lmbda", "metric", "batch_size", "patch_size", "seed", "lr", "lr_schedule",
+             "quantile_fit", "variable_rate")
     changed = [f"{k}: {getattr(saved, k)!r} -> {getattr(config, k)!r}" for k in fixed if getattr(saved, k) != getattr(config, k)]
     if changed:
         raise ValueError("the checkpoint belongs to another run; changed settings: " + "; ".join(changed))

@@ -57,7 +57,7 @@ from neuralcodec.models import (
     ScaleHyperprior,
     ScaleHyperpriorVbr,
 )
-from neuralcodec.settings import COMPRESSAI_QUALITIES, METRICS, check_quality
+from neuralcodec.settings import COMPRESSAI_QUALITIES, METRICS, VARIABLE_RATE_ARCHITECTURES, check_quality
 from neuralcodec.zoo.urls import weights_url
 from neuralcodec.zoo.weights import load_weights
 
@@ -101,9 +101,10 @@ ARCHITECTURES: Dict[str, Type[CompressionModel]] = {
     "mbt2018-vbr": JointAutoregressiveHierarchicalPriorsVbr,
 }
 
-#: The variable-rate architectures: forward/compress/decompress take CompressAI's
-#: ``stage``, ``s``, ``inputscale``; the codec container and the export do not take them yet.
-VBR_ARCHITECTURES = ("bmshj2018-hyperprior-vbr", "mbt2018-mean-vbr", "mbt2018-vbr")
+#: The variable-rate architectures (:data:`neuralcodec.settings.VARIABLE_RATE_ARCHITECTURES`):
+#: forward/compress/decompress take CompressAI's ``stage``, ``s``, ``inputscale``; the codec
+#: codes them at a continuous quality; the export does not take them yet.
+VBR_ARCHITECTURES = VARIABLE_RATE_ARCHITECTURES
 
 #: The architectures built on :mod:`neuralcodec.latent_codecs`: compat coding path only,
 #: with CompressAI's nested ``strings`` and ``shape``; the codec container, the engine and
