@@ -215,6 +215,26 @@ def _tracked_tensors(model: nn.Module) -> List[Tensor]:
     return tensors
 
 
+def _check_raster_scan(context: MaskedConv2d, entropy_parameters: nn.Sequential) -> Tuple[nn.Conv2d, List[nn.Module]]:
+    """Checks a serial context model the engine can run (mask A, odd kernel, stride 1,
+    'same' padding; parameters starting with a 1x1 convolution); returns that first
+    convolution and the whole parameter network's layers."""
+    kernel = _pair(context.kernel_size, "kernel", context)
+    if (
+        getattr(context, "mask_type", "A") != "A"
+        or _pair(context.stride, "stride", context) != 1
+        or _pair(context.padding, "padding", context) != kernel // 2
+        or kernel % 2 == 0
+    ):
+        raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
+    _check_conv(context)
+    entropy = list(entropy_parameters)
+    first = entropy[0]
+    if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
+        raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
+    return first, entropy
+
+
 def _build(model: nn.Module) -> Any:
     gc = _gaussian_conditional(model)
     if gc.scale_table.numel() == 0:
@@ -224,19 +244,7 @@ def _build(model: nn.Module) -> Any:
     kwargs: Dict[str, Any] = {}
     if hasattr(model, "context_prediction"):
         context = _context_prediction(model)
-        kernel = _pair(context.kernel_size, "kernel", context)
-        if (
-            getattr(context, "mask_type", "A") != "A"
-            or _pair(context.stride, "stride", context) != 1
-            or _pair(context.padding, "padding", context) != kernel // 2
-            or kernel % 2 == 0
-        ):
-            raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
-        _check_conv(context)
-        entropy = list(_entropy_parameters(model))
-        first = entropy[0]
-        if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
-            raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
+        first, entropy = _check_raster_scan(context, _entropy_parameters(model))
         rest = _core.EngineNetwork()
         for module in entropy[1:]:
             export_into(rest, module)
@@ -481,19 +489,7 @@ def _coder(model: nn.Module, node: Any, channels: int, recorder: GraphRecorder, 
 def _raster_scan(model: nn.Module, node: Any, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
     """The spec of a :class:`RasterScanNode` (mbt2018, Cheng2020)."""
     context = cast(MaskedConv2d, _module(model, node.context_prediction))
-    kernel = _pair(context.kernel_size, "kernel", context)
-    if (
-        getattr(context, "mask_type", "A") != "A"
-        or _pair(context.stride, "stride", context) != 1
-        or _pair(context.padding, "padding", context) != kernel // 2
-        or kernel % 2 == 0
-    ):
-        raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
-    _check_conv(context)
-    entropy = list(cast(nn.Sequential, _module(model, node.entropy_parameters)))
-    first = entropy[0]
-    if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
-        raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
+    first, entropy = _check_raster_scan(context, cast(nn.Sequential, _module(model, node.entropy_parameters)))
     rest = recorder.network(f"{name}.entropy_rest")
     for module in entropy[1:]:
         export_into(rest, module)

@@ -118,14 +118,7 @@ impl GaussianLeaf {
         table: CdfTable,
         gained: bool,
     ) -> Result<GaussianLeaf> {
-        let indexer = ScaleIndexer::new(scale_table, scale_bound)?;
-        if table.num_rows() != indexer.rows() {
-            return Err(CoderError::InvalidInput(format!(
-                "the CDF table has {} rows but the scale table {} entries",
-                table.num_rows(),
-                indexer.rows()
-            )));
-        }
+        let indexer = table_indexer(scale_table, scale_bound, &table)?;
         if channels == 0 {
             return Err(CoderError::InvalidInput(
                 "a Gaussian leaf needs at least one channel".into(),
@@ -508,12 +501,10 @@ impl ChannelGroups {
                     y_group = slice_channels(y, start, start + size);
                     Io::Encode {
                         y: &y_group,
-                        encoder: &mut **encoder,
+                        encoder,
                     }
                 }
-                Io::Decode { decoder } => Io::Decode {
-                    decoder: &mut **decoder,
-                },
+                Io::Decode { decoder } => Io::Decode { decoder },
             };
             self.coders[k].code(&group_params, &mut inner, &mut group_hat, group_gain, cfg)?;
             decoded.push(group_hat);
@@ -546,14 +537,7 @@ impl RasterScan {
         scale_bound: f32,
         table: CdfTable,
     ) -> Result<RasterScan> {
-        let indexer = ScaleIndexer::new(scale_table, scale_bound)?;
-        if table.num_rows() != indexer.rows() {
-            return Err(CoderError::InvalidInput(format!(
-                "the CDF table has {} rows but the scale table {} entries",
-                table.num_rows(),
-                indexer.rows()
-            )));
-        }
+        let indexer = table_indexer(scale_table, scale_bound, &table)?;
         Ok(RasterScan {
             model,
             indexer,
@@ -766,6 +750,19 @@ impl LatentGraph {
     }
 }
 
+/// The scale indexer of `scale_table`, checked to pick rows that `table` has.
+fn table_indexer(scale_table: &[f32], scale_bound: f32, table: &CdfTable) -> Result<ScaleIndexer> {
+    let indexer = ScaleIndexer::new(scale_table, scale_bound)?;
+    if table.num_rows() != indexer.rows() {
+        return Err(CoderError::InvalidInput(format!(
+            "the CDF table has {} rows but the scale table {} entries",
+            table.num_rows(),
+            indexer.rows()
+        )));
+    }
+    Ok(indexer)
+}
+
 /// Whether every layer maps each pixel on its own (1x1 stride-1 unpadded convolutions
 /// and activations), so the network can run on the coded positions only.
 fn check_pointwise(name: &str, network: &Network) -> Result<()> {
@@ -813,28 +810,12 @@ fn slice_channels(map: &FeatureMap, start: usize, end: usize) -> FeatureMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdf::pmf_to_quantized_cdf;
     use crate::engine::tests::values;
     use crate::engine::{Conv2d, Kernel};
     use proptest::prelude::*;
 
-    /// A Gaussian-like table over 8 scales from 0.2 to about 12.
     fn table() -> (Vec<f32>, CdfTable) {
-        let scales: Vec<f32> = (0..8).map(|i| 0.2 * 1.8f32.powi(i)).collect();
-        let mut rows = Vec::new();
-        let mut offsets = Vec::new();
-        for &s in &scales {
-            let half = (s * 4.0).ceil() as i32 + 1;
-            let mut pmf: Vec<f32> = (-half..=half)
-                .map(|v| (-(v as f32 * v as f32) / (2.0 * s * s)).exp() + 1e-4)
-                .collect();
-            let total: f32 = pmf.iter().sum();
-            pmf.iter_mut().for_each(|p| *p /= total * 1.001);
-            pmf.push(0.001);
-            rows.push(pmf_to_quantized_cdf(&pmf, 16).unwrap());
-            offsets.push(-half);
-        }
-        (scales, CdfTable::from_rows(&rows, &offsets).unwrap())
+        crate::engine::tests::scale_table()
     }
 
     fn conv(c_out: usize, c_in: usize, k: usize, seed: u64, bias: f32) -> Conv2d {

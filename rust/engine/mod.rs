@@ -162,7 +162,7 @@ pub(crate) mod tests {
     }
 
     /// Gaussian-like table over 8 scales from 0.2 to 12.
-    fn scale_table() -> (Vec<f32>, CdfTable) {
+    pub(crate) fn scale_table() -> (Vec<f32>, CdfTable) {
         let scales: Vec<f32> = (0..8).map(|i| 0.2 * 1.8f32.powi(i)).collect();
         let mut rows = Vec::new();
         let mut offsets = Vec::new();
