@@ -20,12 +20,13 @@ CASES = range(int(RANS["num_cases"]))
 
 
 def test_every_reference_pmf_quantizes_to_the_reference_cdf():
-    lengths = PMFS["pmf_lengths"]
+    # Each PMFS[...] reads and inflates the array from the archive again: once, not per row.
+    lengths, pmfs, cdfs = PMFS["pmf_lengths"], PMFS["pmfs"], PMFS["cdfs"]
     assert len(lengths) >= 300
     mismatches = []
     for k, n in enumerate(lengths):
-        ours = pmf_to_quantized_cdf(PMFS["pmfs"][k, :n])
-        if not np.array_equal(ours, PMFS["cdfs"][k, : n + 1]):
+        ours = pmf_to_quantized_cdf(pmfs[k, :n])
+        if not np.array_equal(ours, cdfs[k, : n + 1]):
             mismatches.append(k)
     assert mismatches == []
 

@@ -10,6 +10,7 @@ import pytest
 
 from neuralcodec.bench.codecs import JPEG, BenchError
 from neuralcodec.bench.runner import ALIASES, CODECS, make_codec, run_benchmark
+from neuralcodec.cli import main
 from neuralcodec.eval.images import DatasetError, collect_images, read_rgb
 from neuralcodec.eval.results import RESULT_KEYS, load_results
 
@@ -168,12 +169,24 @@ def test_datasets_are_collected_in_name_order_and_bad_ones_are_refused(tmp_path)
 
 # ------------------------------------------------------------------------- command line
 def _cli(*args, cwd=None):
+    """``python -m neuralcodec ARGS`` in a subprocess: the real command, end to end."""
     return subprocess.run(
         [sys.executable, "-m", "neuralcodec", *map(str, args)], capture_output=True, text=True, cwd=cwd
     )
 
 
-def test_bench_command_writes_a_results_file(tmp_path):
+def _main(capsys, *args):
+    """``neuralcodec ARGS`` in this process (``cli.main``, as the command runs it): the exit
+    code (argparse's usage errors included), stdout and stderr."""
+    try:
+        code = main([str(arg) for arg in args])
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_bench_command_writes_a_results_file(tmp_path, capsys):
     output = tmp_path / "jpeg.json"
     result = _cli("bench", "jpeg420", IMAGES, "--quality", "30", "70", "-o", output, "--workers", "1", "--no-progress")
     assert result.returncode == 0, result.stderr
@@ -181,18 +194,19 @@ def test_bench_command_writes_a_results_file(tmp_path):
     data = load_results(output)
     assert data["name"] == "jpeg420" and data["qualities"] == [30, 70]
     assert json.loads(output.read_text())["results"]["bpp"] == data["results"]["bpp"]
-    again = _cli("bench", "jpeg420", IMAGES, "--quality", "50", "-o", output, "--workers", "1", "--no-progress")
-    assert again.returncode == 2 and "--force" in again.stderr  # refused before any coding
+    # The refusal and --force in-process: the subprocess above is the end-to-end run.
+    code, _, err = _main(capsys, "bench", "jpeg420", IMAGES, "--quality", "50", "-o", output, "--workers", "1", "--no-progress")
+    assert code == 2 and "--force" in err  # refused before any coding
     assert load_results(output)["qualities"] == [30, 70]
-    forced = _cli("bench", "jpeg", IMAGES, "-q", "50", "-o", output, "--workers", "1", "--quiet", "--force")
-    assert forced.returncode == 0, forced.stderr
+    code, _, err = _main(capsys, "bench", "jpeg", IMAGES, "-q", "50", "-o", output, "--workers", "1", "--quiet", "--force")
+    assert code == 0, err
     assert load_results(output)["qualities"] == [50] and load_results(output)["name"] == "jpeg420"
 
 
-def test_bench_command_without_output_prints_json(tmp_path):
-    result = _cli("bench", "jpeg2000", IMAGES / "kodim05-64x48.png", "-q", "20", "--workers", "1", "--no-progress")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["qualities"] == [20]
+def test_bench_command_without_output_prints_json(capsys):
+    code, out, err = _main(capsys, "bench", "jpeg2000", IMAGES / "kodim05-64x48.png", "-q", "20", "--workers", "1", "--no-progress")
+    assert code == 0, err
+    assert json.loads(out)["qualities"] == [20]
 
 
 @pytest.mark.parametrize(
@@ -207,16 +221,17 @@ def test_bench_command_without_output_prints_json(tmp_path):
         (["bench", "webp"], "give CODEC and DATASET"),
     ],
 )
-def test_bench_command_bad_input_exits_2_with_a_clear_message(args, message):
-    result = _cli(*args)
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bench_command_bad_input_exits_2_with_a_clear_message(args, message, capsys):
+    # In-process: an exception escaping the command would fail the test, as a traceback would.
+    code, _, err = _main(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
 
 
-def test_bench_list_shows_every_codec():
-    result = _cli("bench", "--list")
-    assert result.returncode == 0
+def test_bench_list_shows_every_codec(capsys):
+    code, out, _ = _main(capsys, "bench", "--list")
+    assert code == 0
     for name in CODECS:
-        assert name in result.stdout
-    assert "(also: jpeg)" in result.stdout
+        assert name in out
+    assert "(also: jpeg)" in out

@@ -1,5 +1,6 @@
-"""``neuralcodec compress`` / ``decompress``: through a subprocess (exit codes, overwriting,
-partial failures, ``python -m``) and in-process for the finer behaviour."""
+"""``neuralcodec compress`` / ``decompress``: once through a subprocess (``python -m``, the
+exit code of a partial failure, output on stdout and stderr), and in-process (``cli.main``,
+which returns the exit code the command exits with) for the rest."""
 
 import subprocess
 import sys
@@ -42,8 +43,18 @@ def run(*args, cwd=None):
     )
 
 
+def run_here(capsys, *args):
+    """The command in this process: ``(exit code, stdout, stderr)``, argparse's exits included."""
+    try:
+        code = main([str(arg) for arg in args])
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 # ------------------------------------------------------------------ subprocess
-def test_a_folder_with_some_bad_images_compresses_the_rest_and_exits_1(tmp_path, images, checkpoint):
+def test_a_folder_with_some_bad_images_compresses_the_rest_and_exits_1(tmp_path, images, checkpoint, capsys):
     result = run("compress", images, "-o", tmp_path / "out", "--checkpoint", checkpoint)
     assert result.returncode == 1, result.stderr
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")) == [
@@ -57,39 +68,39 @@ def test_a_folder_with_some_bad_images_compresses_the_rest_and_exits_1(tmp_path,
     assert lines[0].split() == ["input", "output", "size", "bytes", "bpp", "time"]
     assert any("60x40" in line for line in lines) and lines[-1].startswith("total")
 
-    result = run("decompress", tmp_path / "out", "-o", tmp_path / "back", "--checkpoint", checkpoint)
-    assert result.returncode == 0, result.stderr
+    code, _, err = run_here(capsys, "decompress", tmp_path / "out", "-o", tmp_path / "back", "--checkpoint", checkpoint)
+    assert code == 0, err
     with Image.open(tmp_path / "back" / "a.png") as a, Image.open(tmp_path / "back" / "trip" / "b.png") as b:
         assert (a.size, a.mode, b.size, b.mode) == ((60, 40), "RGB", (5, 17), "L")
 
 
-def test_existing_outputs_are_kept_unless_forced(tmp_path, images, checkpoint):
+# ------------------------------------------------------------------ in-process
+def test_existing_outputs_are_kept_unless_forced(tmp_path, images, checkpoint, capsys):
     target = tmp_path / "a.nci"
     target.write_bytes(b"keep me")
-    result = run("compress", images / "a.png", "-o", target, "--checkpoint", checkpoint)
-    assert result.returncode == 1
-    assert "exists; pass --force" in result.stderr and target.read_bytes() == b"keep me"
-    result = run("compress", images / "a.png", "-o", target, "--checkpoint", checkpoint, "--force", "--quiet")
-    assert result.returncode == 0, result.stderr
+    code, _, err = run_here(capsys, "compress", images / "a.png", "-o", target, "--checkpoint", checkpoint)
+    assert code == 1
+    assert "exists; pass --force" in err and target.read_bytes() == b"keep me"
+    code, _, err = run_here(capsys, "compress", images / "a.png", "-o", target, "--checkpoint", checkpoint, "--force", "--quiet")
+    assert code == 0, err
     assert read_header(target.read_bytes()).width == 60
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
 
-def test_help_documents_the_exit_codes_and_usage_errors_exit_2(tmp_path):
+def test_help_documents_the_exit_codes_and_usage_errors_exit_2(tmp_path, capsys):
     for command in ("compress", "decompress"):
-        result = run(command, "--help")
-        assert result.returncode == 0
-        assert "exit codes" in result.stdout and "--force" in result.stdout and "--max-pixels" in result.stdout
-    assert run("compress").returncode == 2
-    assert run("compress", tmp_path, "--bogus").returncode == 2
+        code, out, _ = run_here(capsys, command, "--help")
+        assert code == 0
+        assert "exit codes" in out and "--force" in out and "--max-pixels" in out
+    assert run_here(capsys, "compress")[0] == 2
+    assert run_here(capsys, "compress", tmp_path, "--bogus")[0] == 2
     (tmp_path / "empty").mkdir()
-    result = run("decompress", tmp_path / "empty")
-    assert result.returncode == 2 and "no input files" in result.stderr
-    top = run("--help")
-    assert "compress" in top.stdout and "decompress" in top.stdout
+    code, _, err = run_here(capsys, "decompress", tmp_path / "empty")
+    assert code == 2 and "no input files" in err
+    code, out, _ = run_here(capsys, "--help")
+    assert code == 0 and "compress" in out and "decompress" in out
 
 
-# ------------------------------------------------------------------ in-process
 def test_psnr_and_a_single_output_file_name(tmp_path, images, checkpoint, capsys):
     code = main(["compress", str(images / "a.png"), "-o", str(tmp_path / "x.nci"), "--checkpoint", str(checkpoint), "--psnr"])
     assert code == 0

@@ -92,7 +92,7 @@ def checkpoints(tmp_path_factory):
     return paths, state_dict
 
 
-def test_eval_command_evaluates_checkpoint_files(checkpoints, tmp_path):
+def test_eval_command_evaluates_checkpoint_files(checkpoints, tmp_path, capsys):
     paths, _ = checkpoints
     output = tmp_path / "results.json"
     result = _cli("eval", IMAGES, "--checkpoint", *paths, "-o", output, "--no-progress", "--name", "mine")
@@ -102,15 +102,17 @@ def test_eval_command_evaluates_checkpoint_files(checkpoints, tmp_path):
     assert data["name"] == "mine"
     assert data["qualities"] == [p.name for p in paths]
     assert len(data["results"]["bpp"]) == 2 and len(data["per_image"]["images"]) == 3
+    # The refusals and --force in-process (cli.main): the subprocess above is the end-to-end run.
     before = output.read_bytes()
-    again = _cli("eval", IMAGES, "--checkpoint", paths[0], "-o", output, "--no-progress")
-    assert again.returncode == 2 and "exists" in again.stderr and "--force" in again.stderr
+    code = main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), "-o", str(output), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "exists" in err and "--force" in err
     assert output.read_bytes() == before
-    forced = _cli("eval", IMAGES, "--checkpoint", paths[0], "-o", output, "--no-progress", "--force")
-    assert forced.returncode == 0, forced.stderr
+    code = main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), "-o", str(output), "--no-progress", "--force"])
+    assert code == 0, capsys.readouterr().err
     assert load_results(output)["qualities"] == [paths[0].name]
-    folder = _cli("eval", IMAGES, "--checkpoint", paths[0], "-o", tmp_path, "--no-progress", "--force")
-    assert folder.returncode == 2 and "folder" in folder.stderr
+    code = main(["eval", str(IMAGES), "--checkpoint", str(paths[0]), "-o", str(tmp_path), "--no-progress", "--force"])
+    assert code == 2 and "folder" in capsys.readouterr().err
 
 
 def test_eval_command_reads_state_dict_checkpoints_with_model(checkpoints, capsys):

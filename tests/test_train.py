@@ -271,27 +271,43 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path):
     assert (Path(config.out_dir) / "weights.safetensors").is_file()
 
 
-def test_cli_trains_refuses_to_clobber_and_resumes(tmp_path):
+def test_cli_trains_refuses_to_clobber_and_resumes(tmp_path, capsys):
+    from neuralcodec.cli import main
+
     images = _write_images(tmp_path / "train")
     out = tmp_path / "run"
-    base = [sys.executable, "-m", "neuralcodec", "train", str(images), "-o", str(out), "--N", "8", "--M", "8",
+    args = ["train", str(images), "-o", str(out), "--N", "8", "--M", "8",
             "--batch-size", "1", "--patch-size", "64", "--no-progress", "--threads", "1"]
-    first = subprocess.run(base + ["--steps", "2"], capture_output=True, text=True, timeout=300)
+    first = subprocess.run([sys.executable, "-m", "neuralcodec", *args, "--steps", "2"], capture_output=True, text=True,
+                           timeout=300)
     assert first.returncode == 0, first.stderr
     assert "weights:" in first.stdout and (out / "weights.safetensors").is_file()
-    again = subprocess.run(base + ["--steps", "2"], capture_output=True, text=True, timeout=300)
-    assert again.returncode == 2 and "--resume" in again.stderr
-    more = subprocess.run(base + ["--steps", "3", "--resume"], capture_output=True, text=True, timeout=300)
-    assert more.returncode == 0, more.stderr
-    bad = subprocess.run(base + ["--steps", "2", "--overwrite", "--patch-size", "50"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "multiple of 64" in bad.stderr
+
+    def run(*more):  # the same command in this process (cli.main); the subprocess above is the end-to-end run
+        try:
+            code = main([*args, *more])
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code
+        return code, capsys.readouterr().err
+
+    code, err = run("--steps", "2")
+    assert code == 2 and "--resume" in err
+    code, err = run("--steps", "3", "--resume")
+    assert code == 0, err
+    code, err = run("--steps", "2", "--overwrite", "--patch-size", "50")
+    assert code == 2 and "multiple of 64" in err
 
 
-def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
+def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path, monkeypatch):
     """The shipped weights' recipe, with one or two steps a stage: base, fine-tune, polish
     and the bfloat16 stage all run, each from the weights of the one before."""
     from neuralcodec.train import recipe
 
+    # The stages' wiring does not depend on the model's size: a model of 8 channels keeps
+    # the stages' own crops (16 x 256 pixels in "large" and "finish") affordable on a CPU,
+    # where the shipped size (N=96, M=128) took minutes a step.
+    monkeypatch.setattr(recipe, "N", 8)
+    monkeypatch.setattr(recipe, "M", 8)
     data = _write_images(tmp_path / "train", count=6, size=(64, 64))
     work = tmp_path / "work"
     argv = ["--data", str(data), "--work", str(work), "--qualities", "1", "3", "--base-steps", "2",
@@ -311,6 +327,7 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
     assert refine_run["lr"] == 1.5e-4 and refine_run["seed"] == 501 and refine_run["quantization"] == "mixed"
     assert refine_run["precision"] == "bf16"
     large_run = torch.load(work / "q3-large" / "checkpoint.pt", weights_only=True)["config"]
+    assert (large_run["N"], large_run["M"]) == (8, 8)
     assert large_run["init_from"] == str(work / "q3-refine" / "weights.safetensors")
     assert (large_run["batch_size"], large_run["patch_size"], large_run["lr"], large_run["seed"]) == (16, 256, 1e-4, 603)
     assert large_run["quantization"] == "mixed" and large_run["device"] == "cpu"
@@ -322,13 +339,17 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path):
     assert (work / "q3-finish" / "weights.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_recipe_start_at_continues_the_installed_weights(tmp_path):
+def test_recipe_start_at_continues_the_installed_weights(tmp_path, monkeypatch):
     """``--start-at STAGE`` skips the earlier stages and trains STAGE from the shipped files,
     leaving the package's files alone (no ``--install``)."""
-    from neuralcodec.train import recipe
+    import dataclasses
 
+    from neuralcodec.train import recipe
     from neuralcodec.zoo.defaults import default_weights_path
 
+    # The installed models have the shipped size, so the stage's crops are made small (its
+    # own, 16 x 256 pixels, are checked by the test above): a step of those took minutes.
+    monkeypatch.setitem(recipe.STAGES, "large", dataclasses.replace(recipe.STAGES["large"], batch_size=2, patch_size=64))
     installed = default_weights_path(2)
     before = installed.read_bytes()
     data = _write_images(tmp_path / "train", count=5, size=(64, 64))
@@ -338,7 +359,8 @@ def test_recipe_start_at_continues_the_installed_weights(tmp_path):
     assert recipe.main(argv) == 0
     assert sorted(p.name for p in work.iterdir()) == ["q2-large"]
     run = torch.load(work / "q2-large" / "checkpoint.pt", weights_only=True)["config"]
-    assert run["init_from"] == str(installed) and run["batch_size"] == 16
+    assert run["init_from"] == str(installed) and (run["batch_size"], run["patch_size"]) == (2, 64)
+    assert (run["N"], run["M"], run["lr"], run["seed"]) == (recipe.N, recipe.M, 1e-4, 602)
     assert (work / "q2-large" / "weights.safetensors").is_file()
     assert installed.read_bytes() == before
 
