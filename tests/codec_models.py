@@ -10,8 +10,10 @@ import torch
 from neuralcodec.models import CompressionModel
 from neuralcodec.zoo import image as zoo_image
 
-#: Zoo name -> architecture: the zoo's own registry, less the latent-codec and the
-#: variable-rate models, which the codec container, the engine and the export do not take yet.
+#: Zoo name -> architecture: the zoo's own registry, less the latent-codec models, which the
+#: codec container, the engine and the export do not take yet, and the variable-rate models,
+#: which the container codes at a continuous quality (tests/test_codec_rate.py) and the export
+#: does not take yet.
 _NOT_IN_CODEC = zoo_image.LATENT_CODEC_ARCHITECTURES + zoo_image.VBR_ARCHITECTURES
 ARCHITECTURES: Dict[str, Type[CompressionModel]] = {
     name: cls for name, cls in zoo_image.ARCHITECTURES.items() if name not in _NOT_IN_CODEC
