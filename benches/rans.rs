@@ -13,24 +13,12 @@ use std::hint::black_box;
 use _core::{decode, encode, pmf_to_quantized_cdf, CdfTable};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+#[path = "../rust/test_util.rs"]
+mod test_util;
+use test_util::Xorshift; // the tests' generator: runs compare like with like
+
 const SYMBOLS: usize = 320 * 24 * 40;
 const TAIL_MASS: f64 = 1e-9;
-
-/// A small deterministic generator (xorshift64*), so runs compare like with like.
-struct Rng(u64);
-impl Rng {
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let u = self.next_f64().max(1e-300);
-        let v = self.next_f64();
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
 
 /// Standard normal CDF (Abramowitz-Stegun 7.1.26 erf; accuracy is irrelevant here).
 fn phi(x: f64) -> f64 {
@@ -69,10 +57,10 @@ fn gaussian_table(rows: usize) -> (CdfTable, Vec<f64>) {
 
 fn bench_gaussian_latent(c: &mut Criterion) {
     let (table, scales) = gaussian_table(64);
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Xorshift::new(0x9E37_79B9_7F4A_7C15);
     // Latent channels mostly have small scales: skew the row choice towards them.
     let indexes: Vec<i32> = (0..SYMBOLS)
-        .map(|_| (rng.next_f64().powi(2) * 64.0) as i32)
+        .map(|_| (rng.unit_f64().powi(2) * 64.0) as i32)
         .collect();
     let symbols: Vec<i32> = indexes
         .iter()
@@ -95,7 +83,7 @@ fn bench_gaussian_latent(c: &mut Criterion) {
 fn bench_single_table(c: &mut Criterion) {
     let (table, _) = gaussian_table(64);
     let row = 20; // scale ~ 1.7: a typical factorized-prior channel width
-    let mut rng = Rng(42);
+    let mut rng = Xorshift::new(0x2545_F491_4F6C_DD1D);
     let indexes = vec![row; SYMBOLS];
     let scale = 1.7;
     let symbols: Vec<i32> = (0..SYMBOLS)

@@ -22,6 +22,8 @@ pub mod tables;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+pub(crate) mod test_util;
 
 #[cfg(feature = "python")]
 mod python;

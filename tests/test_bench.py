@@ -145,6 +145,28 @@ def test_parallel_workers_give_the_same_results_in_the_same_order(webp_results):
     assert parallel["per_image"]["images"] == serial["per_image"]["images"]
 
 
+def test_one_worker_codes_in_this_process_on_one_torch_thread(monkeypatch):
+    import torch
+
+    from neuralcodec.bench import runner
+
+    threads = []
+
+    def measure(task):
+        threads.append(torch.get_num_threads())
+        return {"bpp": 1.0, "psnr-rgb": 30.0, "ms-ssim-rgb": 0.9, "encoding_time": 0.0, "decoding_time": 0.0}
+
+    monkeypatch.setattr(runner, "measure", measure)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        run_benchmark(make_codec("webp"), collect_images(IMAGES), [20, 80], workers=1, show_progress=False)
+        assert threads == [1] * 6  # 3 images x 2 qualities, as --workers 1 promises: one core
+        assert torch.get_num_threads() == 2  # and the caller's setting is back
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_an_unavailable_codec_is_refused_before_running(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(BenchError, match="no encoder found"):

@@ -1,4 +1,9 @@
-"""neuralcodec.entropy_models: EntropyBottleneck and GaussianConditional."""
+"""neuralcodec.entropy_models: EntropyBottleneck and GaussianConditional.
+
+Tests marked ``tables`` build CDF tables (or the scale table) through torch's float
+kernels and compare them with the golden or CompressAI's recorded ones; ``.ci/run`` runs
+them again (``-m tables``) under every ATen CPU capability and 1 and 2 threads.
+"""
 
 import copy
 import functools
@@ -223,6 +228,7 @@ def test_entropy_bottleneck_bits_are_close_to_the_information_content():
         assert abs(actual - estimate) <= 0.01 * estimate + 96, (actual, estimate)
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("method", entropy_models.TABLE_METHODS)
 def test_entropy_bottleneck_tables_follow_the_quantiles_in_both_constructions(method):
     eb = _bottleneck(channels=4, seed=4)
@@ -322,6 +328,7 @@ def test_entropy_models_refuse_coders_and_precisions_they_cannot_honour():
 # --- GaussianConditional ---------------------------------------------------------------
 
 
+@pytest.mark.tables
 def test_gaussian_conditional_default_scale_table_has_64_log_spaced_scales_from_0_11_to_256():
     gc = GaussianConditional()
     table = gc.scale_table
@@ -419,6 +426,7 @@ def test_gaussian_conditional_update_reports_whether_it_built_the_tables():
     assert gc._quantized_cdf.shape[0] == 3
 
 
+@pytest.mark.tables
 def test_gaussian_conditional_tables_cover_ceil_of_scale_times_the_tail_quantile():
     gc = _GAUSSIAN
     multiplier = 6.109410204869  # -Phi^-1(0.5e-9)
@@ -497,6 +505,7 @@ def _build(case):
     return eval(ref.text(f"{case}/ctor"), vars(entropy_models))
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", EB_CASES)
 def test_compressai_entropy_bottleneck_state_dicts_load_and_give_the_same_outputs(case):
     eb = _build(case).eval()
@@ -538,6 +547,7 @@ def _tables(module):
     return {name: getattr(module, name).clone() for name in TABLE_BUFFERS}
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", EB_CASES)
 def test_compressai_construction_of_bottleneck_tables_matches_compressais_within_one_count(case):
     eb = _build(case)
@@ -546,6 +556,7 @@ def test_compressai_construction_of_bottleneck_tables_matches_compressais_within
     _assert_within_one_count(_tables(eb), ref.state(f"{case}/state"))
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", EB_CASES)
 def test_compressai_construction_of_bottleneck_pmfs_equals_a_float64_evaluation_to_float_tolerance(case):
     eb = _build(case)
@@ -557,6 +568,7 @@ def test_compressai_construction_of_bottleneck_pmfs_equals_a_float64_evaluation_
     torch.testing.assert_close(tail.double(), tail64, rtol=1e-3, atol=1e-7)
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", EB_CASES)
 def test_compressai_entropy_bottleneck_strings_are_byte_identical_both_ways(case):
     eb = _build(case)
@@ -568,6 +580,7 @@ def test_compressai_entropy_bottleneck_strings_are_byte_identical_both_ways(case
     torch.testing.assert_close(decoded, ref.tensor(f"{case}/decompressed"), rtol=0, atol=0)
 
 
+@pytest.mark.tables
 def test_fit_quantiles_agrees_with_compressais_bisection():
     eb = _build("eb")
     eb.load_state_dict(ref.state("eb/state_init"))
@@ -576,6 +589,7 @@ def test_fit_quantiles_agrees_with_compressais_bisection():
     torch.testing.assert_close(eb.quantiles.detach(), theirs, rtol=1e-3, atol=2e-3)
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", GC_CASES)
 def test_compressai_gaussian_conditional_state_dicts_load_and_give_the_same_outputs(case):
     gc = _build(case).eval()
@@ -596,6 +610,7 @@ def test_compressai_gaussian_conditional_state_dicts_load_and_give_the_same_outp
     assert torch.equal(gc.build_indexes(scales), ref.tensor(f"{case}/indexes"))
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", GC_CASES)
 def test_compressai_gaussian_conditional_update_builds_identical_tables(case):
     gc = _build(case)
@@ -613,6 +628,7 @@ def test_compressai_gaussian_conditional_update_builds_identical_tables(case):
     _assert_within_one_count(_tables(fresh), state)
 
 
+@pytest.mark.tables
 def test_default_gaussian_conditional_builds_compressais_default_tables_within_one_count():
     gc = GaussianConditional()
     gc.update(method="compressai")
@@ -621,6 +637,7 @@ def test_default_gaussian_conditional_builds_compressais_default_tables_within_o
     _assert_within_one_count(_tables(gc), state)
 
 
+@pytest.mark.tables
 def test_compressai_construction_of_gaussian_pmfs_equals_compressais_to_float_tolerance():
     # tests/fixtures/compressai/pmf_to_cdf.npz starts with CompressAI's pmfs of the default
     # 64-scale table, each followed by its tail mass (make_coder_vectors.py).
@@ -633,6 +650,7 @@ def test_compressai_construction_of_gaussian_pmfs_equals_compressais_to_float_to
         np.testing.assert_allclose(ours, theirs[row, : length + 1], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", GC_CASES)
 def test_compressai_gaussian_conditional_strings_are_byte_identical_both_ways(case):
     gc = _build(case)
@@ -673,6 +691,7 @@ def _golden_tables(case):
     return {name: torch.from_numpy(_golden()[f"{case}/tables/{name}"].copy()) for name in TABLE_BUFFERS}
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", GOLDEN_CASES)
 def test_portable_tables_equal_the_committed_golden_tables_bit_for_bit(case):
     # Made by tests/fixtures/tables/make_golden.py; the same on every CPU, ATen CPU
@@ -683,11 +702,13 @@ def test_portable_tables_equal_the_committed_golden_tables_bit_for_bit(case):
         assert torch.equal(getattr(module, name), expected), name
 
 
+@pytest.mark.tables
 def test_the_golden_cases_cover_compressais_densities_and_scale_tables():
     assert GOLDEN_CASES == ["eb", "eb_small", "eb_wide", "gc", "gc_odd", "gc_tail"]
     assert str(_golden()["gc/ctor"]) == "GaussianConditional()"
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("threads", [1, 2])
 def test_portable_tables_do_not_depend_on_torch_threads_dtype_or_device_of_the_parameters(threads):
     previous = torch.get_num_threads()
@@ -707,6 +728,7 @@ def test_portable_tables_do_not_depend_on_torch_threads_dtype_or_device_of_the_p
         torch.set_num_threads(previous)
 
 
+@pytest.mark.tables
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_portable_tables_of_a_module_on_the_gpu_equal_the_cpus():
     for case in ("eb", "gc"):
@@ -717,6 +739,7 @@ def test_portable_tables_of_a_module_on_the_gpu_equal_the_cpus():
             assert torch.equal(getattr(module, name).cpu(), expected), name
 
 
+@pytest.mark.tables
 @pytest.mark.parametrize("case", ["eb", "gc"])
 def test_portable_and_compressai_constructions_agree_to_a_few_counts(case):
     # Same rows, lengths and offsets; the probabilities differ by float32 rounding
@@ -730,6 +753,7 @@ def test_portable_and_compressai_constructions_agree_to_a_few_counts(case):
     assert 0 < int(difference.max()) <= 4
 
 
+@pytest.mark.tables
 def test_portable_tables_code_and_decode_like_compressais():
     eb = _bottleneck(6, seed=3)
     assert eb.update(force=True)
@@ -749,6 +773,7 @@ def test_update_refuses_an_unknown_table_method():
         GaussianConditional().update(method="exact")
 
 
+@pytest.mark.tables
 def test_portable_construction_refuses_parameters_it_cannot_build_tables_from():
     eb = _bottleneck(2)
     with torch.no_grad():
@@ -763,6 +788,7 @@ def test_portable_construction_refuses_parameters_it_cannot_build_tables_from():
         GaussianConditional([1.0, 1e5]).update()
 
 
+@pytest.mark.tables
 def test_the_default_scale_table_is_compressais_recorded_one_bit_for_bit_on_every_kernel():
     # torch.exp(torch.linspace(...)) itself differs in 10 entries under
     # ATEN_CPU_CAPABILITY=default; get_scale_table does not (.ci/run runs this under each).
