@@ -68,45 +68,6 @@ pub fn mixed_values(seed: u64, count: usize) -> Vec<f32> {
 // harness, which drops the tests and would leave the import unused.
 #[cfg(test)]
 mod tests {
-    /// The sequences the engine's tests were written against (their former local copies).
-    #[test]
-    fn values_are_the_engine_tests_former_sequences() {
-        fn old_values(seed: u64, count: usize, scale: f32) -> Vec<f32> {
-            let mut state = seed | 1;
-            (0..count)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-                })
-                .collect()
-        }
-        fn old_mixed(seed: u64, count: usize) -> Vec<f32> {
-            let mut state = seed | 1;
-            (0..count)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-                        * 10f32.powi((state % 7) as i32 - 3)
-                })
-                .collect()
-        }
-        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-        for seed in [0, 1, 2, 7, 0x9e37, u64::MAX] {
-            assert_eq!(
-                bits(super::values(seed, 300, 0.6)),
-                bits(old_values(seed, 300, 0.6))
-            );
-            assert_eq!(
-                bits(super::mixed_values(seed, 300)),
-                bits(old_mixed(seed, 300))
-            );
-        }
-    }
-
     #[test]
     fn draws_stay_in_their_ranges() {
         let mut rng = super::Xorshift::new(0x9E37_79B9_7F4A_7C15);

@@ -810,8 +810,8 @@ fn slice_channels(map: &FeatureMap, start: usize, end: usize) -> FeatureMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::tests::values;
     use crate::engine::{Conv2d, Kernel};
+    use crate::test_util::values;
     use proptest::prelude::*;
 
     fn table() -> (Vec<f32>, CdfTable) {

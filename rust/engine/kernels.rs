@@ -394,18 +394,7 @@ mod tests {
     }
 
     /// Values of mixed magnitude and sign, so rounding order matters.
-    pub(crate) fn values(seed: u64, count: usize) -> Vec<f32> {
-        let mut state = seed | 1;
-        (0..count)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-                    * 10f32.powi((state % 7) as i32 - 3)
-            })
-            .collect()
-    }
+    use crate::test_util::mixed_values as values;
 
     /// The definition, written out: initial value, then each rounded product, in order.
     fn naive(x: &[f32], k_len: usize, w: &[f32], n: usize, init: &[f32]) -> Vec<f32> {

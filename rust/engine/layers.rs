@@ -507,7 +507,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn values(seed: u64, count: usize) -> Vec<f32> {
-        crate::engine::tests::values(seed, count, 1.0)
+        crate::test_util::values(seed, count, 1.0)
     }
 
     /// Direct definition of Conv2d in PyTorch's CHW indexing, summed in the engine's order.

@@ -148,18 +148,7 @@ pub(crate) mod tests {
     use crate::cdf::pmf_to_quantized_cdf;
     use proptest::prelude::*;
 
-    /// Deterministic pseudo-random values in `[-scale/2, scale/2)` (xorshift), for tests.
-    pub(crate) fn values(seed: u64, count: usize, scale: f32) -> Vec<f32> {
-        let mut state = seed | 1;
-        (0..count)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-            })
-            .collect()
-    }
+    use crate::test_util::values;
 
     /// Gaussian-like table over 8 scales from 0.2 to 12.
     pub(crate) fn scale_table() -> (Vec<f32>, CdfTable) {
