@@ -218,14 +218,16 @@ def test_the_autoregressive_variable_rate_model_codes_at_a_continuous_quality():
     model.update(force=True)
     codec = Codec(model, architecture="mbt2018-vbr", quality=3.25)
     x = image(40, 40)
-    data = codec.encode(x)
-    assert read_header(data).coded_quality == 3.25 and read_header(data).coding_path == "compat"
-    decoded = decode_image(data, Codec(model, architecture="mbt2018-vbr"), output="tensor")
     rate = model.prepare_quality(3.25)
-    with torch.no_grad():
-        out = model.compress(x, **rate)
-        expected = model.decompress(out["strings"], out["shape"], x_size=(40, 40), **rate)["x_hat"]
-    torch.testing.assert_close(decoded, expected)
+    for path in ("engine", "compat"):
+        data = codec.encode(x, coding_path=path)
+        assert read_header(data).coded_quality == 3.25 and read_header(data).coding_path == path
+        decoded = decode_image(data, Codec(model, architecture="mbt2018-vbr"), output="tensor")
+        with torch.no_grad():
+            out = model.compress(x, coding_path=path, **rate)
+            expected = model.decompress(out["strings"], out["shape"], x_size=(40, 40), coding_path=path, **rate)
+        torch.testing.assert_close(decoded, expected["x_hat"])
+    assert model.coding_path == "engine"  # the codec passes the path, it does not set it
 
 
 def test_elic_lite_codes_through_the_container_at_a_continuous_quality():

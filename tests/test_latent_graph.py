@@ -31,6 +31,7 @@ from neuralcodec.models.elic import Cheng2020AnchorCheckerboard, Elic2022Chandel
 from neuralcodec.models.elic_lite import ElicLiteVbr
 from neuralcodec.models.hyperprior import conv, deconv
 from neuralcodec.models.simple_vae import SimpleVAECompressionModel
+from neuralcodec.models.vbr import JointAutoregressiveHierarchicalPriorsVbr, MeanScaleHyperpriorVbr, ScaleHyperpriorVbr
 from torch import nn
 
 
@@ -101,14 +102,23 @@ BUILDERS: Dict[str, Callable[[], CompressionModel]] = {
     "checkerboard-scales-only": lambda: ScaleOnlyCheckerboard(),
 }
 NAMES = list(BUILDERS)
+#: CompressAI's variable-rate models on the engine path (gain, reconstruction offsets and,
+#: in mbt2018-vbr, the gain's context term and the offsets fed back as context), coded at
+#: the gain ``VBR_GAIN``.
+VBR_BUILDERS: Dict[str, Callable[[], CompressionModel]] = {
+    "mbt2018-mean-vbr": lambda: MeanScaleHyperpriorVbr(16, 24),
+    "mbt2018-vbr": lambda: JointAutoregressiveHierarchicalPriorsVbr(16, 24),
+}
+ALL_BUILDERS = {**BUILDERS, **VBR_BUILDERS}
 QUALITY = 2.5  # between two of ElicLiteVbr's levels: the interpolated gains
+VBR_GAIN = 2.5  # CompressAI's variable-rate models at this gain: many nonzero symbols
 
 
 def build(name: str, seed: int = 0) -> CompressionModel:
     """A small ``name`` with built tables; the last analysis convolution is scaled up so
     the latents span many quantization steps."""
     torch.manual_seed(seed)
-    model = BUILDERS[name]().eval()
+    model = ALL_BUILDERS[name]().eval()
     with torch.no_grad():
         [m for m in model.g_a.modules() if isinstance(m, nn.Conv2d)][-1].weight.mul_(20)
     model.update(force=True)
@@ -116,6 +126,8 @@ def build(name: str, seed: int = 0) -> CompressionModel:
 
 
 def coding_args(model: CompressionModel) -> Dict[str, Any]:
+    if isinstance(model, ScaleHyperpriorVbr):
+        return {"inputscale": torch.tensor(VBR_GAIN)}
     return {"quality": QUALITY} if isinstance(model, ElicLiteVbr) else {}
 
 
@@ -128,6 +140,8 @@ def graph_inputs(model: CompressionModel, x: torch.Tensor):
             compressed["strings"][-1], compressed["shape"]
         )
         gain = None
+        if isinstance(model, ScaleHyperpriorVbr):
+            gain = model.engine_gain(**coding_args(model))
         if isinstance(model, ElicLiteVbr):
             gains = model.gains(QUALITY)
             z_hat = z_hat * gains["z_gain_inv"]
@@ -185,7 +199,7 @@ def test_engine_rate_is_within_half_a_percent_of_the_compat_path(name):
     assert compat_bytes - flushes - engine_bytes <= 0.005 * compat_bytes, (engine_bytes, compat_bytes)
 
 
-@pytest.mark.parametrize("name", ["elic2022-official", "elic-lite-vbr"])
+@pytest.mark.parametrize("name", ["elic2022-official", "elic-lite-vbr", "mbt2018-vbr"])
 def test_threads_and_the_scalar_kernel_give_identical_bytes_and_latents(name, monkeypatch):
     model = build(name)
     _, y, z_hat, gain = graph_inputs(model, image(128, 128, seed=4))
@@ -214,7 +228,7 @@ class Float64(nn.Module):
         return self.module(x.double()).float()
 
 
-@pytest.mark.parametrize("name", ["elic2022-chandelier", "elic-lite-vbr"])
+@pytest.mark.parametrize("name", ["elic2022-chandelier", "elic-lite-vbr", "mbt2018-vbr"])
 def test_an_encoder_in_float64_or_with_perturbed_latents_still_round_trips_exactly(name):
     model = build(name)
     x = image(64, 64, seed=5)
@@ -234,7 +248,7 @@ def test_an_encoder_in_float64_or_with_perturbed_latents_still_round_trips_exact
     assert decoded["x_hat"].shape == x.shape
 
 
-@pytest.mark.parametrize("name", ["elic2022-official", "checkerboard-scales-only"])
+@pytest.mark.parametrize("name", ["elic2022-official", "checkerboard-scales-only", "mbt2018-vbr"])
 def test_truncated_or_corrupted_strings_raise_instead_of_decoding(name):
     model = build(name)
     with torch.no_grad():
@@ -290,7 +304,7 @@ def test_engine_and_compat_paths_are_chosen_per_call_without_changing_the_model(
 # ------------------------------------------------------------------ golden vectors
 
 GOLDEN = Path(__file__).parent / "fixtures" / "engine"
-GOLDEN_CASES = ("cheng2020-anchor-checkerboard", "elic-lite-vbr", "channel-groups-only")
+GOLDEN_CASES = ("cheng2020-anchor-checkerboard", "elic-lite-vbr", "channel-groups-only", "mbt2018-mean-vbr", "mbt2018-vbr")
 
 
 def _golden() -> Any:
@@ -308,7 +322,7 @@ def test_golden_vectors_decode_and_reencode_to_the_committed_bits(name):
     here (tests/fixtures/engine/make_graph_golden.py makes the fixtures)."""
     golden = _golden()
     expected = json.loads((GOLDEN / "graph_golden.json").read_text())[name]
-    model, y, z_hat, gain, string = golden.load_case(GOLDEN, name, BUILDERS[name])
+    model, y, z_hat, gain, string = golden.load_case(GOLDEN, name, ALL_BUILDERS[name])
     y_hat = engine.decompress_graph(model, [string], z_hat, gain=gain)
     assert digest(y_hat) == expected["y_hat_sha256"]
     again, y_hat_encoder = engine.compress_graph(model, y, z_hat, gain=gain)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from compressai_vectors import Vectors
 
-from neuralcodec import models
+from neuralcodec import engine, models
 from neuralcodec.entropy_models import EntropyBottleneckVbr
 from neuralcodec.models import (
     JointAutoregressiveHierarchicalPriorsVbr,
@@ -237,12 +237,32 @@ def test_engine_z_step_is_the_portable_evaluation_of_the_step_network():
         assert float(portable) >= 0.5
 
 
-def test_the_autoregressive_model_has_the_compat_path_only():
-    model = JointAutoregressiveHierarchicalPriorsVbr(8, 12)
-    assert model.coding_paths == ("compat",)
-    model.coding_path = "engine"
-    with pytest.raises(ValueError, match="coding_path"):
-        model.compress(torch.rand(1, 3, 64, 64))
+def test_the_autoregressive_model_on_the_engine_path_reconstructs_what_the_compat_path_does():
+    """mbt2018-vbr's whole loop (gain, context term, offsets fed back as context) runs in
+    the engine: the same bytes on every call and thread count, and the picture the compat
+    path decodes from its own strings, to float rounding."""
+    assert JointAutoregressiveHierarchicalPriorsVbr.coding_path == "engine"
+    x = _images(1)[0]
+    for kw in (dict(stage=1), dict(s=0), dict(s=7), dict(inputscale=torch.tensor(0.3))):
+        model = loaded("mbt2018-vbr")
+        model.coding_path = "engine"  # the class default (loaded() picks compat)
+        with torch.no_grad():
+            compat = model.compress(x, coding_path="compat", **kw)
+            reference = model.decompress(compat["strings"], compat["shape"], coding_path="compat", **kw)["x_hat"]
+            model.update(force=True)  # portable tables
+            coded = []
+            for threads in (1, 3):
+                engine.set_num_threads(threads)
+                try:
+                    coded.append(model.compress(x, **kw))
+                finally:
+                    engine.set_num_threads(None)
+            assert coded[0]["strings"] == coded[1]["strings"]
+            x_hat = model.decompress(coded[0]["strings"], coded[0]["shape"], **kw)["x_hat"]
+        torch.testing.assert_close(x_hat, reference, atol=1e-4, rtol=0)
+        if kw.get("stage") != 1:  # (CompressAI's stage 1 picks rows by the gained scale)
+            sizes = [len(c["strings"][0][0]) for c in (compat, coded[0])]
+            assert abs(sizes[0] - sizes[1]) <= 0.05 * sizes[0] + 8, sizes
 
 
 def test_invalid_stage_level_and_positional_size_are_refused():

@@ -4,7 +4,7 @@ Use :mod:`neuralcodec.ans`, which converts arguments; these functions take C-con
 int32 (float32 for pmfs) numpy arrays only.
 """
 
-from typing import Sequence, Tuple, final
+from typing import Optional, Sequence, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
@@ -166,6 +166,7 @@ class LatentCoder:
         scale_bound: float,
         table: CdfTable,
         gained: bool = False,
+        offsets: Optional[EngineNetwork] = None,
     ) -> LatentCoder: ...
     @staticmethod
     def checkerboard(
@@ -193,6 +194,10 @@ class LatentCoder:
         scale_table: npt.NDArray[np.float32],
         scale_bound: float,
         table: CdfTable,
+        gained: bool = False,
+        offsets: Optional[EngineNetwork] = None,
+        gain_context_weight: Optional[npt.NDArray[np.float32]] = None,
+        gain_context_bias: Optional[npt.NDArray[np.float32]] = None,
     ) -> LatentCoder: ...
     @property
     def channels(self) -> int: ...

@@ -61,6 +61,7 @@ from neuralcodec.ops.versions import tensor_versions
 
 if TYPE_CHECKING:
     from neuralcodec.entropy_models import GaussianConditional
+    from neuralcodec.latent_codecs.description import ModelDescription
 
 __all__ = [
     "EngineUnsupportedError",
@@ -140,8 +141,9 @@ def _check_conv(module: Conv) -> None:
 
 
 def export_into(network: Any, module: nn.Module) -> None:
-    """Appends ``module`` (a Sequential of convolutions, transposed convolutions and
-    activations, as ``h_s`` is) to the native ``network``, layer by layer.
+    """Appends ``module`` (a Sequential of convolutions, transposed convolutions,
+    ``Linear`` layers over the channels, and activations, as ``h_s`` is) to the native
+    ``network``, layer by layer.
 
     Raises:
         EngineUnsupportedError: a layer the engine cannot reproduce bit-exactly.
@@ -168,6 +170,10 @@ def export_into(network: Any, module: nn.Module) -> None:
             _pair(module.padding, "padding", module),
             _pair(module.output_padding, "output_padding", module),
         )
+    elif isinstance(module, nn.Linear):
+        # A linear map of each pixel's channels: a 1x1 convolution.
+        bias = np.zeros(module.out_features, dtype=np.float32) if module.bias is None else _f32(module.bias)
+        network.conv2d(_f32(module.weight)[:, :, None, None], bias, 1, 0)
     elif isinstance(module, nn.LeakyReLU):
         network.leaky_relu(float(module.negative_slope))
     elif isinstance(module, nn.ReLU):
@@ -436,7 +442,18 @@ def _leaf(model: nn.Module, node: Any, channels: int, recorder: GraphRecorder, n
         "entropy": _pointwise_network(model, node.entropy_parameters, recorder, f"{name}.entropy"),
         "chunks": _CHUNKS[tuple(node.chunks)],
         **_gaussian_tables(model, node.gaussian_conditional, recorder, name),
+        **_gain_spec(model, node, recorder, name),
+    }
+
+
+def _gain_spec(model: nn.Module, node: Any, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
+    """``gained`` and the reconstruction offsets of a leaf or raster-scan node."""
+    if node.reconstruction_offsets is not None and not node.gain:
+        raise EngineUnsupportedError(f"{node.kind}: reconstruction offsets need a gain")
+    offsets = node.reconstruction_offsets
+    return {
         "gained": bool(node.gain),
+        "offsets": None if offsets is None else _pointwise_network(model, offsets, recorder, f"{name}.offsets"),
     }
 
 
@@ -493,6 +510,14 @@ def _raster_scan(model: nn.Module, node: Any, recorder: GraphRecorder, name: str
     rest = recorder.network(f"{name}.entropy_rest")
     for module in entropy[1:]:
         export_into(rest, module)
+    gain_context = None
+    if node.gain_context is not None:
+        linear = _module(model, node.gain_context)
+        if not node.gain or not isinstance(linear, nn.Linear) or linear.in_features != 1 or linear.bias is None:
+            raise EngineUnsupportedError(
+                f"the raster scan's gain context must be a Linear(1, n) with a bias on a gained latent, got {linear}"
+            )
+        gain_context = recorder.weights(f"{name}.gain_context", _f32(linear.weight).reshape(-1), _f32(linear.bias))
     return {
         "op": "raster_scan",
         "context": recorder.weights(f"{name}.context", _f32(context.weight * context.mask), _bias(context)),
@@ -500,6 +525,8 @@ def _raster_scan(model: nn.Module, node: Any, recorder: GraphRecorder, name: str
         "entropy_rest": rest.ops,
         "params_channels": int(first.in_channels - context.out_channels),
         **_gaussian_tables(model, node.gaussian_conditional, recorder, name),
+        **_gain_spec(model, node, recorder, name),
+        "gain_context": gain_context,
     }
 
 
@@ -519,9 +546,13 @@ def _graph_modules(model: nn.Module, node: Any) -> List[nn.Module]:
             model, node.y
         )
     if isinstance(node, d.GaussianConditionalNode):
-        return [_module(model, node.gaussian_conditional), _module(model, node.entropy_parameters)]
+        return [_module(model, p) for p in (node.gaussian_conditional, node.entropy_parameters, node.reconstruction_offsets)]
     if isinstance(node, d.RasterScanNode):
-        return [_module(model, p) for p in (node.gaussian_conditional, node.entropy_parameters, node.context_prediction)]
+        prefixes = (
+            node.gaussian_conditional, node.entropy_parameters, node.context_prediction, node.reconstruction_offsets,
+            node.gain_context,
+        )  # fmt: skip
+        return [_module(model, p) for p in prefixes]
     raise EngineUnsupportedError(f"the engine cannot code a {node.kind} node")
 
 
@@ -538,12 +569,15 @@ def _latent_channels(model: nn.Module, node: Any) -> int:
     return channels
 
 
-def _hyperprior(model: nn.Module) -> Any:
-    """The root of the model's description: a hyperprior with a hyper-synthesis."""
+def _hyperprior(model: nn.Module, description: Optional["ModelDescription"] = None) -> Any:
+    """The root of the model's description (``description``, default ``model.describe()``):
+    a hyperprior with a hyper-synthesis."""
     from neuralcodec.latent_codecs.description import HyperpriorNode
 
-    describe = getattr(model, "describe", None)
-    root = describe().latent_codec if describe is not None else None
+    if description is None:
+        describe = getattr(model, "describe", None)
+        description = describe() if describe is not None else None
+    root = description.latent_codec if description is not None else None
     if not isinstance(root, HyperpriorNode) or root.hyper.h_s is None:
         raise EngineUnsupportedError(
             f"{type(model).__name__} has no hyperprior description for the engine; use coding_path='compat'"
@@ -551,33 +585,42 @@ def _hyperprior(model: nn.Module) -> Any:
     return root
 
 
-_GRAPHS: "weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], Any, List[Tensor]]]" = weakref.WeakKeyDictionary()
+# Native graphs per model and root node, keyed on every tensor they were built from
+# (tensor_versions, and the scalar switch), with those tensors (so the key cannot be matched
+# by new tensors at the same addresses); held weakly so a model can be collected or copied.
+_GRAPHS: "weakref.WeakKeyDictionary[nn.Module, Dict[Any, Tuple[Tuple[Any, ...], Any, List[Tensor]]]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def latent_graph(model: nn.Module) -> Any:
+def latent_graph(model: nn.Module, description: Optional["ModelDescription"] = None) -> Any:
     """The native coding graph of ``model`` (a :class:`_core.LatentGraph`), built from
-    ``model.describe()`` and rebuilt after any change to the weights it reads.
+    ``description`` (default ``model.describe()``; a variable-rate model describes each
+    stage) and rebuilt after any change to the weights it reads.
 
     Raises:
         EngineUnsupportedError: the description holds something the engine cannot code
             (e.g. a spatial parameter network, an entropy bottleneck as ``y``'s codec).
         ValueError: ``update()`` has not built the tables.
     """
-    root = _hyperprior(model)
+    root = _hyperprior(model, description)
     tensors: List[Tensor] = []
     for module in _graph_modules(model, root):
         tensors += list(module.parameters()) + list(module.buffers())
     key = tensor_versions(tensors) + (os.environ.get("NEURALCODEC_ENGINE_SCALAR", ""),)
-    cached = _GRAPHS.get(model)
+    graphs = _GRAPHS.setdefault(model, {})
+    cached = graphs.get(root)
     if cached is not None and cached[0] == key:
         return cached[1]
-    spec, arrays = graph_spec(model)
+    spec, arrays = _spec(model, root)
     built = build_graph(spec, arrays)
-    _GRAPHS[model] = (key, built, tensors)
+    graphs[root] = (key, built, tensors)
     return built
 
 
-def graph_spec(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+def graph_spec(
+    model: nn.Module, description: Optional["ModelDescription"] = None
+) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """The model's coding graph as a spec and its arrays (:mod:`neuralcodec.graph_spec`):
     what :func:`latent_graph` builds the engine from and the export writes.
 
@@ -585,7 +628,10 @@ def graph_spec(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]
         EngineUnsupportedError: see :func:`latent_graph`.
         ValueError: ``update()`` has not built the tables.
     """
-    root = _hyperprior(model)
+    return _spec(model, _hyperprior(model, description))
+
+
+def _spec(model: nn.Module, root: Any) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     recorder = GraphRecorder()
     channels = _latent_channels(model, root.y)
     hyper = _recorded_network(model, root.hyper.h_s, recorder, "h_s")
@@ -604,12 +650,14 @@ def compress_graph(
     z_hat: Tensor,
     gain: Optional[Tuple[Tensor, Tensor]] = None,
     threads: Optional[int] = None,
+    description: Optional["ModelDescription"] = None,
 ) -> Tuple[List[bytes], Tensor]:
-    """Codes ``y`` ``[B, M, H, W]`` (cast to float32) with the model's coding graph given
-    the decoded side information ``z_hat`` ``[B, N, h, w]`` (the input of ``h_s``); for a
-    gained model ``gain = (gain, inverse)``, ``[M]`` each. Returns one string per image and
-    ``y_hat``, the latent the decoder reconstructs bit for bit, on ``y``'s device."""
-    native = latent_graph(model)
+    """Codes ``y`` ``[B, M, H, W]`` (cast to float32) with the model's coding graph
+    (``description``, default ``model.describe()``) given the decoded side information
+    ``z_hat`` ``[B, N, h, w]`` (the input of ``h_s``); for a gained model ``gain = (gain,
+    inverse)``, ``[M]`` each. Returns one string per image and ``y_hat``, the latent the
+    decoder reconstructs bit for bit, on ``y``'s device."""
+    native = latent_graph(model, description)
     threads = threads or get_num_threads()
     strings: List[bytes] = []
     y_hats = []
@@ -626,13 +674,14 @@ def decompress_graph(
     z_hat: Tensor,
     gain: Optional[Tuple[Tensor, Tensor]] = None,
     threads: Optional[int] = None,
+    description: Optional["ModelDescription"] = None,
 ) -> Tensor:
     """Decodes the strings of :func:`compress_graph`: ``y_hat`` float32 ``[B, M, H, W]``.
 
     Raises:
         StreamError: a string is truncated, corrupted or has trailing data.
     """
-    native = latent_graph(model)
+    native = latent_graph(model, description)
     threads = threads or get_num_threads()
     y_hats = [
         _chw(native.decode(bytes(data), _hwc(z_i), threads=threads, **_gain_arrays(gain)), z_hat.device)

@@ -15,14 +15,21 @@ Spec::
 
     node = {"op": "gaussian", "channels": m, "entropy": [layer, ...],
             "chunks": "scales_means" | "means_scales" | "scales",
-            "scale_table": name, "scale_bound": float, "table": name, "gained": bool}
+            "scale_table": name, "scale_bound": float, "table": name, "gained": bool,
+            "offsets": [layer, ...] | null}
          | {"op": "checkerboard", "anchor_parity": "even" | "odd", "context": name,
             "entropy": [layer, ...], "leaf": node}
          | {"op": "channel_groups", "groups": [int], "sources": [[int]],
             "contexts": [[layer, ...] | null], "coders": [node]}
          | {"op": "raster_scan", "context": name, "entropy_first": name,
             "entropy_rest": [layer, ...], "params_channels": int,
-            "scale_table": name, "scale_bound": float, "table": name}
+            "scale_table": name, "scale_bound": float, "table": name, "gained": bool,
+            "offsets": [layer, ...] | null, "gain_context": name | null}
+
+``offsets`` (reconstruction offsets) and ``gain_context`` (a raster scan's term for the
+gain: ``name.weight`` and ``name.bias``, one value per context channel each) may be
+absent (specs written before them), which means none; ``gained`` is false when absent in
+a raster scan.
 
     layer = {"op": "conv2d", "tensor": name, "stride": s, "padding": p}
           | {"op": "conv_transpose2d", "tensor": name, "stride": s, "padding": p,
@@ -154,6 +161,11 @@ def _table(tensors: Mapping[str, np.ndarray], name: str) -> Any:
     )
 
 
+def _offsets(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
+    ops = node.get("offsets")
+    return None if ops is None else build_network(ops, tensors)
+
+
 def _coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
     op = node.get("op")
     if op == "gaussian":
@@ -165,6 +177,7 @@ def _coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
             float(node["scale_bound"]),
             _table(tensors, node["table"]),
             gained=bool(node["gained"]),
+            offsets=_offsets(node, tensors),
         )
     if op == "checkerboard":
         name = node["context"]
@@ -184,6 +197,7 @@ def _coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
         )
     if op == "raster_scan":
         context, first = node["context"], node["entropy_first"]
+        gain_context = node.get("gain_context")
         return _core.LatentCoder.raster_scan(
             _get(tensors, f"{context}.weight"),
             _get(tensors, f"{context}.bias"),
@@ -194,6 +208,10 @@ def _coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
             _get(tensors, node["scale_table"]),
             float(node["scale_bound"]),
             _table(tensors, node["table"]),
+            gained=bool(node.get("gained", False)),
+            offsets=_offsets(node, tensors),
+            gain_context_weight=None if gain_context is None else _get(tensors, f"{gain_context}.weight"),
+            gain_context_bias=None if gain_context is None else _get(tensors, f"{gain_context}.bias"),
         )
     raise GraphSpecError(f"unknown coding node {op!r}")
 

@@ -24,6 +24,7 @@ use crate::rans::{BufferedEncoder, RansDecoder};
 
 use super::kernels::{gemm_acc, gemm_acc_threaded, PackedWeights};
 use super::layers::{Config, FeatureMap, Layer, Network};
+use super::quantizer::{gained, symbol, Gain, Reconstruction};
 
 /// The masked context convolution (mask A) over already-decoded latents.
 #[derive(Debug, Clone)]
@@ -149,6 +150,11 @@ impl Autoregressive {
         self.context.m
     }
 
+    /// Channels of the context features.
+    pub fn context_channels(&self) -> usize {
+        self.context.bias.len()
+    }
+
     /// Channels of the hyper parameters it reads.
     pub fn params_channels(&self) -> usize {
         self.first_params.k_len()
@@ -185,9 +191,17 @@ impl Autoregressive {
         part: &[f32],
         width: usize,
         positions: &[(usize, usize)],
+        context_term: Option<&[f32]>,
         cfg: Config,
     ) -> Result<Vec<f32>> {
-        let ctx = self.context.forward(y_pad, positions, cfg);
+        let mut ctx = self.context.forward(y_pad, positions, cfg);
+        if let Some(term) = context_term {
+            for row in ctx.chunks_exact_mut(term.len().max(1)) {
+                for (v, t) in row.iter_mut().zip(term) {
+                    *v += t;
+                }
+            }
+        }
         let n1 = self.first_bias.len();
         let mut hidden = Vec::with_capacity(positions.len() * n1);
         for &(h, w) in positions {
@@ -235,7 +249,7 @@ impl Autoregressive {
         let positions: Vec<(usize, usize)> = (0..y_hat.h)
             .flat_map(|h| (0..y_hat.w).map(move |w| (h, w)))
             .collect();
-        let data = self.position_parameters(&y_pad, &part, y_hat.w, &positions, cfg)?;
+        let data = self.position_parameters(&y_pad, &part, y_hat.w, &positions, None, cfg)?;
         FeatureMap::new(y_hat.h, y_hat.w, 2 * self.context.m, data)
     }
 
@@ -347,17 +361,18 @@ impl ScaleIndexer {
     }
 }
 
-/// Rounds half to even, as `torch.round`; exact.
-#[inline]
-pub fn round_half_even(v: f32) -> f32 {
-    v.round_ties_even()
-}
-
 /// The coding loop shared by encoder and decoder.
 pub(crate) struct Coder<'a> {
     pub(crate) model: &'a Autoregressive,
     pub(crate) indexer: &'a ScaleIndexer,
     pub(crate) table: &'a CdfTable,
+    /// How symbols become the values the context reads and the decoder returns.
+    pub(crate) reconstruction: &'a Reconstruction,
+    /// A variable-rate model's gain (`super::quantizer`).
+    pub(crate) gain: Option<Gain<'a>>,
+    /// Added to the context features of every position (`[context channels]`): a
+    /// variable-rate model's term for its gain.
+    pub(crate) context_term: Option<&'a [f32]>,
     pub(crate) cfg: Config,
 }
 
@@ -387,6 +402,58 @@ impl Coder<'_> {
         Ok((encoder.flush(), y_hat))
     }
 
+    /// One wave's means, scales (ungained, position-major) and CDF rows.
+    fn wave_parameters(
+        &self,
+        y_pad: &FeatureMap,
+        part: &[f32],
+        width: usize,
+        wave: &[(usize, usize)],
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<i32>)> {
+        let m = self.model.latent_channels();
+        let gaussian = self.model.position_parameters(
+            y_pad,
+            part,
+            width,
+            wave,
+            self.context_term,
+            self.cfg,
+        )?;
+        let mut means = Vec::with_capacity(wave.len() * m);
+        let mut scales = Vec::with_capacity(wave.len() * m);
+        let mut indexes = Vec::with_capacity(wave.len() * m);
+        for sm in gaussian.chunks_exact(2 * m) {
+            let (s, mu) = sm.split_at(m);
+            for c in 0..m {
+                means.push(mu[c]);
+                scales.push(s[c]);
+                indexes.push(self.indexer.index(gained(mu[c], s[c], c, self.gain).1));
+            }
+        }
+        Ok((means, scales, indexes))
+    }
+
+    /// Writes one wave's reconstructed values into the padded latent.
+    fn store_wave(
+        &self,
+        y_pad: &mut FeatureMap,
+        wave: &[(usize, usize)],
+        symbols: &[i32],
+        means: &[f32],
+        scales: &[f32],
+    ) -> Result<()> {
+        let m = self.model.latent_channels();
+        let p = self.model.context.padding();
+        let values = self
+            .reconstruction
+            .values(symbols, means, scales, m, self.gain, self.cfg)?;
+        for (&(h, w), row) in wave.iter().zip(values.chunks_exact(m)) {
+            let target = ((h + p) * y_pad.w + w + p) * m;
+            y_pad.data[target..target + m].copy_from_slice(row);
+        }
+        Ok(())
+    }
+
     /// Appends the symbols of `y` to `encoder`, in wavefront order; returns `y_hat`.
     pub(crate) fn encode_into(
         &self,
@@ -402,30 +469,28 @@ impl Coder<'_> {
         let p = model.context.padding();
         let part = model.params_part(params, self.cfg)?;
         let mut y_pad = FeatureMap::zeros(y.h + 2 * p, y.w + 2 * p, m);
-        let mut symbols = Vec::with_capacity(y.data.len());
-        let mut indexes = Vec::with_capacity(y.data.len());
+        let mut all_symbols = Vec::with_capacity(y.data.len());
+        let mut all_indexes = Vec::with_capacity(y.data.len());
         for wave in model.waves(y.h, y.w) {
-            let gaussian = model.position_parameters(&y_pad, &part, y.w, &wave, self.cfg)?;
-            for (&(h, w), sm) in wave.iter().zip(gaussian.chunks_exact(2 * m)) {
-                let (scales, means) = sm.split_at(m);
-                let target = (h + p) * y_pad.w + w + p;
+            let (means, scales, indexes) = self.wave_parameters(&y_pad, &part, y.w, &wave)?;
+            let mut symbols = Vec::with_capacity(wave.len() * m);
+            for (i, &(h, w)) in wave.iter().enumerate() {
+                let values = y.pixel(h, w);
                 for c in 0..m {
-                    let value = y.pixel(h, w)[c];
-                    let q = round_half_even(value - means[c]);
-                    if !(-2_147_483_648.0..2_147_483_648.0).contains(&q) {
-                        return Err(CoderError::InvalidInput(format!(
-                            "latent value {value} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {})",
-                            means[c]
-                        )));
-                    }
-                    let symbol = q as i32;
-                    y_pad.data[target * m + c] = symbol as f32 + means[c];
-                    symbols.push(symbol);
-                    indexes.push(self.indexer.index(scales[c]));
+                    let mean = gained(means[i * m + c], 0.0, c, self.gain).0;
+                    symbols.push(symbol(values[c], mean, c, self.gain).ok_or_else(|| {
+                        CoderError::InvalidInput(format!(
+                            "latent value {} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})",
+                            values[c]
+                        ))
+                    })?);
                 }
             }
+            self.store_wave(&mut y_pad, &wave, &symbols, &means, &scales)?;
+            all_symbols.extend_from_slice(&symbols);
+            all_indexes.extend_from_slice(&indexes);
         }
-        encoder.encode(&symbols, &indexes, self.table)?;
+        encoder.encode(&all_symbols, &all_indexes, self.table)?;
         Ok(unpad(&y_pad, p, y.h, y.w))
     }
 
@@ -450,27 +515,12 @@ impl Coder<'_> {
         let p = model.context.padding();
         let part = model.params_part(params, self.cfg)?;
         let mut y_pad = FeatureMap::zeros(height + 2 * p, width + 2 * p, m);
-        let mut indexes = Vec::new();
         let mut symbols = Vec::new();
         for wave in model.waves(height, width) {
-            let gaussian = model.position_parameters(&y_pad, &part, width, &wave, self.cfg)?;
-            indexes.clear();
-            for sm in gaussian.chunks_exact(2 * m) {
-                indexes.extend(sm[..m].iter().map(|&s| self.indexer.index(s)));
-            }
+            let (means, scales, indexes) = self.wave_parameters(&y_pad, &part, width, &wave)?;
             symbols.clear();
             decoder.decode(&indexes, self.table, &mut symbols)?;
-            for ((&(h, w), sm), syms) in wave
-                .iter()
-                .zip(gaussian.chunks_exact(2 * m))
-                .zip(symbols.chunks_exact(m))
-            {
-                let means = &sm[m..];
-                let target = ((h + p) * y_pad.w + w + p) * m;
-                for c in 0..m {
-                    y_pad.data[target + c] = syms[c] as f32 + means[c];
-                }
-            }
+            self.store_wave(&mut y_pad, &wave, &symbols, &means, &scales)?;
         }
         Ok(unpad(&y_pad, p, height, width))
     }

@@ -37,9 +37,10 @@ use crate::cdf::CdfTable;
 use crate::error::{CoderError, Result};
 use crate::rans::{BufferedEncoder, RansDecoder};
 
-use super::autoregressive::{round_half_even, Autoregressive, Coder, ScaleIndexer};
+use super::autoregressive::{Autoregressive, Coder, ScaleIndexer};
 use super::kernels::{gemm_acc_threaded, PackedWeights};
-use super::layers::{Config, FeatureMap, Layer, Network};
+use super::layers::{Config, FeatureMap, Network};
+use super::quantizer::{gained, symbol, Gain, Reconstruction};
 
 /// Where the means and scales sit in a leaf's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,24 +73,6 @@ impl Chunks {
     }
 }
 
-/// Per-channel gains of a variable-rate model: `gain` before coding, `inverse` after.
-#[derive(Debug, Clone, Copy)]
-pub struct Gain<'a> {
-    /// Multiplies `y`, the means and the scales.
-    pub gain: &'a [f32],
-    /// Multiplies the decoded (gained) latent back.
-    pub inverse: &'a [f32],
-}
-
-impl<'a> Gain<'a> {
-    fn slice(self, start: usize, end: usize) -> Gain<'a> {
-        Gain {
-            gain: &self.gain[start..end],
-            inverse: &self.inverse[start..end],
-        }
-    }
-}
-
 /// A Gaussian-coded block of channels (the leaf of every tree).
 #[derive(Debug, Clone)]
 pub struct GaussianLeaf {
@@ -99,16 +82,20 @@ pub struct GaussianLeaf {
     indexer: ScaleIndexer,
     table: CdfTable,
     gained: bool,
+    reconstruction: Reconstruction,
 }
 
 impl GaussianLeaf {
     /// `channels` latent channels; `entropy` (pointwise, may be empty) maps the
     /// parameters handed down to [`Chunks`]; scales pick rows of `table` by `scale_table`
-    /// bounded below by `scale_bound`. A `gained` leaf multiplies by the caller's gain.
+    /// bounded below by `scale_bound`. A `gained` leaf multiplies by the caller's gain;
+    /// `reconstruction` turns symbols into values (`super::quantizer`).
     ///
     /// # Errors
     /// [`CoderError::InvalidInput`] for a bad scale table, a table with another number of
-    /// rows, a network that is not pointwise, or zero channels.
+    /// rows, a network that is not pointwise, zero channels, or reconstruction offsets
+    /// without a gain.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         channels: usize,
         entropy: Network,
@@ -117,6 +104,7 @@ impl GaussianLeaf {
         scale_bound: f32,
         table: CdfTable,
         gained: bool,
+        reconstruction: Reconstruction,
     ) -> Result<GaussianLeaf> {
         let indexer = table_indexer(scale_table, scale_bound, &table)?;
         if channels == 0 {
@@ -124,7 +112,12 @@ impl GaussianLeaf {
                 "a Gaussian leaf needs at least one channel".into(),
             ));
         }
-        check_pointwise("the Gaussian leaf's parameter network", &entropy)?;
+        if reconstruction.has_offsets() && !gained {
+            return Err(CoderError::InvalidInput(
+                "reconstruction offsets need a gained leaf".into(),
+            ));
+        }
+        entropy.check_pointwise("the Gaussian leaf's parameter network")?;
         Ok(GaussianLeaf {
             channels,
             entropy,
@@ -132,6 +125,7 @@ impl GaussianLeaf {
             indexer,
             table,
             gained,
+            reconstruction,
         })
     }
 
@@ -166,18 +160,16 @@ impl GaussianLeaf {
         } else {
             None
         };
-        // Means and scales, gained when the leaf is.
+        // Means and scales as the network gives them; rows from the gained scales.
         let mut means = Vec::with_capacity(positions.len() * m);
+        let mut scales = Vec::with_capacity(positions.len() * m);
         let mut indexes = Vec::with_capacity(positions.len() * m);
         for row in params.data.chunks_exact(pc.max(1)).take(positions.len()) {
             for c in 0..m {
-                let (mut mean, mut scale) = self.chunks.get(row, m, c);
-                if let Some(g) = gain {
-                    mean *= g.gain[c];
-                    scale *= g.gain[c];
-                }
+                let (mean, scale) = self.chunks.get(row, m, c);
                 means.push(mean);
-                indexes.push(self.indexer.index(scale));
+                scales.push(scale);
+                indexes.push(self.indexer.index(gained(mean, scale, c, gain).1));
             }
         }
         // The coding order: element `order[j]` (position-major index) is coded j-th.
@@ -196,18 +188,13 @@ impl GaussianLeaf {
                 for (i, &(h, w)) in positions.iter().enumerate() {
                     let values = y.pixel(h, w);
                     for c in 0..m {
-                        let mut value = values[c];
-                        if let Some(g) = gain {
-                            value *= g.gain[c];
-                        }
-                        let mean = means[i * m + c];
-                        let q = round_half_even(value - mean);
-                        if !(-2_147_483_648.0..2_147_483_648.0).contains(&q) {
-                            return Err(CoderError::InvalidInput(format!(
-                                "latent value {value} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})"
-                            )));
-                        }
-                        symbols[i * m + c] = q as i32;
+                        let mean = gained(means[i * m + c], 0.0, c, gain).0;
+                        symbols[i * m + c] = symbol(values[c], mean, c, gain).ok_or_else(|| {
+                            CoderError::InvalidInput(format!(
+                                "latent value {} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})",
+                                values[c]
+                            ))
+                        })?;
                     }
                 }
                 let ordered: Vec<i32> = order.iter().map(|&j| symbols[j]).collect();
@@ -221,16 +208,12 @@ impl GaussianLeaf {
                 }
             }
         }
-        for (i, &(h, w)) in positions.iter().enumerate() {
+        let values = self
+            .reconstruction
+            .values(&symbols, &means, &scales, m, gain, cfg)?;
+        for (&(h, w), row) in positions.iter().zip(values.chunks_exact(m)) {
             let start = (h * y_hat.w + w) * y_hat.c;
-            let out = &mut y_hat.data[start..start + m];
-            for c in 0..m {
-                let gained = symbols[i * m + c] as f32 + means[i * m + c];
-                out[c] = match gain {
-                    Some(g) => gained * g.inverse[c],
-                    None => gained,
-                };
-            }
+            y_hat.data[start..start + m].copy_from_slice(row);
         }
         Ok(())
     }
@@ -357,7 +340,7 @@ impl Checkerboard {
                 context.c_in, leaf.channels
             )));
         }
-        check_pointwise("the checkerboard's entropy parameters", &entropy)?;
+        entropy.check_pointwise("the checkerboard's entropy parameters")?;
         Ok(Checkerboard {
             anchor_parity,
             context,
@@ -523,25 +506,55 @@ pub struct RasterScan {
     model: Autoregressive,
     indexer: ScaleIndexer,
     table: CdfTable,
+    gained: bool,
+    reconstruction: Reconstruction,
+    gain_context: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl RasterScan {
     /// The context model and entropy parameters, coding with `table` by `scale_table`.
+    /// A `gained` raster scan codes with the caller's gain (`super::quantizer`), turns
+    /// symbols into values with `reconstruction` (the context reads those values), and
+    /// with `gain_context = (weight, bias)` adds `weight * g + bias` (one value per
+    /// context channel, `g` the gain shared by every channel) to the context features:
+    /// CompressAI's `scale_to_context` of its variable-rate mbt2018.
     ///
     /// # Errors
-    /// [`CoderError::InvalidInput`] for a bad scale table or a table with another number
-    /// of rows.
+    /// [`CoderError::InvalidInput`] for a bad scale table, a table with another number
+    /// of rows, offsets or a gain context without a gain, or a gain context of another
+    /// size than the context.
     pub fn new(
         model: Autoregressive,
         scale_table: &[f32],
         scale_bound: f32,
         table: CdfTable,
+        gained: bool,
+        reconstruction: Reconstruction,
+        gain_context: Option<(Vec<f32>, Vec<f32>)>,
     ) -> Result<RasterScan> {
         let indexer = table_indexer(scale_table, scale_bound, &table)?;
+        if !gained && (reconstruction.has_offsets() || gain_context.is_some()) {
+            return Err(CoderError::InvalidInput(
+                "reconstruction offsets and a gain context need a gained raster scan".into(),
+            ));
+        }
+        if let Some((weight, bias)) = &gain_context {
+            let n = model.context_channels();
+            if weight.len() != n || bias.len() != n {
+                return Err(CoderError::InvalidInput(format!(
+                    "the gain context needs {n} weights and biases (the context's channels), got {} and {}",
+                    weight.len(),
+                    bias.len()
+                )));
+            }
+        }
         Ok(RasterScan {
             model,
             indexer,
             table,
+            gained,
+            reconstruction,
+            gain_context,
         })
     }
 
@@ -553,15 +566,27 @@ impl RasterScan {
         gain: Option<Gain<'_>>,
         cfg: Config,
     ) -> Result<()> {
-        if gain.is_some() {
-            return Err(CoderError::InvalidInput(
-                "the raster-scan context model codes without a gain".into(),
-            ));
-        }
+        let gain = if self.gained {
+            Some(gain.ok_or_else(|| {
+                CoderError::InvalidInput("this model codes with a gain; pass one".into())
+            })?)
+        } else {
+            None
+        };
+        let context_term: Option<Vec<f32>> = match (&self.gain_context, gain) {
+            (Some((weight, bias)), Some(g)) => {
+                let g = g.uniform("the raster scan's gain context")?;
+                Some(weight.iter().zip(bias).map(|(&w, &b)| w * g + b).collect())
+            }
+            _ => None,
+        };
         let coder = Coder {
             model: &self.model,
             indexer: &self.indexer,
             table: &self.table,
+            reconstruction: &self.reconstruction,
+            gain,
+            context_term: context_term.as_deref(),
             cfg,
         };
         *y_hat = match io {
@@ -602,7 +627,7 @@ impl LatentCoder {
             LatentCoder::Gaussian(leaf) => leaf.gained,
             LatentCoder::Checkerboard(cb) => cb.leaf.gained,
             LatentCoder::ChannelGroups(groups) => groups.coders.iter().any(LatentCoder::is_gained),
-            LatentCoder::RasterScan(_) => false,
+            LatentCoder::RasterScan(raster) => raster.gained,
         }
     }
 
@@ -763,24 +788,6 @@ fn table_indexer(scale_table: &[f32], scale_bound: f32, table: &CdfTable) -> Res
     Ok(indexer)
 }
 
-/// Whether every layer maps each pixel on its own (1x1 stride-1 unpadded convolutions
-/// and activations), so the network can run on the coded positions only.
-fn check_pointwise(name: &str, network: &Network) -> Result<()> {
-    for layer in &network.layers {
-        let pointwise = match layer {
-            Layer::Conv2d(conv) => conv.is_pointwise(),
-            Layer::Relu | Layer::LeakyRelu(_) => true,
-            Layer::ConvTranspose2d(_) | Layer::PixelShuffle(_) => false,
-        };
-        if !pointwise {
-            return Err(CoderError::InvalidInput(format!(
-                "{name} must be pointwise (1x1 convolutions with stride 1 and no padding, activations), got {layer:?}"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `cat(maps, channels)`; every map is `h x w`.
 fn concat_channels(maps: &[&FeatureMap], h: usize, w: usize) -> FeatureMap {
     let c: usize = maps.iter().map(|m| m.c).sum();
@@ -810,7 +817,7 @@ fn slice_channels(map: &FeatureMap, start: usize, end: usize) -> FeatureMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Conv2d, Kernel};
+    use crate::engine::{Conv2d, Kernel, Layer};
     use crate::test_util::values;
     use proptest::prelude::*;
 
@@ -841,6 +848,7 @@ mod tests {
             0.11,
             table,
             gained,
+            Reconstruction::plain(),
         )
         .unwrap()
     }
@@ -890,6 +898,120 @@ mod tests {
 
     fn map(h: usize, w: usize, c: usize, seed: u64, scale: f32) -> FeatureMap {
         FeatureMap::new(h, w, c, values(seed, h * w * c, scale)).unwrap()
+    }
+
+    /// A reconstruction-offset network `[scale, gain] -> 8 -> 1` (CompressAI's
+    /// `QuantABCD` in miniature), with small positive offsets.
+    fn offsets(seed: u64) -> Reconstruction {
+        let hidden = Conv2d::new(
+            &values(seed, 16, 1.0),
+            [8, 2, 1, 1],
+            &values(seed + 1, 8, 0.2),
+            1,
+            0,
+        );
+        let out = Conv2d::new(&values(seed + 2, 8, 0.2), [1, 8, 1, 1], &[0.1], 1, 0);
+        let network = Network {
+            layers: vec![
+                Layer::Conv2d(hidden.unwrap()),
+                Layer::Relu,
+                Layer::Conv2d(out.unwrap()),
+            ],
+        };
+        Reconstruction::with_offsets(network, 0.11).unwrap()
+    }
+
+    /// CompressAI's variable-rate mbt2018 in miniature: a gained raster scan of `m`
+    /// channels with reconstruction offsets and a gain context (identity `h_s`).
+    fn tiny_vbr_raster(m: usize, seed: u64) -> LatentGraph {
+        let (scales, table) = table();
+        let n = 2 * m;
+        let gain_context = (values(seed + 7, n, 0.5), values(seed + 8, n, 0.2));
+        let raster = RasterScan::new(
+            crate::engine::tests::tiny_autoregressive(m, seed),
+            &scales,
+            0.11,
+            table,
+            true,
+            offsets(seed + 9),
+            Some(gain_context),
+        )
+        .unwrap();
+        LatentGraph::new(
+            Network::default(),
+            LatentCoder::RasterScan(Box::new(raster)),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20))]
+        #[test]
+        fn a_variable_rate_raster_scan_round_trips_with_the_same_bits_for_any_kernel_and_thread_count(
+            h in 1usize..6, w in 1usize..6, seed in any::<u64>(), threads in 1usize..4, g in 0.2f32..3.0,
+        ) {
+            let m = 3;
+            let graph = tiny_vbr_raster(m, seed);
+            let y = map(h, w, m, seed + 1, 12.0);
+            let z = map(h, w, 2 * m, seed + 2, 2.0);
+            let (gains, inverse) = (vec![g; m], vec![1.0 / g; m]);
+            let gain = Some(Gain { gain: &gains, inverse: &inverse });
+            let reference = Config { kernel: Kernel::Scalar, threads: 1 };
+            let (bytes, y_hat) = graph.encode(&y, z.clone(), gain, reference).unwrap();
+            for kernel in [Kernel::Vector, Kernel::Scalar] {
+                let cfg = Config { kernel, threads };
+                let (again, y_hat_again) = graph.encode(&y, z.clone(), gain, cfg).unwrap();
+                prop_assert_eq!(&again, &bytes);
+                prop_assert_eq!(&y_hat_again, &y_hat);
+                prop_assert_eq!(&graph.decode(&bytes, z.clone(), gain, cfg).unwrap(), &y_hat);
+            }
+            // Offsets move a value within its quantization interval (of width 1/g).
+            for (&v, &v_hat) in y.data.iter().zip(&y_hat.data) {
+                prop_assert!((v - v_hat).abs() <= 1.5 / g + 1e-3, "{} vs {}", v, v_hat);
+            }
+        }
+    }
+
+    #[test]
+    fn the_gain_changes_the_string_and_a_varying_gain_is_refused_by_the_gain_context() {
+        let m = 3;
+        let graph = tiny_vbr_raster(m, 5);
+        let cfg = Config {
+            kernel: Kernel::Vector,
+            threads: 1,
+        };
+        let y = map(4, 5, m, 1, 12.0);
+        let z = map(4, 5, 2 * m, 2, 2.0);
+        let code = |g: f32| {
+            let (gains, inverse) = (vec![g; m], vec![1.0 / g; m]);
+            let gain = Gain {
+                gain: &gains,
+                inverse: &inverse,
+            };
+            graph.encode(&y, z.clone(), Some(gain), cfg).unwrap()
+        };
+        let (low, _) = code(0.3);
+        let (high, _) = code(2.0);
+        assert!(low.len() < high.len(), "{} vs {}", low.len(), high.len());
+        assert!(graph.encode(&y, z.clone(), None, cfg).is_err());
+        let (gains, inverse) = (vec![0.5, 0.5, 0.7], vec![2.0; 3]);
+        let varying = Gain {
+            gain: &gains,
+            inverse: &inverse,
+        };
+        assert!(graph.encode(&y, z, Some(varying), cfg).is_err());
+        // Offsets or a gain context on an ungained raster scan.
+        let (scales, table) = table();
+        let n = 2 * m;
+        assert!(RasterScan::new(
+            crate::engine::tests::tiny_autoregressive(m, 5),
+            &scales,
+            0.11,
+            table,
+            false,
+            Reconstruction::plain(),
+            Some((vec![0.0; n], vec![0.0; n])),
+        )
+        .is_err());
     }
 
     proptest! {
@@ -993,7 +1115,29 @@ mod tests {
         let spatial = Network {
             layers: vec![Layer::Conv2d(conv(4, 2, 3, 1, 0.0))],
         };
-        assert!(GaussianLeaf::new(2, spatial, Chunks::Scales, &scales, 0.1, table, false).is_err());
+        assert!(GaussianLeaf::new(
+            2,
+            spatial,
+            Chunks::Scales,
+            &scales,
+            0.1,
+            table.clone(),
+            false,
+            Reconstruction::plain()
+        )
+        .is_err());
+        // Offsets without a gain.
+        assert!(GaussianLeaf::new(
+            2,
+            Network::default(),
+            Chunks::Scales,
+            &scales,
+            0.1,
+            table,
+            false,
+            offsets(4)
+        )
+        .is_err());
         assert!(ChannelGroups::new(
             vec![2, 1],
             vec![vec![], vec![1]],

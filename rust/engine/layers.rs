@@ -499,6 +499,27 @@ impl Network {
             .iter()
             .try_fold(x, |x, layer| layer.forward(x, cfg))
     }
+
+    /// Checks that every layer maps each pixel on its own (1x1 stride-1 unpadded
+    /// convolutions and activations), so the network can run on chosen positions only.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] naming the network (`name`) and the first other layer.
+    pub fn check_pointwise(&self, name: &str) -> Result<()> {
+        for layer in &self.layers {
+            let pointwise = match layer {
+                Layer::Conv2d(conv) => conv.is_pointwise(),
+                Layer::Relu | Layer::LeakyRelu(_) => true,
+                Layer::ConvTranspose2d(_) | Layer::PixelShuffle(_) => false,
+            };
+            if !pointwise {
+                return Err(CoderError::InvalidInput(format!(
+                    "{name} must be pointwise (1x1 convolutions with stride 1 and no padding, activations), got {layer:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

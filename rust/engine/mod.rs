@@ -22,16 +22,20 @@ pub mod autoregressive;
 pub mod graph;
 pub mod kernels;
 pub mod layers;
+pub mod quantizer;
 
 pub use autoregressive::{Autoregressive, ContextModel, ScaleIndexer};
 pub use graph::{
-    ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Gain, GaussianLeaf, LatentCoder,
+    ChannelGroups, Checkerboard, CheckerboardContext, Chunks, GaussianLeaf, LatentCoder,
     LatentGraph, RasterScan,
 };
 pub use kernels::Kernel;
 pub use layers::{Config, Conv2d, ConvTranspose2d, FeatureMap, Layer, Network};
+pub use quantizer::{Gain, Reconstruction};
 
 use crate::cdf::CdfTable;
+
+static PLAIN: Reconstruction = Reconstruction::PLAIN;
 use crate::error::{CoderError, Result};
 
 /// A model's entropy-parameter engine: hyper-synthesis, optional autoregressive part,
@@ -136,6 +140,9 @@ impl Engine {
             model: self.autoregressive()?,
             indexer: &self.indexer,
             table,
+            reconstruction: &PLAIN,
+            gain: None,
+            context_term: None,
             cfg,
         })
     }
@@ -169,8 +176,9 @@ pub(crate) mod tests {
         (scales, CdfTable::from_rows(&rows, &offsets).unwrap())
     }
 
-    /// A tiny mbt2018-like engine: m latent channels, hyper params of 2m channels.
-    fn tiny_engine(m: usize, seed: u64) -> Engine {
+    /// A tiny mbt2018-like context model and entropy parameters: m latent channels,
+    /// hyper params of 2m channels.
+    pub(crate) fn tiny_autoregressive(m: usize, seed: u64) -> Autoregressive {
         let ctx_shape = [2 * m, m, 5, 5];
         let context = ContextModel::new(
             &values(seed, 2 * m * m * 25, 0.6),
@@ -186,14 +194,19 @@ pub(crate) mod tests {
         last_b[..m].iter_mut().for_each(|b| *b += 1.5); // scales around 1.5
         let last = Conv2d::new(&last_w, [2 * m, n1, 1, 1], &last_b, 1, 0).unwrap();
         let rest = rest_network(vec![Layer::LeakyRelu(0.01), Layer::Conv2d(last)]);
-        let ar = Autoregressive::new(
+        Autoregressive::new(
             context,
             (&first_w, [n1, 4 * m, 1, 1], &first_b),
             rest,
             2 * m,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// [`tiny_autoregressive`] in an engine.
+    fn tiny_engine(m: usize, seed: u64) -> Engine {
         let (scales, _) = scale_table();
+        let ar = tiny_autoregressive(m, seed);
         Engine::new(Network::default(), Some(ar), &scales, 0.11).unwrap()
     }
 
@@ -237,10 +250,10 @@ pub(crate) mod tests {
 
     #[test]
     fn rounding_is_half_to_even() {
-        assert_eq!(autoregressive::round_half_even(2.5), 2.0);
-        assert_eq!(autoregressive::round_half_even(-2.5), -2.0);
-        assert_eq!(autoregressive::round_half_even(3.5), 4.0);
-        assert_eq!(autoregressive::round_half_even(-0.4), -0.0);
+        assert_eq!(quantizer::round_half_even(2.5), 2.0);
+        assert_eq!(quantizer::round_half_even(-2.5), -2.0);
+        assert_eq!(quantizer::round_half_even(3.5), 4.0);
+        assert_eq!(quantizer::round_half_even(-0.4), -0.0);
     }
 
     proptest! {

@@ -18,7 +18,7 @@ use super::{to_py_err, PyCdfTable};
 use crate::engine::{
     Autoregressive, ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Config, ContextModel,
     Conv2d, ConvTranspose2d, Engine, FeatureMap, Gain, GaussianLeaf, Kernel, LatentCoder,
-    LatentGraph, Layer, Network, RasterScan,
+    LatentGraph, Layer, Network, RasterScan, Reconstruction,
 };
 
 fn slice<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
@@ -317,6 +317,24 @@ fn kernel_choice(scalar: Option<bool>) -> Kernel {
 
 /// A node of a latent's coding tree (see `neuralcodec.engine.latent_graph`), built
 /// bottom-up from the model's description: leaves first, then the nodes holding them.
+/// The reconstruction of a coder: plain, or moved by an offset network reading scales
+/// bounded by `scale_bound`.
+fn reconstruction(
+    offsets: Option<PyRef<'_, PyNetwork>>,
+    scale_bound: f32,
+) -> PyResult<Reconstruction> {
+    match offsets {
+        None => Ok(Reconstruction::plain()),
+        Some(network) => Reconstruction::with_offsets(
+            Network {
+                layers: network.layers.clone(),
+            },
+            scale_bound,
+        )
+        .map_err(to_py_err),
+    }
+}
+
 #[pyclass(name = "LatentCoder", module = "neuralcodec._core", frozen)]
 pub(super) struct PyLatentCoder {
     inner: LatentCoder,
@@ -327,9 +345,11 @@ impl PyLatentCoder {
     /// A Gaussian leaf of `channels` channels: `entropy` (pointwise) maps the parameters
     /// handed down to `chunks` (`"scales_means"`, `"means_scales"` or `"scales"`); the
     /// CDF row of a scale is found in `scale_table` after bounding it by `scale_bound`. A
-    /// `gained` leaf multiplies `y`, means and scales by the caller's gain.
+    /// `gained` leaf multiplies `y`, means and scales by the caller's gain; `offsets` (a
+    /// pointwise network `[scale, gain] -> 1`) moves its reconstructions.
     #[staticmethod]
-    #[pyo3(signature = (channels, entropy, chunks, scale_table, scale_bound, table, gained=false))]
+    #[pyo3(signature = (channels, entropy, chunks, scale_table, scale_bound, table, gained=false, offsets=None))]
+    #[allow(clippy::too_many_arguments)]
     fn gaussian(
         channels: usize,
         entropy: &PyNetwork,
@@ -338,6 +358,7 @@ impl PyLatentCoder {
         scale_bound: f32,
         table: &PyCdfTable,
         gained: bool,
+        offsets: Option<PyRef<'_, PyNetwork>>,
     ) -> PyResult<Self> {
         let chunks = match chunks {
             "scales_means" => Chunks::ScalesMeans,
@@ -360,6 +381,7 @@ impl PyLatentCoder {
             scale_bound,
             table.inner.as_ref().clone(),
             gained,
+            reconstruction(offsets, scale_bound)?,
         )
         .map_err(to_py_err)?;
         Ok(PyLatentCoder {
@@ -434,8 +456,12 @@ impl PyLatentCoder {
     /// The serial context model of mbt2018 and Cheng2020: the mask-A context convolution
     /// (`context_weight` `[2m, m, k, k]`, masked, odd `k`), the first 1x1 layer of the
     /// entropy parameters (`entropy_weight` `[n1, params_channels + 2m, 1, 1]`) and the
-    /// rest of that network; scales pick rows of `table` as for a Gaussian leaf.
+    /// rest of that network; scales pick rows of `table` as for a Gaussian leaf. A
+    /// `gained` raster scan codes with the caller's gain, `offsets` as for a Gaussian
+    /// leaf, and `gain_context_weight`/`_bias` (`[2m]` each) add `weight * gain + bias`
+    /// to the context features.
     #[staticmethod]
+    #[pyo3(signature = (context_weight, context_bias, entropy_weight, entropy_bias, entropy_rest, params_channels, scale_table, scale_bound, table, gained=false, offsets=None, gain_context_weight=None, gain_context_bias=None))]
     #[allow(clippy::too_many_arguments)]
     fn raster_scan(
         context_weight: PyReadonlyArray4<'_, f32>,
@@ -447,7 +473,23 @@ impl PyLatentCoder {
         scale_table: PyReadonlyArray1<'_, f32>,
         scale_bound: f32,
         table: &PyCdfTable,
+        gained: bool,
+        offsets: Option<PyRef<'_, PyNetwork>>,
+        gain_context_weight: Option<PyReadonlyArray1<'_, f32>>,
+        gain_context_bias: Option<PyReadonlyArray1<'_, f32>>,
     ) -> PyResult<Self> {
+        let gain_context = match (&gain_context_weight, &gain_context_bias) {
+            (None, None) => None,
+            (Some(w), Some(b)) => Some((
+                slice("gain_context_weight", w)?.to_vec(),
+                slice("gain_context_bias", b)?.to_vec(),
+            )),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "pass gain_context_weight and gain_context_bias together",
+                ))
+            }
+        };
         let (cw, cshape) = weight4("context_weight", &context_weight)?;
         let context = ContextModel::new(&cw, cshape, slice("context_bias", &context_bias)?)
             .map_err(to_py_err)?;
@@ -467,6 +509,9 @@ impl PyLatentCoder {
             slice("scale_table", &scale_table)?,
             scale_bound,
             table.inner.as_ref().clone(),
+            gained,
+            reconstruction(offsets, scale_bound)?,
+            gain_context,
         )
         .map_err(to_py_err)?;
         Ok(PyLatentCoder {

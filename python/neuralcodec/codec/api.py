@@ -27,12 +27,11 @@ Models with discrete rate points refuse a fractional quality and a target.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -106,22 +105,6 @@ class ImageConversionWarning(UserWarning):
     """An input image was converted before coding (grayscale, palette, alpha dropped, ...)."""
 
 
-@contextlib.contextmanager
-def _coding_path(model: CompressionModel, path: str) -> Iterator[None]:
-    """Sets ``model.coding_path`` for the duration of one call, then restores it."""
-    had_own = "coding_path" in vars(model)
-    previous = getattr(model, "coding_path", "compat")
-    try:
-        model.coding_path = path
-        yield
-    finally:
-        if had_own:
-            model.coding_path = previous
-        else:
-            with contextlib.suppress(AttributeError):
-                del model.coding_path
-
-
 def _model_device(model: torch.nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
@@ -136,8 +119,8 @@ class Codec:
     Build one with :meth:`default` (neuralcodec's shipped weights), :meth:`zoo`
     (CompressAI's published weights), :meth:`from_checkpoint` (a weights file), or
     directly from a model whose CDF tables are built (``update()``). The weights hash is
-    computed once here. Coding sets ``model.coding_path`` for the duration of each call,
-    so do not share one model between threads that code with different paths.
+    computed once here. Each call passes its coding path to the model (``coding_path=``),
+    which leaves the model's own default alone.
 
     Args:
         model: the compression model.
@@ -493,13 +476,13 @@ class Codec:
         ``quality`` for a variable-rate model (None otherwise)."""
         height, width = int(x.shape[-2]), int(x.shape[-1])
         model = self.model
-        with torch.no_grad(), _coding_path(model, path):
+        with torch.no_grad():
             rate: Dict[str, Any] = {}
             if quality is not None:
                 assert isinstance(model, VariableRateModel)
-                rate = model.prepare_quality(quality)
+                rate = model.prepare_quality(quality, coding_path=path)
                 extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
-            out = model.compress(x, **rate)
+            out = model.compress(x, coding_path=path, **rate)
         shape = out["shape"]
         if len(shape) != 2 or not all(isinstance(s, int) or (torch.is_tensor(s) and s.numel() == 1) for s in shape):
             raise ValueError(
@@ -652,12 +635,13 @@ class Codec:
         size = (header.height, header.width)
         quality = self._file_quality(header)
         try:
-            with torch.no_grad(), _coding_path(self.model, header.coding_path):
+            with torch.no_grad():
+                path = header.coding_path
                 rate: Dict[str, Any] = {}
                 if quality is not None:
                     assert isinstance(self.model, VariableRateModel)
-                    rate = self.model.prepare_quality(quality)
-                out = self.model.decompress([[s] for s in strings], header.latent_shape, x_size=size, **rate)
+                    rate = self.model.prepare_quality(quality, coding_path=path)
+                out = self.model.decompress([[s] for s in strings], header.latent_shape, x_size=size, coding_path=path, **rate)
         except StreamError as error:
             raise FormatError(f"the entropy-coded data does not decode: {error}") from None
         except ValueError as error:

@@ -70,20 +70,28 @@ class GaussianConditionalNode:
 
     With ``gain`` (variable-rate models that keep their networks in the unscaled domain,
     e.g. :class:`~neuralcodec.models.elic_lite.ElicLiteVbr`), ``y``, the means and the
-    scales are multiplied by a caller-given per-channel gain before coding, and the
-    decoded value by the inverse gain after, so the contexts read the unscaled latent.
+    scales are multiplied by a caller-given per-channel gain ``g`` before coding (symbol
+    ``q = round(y g - mean g)``, CDF row from ``scale g``), and the decoded value is
+    ``(q + mean g) / g``, so the contexts read the unscaled latent. With
+    ``reconstruction_offsets`` as well (Kamisli et al., DCC 2024, CompressAI's
+    ``QuantABCD``), it is ``sign(q) (|q| - offsets([max(scale g, bound), g])) / g + mean``
+    for ``q != 0`` and ``mean`` for ``q = 0``, the offsets a pointwise network of the
+    bounded gained scale and the gain.
 
     Attributes:
         gaussian_conditional: prefix of the :class:`~neuralcodec.entropy_models.GaussianConditional`.
         entropy_parameters: prefix of the network applied to the parameters, or ``None``.
         chunks: the order of the parameter halves.
         gain: whether a per-channel gain scales this latent (see above).
+        reconstruction_offsets: prefix of the offset network (``Linear`` layers over the
+            pair ``(scale, gain)`` and activations), or ``None``; needs ``gain``.
     """
 
     gaussian_conditional: str
     entropy_parameters: Optional[str]
     chunks: Tuple[str, ...]
     gain: bool = False
+    reconstruction_offsets: Optional[str] = None
     kind: str = field(default="gaussian_conditional", init=False)
 
     def strings(self, name: str = "y") -> Tuple[str, ...]:
@@ -99,17 +107,29 @@ class RasterScanNode:
     over the positions decoded before, split as ``("scales", "means")``. Writes one
     string per image.
 
+    ``gain`` and ``reconstruction_offsets`` code each position as a
+    :class:`GaussianConditionalNode` with them does, and the context reads the
+    reconstructed values. With ``gain_context`` (CompressAI's ``scale_to_context`` of its
+    variable-rate mbt2018), ``gain_context(g)``, a ``Linear(1, context channels)`` of the
+    gain shared by every channel, is added to the context features.
+
     Attributes:
         gaussian_conditional: prefix of the Gaussian conditional.
         entropy_parameters: prefix of the (pointwise) parameter network.
         context_prediction: prefix of the :class:`~neuralcodec.layers.MaskedConv2d`.
         kernel_size: its (square) kernel size.
+        gain: whether a gain scales the latent.
+        reconstruction_offsets: prefix of the offset network, or ``None``; needs ``gain``.
+        gain_context: prefix of the gain's context term, or ``None``; needs ``gain``.
     """
 
     gaussian_conditional: str
     entropy_parameters: str
     context_prediction: str
     kernel_size: int
+    gain: bool = False
+    reconstruction_offsets: Optional[str] = None
+    gain_context: Optional[str] = None
     kind: str = field(default="raster_scan", init=False)
 
     def strings(self, name: str = "y") -> Tuple[str, ...]:

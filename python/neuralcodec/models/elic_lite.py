@@ -188,7 +188,7 @@ class ElicLiteVbr(VariableRateModel):
             out[name] = mixed[:, :, None, None]
         return out
 
-    def prepare_quality(self, quality: float) -> Dict[str, Any]:
+    def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
         """``{"quality": quality}`` (checked against :meth:`qualities`)."""
         return {"quality": self.check_quality(quality)}
 

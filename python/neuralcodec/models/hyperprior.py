@@ -115,16 +115,22 @@ class FactorizedPrior(CompressionModel):
         _load(model, state_dict)
         return model
 
-    def compress(self, x: Tensor) -> Dict[str, Any]:
+    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
         self._check_input(x)
+        self._use_engine(coding_path)  # checks it: the entropy bottleneck has one path
         y = self.g_a(self.pad(x))
         strings = self.entropy_bottleneck.compress(y)
         return self._result([strings], y.shape[-2:], x)
 
     def decompress(
-        self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None
+        self,
+        strings: Sequence[Sequence[bytes]],
+        shape: Sequence[int],
+        x_size: Optional[Sequence[int]] = None,
+        coding_path: Optional[str] = None,
     ) -> Dict[str, Any]:
         self._check_strings(strings, 1)
+        self._use_engine(coding_path)
         y_hat = self.entropy_bottleneck.decompress(strings[0], self._shape(shape))
         return self._finish(self._synthesize(y_hat), x_size)
 

@@ -26,18 +26,16 @@ Coding paths (:attr:`~neuralcodec.models.CompressionModel.coding_path`):
 
 * ``"compat"``: PyTorch computes the entropy parameters; strings are CompressAI's byte for
   byte (with its tables, e.g. from its state_dict).
-* ``"engine"`` (default for the two hyperprior models): ``h_s`` runs in the Rust engine
-  (:mod:`neuralcodec.engine`); the gain multiplies scales and means elementwise (one IEEE
-  float32 multiply each); the step of ``z`` comes from :meth:`ScaleHyperpriorVbr.z_step`
-  evaluated portably (float64, fixed order, software ``softplus``) and its tables are built
-  portably for that step. Encoder and decoder then agree on every machine. ``QuantABCD``
-  runs in PyTorch on the decoder's side: it only moves reconstruction values, never which
-  symbol is decoded.
-
-:class:`JointAutoregressiveHierarchicalPriorsVbr` has the compat path only: its decoder
-feeds the offset reconstructions (``QuantABCD``'s float output) and the gain's context term
-back into the context model, so the decoded symbols depend on those floats, which the
-engine's autoregressive loop does not compute.
+* ``"engine"`` (the default): the Rust engine codes ``y`` from the model's coding graph
+  (:meth:`ScaleHyperpriorVbr.describe`, :mod:`neuralcodec.engine`): ``h_s``, the context
+  model of mbt2018-vbr with the gain's context term (``scale_to_context``), the gain, and
+  the reconstruction offsets (``QuantABCD``) all in its fixed order, so the decoded
+  latent, which the context of mbt2018-vbr reads, is the same on every machine. The step
+  of ``z`` comes from :meth:`ScaleHyperpriorVbr.z_step` evaluated portably (float64, fixed
+  order, software ``softplus``) and its tables are built portably for that step. Symbols
+  are ``round(gain y - gain mean)`` with the CDF row of ``gain scale`` (CompressAI's rule
+  for the two hyperprior models; its mbt2018-vbr rounds ``gain (y - mean)``, which the
+  compat path keeps).
 
 Call ``update(scale=gain, force=True)`` before coding a ``vr_entbttlnck`` model at a new
 gain on the compat path, as with CompressAI: the tables of ``z`` are built for one step
@@ -56,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import warnings
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
@@ -70,6 +69,13 @@ from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
 from neuralcodec.entropy_models import get_scale_table
 from neuralcodec.entropy_models.entropy_models import TABLE_METHODS
 from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr
+from neuralcodec.latent_codecs.description import (
+    GaussianConditionalNode,
+    HyperpriorNode,
+    ModelDescription,
+    Node,
+    RasterScanNode,
+)
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.hyperprior import (
     JointAutoregressiveHierarchicalPriors,
@@ -139,9 +145,10 @@ class VariableRateModel(CompressionModel):
             )
         return value
 
-    def prepare_quality(self, quality: float) -> Dict[str, Any]:
-        """Readies the model to code at ``quality`` and returns the keyword arguments of
-        ``forward``, ``compress`` and ``decompress`` that code there.
+    def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
+        """Readies the model to code at ``quality`` on ``coding_path`` (default: the
+        model's) and returns the keyword arguments of ``forward``, ``compress`` and
+        ``decompress`` that code there.
 
         Raises:
             ValueError: a quality outside :meth:`qualities`.
@@ -261,14 +268,14 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         gain, and between levels at the gain :meth:`gain_for_quality` interpolates."""
         return 1.0, float(self.levels)
 
-    def prepare_quality(self, quality: float) -> Dict[str, Any]:
+    def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
         """``{"stage": 2, "inputscale": gain_for_quality(quality)}``.
 
         A ``vr_entbttlnck`` model on the compat path also gets the tables of ``z`` built
         (portably) for the step of that gain, unless they already are: CompressAI's
         ``update(scale=gain, force=True)`` for ``z`` alone. The engine path does this itself."""
         gain = self.gain_for_quality(quality)
-        if self.vr_entbttlnck and not self._use_engine():
+        if self.vr_entbttlnck and not self._use_engine(coding_path):
             with torch.no_grad():
                 step = self.z_step(gain, portable=True)
             if self._engine_z_step != float(step.item()):
@@ -286,6 +293,15 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         """The training lambda at a continuous quality: :attr:`lmbda` interpolated
         geometrically between the levels."""
         return _geometric(self.lmbda, self.check_quality(quality) - 1)
+
+    def _decoding_scale(self, strings: Sequence[Sequence[bytes]], stage: int, s: int, inputscale: Scale) -> Tensor:
+        """Checks the arguments of ``decompress`` (two string lists, the stage, the level);
+        returns the gain they decode at."""
+        if not isinstance(stage, int):
+            raise TypeError("stage must be 1 or 2; pass the image size as x_size=")
+        self._check_strings(strings, 2)
+        self._check_stage(stage)
+        return self._coding_scale(s, inputscale)
 
     def _check_level(self, s: int) -> None:
         if s not in range(self.levels):
@@ -415,6 +431,52 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         _load(model, state)
         return model
 
+    # ------------------------------------------------------------------ coding graph
+    def describe(self, stage: int = 2) -> ModelDescription:
+        """The coding graph as data (:mod:`neuralcodec.latent_codecs.description`): at
+        ``stage=2`` (the variable-rate model) ``y`` is coded with the gain and, unless
+        ``no_quantoffset``, the reconstruction offsets of ``QuantABCD``; ``stage=1`` is
+        the fixed-rate parent's graph."""
+        self._check_stage(stage)
+        base = super().describe()
+        if stage == 1:
+            return base
+        root = cast(HyperpriorNode, base.latent_codec)
+        return dataclasses.replace(base, latent_codec=dataclasses.replace(root, y=self._gained(root.y)))
+
+    def _gained(self, node: Node) -> Node:
+        """``y``'s node of the parent model, coded with the gain."""
+        offsets = None if self.no_quantoffset else "QuantABCD"
+        if isinstance(node, GaussianConditionalNode):
+            return dataclasses.replace(node, gain=True, reconstruction_offsets=offsets)
+        if isinstance(node, RasterScanNode):
+            return dataclasses.replace(node, gain=True, reconstruction_offsets=offsets)
+        raise NotImplementedError(f"{type(self).__name__} cannot gain a {node.kind} node")
+
+    def engine_gain(self, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Optional[Tuple[Tensor, Tensor]]:
+        """The ``(gain, inverse)`` (``[M]`` each) the engine codes ``y`` with at ``stage``,
+        ``s`` and ``inputscale`` (as ``compress`` takes them): the coding gain and ``1 /
+        gain`` rounded once to float32; None at stage 1."""
+        self._check_stage(stage)
+        return self._engine_gain(stage, self._coding_scale(s, inputscale))
+
+    def _engine_gain(self, stage: int, scale: Tensor) -> Optional[Tuple[Tensor, Tensor]]:
+        if stage == 1:
+            return None
+        gain = np.float32(scale.detach().cpu().reshape(-1)[0].item())
+        inverse = np.float32(1.0) / gain
+        return torch.full((self.M,), float(gain)), torch.full((self.M,), float(inverse))
+
+    def _engine_y(self, y: Tensor, z_hat: Tensor, stage: int, scale: Tensor) -> List[bytes]:
+        """``y``'s strings from the engine (the coding graph of ``stage``)."""
+        gain = self._engine_gain(stage, scale)
+        return engine.compress_graph(self, y, z_hat, gain=gain, description=self.describe(stage))[0]
+
+    def _engine_y_hat(self, strings: Sequence[bytes], z_hat: Tensor, stage: int, scale: Tensor) -> Tensor:
+        gain = self._engine_gain(stage, scale)
+        y_hat = engine.decompress_graph(self, strings, z_hat, gain=gain, description=self.describe(stage))
+        return y_hat.to(z_hat.dtype)
+
     # ------------------------------------------------------------------ shared pieces
     def _offset_reconstruction(
         self, scaled: Tensor, scales: Tensor, scale: Tensor, means: Optional[Tensor]
@@ -506,37 +568,33 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
             self._engine_z_step = float(qs.item())
         return qs[0]
 
-    def _gaussian_parameters(
-        self, z_hat: Tensor, use_engine: bool
-    ) -> Tuple[Tensor, Optional[Tensor]]:
-        """Scales (and means, None here) of ``y`` from ``z_hat``: ``h_s`` in the engine or PyTorch."""
-        params = engine.hyper_parameters(self, z_hat) if use_engine else self.h_s(z_hat)
-        return params, None
+    def _gaussian_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        """Scales (and means, None here) of ``y`` from ``z_hat`` on the compat path."""
+        return self.h_s(z_hat), None
 
-    def _indexes(self, scales: Tensor, use_engine: bool) -> Tensor:
-        if use_engine:
-            return engine.scale_indexes(self, scales)
-        return self.gaussian_conditional.build_indexes(scales)
-
-    def compress(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
+    def compress(  # type: ignore[override]
+        self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0, coding_path: Optional[str] = None
+    ) -> Dict[str, Any]:
         """Strings ``[y_strings, z_strings]`` and the shape of ``z``, at ``Gain[s]`` or
         ``inputscale`` (stage 2), or as the fixed-rate parent (stage 1)."""
         self._check_input(x)
         self._check_stage(stage)
         scale = self._coding_scale(s, inputscale)
-        use_engine = self._use_engine()
+        use_engine = self._use_engine(coding_path)
         with torch.no_grad():
             y = self._analyze(x, use_engine)
             z = self._hyper(y)
             z_strings, z_hat = self._code_z(z, stage, scale, use_engine)
-            scales_hat, means_hat = self._gaussian_parameters(z_hat, use_engine)
-            if stage == 1:
-                indexes = self._indexes(scales_hat, use_engine)
-                y_strings = self.gaussian_conditional.compress(y, indexes, means=means_hat)
+            if use_engine:
+                y_strings = self._engine_y(y, z_hat, stage, scale)
             else:
-                indexes = self._indexes(scales_hat * scale, use_engine)
-                means = None if means_hat is None else means_hat * scale
-                y_strings = self.gaussian_conditional.compress(y * scale, indexes, means=means)
+                scales_hat, means_hat = self._gaussian_parameters(z_hat)
+                gc = self.gaussian_conditional
+                if stage == 1:
+                    y_strings = gc.compress(y, gc.build_indexes(scales_hat), means=means_hat)
+                else:
+                    means = None if means_hat is None else means_hat * scale
+                    y_strings = gc.compress(y * scale, gc.build_indexes(scales_hat * scale), means=means)
         return self._result([y_strings, z_strings], z.shape[-2:], x)
 
     def decompress(  # type: ignore[override]
@@ -547,24 +605,22 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         s: int = 1,
         inputscale: Scale = 0,
         x_size: Optional[Sequence[int]] = None,
+        coding_path: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """``x_hat`` from the strings of :meth:`compress` with the same ``stage``, ``s`` and
-        ``inputscale`` (``x_size`` crops padding, keyword only in practice)."""
-        if not isinstance(stage, int):
-            raise TypeError("stage must be 1 or 2; pass the image size as x_size=")
-        self._check_strings(strings, 2)
-        self._check_stage(stage)
-        scale = self._coding_scale(s, inputscale)
-        use_engine = self._use_engine()
+        """``x_hat`` from the strings of :meth:`compress` with the same ``stage``, ``s``,
+        ``inputscale`` and coding path (``x_size`` crops padding, keyword only in practice)."""
+        scale = self._decoding_scale(strings, stage, s, inputscale)
+        use_engine = self._use_engine(coding_path)
         with torch.no_grad():
             z_hat = self._decode_z(strings[1], self._shape(shape), stage, scale, use_engine)
-            scales_hat, means_hat = self._gaussian_parameters(z_hat, use_engine)
+            if use_engine:
+                return self._finish(self._synthesize(self._engine_y_hat(strings[0], z_hat, stage, scale)), x_size)
+            scales_hat, means_hat = self._gaussian_parameters(z_hat)
             gc = self.gaussian_conditional
             if stage == 1:
-                indexes = self._indexes(scales_hat, use_engine)
-                y_hat = gc.decompress(strings[0], indexes, z_hat.dtype, means=means_hat)
+                y_hat = gc.decompress(strings[0], gc.build_indexes(scales_hat), z_hat.dtype, means=means_hat)
             else:
-                indexes = self._indexes(scales_hat * scale, use_engine)
+                indexes = gc.build_indexes(scales_hat * scale)
                 if self.no_quantoffset:
                     means = None if means_hat is None else means_hat * scale
                     y_hat = gc.decompress(strings[0], indexes, means=means) * (1.0 / scale)
@@ -587,11 +643,8 @@ class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: 
     def _hyper(self, y: Tensor) -> Tensor:
         return self.h_a(y)
 
-    def _gaussian_parameters(
-        self, z_hat: Tensor, use_engine: bool
-    ) -> Tuple[Tensor, Optional[Tensor]]:
-        params = engine.hyper_parameters(self, z_hat) if use_engine else self.h_s(z_hat)
-        scales_hat, means_hat = params.chunk(2, 1)
+    def _gaussian_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
+        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
         return scales_hat, means_hat
 
     def forward(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
@@ -617,15 +670,14 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
 
     The context model's output gets ``scale_to_context(gain)`` added (``scl2ctx``) so the
     entropy parameters adapt to the gain, and with ``ste_recursive`` (the default) the
-    offset reconstructions are the context of later positions. Compat coding path only
-    (see the module documentation). ``z`` is coded with a unit step.
+    offset reconstructions are the context of later positions. On the engine path (the
+    default) the whole loop, offsets and context term included, runs in Rust in wavefront
+    order; on the compat path in PyTorch in raster order, byte for byte as CompressAI.
+    ``z`` is coded with a unit step.
 
     State (CompressAI keys): :class:`~neuralcodec.models.JointAutoregressiveHierarchicalPriors`'
     plus ``Gain``, ``QuantABCD.{0,2,4}``, ``scale_to_context``.
     """
-
-    coding_path = "compat"
-    coding_paths = ("compat",)
 
     def __init__(self, N: int = 192, M: int = 320, **kwargs: Any) -> None:
         super().__init__(N, M, vr_entbttlnck=False, **kwargs)
@@ -645,6 +697,13 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
 
     def _hyper(self, y: Tensor) -> Tensor:
         return self.h_a(y)
+
+    def _gained(self, node: Node) -> Node:
+        if not self.ste_recursive:
+            raise NotImplementedError("the engine path codes with ste_recursive=True only")
+        gained = super()._gained(node)
+        assert isinstance(gained, RasterScanNode)
+        return dataclasses.replace(gained, gain_context="scale_to_context" if self.scl2ctx else None)
 
     def _context_term(self, scale: Tensor, stage: int) -> Optional[Tensor]:
         if self.scl2ctx and stage == 2:
@@ -702,19 +761,22 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         y_hat = F.pad(y_hat, (-padding, -padding, -padding, -padding))
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
-    def compress(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
-        """Autoregressive coding in raster order, byte for byte as CompressAI."""
+    def compress(  # type: ignore[override]
+        self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0, coding_path: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Autoregressive coding: in the engine, or in raster order byte for byte as CompressAI."""
         self._check_input(x)
         self._check_stage(stage)
-        if next(self.parameters()).device.type != "cpu":
-            warnings.warn("autoregressive coding runs position by position; a GPU does not help", stacklevel=2)
         scale = self._coding_scale(s, inputscale)
-        self._use_engine()
+        use_engine = self._use_engine(coding_path)
+        if not use_engine and next(self.parameters()).device.type != "cpu":
+            warnings.warn("autoregressive coding runs position by position; a GPU does not help", stacklevel=2)
         with torch.no_grad():
-            y = self._analyze(x, False)
+            y = self._analyze(x, use_engine)
             z = self.h_a(y)
-            z_strings = self.entropy_bottleneck.compress(z)
-            z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+            z_strings, z_hat = self._code_z(z, stage, scale, use_engine)
+            if use_engine:
+                return self._result([self._engine_y(y, z_hat, stage, scale), z_strings], z.shape[-2:], x)
             params = self.h_s(z_hat)
             padding = self.context_kernel_size // 2
             height, width = y.shape[-2:]
@@ -768,16 +830,16 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         s: int = 1,
         inputscale: Scale = 0,
         x_size: Optional[Sequence[int]] = None,
+        coding_path: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """Decodes the strings of :meth:`compress` (same ``stage``, ``s``, ``inputscale``)."""
-        if not isinstance(stage, int):
-            raise TypeError("stage must be 1 or 2; pass the image size as x_size=")
-        self._check_strings(strings, 2)
-        self._check_stage(stage)
-        scale = self._coding_scale(s, inputscale)
-        self._use_engine()
+        """Decodes the strings of :meth:`compress` (same ``stage``, ``s``, ``inputscale``,
+        coding path)."""
+        scale = self._decoding_scale(strings, stage, s, inputscale)
+        use_engine = self._use_engine(coding_path)
         with torch.no_grad():
-            z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
+            z_hat = self._decode_z(strings[1], self._shape(shape), stage, scale, use_engine)
+            if use_engine:
+                return self._finish(self._synthesize(self._engine_y_hat(strings[0], z_hat, stage, scale)), x_size)
             params = self.h_s(z_hat)
             k = self.context_kernel_size
             padding = k // 2
