@@ -14,8 +14,8 @@ use _core::cdf::{pmf_to_quantized_cdf, CdfTable};
 use _core::engine::autoregressive::rest_network;
 use _core::engine::kernels::{gemm_acc, PackedWeights};
 use _core::engine::{
-    Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, Engine, FeatureMap, Kernel,
-    Layer, Network,
+    Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, FeatureMap, Kernel, LatentCoder,
+    LatentGraph, Layer, Network, RasterScan, Reconstruction,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -138,7 +138,21 @@ fn bench_coding_loop(c: &mut Criterion) {
     )
     .unwrap();
     let (scales, table) = table();
-    let engine = Engine::new(Network::default(), Some(ar), &scales, 0.11).unwrap();
+    let raster = RasterScan::new(
+        ar,
+        &scales,
+        0.11,
+        table,
+        false,
+        Reconstruction::plain(),
+        None,
+    )
+    .unwrap();
+    // An identity h_s: the parameters are given.
+    let graph = LatentGraph::new(
+        Network::default(),
+        LatentCoder::RasterScan(Box::new(raster)),
+    );
     let (h, w) = (16, 24);
     let params = FeatureMap::new(h, w, 2 * m, values(17, h * w * 2 * m, 1.0)).unwrap();
     let y = FeatureMap::new(h, w, m, values(18, h * w * m, 8.0)).unwrap();
@@ -146,23 +160,21 @@ fn bench_coding_loop(c: &mut Criterion) {
         kernel: Kernel::Vector,
         threads: 1,
     };
-    let (bytes, _) = engine
-        .encode_autoregressive(&y, &params, &table, cfg)
-        .unwrap();
+    let (bytes, _) = graph.encode(&y, params.clone(), None, cfg).unwrap();
     let mut group = c.benchmark_group("coding_loop");
     group.sample_size(10);
     group.throughput(Throughput::Elements((h * w * m) as u64));
     group.bench_function("encode_16x24x192", |b| {
         b.iter(|| {
-            engine
-                .encode_autoregressive(black_box(&y), &params, &table, cfg)
+            graph
+                .encode(black_box(&y), params.clone(), None, cfg)
                 .unwrap()
         })
     });
     group.bench_function("decode_16x24x192", |b| {
         b.iter(|| {
-            engine
-                .decode_autoregressive(black_box(&bytes), &params, &table, cfg)
+            graph
+                .decode(black_box(&bytes), params.clone(), None, cfg)
                 .unwrap()
         })
     });

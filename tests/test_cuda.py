@@ -44,12 +44,8 @@ def _encoded_latent(model: torch.nn.Module, x: torch.Tensor, name: str) -> torch
     with torch.no_grad():
         y = model._analyze(x, model._use_engine())
         _, _, z_hat = model._side_information(y)
-        if name in AUTOREGRESSIVE:
-            _, y_hat = engine.compress_latent(model, y, z_hat)
-            return y_hat.float().cpu()
-        params = engine.hyper_parameters(model, z_hat)
-        means = params.chunk(2, 1)[1] if params.size(1) == 2 * model.M else torch.zeros_like(y)
-        return (torch.round(y - means) + means).float().cpu()
+        _, y_hat = engine.compress_graph(model, y, z_hat)
+        return y_hat.float().cpu()
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -41,25 +41,11 @@ def digest(*items) -> str:
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_engine_scales_and_means_agree_with_pytorch_to_float_tolerance(name):
+def test_engine_hyper_parameters_agree_with_pytorch_to_float_tolerance(name):
     model = widened_model(name)
-    y, _, z_hat = latents(model, image(64, 128))
+    _, _, z_hat = latents(model, image(64, 128))
     with torch.no_grad():
-        params_torch = model.h_s(z_hat)
-        params_engine = engine.hyper_parameters(model, z_hat)
-        torch.testing.assert_close(params_engine, params_torch, rtol=1e-4, atol=1e-5)
-        if name in AUTOREGRESSIVE:
-            y_hat = torch.round(y)
-            ctx = model.context_prediction(y_hat)
-            scales_t, means_t = model.entropy_parameters(torch.cat((params_torch, ctx), 1)).chunk(2, 1)
-            scales_e, means_e = engine.entropy_parameters(model, params_engine, y_hat)
-            torch.testing.assert_close(scales_e, scales_t, rtol=1e-4, atol=1e-4)
-            torch.testing.assert_close(means_e, means_t, rtol=1e-4, atol=1e-4)
-            scales = scales_e
-        else:
-            scales = params_engine[:, : model.M]
-        # The engine's rows follow the same rule as PyTorch's build_indexes.
-        assert torch.equal(engine.scale_indexes(model, scales), model.gaussian_conditional.build_indexes(scales))
+        torch.testing.assert_close(engine.hyper_parameters(model, z_hat), model.h_s(z_hat), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -70,12 +56,11 @@ def test_engine_round_trip_decodes_the_encoder_latents_exactly(name):
         compressed = model.compress(x)
         decoded = model.decompress(compressed["strings"], compressed["shape"], x_size=compressed["x_size"])
         y, _, z_hat = latents(model, x)
-        if name in AUTOREGRESSIVE:
-            strings, y_hat = engine.compress_latent(model, y, z_hat)
-            assert strings == compressed["strings"][0]
-            assert torch.equal(engine.decompress_latent(model, strings, z_hat), y_hat)
-            expected = model._synthesize(y_hat).clamp(0, 1)
-            assert torch.equal(decoded["x_hat"], model.crop(expected, compressed["x_size"]))
+        strings, y_hat = engine.compress_graph(model, y, z_hat)
+        assert strings == compressed["strings"][0]
+        assert torch.equal(engine.decompress_graph(model, strings, z_hat), y_hat)
+        expected = model._synthesize(y_hat).clamp(0, 1)
+        assert torch.equal(decoded["x_hat"], model.crop(expected, compressed["x_size"]))
     assert decoded["x_hat"].shape == x.shape
 
 
@@ -98,13 +83,12 @@ def test_one_and_two_engine_threads_give_identical_bytes_and_latents(name):
     with torch.no_grad():
         params = [engine.hyper_parameters(model, z_hat, threads=t) for t in (1, 2)]
         assert digest(params[0]) == digest(params[1])
-        if name in AUTOREGRESSIVE:
-            one = engine.compress_latent(model, y, z_hat, threads=1)
-            two = engine.compress_latent(model, y, z_hat, threads=2)
-            assert one[0] == two[0]
-            assert torch.equal(one[1], two[1])
-            decoded = [engine.decompress_latent(model, one[0], z_hat, threads=t) for t in (1, 2)]
-            assert torch.equal(decoded[0], one[1]) and torch.equal(decoded[1], one[1])
+        one = engine.compress_graph(model, y, z_hat, threads=1)
+        two = engine.compress_graph(model, y, z_hat, threads=2)
+        assert one[0] == two[0]
+        assert torch.equal(one[1], two[1])
+        decoded = [engine.decompress_graph(model, one[0], z_hat, threads=t) for t in (1, 2)]
+        assert torch.equal(decoded[0], one[1]) and torch.equal(decoded[1], one[1])
 
 
 def compressai_sized(name: str) -> tuple:
@@ -130,20 +114,19 @@ def test_many_engine_threads_on_a_full_size_model_give_the_same_bits(name):
     with torch.no_grad():
         params = [digest(engine.hyper_parameters(model, z_hat, threads=t)) for t in (1, 3, 8, 16)]
         assert len(set(params)) == 1
-        if name in AUTOREGRESSIVE:
-            strings, y_hat = engine.compress_latent(model, y, z_hat, threads=1)
-            for threads in (3, 5, 8, 16):
-                again = engine.compress_latent(model, y, z_hat, threads=threads)
-                assert again[0] == strings and torch.equal(again[1], y_hat), threads
-                assert torch.equal(engine.decompress_latent(model, strings, z_hat, threads=threads), y_hat), threads
+        strings, y_hat = engine.compress_graph(model, y, z_hat, threads=1)
+        for threads in (3, 5, 8, 16):
+            again = engine.compress_graph(model, y, z_hat, threads=threads)
+            assert again[0] == strings and torch.equal(again[1], y_hat), threads
+            assert torch.equal(engine.decompress_graph(model, strings, z_hat, threads=threads), y_hat), threads
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc")
 def test_asking_for_absurdly_many_engine_threads_starts_no_more_than_the_machine_has():
     model, y, z_hat = compressai_sized("cheng2020-anchor")
-    expected, _ = engine.compress_latent(model, y, z_hat, threads=1)
+    expected, _ = engine.compress_graph(model, y, z_hat, threads=1)
     before = len(os.listdir("/proc/self/task"))
-    strings, _ = engine.compress_latent(model, y, z_hat, threads=100_000)
+    strings, _ = engine.compress_graph(model, y, z_hat, threads=100_000)
     started = len(os.listdir("/proc/self/task")) - before
     assert strings == expected
     assert started <= max(os.cpu_count() or 1, 2)
@@ -155,7 +138,7 @@ _FORKED_CASE: tuple = ()
 
 def _code_in_forked_child() -> list:
     model, y, z_hat = _FORKED_CASE
-    return engine.compress_latent(model, y, z_hat)[0]
+    return engine.compress_graph(model, y, z_hat)[0]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
@@ -168,7 +151,7 @@ def test_a_forked_child_of_a_process_with_engine_threads_codes_without_hanging()
     model, y, z_hat = compressai_sized("cheng2020-anchor")
     engine.set_num_threads(2)
     try:
-        expected, _ = engine.compress_latent(model, y, z_hat)  # the parent's pool now exists
+        expected, _ = engine.compress_graph(model, y, z_hat)  # the parent's pool now exists
         _FORKED_CASE = (model, y, z_hat)
         with multiprocessing.get_context("fork").Pool(1) as workers:
             strings = workers.apply_async(_code_in_forked_child).get(timeout=120)
@@ -185,10 +168,10 @@ from neuralcodec.models import JointAutoregressiveHierarchicalPriors
 state = torch.load(sys.argv[1])
 model = JointAutoregressiveHierarchicalPriors.from_state_dict(state["model"]).eval()
 threads = int(sys.argv[2])
-strings, y_hat = engine.compress_latent(model, state["y"], state["z_hat"], threads=threads)
-decoded = engine.decompress_latent(model, strings, state["z_hat"], threads=threads)
+strings, y_hat = engine.compress_graph(model, state["y"], state["z_hat"], threads=threads)
+decoded = engine.decompress_graph(model, strings, state["z_hat"], threads=threads)
 assert torch.equal(decoded, y_hat)
-native = engine.engine_for(model)
+native = engine.latent_graph(model)
 print(native.kernel, strings[0].hex(), y_hat.numpy().tobytes().hex())
 """
 
@@ -212,7 +195,7 @@ def test_the_scalar_kernel_in_a_subprocess_gives_identical_bytes_and_latents(tmp
         kernel, data, latent = run.stdout.split()
         assert kernel == ("scalar" if scalar == "1" else "vector")
         outputs[(scalar, threads)] = (data, latent)
-    strings, y_hat = engine.compress_latent(model, y, z_hat)
+    strings, y_hat = engine.compress_graph(model, y, z_hat)
     here = (strings[0].hex(), y_hat.numpy().tobytes().hex())
     assert all(value == here for value in outputs.values())
 
@@ -228,14 +211,14 @@ def test_torch_intra_op_threads_do_not_change_the_decoded_latents():
             with torch.no_grad():
                 compressed = model.compress(x)
                 z_hat = model.entropy_bottleneck.decompress(compressed["strings"][1], compressed["shape"])
-                results.append((compressed, engine.decompress_latent(model, compressed["strings"][0], z_hat)))
+                results.append((compressed, engine.decompress_graph(model, compressed["strings"][0], z_hat)))
         # Whatever the encoder's threads did to y, each stream decodes the same way
         # under either thread count.
         for compressed, y_hat in results:
             for threads in (1, 2):
                 torch.set_num_threads(threads)
                 z_hat = model.entropy_bottleneck.decompress(compressed["strings"][1], compressed["shape"])
-                assert torch.equal(engine.decompress_latent(model, compressed["strings"][0], z_hat), y_hat)
+                assert torch.equal(engine.decompress_graph(model, compressed["strings"][0], z_hat), y_hat)
     finally:
         torch.set_num_threads(previous)
 
@@ -264,8 +247,8 @@ def test_an_encoder_in_float64_or_with_perturbed_latents_still_round_trips_exact
     generator = torch.Generator().manual_seed(5)
     perturbed = y32 + 1e-4 * torch.randn(y32.shape, generator=generator)
     for y in (y64, perturbed, y32 + 0.5):  # + 0.5 puts many values on rounding ties
-        strings, y_hat = engine.compress_latent(model, y, z_hat)
-        assert torch.equal(engine.decompress_latent(model, strings, z_hat), y_hat)
+        strings, y_hat = engine.compress_graph(model, y, z_hat)
+        assert torch.equal(engine.decompress_graph(model, strings, z_hat), y_hat)
     with torch.no_grad():
         compressed = model64.compress(x)
         decoded = model64.decompress(compressed["strings"], compressed["shape"])
@@ -288,17 +271,18 @@ def test_truncated_or_corrupted_strings_raise_instead_of_decoding(name):
 def test_engine_arguments_are_checked_with_clear_errors():
     model = widened_model("mbt2018")
     _, _, z_hat = latents(model, image(64, 64))
-    native = engine.engine_for(model)
+    native = engine.latent_graph(model)
     with pytest.raises(ValueError, match="channels"):
         native.hyper(np.zeros((1, 1, 3), np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
         native.hyper(np.zeros((2, 2, 8), np.float32)[:, ::-1])
-    params = engine.hyper_parameters(model, z_hat)[0].permute(1, 2, 0).contiguous().numpy()
-    table = model.gaussian_conditional._cdf_table().native
+    z = z_hat[0].permute(1, 2, 0).contiguous().numpy()
     with pytest.raises(ValueError, match="latent"):
-        native.encode(np.zeros((3, 3, 12), np.float32), params, table)
+        native.encode(np.zeros((3, 3, 12), np.float32), z)
     with pytest.raises(ValueError, match="cannot be coded"):
-        native.encode(np.full(params.shape[:2] + (12,), np.nan, np.float32), params, table)
+        native.encode(np.full((z.shape[0] * 4, z.shape[1] * 4, 12), np.nan, np.float32), z)
+    with pytest.raises(ValueError, match="gain"):
+        native.encode(np.zeros((z.shape[0] * 4, z.shape[1] * 4, 12), np.float32), z, gain=np.ones(12, np.float32))
     model.coding_path = "gpu"
     with pytest.raises(ValueError, match="coding_path"):
         model.compress(image(64, 64))
@@ -308,18 +292,18 @@ def test_a_module_the_engine_cannot_run_is_refused_by_name():
     model = widened_model("bmshj2018-hyperprior")
     model.h_s.append(torch.nn.Sigmoid())
     with pytest.raises(engine.EngineUnsupportedError, match="Sigmoid"):
-        engine.engine_for(model)
+        engine.latent_graph(model)
 
 
 def test_the_engine_is_rebuilt_when_weights_change():
     model = widened_model("mbt2018-mean")
     _, _, z_hat = latents(model, image(64, 64))
-    first = engine.engine_for(model)
-    assert engine.engine_for(model) is first
+    first = engine.latent_graph(model)
+    assert engine.latent_graph(model) is first
     before = engine.hyper_parameters(model, z_hat)
     with torch.no_grad():
         model.h_s[0].bias.add_(1.0)
-    assert engine.engine_for(model) is not first
+    assert engine.latent_graph(model) is not first
     after = engine.hyper_parameters(model, z_hat)
     assert not torch.equal(before, after)
     torch.testing.assert_close(after, model.h_s(z_hat).detach(), rtol=1e-4, atol=1e-5)
@@ -350,14 +334,9 @@ def test_golden_vectors_decode_and_reencode_to_the_committed_bits(name):
         assert params_digest == expected["params_sha256"]
         assert golden_digest(y_hat) == expected["y_hat_sha256"]
         z_hat = model.entropy_bottleneck.decompress([strings[1]], shape)
-        if name in AUTOREGRESSIVE:
-            again, y_hat_encoder = engine.compress_latent(model, y, z_hat)
-            assert again == [strings[0]]
-            assert torch.equal(y_hat_encoder, y_hat)
-        else:
-            scales, means = engine.hyper_parameters(model, z_hat).chunk(2, 1)
-            indexes = engine.scale_indexes(model, scales)
-            assert model.gaussian_conditional.compress(y, indexes, means=means) == [strings[0]]
+        again, y_hat_encoder = engine.compress_graph(model, y, z_hat)
+        assert again == [strings[0]]
+        assert torch.equal(y_hat_encoder, y_hat)
         assert model.decompress([[strings[0]], [strings[1]]], shape)["x_hat"].shape == x.shape
 
 

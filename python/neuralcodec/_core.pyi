@@ -18,7 +18,6 @@ __all__ = [
     "BufferedEncoder",
     "StreamDecoder",
     "EngineNetwork",
-    "Engine",
     "LatentCoder",
     "LatentGraph",
     "encode",
@@ -110,50 +109,6 @@ class EngineNetwork:
     def __len__(self) -> int: ...
 
 @final
-class Engine:
-    """The deterministic entropy-parameter engine of one model (see neuralcodec.engine).
-
-    Feature maps are C-contiguous float32 [H, W, C] arrays.
-    """
-
-    def __new__(
-        cls,
-        hyper: EngineNetwork,
-        scale_table: npt.NDArray[np.float32],
-        scale_bound: float,
-        *,
-        context_weight: npt.NDArray[np.float32] | None = None,
-        context_bias: npt.NDArray[np.float32] | None = None,
-        entropy_weight: npt.NDArray[np.float32] | None = None,
-        entropy_bias: npt.NDArray[np.float32] | None = None,
-        entropy_rest: EngineNetwork | None = None,
-        params_channels: int = 0,
-        threads: int = 1,
-        scalar: bool | None = None,
-    ) -> Self: ...
-    @property
-    def autoregressive(self) -> bool: ...
-    @property
-    def threads(self) -> int: ...
-    @property
-    def kernel(self) -> str: ...
-    def hyper(self, z_hat: npt.NDArray[np.float32], threads: int | None = None) -> npt.NDArray[np.float32]: ...
-    def indexes(self, scales: npt.NDArray[np.float32]) -> npt.NDArray[np.int32]: ...
-    def entropy_parameters(
-        self, params: npt.NDArray[np.float32], y_hat: npt.NDArray[np.float32], threads: int | None = None
-    ) -> npt.NDArray[np.float32]: ...
-    def encode(
-        self,
-        y: npt.NDArray[np.float32],
-        params: npt.NDArray[np.float32],
-        table: CdfTable,
-        threads: int | None = None,
-    ) -> tuple[bytes, npt.NDArray[np.float32]]: ...
-    def decode(
-        self, data: bytes, params: npt.NDArray[np.float32], table: CdfTable, threads: int | None = None
-    ) -> npt.NDArray[np.float32]: ...
-
-@final
 class LatentCoder:
     """A node of a latent's coding tree (see neuralcodec.engine.latent_graph)."""
 
@@ -216,6 +171,7 @@ class LatentGraph:
     def gained(self) -> bool: ...
     @property
     def kernel(self) -> str: ...
+    def hyper(self, z_hat: npt.NDArray[np.float32], threads: int = 1) -> npt.NDArray[np.float32]: ...
     def encode(
         self,
         y: npt.NDArray[np.float32],

@@ -17,9 +17,8 @@ a spec (:mod:`neuralcodec.graph_spec`), the Rust engine builds the coding tree f
 and codes or decodes a whole latent in one call with the GIL released
 (:func:`compress_graph`, :func:`decompress_graph`; ``docs/bitstream.md`` gives the
 order). The export writes the same spec, so the torch-free decoder runs the same graph.
-The lower-level calls below (:func:`hyper_parameters`, :func:`entropy_parameters`,
-:func:`scale_indexes`, :func:`compress_latent`) expose the hyperprior and raster-scan
-pieces on their own (CompressAI's variable-rate models and the benches use them).
+:func:`hyper_parameters` gives the graph's ``h_s`` output on its own (tests and benches
+compare it with PyTorch's).
 
 The models use this module when ``model.coding_path == "engine"`` (their default); the
 ``"compat"`` path is the PyTorch one, byte-compatible with CompressAI. Weights are
@@ -54,7 +53,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neuralcodec import _core, settings
+from neuralcodec import settings
 from neuralcodec.graph_spec import GraphRecorder, build_graph
 from neuralcodec.layers import MaskedConv2d
 from neuralcodec.ops.versions import tensor_versions
@@ -66,17 +65,12 @@ if TYPE_CHECKING:
 __all__ = [
     "EngineUnsupportedError",
     "compress_graph",
-    "compress_latent",
     "decompress_graph",
-    "decompress_latent",
-    "engine_for",
     "export_into",
-    "entropy_parameters",
     "get_num_threads",
     "graph_spec",
     "hyper_parameters",
     "latent_graph",
-    "scale_indexes",
     "set_num_threads",
 ]
 
@@ -188,107 +182,6 @@ def export_into(network: Any, module: nn.Module) -> None:
         )
 
 
-def _network(module: nn.Module) -> Any:
-    network = _core.EngineNetwork()
-    export_into(network, module)
-    return network
-
-
-# The modules of the models the engine runs, typed (``nn.Module.__getattr__`` says ``Tensor | Module``).
-def _h_s(model: nn.Module) -> nn.Module:
-    return cast(nn.Module, model.h_s)
-
-
-def _gaussian_conditional(model: nn.Module) -> "GaussianConditional":
-    return cast("GaussianConditional", model.gaussian_conditional)
-
-
-def _context_prediction(model: nn.Module) -> MaskedConv2d:
-    return cast(MaskedConv2d, model.context_prediction)
-
-
-def _entropy_parameters(model: nn.Module) -> nn.Sequential:
-    return cast(nn.Sequential, model.entropy_parameters)
-
-
-def _tracked_tensors(model: nn.Module) -> List[Tensor]:
-    modules: List[nn.Module] = [_h_s(model), _gaussian_conditional(model)]
-    if hasattr(model, "context_prediction"):
-        modules += [_context_prediction(model), _entropy_parameters(model)]
-    tensors: List[Tensor] = []
-    for module in modules:
-        tensors += list(module.parameters()) + list(module.buffers())
-    return tensors
-
-
-def _check_raster_scan(context: MaskedConv2d, entropy_parameters: nn.Sequential) -> Tuple[nn.Conv2d, List[nn.Module]]:
-    """Checks a serial context model the engine can run (mask A, odd kernel, stride 1,
-    'same' padding; parameters starting with a 1x1 convolution); returns that first
-    convolution and the whole parameter network's layers."""
-    kernel = _pair(context.kernel_size, "kernel", context)
-    if (
-        getattr(context, "mask_type", "A") != "A"
-        or _pair(context.stride, "stride", context) != 1
-        or _pair(context.padding, "padding", context) != kernel // 2
-        or kernel % 2 == 0
-    ):
-        raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
-    _check_conv(context)
-    entropy = list(entropy_parameters)
-    first = entropy[0]
-    if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
-        raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
-    return first, entropy
-
-
-def _build(model: nn.Module) -> Any:
-    gc = _gaussian_conditional(model)
-    if gc.scale_table.numel() == 0:
-        raise ValueError(
-            f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
-        )
-    kwargs: Dict[str, Any] = {}
-    if hasattr(model, "context_prediction"):
-        context = _context_prediction(model)
-        first, entropy = _check_raster_scan(context, _entropy_parameters(model))
-        rest = _core.EngineNetwork()
-        for module in entropy[1:]:
-            export_into(rest, module)
-        kwargs = dict(
-            context_weight=_f32(context.weight * context.mask),
-            context_bias=_bias(context),
-            entropy_weight=_f32(first.weight),
-            entropy_bias=_bias(first),
-            entropy_rest=rest,
-            params_channels=first.in_channels - context.out_channels,
-        )
-    return _core.Engine(
-        _network(_h_s(model)),
-        _f32(gc.scale_table),
-        float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
-        threads=1,
-        **kwargs,
-    )
-
-
-# Engines per model, keyed on every tensor they were built from (tensor_versions, and the
-# scalar switch), with those tensors (so the key cannot be matched by new tensors at the
-# same addresses); held weakly so a model can be collected or deep-copied.
-_CACHE: "weakref.WeakKeyDictionary[nn.Module, Tuple[Tuple[Any, ...], Any, List[Tensor]]]" = weakref.WeakKeyDictionary()
-
-
-def engine_for(model: nn.Module) -> Any:
-    """The native engine of ``model`` (built, or rebuilt after any weight change)."""
-    tensors = _tracked_tensors(model)
-    key = tensor_versions(tensors) + (os.environ.get("NEURALCODEC_ENGINE_SCALAR", ""),)
-    cached = _CACHE.get(model)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    built = _build(model)
-    _CACHE[model] = (key, built, tensors)
-    return built
-
-
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -301,71 +194,17 @@ def _chw(array: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous().to(device)
 
 
-def _params_hwc(model: nn.Module, z_hat: Tensor, threads: Optional[int]) -> List[np.ndarray]:
-    native = engine_for(model)
-    threads = threads or get_num_threads()
-    return [native.hyper(_hwc(z), threads) for z in z_hat]
-
-
-def hyper_parameters(model: nn.Module, z_hat: Tensor, threads: Optional[int] = None) -> Tensor:
-    """``h_s(z_hat)`` computed by the engine: float32 ``[B, C, 4h, 4w]`` on ``z_hat``'s device."""
-    return torch.stack([_chw(p, z_hat.device) for p in _params_hwc(model, z_hat, threads)])
-
-
-def scale_indexes(model: nn.Module, scales: Tensor) -> Tensor:
-    """The CDF row of every scale (any shape) by the engine's rule: int32, same shape."""
-    native = engine_for(model)
-    values = np.ascontiguousarray(scales.detach().to("cpu", torch.float32).numpy())
-    return torch.from_numpy(native.indexes(values)).to(scales.device)
-
-
-def entropy_parameters(
-    model: nn.Module, params: Tensor, y_hat: Tensor, threads: Optional[int] = None
-) -> Tuple[Tensor, Tensor]:
-    """Scales and means ``[B, M, H, W]`` of a known latent ``y_hat`` given the hyper
-    parameters ``params`` (autoregressive models), exactly as the coding loop sees them."""
-    native = engine_for(model)
-    threads = threads or get_num_threads()
-    out = torch.stack(
-        [_chw(native.entropy_parameters(_hwc(p), _hwc(y), threads), y_hat.device) for p, y in zip(params, y_hat)]
-    )
-    scales, means = out.chunk(2, 1)
-    return scales, means
-
-
-def compress_latent(
-    model: nn.Module, y: Tensor, z_hat: Tensor, threads: Optional[int] = None
-) -> Tuple[List[bytes], Tensor]:
-    """Autoregressive encoding of ``y`` ``[B, M, H, W]`` (cast to float32) given the
-    decoded side information ``z_hat``; returns one string per image and ``y_hat``, the
-    latent the decoder will reconstruct (bit for bit)."""
-    native = engine_for(model)
-    threads = threads or get_num_threads()
-    table = _gaussian_conditional(model)._cdf_table().native
-    strings: List[bytes] = []
-    y_hats = []
-    for y_i, params in zip(y, _params_hwc(model, z_hat, threads)):
-        data, y_hat = native.encode(_hwc(y_i), params, table, threads)
-        strings.append(data)
-        y_hats.append(_chw(y_hat, y.device))
-    return strings, torch.stack(y_hats)
-
-
-def decompress_latent(
-    model: nn.Module, strings: Sequence[bytes], z_hat: Tensor, threads: Optional[int] = None
+def hyper_parameters(
+    model: nn.Module,
+    z_hat: Tensor,
+    threads: Optional[int] = None,
+    description: Optional["ModelDescription"] = None,
 ) -> Tensor:
-    """Decodes the strings of :func:`compress_latent`: ``y_hat`` float32 ``[B, M, 4h, 4w]``.
-
-    Raises:
-        StreamError: a string is truncated, corrupted or has trailing data.
-    """
-    native = engine_for(model)
+    """``h_s(z_hat)`` computed by the engine (the model's :func:`latent_graph`): float32
+    ``[B, C, H, W]`` on ``z_hat``'s device, the parameters the coding tree starts from."""
+    native = latent_graph(model, description)
     threads = threads or get_num_threads()
-    table = _gaussian_conditional(model)._cdf_table().native
-    y_hats = []
-    for data, params in zip(strings, _params_hwc(model, z_hat, threads)):
-        y_hats.append(_chw(native.decode(bytes(data), params, table, threads), z_hat.device))
-    return torch.stack(y_hats)
+    return torch.stack([_chw(native.hyper(_hwc(z), threads=threads), z_hat.device) for z in z_hat])
 
 
 # ---------------------------------------------------------------------------- latent graphs
@@ -501,6 +340,26 @@ def _coder(model: nn.Module, node: Any, channels: int, recorder: GraphRecorder, 
     if isinstance(node, RasterScanNode):
         return _raster_scan(model, node, recorder, name)
     return _leaf(model, node, channels, recorder, name)
+
+
+def _check_raster_scan(context: MaskedConv2d, entropy_parameters: nn.Sequential) -> Tuple[nn.Conv2d, List[nn.Module]]:
+    """Checks a serial context model the engine can run (mask A, odd kernel, stride 1,
+    'same' padding; parameters starting with a 1x1 convolution); returns that first
+    convolution and the whole parameter network's layers."""
+    kernel = _pair(context.kernel_size, "kernel", context)
+    if (
+        getattr(context, "mask_type", "A") != "A"
+        or _pair(context.stride, "stride", context) != 1
+        or _pair(context.padding, "padding", context) != kernel // 2
+        or kernel % 2 == 0
+    ):
+        raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
+    _check_conv(context)
+    entropy = list(entropy_parameters)
+    first = entropy[0]
+    if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
+        raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
+    return first, entropy
 
 
 def _raster_scan(model: nn.Module, node: Any, recorder: GraphRecorder, name: str) -> Dict[str, Any]:

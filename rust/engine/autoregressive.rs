@@ -391,17 +391,6 @@ impl Coder<'_> {
         Ok(())
     }
 
-    /// Encodes `y` (`H x W x m`); returns the string and the quantized latent `y_hat`.
-    pub(crate) fn encode(
-        &self,
-        y: &FeatureMap,
-        params: &FeatureMap,
-    ) -> Result<(Vec<u8>, FeatureMap)> {
-        let mut encoder = BufferedEncoder::new();
-        let y_hat = self.encode_into(y, params, &mut encoder)?;
-        Ok((encoder.flush(), y_hat))
-    }
-
     /// One wave's means, scales (ungained, position-major) and CDF rows.
     fn wave_parameters(
         &self,
@@ -492,14 +481,6 @@ impl Coder<'_> {
         }
         encoder.encode(&all_symbols, &all_indexes, self.table)?;
         Ok(unpad(&y_pad, p, y.h, y.w))
-    }
-
-    /// Decodes an `H x W x m` latent from `data`; the string must be consumed exactly.
-    pub(crate) fn decode(&self, data: &[u8], params: &FeatureMap) -> Result<FeatureMap> {
-        let mut decoder = RansDecoder::new(data)?;
-        let y_hat = self.decode_from(&mut decoder, params)?;
-        decoder.check_finished()?;
-        Ok(y_hat)
     }
 
     /// Decodes an `H x W x m` latent from `decoder`, which goes on where it stands.

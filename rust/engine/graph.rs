@@ -706,8 +706,16 @@ impl LatentGraph {
         }
     }
 
+    /// The hyper-synthesis `h_s(z_hat)`: the parameters the coder tree starts from.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] when `z_hat` does not fit the network.
+    pub fn hyper_parameters(&self, z_hat: FeatureMap, cfg: Config) -> Result<FeatureMap> {
+        self.hyper.forward(z_hat, cfg)
+    }
+
     fn params(&self, z_hat: FeatureMap, cfg: Config) -> Result<FeatureMap> {
-        let params = self.hyper.forward(z_hat, cfg)?;
+        let params = self.hyper_parameters(z_hat, cfg)?;
         if params.h == 0 || params.w == 0 {
             return Err(CoderError::InvalidInput("the latent is empty".into()));
         }

@@ -68,16 +68,6 @@ pub struct Config {
     pub threads: usize,
 }
 
-impl Config {
-    /// The kernel from the environment (`NEURALCODEC_ENGINE_SCALAR`) and `threads`.
-    pub fn from_env(threads: usize) -> Config {
-        Config {
-            kernel: Kernel::from_env(),
-            threads: threads.max(1),
-        }
-    }
-}
-
 /// Output pixels gathered per im2col block (per thread).
 const ROW_BLOCK: usize = 32;
 

@@ -10,7 +10,9 @@
 //! * the autoregressive coding loop itself, in wavefront order, with the rANS coder of
 //!   [`crate::rans`];
 //! * the parallel-context coders (checkerboard, channel groups, ELIC) composed as a tree
-//!   ([`graph::LatentGraph`]).
+//!   ([`graph::LatentGraph`]), the one entry point that codes a whole latent;
+//! * symbols and reconstructions, with the gain of variable-rate models
+//!   ([`quantizer`]).
 //!
 //! Results are a pure function of the weights and the decoded symbols: float32
 //! arithmetic in one fixed order per output (see [`kernels`]), no fused multiply-add, no
@@ -33,126 +35,12 @@ pub use kernels::Kernel;
 pub use layers::{Config, Conv2d, ConvTranspose2d, FeatureMap, Layer, Network};
 pub use quantizer::{Gain, Reconstruction};
 
-use crate::cdf::CdfTable;
-
-static PLAIN: Reconstruction = Reconstruction::PLAIN;
-use crate::error::{CoderError, Result};
-
-/// A model's entropy-parameter engine: hyper-synthesis, optional autoregressive part,
-/// and the scale table.
-#[derive(Debug, Clone)]
-pub struct Engine {
-    hyper: Network,
-    autoregressive: Option<Autoregressive>,
-    indexer: ScaleIndexer,
-}
-
-impl Engine {
-    /// An engine from its parts.
-    ///
-    /// # Errors
-    /// [`CoderError::InvalidInput`] for a bad scale table or bound.
-    pub fn new(
-        hyper: Network,
-        autoregressive: Option<Autoregressive>,
-        scale_table: &[f32],
-        scale_bound: f32,
-    ) -> Result<Engine> {
-        Ok(Engine {
-            hyper,
-            autoregressive,
-            indexer: ScaleIndexer::new(scale_table, scale_bound)?,
-        })
-    }
-
-    /// Whether the engine has a context model (mbt2018, Cheng2020).
-    pub fn is_autoregressive(&self) -> bool {
-        self.autoregressive.is_some()
-    }
-
-    /// The hyper-synthesis `h_s(z_hat)`.
-    ///
-    /// # Errors
-    /// [`CoderError::InvalidInput`] when `z_hat` does not fit the network.
-    pub fn hyper_synthesis(&self, z_hat: FeatureMap, cfg: Config) -> Result<FeatureMap> {
-        self.hyper.forward(z_hat, cfg)
-    }
-
-    /// The CDF row of each scale.
-    pub fn indexes(&self, scales: &[f32]) -> Vec<i32> {
-        scales.iter().map(|&s| self.indexer.index(s)).collect()
-    }
-
-    fn autoregressive(&self) -> Result<&Autoregressive> {
-        self.autoregressive.as_ref().ok_or_else(|| {
-            CoderError::InvalidInput(
-                "this engine has no context model (not an autoregressive model)".into(),
-            )
-        })
-    }
-
-    /// Scales and means (`H x W x 2m`) of a known latent, as the coding loop computes them.
-    ///
-    /// # Errors
-    /// [`CoderError::InvalidInput`] on mismatched shapes or without a context model.
-    pub fn entropy_parameters(
-        &self,
-        params: &FeatureMap,
-        y_hat: &FeatureMap,
-        cfg: Config,
-    ) -> Result<FeatureMap> {
-        self.autoregressive()?.parameters(params, y_hat, cfg)
-    }
-
-    /// Encodes the latent `y` (`H x W x m`) given the hyper parameters `params`
-    /// (`H x W x c`); returns the rANS string and the quantized latent.
-    ///
-    /// # Errors
-    /// [`CoderError::InvalidInput`] on mismatched shapes, a table that does not match the
-    /// scale table, or values that cannot be coded (NaN, beyond int32).
-    pub fn encode_autoregressive(
-        &self,
-        y: &FeatureMap,
-        params: &FeatureMap,
-        table: &CdfTable,
-        cfg: Config,
-    ) -> Result<(Vec<u8>, FeatureMap)> {
-        self.coder(table, cfg)?.encode(y, params)
-    }
-
-    /// Decodes the latent from `data`, given the hyper parameters `params` (`H x W x c`).
-    ///
-    /// # Errors
-    /// [`CoderError::CorruptStream`] when the string is not what the encoder wrote
-    /// (truncated, corrupted, trailing data); [`CoderError::InvalidInput`] on bad shapes.
-    pub fn decode_autoregressive(
-        &self,
-        data: &[u8],
-        params: &FeatureMap,
-        table: &CdfTable,
-        cfg: Config,
-    ) -> Result<FeatureMap> {
-        self.coder(table, cfg)?.decode(data, params)
-    }
-
-    fn coder<'a>(&'a self, table: &'a CdfTable, cfg: Config) -> Result<autoregressive::Coder<'a>> {
-        Ok(autoregressive::Coder {
-            model: self.autoregressive()?,
-            indexer: &self.indexer,
-            table,
-            reconstruction: &PLAIN,
-            gain: None,
-            context_term: None,
-            cfg,
-        })
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::autoregressive::{rest_network, waves};
     use super::*;
-    use crate::cdf::pmf_to_quantized_cdf;
+    use crate::cdf::{pmf_to_quantized_cdf, CdfTable};
+    use crate::error::CoderError;
     use proptest::prelude::*;
 
     use crate::test_util::values;
@@ -203,11 +91,24 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    /// [`tiny_autoregressive`] in an engine.
-    fn tiny_engine(m: usize, seed: u64) -> Engine {
-        let (scales, _) = scale_table();
+    /// [`tiny_autoregressive`] as a latent graph with an identity `h_s` (the parameters
+    /// are given).
+    fn tiny_raster(m: usize, seed: u64) -> LatentGraph {
+        let (scales, table) = scale_table();
         let ar = tiny_autoregressive(m, seed);
-        Engine::new(Network::default(), Some(ar), &scales, 0.11).unwrap()
+        let raster = RasterScan::new(
+            ar,
+            &scales,
+            0.11,
+            table,
+            false,
+            Reconstruction::plain(),
+            None,
+        );
+        LatentGraph::new(
+            Network::default(),
+            LatentCoder::RasterScan(Box::new(raster.unwrap())),
+        )
     }
 
     #[test]
@@ -262,23 +163,22 @@ pub(crate) mod tests {
         fn autoregressive_coding_round_trips_for_any_kernel_and_thread_count(
             h in 1usize..7, w in 1usize..7, m in 1usize..6, seed in any::<u64>(), threads in 1usize..4,
         ) {
-            let engine = tiny_engine(m, seed);
-            let (_, table) = scale_table();
+            let engine = tiny_raster(m, seed);
             let params = FeatureMap::new(h, w, 2 * m, values(seed + 10, h * w * 2 * m, 2.0)).unwrap();
             let y = FeatureMap::new(h, w, m, values(seed + 11, h * w * m, 12.0)).unwrap();
             let reference = Config { kernel: Kernel::Scalar, threads: 1 };
-            let (bytes, y_hat) = engine.encode_autoregressive(&y, &params, &table, reference).unwrap();
+            let (bytes, y_hat) = engine.encode(&y, params.clone(), None, reference).unwrap();
             for kernel in [Kernel::Vector, Kernel::Scalar] {
                 let cfg = Config { kernel, threads };
-                let (again, y_hat_again) = engine.encode_autoregressive(&y, &params, &table, cfg).unwrap();
+                let (again, y_hat_again) = engine.encode(&y, params.clone(), None, cfg).unwrap();
                 prop_assert_eq!(&again, &bytes);
                 prop_assert_eq!(&y_hat_again, &y_hat);
-                let decoded = engine.decode_autoregressive(&bytes, &params, &table, cfg).unwrap();
+                let decoded = engine.decode(&bytes, params.clone(), None, cfg).unwrap();
                 prop_assert_eq!(&decoded, &y_hat);
             }
             // The scales and means of the whole latent at once equal those of the loop:
             // re-encoding with them gives the same symbols.
-            let gaussian = engine.entropy_parameters(&params, &y_hat, reference).unwrap();
+            let gaussian = tiny_autoregressive(m, seed).parameters(&params, &y_hat, reference).unwrap();
             for (i, sm) in gaussian.data.chunks_exact(2 * m).enumerate() {
                 for c in 0..m {
                     let q = (y.data[i * m + c] - sm[m + c]).round_ties_even();
@@ -291,43 +191,33 @@ pub(crate) mod tests {
         fn any_bytes_decode_to_a_latent_or_an_error(
             data in prop::collection::vec(any::<u8>(), 0..200), seed in any::<u64>(),
         ) {
-            let engine = tiny_engine(2, seed);
-            let (_, table) = scale_table();
+            let engine = tiny_raster(2, seed);
             let params = FeatureMap::new(3, 4, 4, values(seed, 48, 2.0)).unwrap();
-            let _ = engine.decode_autoregressive(&data, &params, &table, Config { kernel: Kernel::Vector, threads: 1 });
+            let _ = engine.decode(&data, params, None, Config { kernel: Kernel::Vector, threads: 1 });
         }
     }
 
     #[test]
     fn truncated_and_extended_strings_are_refused() {
-        let engine = tiny_engine(3, 5);
-        let (_, table) = scale_table();
+        let engine = tiny_raster(3, 5);
         let params = FeatureMap::new(5, 6, 6, values(1, 180, 2.0)).unwrap();
         let y = FeatureMap::new(5, 6, 3, values(2, 90, 20.0)).unwrap();
         let cfg = Config {
             kernel: Kernel::Vector,
             threads: 1,
         };
-        let (bytes, _) = engine
-            .encode_autoregressive(&y, &params, &table, cfg)
-            .unwrap();
+        let (bytes, _) = engine.encode(&y, params.clone(), None, cfg).unwrap();
         assert!(matches!(
-            engine.decode_autoregressive(&bytes[..bytes.len() - 4], &params, &table, cfg),
+            engine.decode(&bytes[..bytes.len() - 4], params.clone(), None, cfg),
             Err(CoderError::CorruptStream(_))
         ));
         let mut longer = bytes.clone();
         longer.extend_from_slice(&[0, 0, 0, 1]);
-        assert!(engine
-            .decode_autoregressive(&longer, &params, &table, cfg)
-            .is_err());
+        assert!(engine.decode(&longer, params.clone(), None, cfg).is_err());
         let mut nan = y.clone();
         nan.data[7] = f32::NAN;
-        assert!(engine
-            .encode_autoregressive(&nan, &params, &table, cfg)
-            .is_err());
+        assert!(engine.encode(&nan, params.clone(), None, cfg).is_err());
         let wrong = FeatureMap::new(5, 5, 6, values(1, 150, 2.0)).unwrap();
-        assert!(engine
-            .encode_autoregressive(&y, &wrong, &table, cfg)
-            .is_err());
+        assert!(engine.encode(&y, wrong, None, cfg).is_err());
     }
 }

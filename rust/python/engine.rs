@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use numpy::{
-    PyArray1, PyArray3, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3,
-    PyReadonlyArray4, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+    PyArray1, PyArray3, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray3, PyReadonlyArray4,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -17,8 +17,8 @@ use pyo3::types::PyBytes;
 use super::{to_py_err, PyCdfTable};
 use crate::engine::{
     Autoregressive, ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Config, ContextModel,
-    Conv2d, ConvTranspose2d, Engine, FeatureMap, Gain, GaussianLeaf, Kernel, LatentCoder,
-    LatentGraph, Layer, Network, RasterScan, Reconstruction,
+    Conv2d, ConvTranspose2d, FeatureMap, Gain, GaussianLeaf, Kernel, LatentCoder, LatentGraph,
+    Layer, Network, RasterScan, Reconstruction,
 };
 
 fn slice<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
@@ -117,193 +117,6 @@ impl PyNetwork {
 
     fn __len__(&self) -> usize {
         self.layers.len()
-    }
-}
-
-/// A model's engine (see `neuralcodec.engine`).
-#[pyclass(name = "Engine", module = "neuralcodec._core", frozen)]
-pub(super) struct PyEngine {
-    inner: Arc<Engine>,
-    threads: usize,
-    kernel: Kernel,
-}
-
-impl PyEngine {
-    fn config(&self, threads: Option<usize>) -> Config {
-        Config {
-            kernel: self.kernel,
-            threads: threads.unwrap_or(self.threads).max(1),
-        }
-    }
-}
-
-#[pymethods]
-impl PyEngine {
-    /// `hyper`: the hyper-synthesis. For autoregressive models also the context
-    /// convolution (`context_weight` `[2m, m, k, k]`, `context_bias`), the first 1x1
-    /// layer of the entropy parameters (`entropy_weight` `[n1, c_params + 2m, 1, 1]`,
-    /// `entropy_bias`) and the rest of that network (`entropy_rest`).
-    #[new]
-    #[pyo3(signature = (hyper, scale_table, scale_bound, *, context_weight=None, context_bias=None, entropy_weight=None, entropy_bias=None, entropy_rest=None, params_channels=0, threads=1, scalar=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        hyper: &PyNetwork,
-        scale_table: PyReadonlyArray1<'_, f32>,
-        scale_bound: f32,
-        context_weight: Option<PyReadonlyArray4<'_, f32>>,
-        context_bias: Option<PyReadonlyArray1<'_, f32>>,
-        entropy_weight: Option<PyReadonlyArray4<'_, f32>>,
-        entropy_bias: Option<PyReadonlyArray1<'_, f32>>,
-        entropy_rest: Option<PyRef<'_, PyNetwork>>,
-        params_channels: usize,
-        threads: usize,
-        scalar: Option<bool>,
-    ) -> PyResult<Self> {
-        let autoregressive = match (context_weight, context_bias, entropy_weight, entropy_bias, entropy_rest) {
-            (None, None, None, None, None) => None,
-            (Some(cw), Some(cb), Some(ew), Some(eb), Some(rest)) => {
-                let (cw, cshape) = weight4("context_weight", &cw)?;
-                let context = ContextModel::new(&cw, cshape, slice("context_bias", &cb)?).map_err(to_py_err)?;
-                let (ew, eshape) = weight4("entropy_weight", &ew)?;
-                let rest = Network {
-                    layers: rest.layers.clone(),
-                };
-                Some(
-                    Autoregressive::new(context, (&ew, eshape, slice("entropy_bias", &eb)?), rest, params_channels)
-                        .map_err(to_py_err)?,
-                )
-            }
-            _ => {
-                return Err(PyValueError::new_err(
-                    "an autoregressive engine needs context_weight, context_bias, entropy_weight, entropy_bias and entropy_rest together",
-                ))
-            }
-        };
-        let hyper = Network {
-            layers: hyper.layers.clone(),
-        };
-        let engine = Engine::new(
-            hyper,
-            autoregressive,
-            slice("scale_table", &scale_table)?,
-            scale_bound,
-        )
-        .map_err(to_py_err)?;
-        let kernel = kernel_choice(scalar);
-        Ok(PyEngine {
-            inner: Arc::new(engine),
-            threads: threads.max(1),
-            kernel,
-        })
-    }
-
-    /// Whether the engine has a context model.
-    #[getter]
-    fn autoregressive(&self) -> bool {
-        self.inner.is_autoregressive()
-    }
-
-    /// Default number of threads.
-    #[getter]
-    fn threads(&self) -> usize {
-        self.threads
-    }
-
-    /// `"vector"` or `"scalar"`.
-    #[getter]
-    fn kernel(&self) -> &'static str {
-        match self.kernel {
-            Kernel::Vector => "vector",
-            Kernel::Scalar => "scalar",
-        }
-    }
-
-    /// The hyper-synthesis of `z_hat` (float32 `[h, w, c]`), as `[H, W, C]`.
-    #[pyo3(signature = (z_hat, threads=None))]
-    fn hyper<'py>(
-        &self,
-        py: Python<'py>,
-        z_hat: PyReadonlyArray3<'py, f32>,
-        threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let z = feature_map("z_hat", &z_hat)?;
-        let cfg = self.config(threads);
-        let engine = &self.inner;
-        let out = py
-            .detach(|| engine.hyper_synthesis(z, cfg))
-            .map_err(to_py_err)?;
-        to_numpy(py, out)
-    }
-
-    /// The CDF row of every scale (any shape, float32), as int32 of the same shape.
-    fn indexes<'py>(
-        &self,
-        py: Python<'py>,
-        scales: PyReadonlyArrayDyn<'py, f32>,
-    ) -> PyResult<Bound<'py, PyArrayDyn<i32>>> {
-        let shape = scales.shape().to_vec();
-        let values = slice("scales", &scales)?;
-        let engine = &self.inner;
-        let out = py.detach(|| engine.indexes(values));
-        PyArray1::from_vec(py, out).reshape(shape)
-    }
-
-    /// Scales and means `[H, W, 2m]` of a known latent `y_hat` `[H, W, m]`.
-    #[pyo3(signature = (params, y_hat, threads=None))]
-    fn entropy_parameters<'py>(
-        &self,
-        py: Python<'py>,
-        params: PyReadonlyArray3<'py, f32>,
-        y_hat: PyReadonlyArray3<'py, f32>,
-        threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let params = feature_map("params", &params)?;
-        let y_hat = feature_map("y_hat", &y_hat)?;
-        let cfg = self.config(threads);
-        let engine = &self.inner;
-        let out = py
-            .detach(|| engine.entropy_parameters(&params, &y_hat, cfg))
-            .map_err(to_py_err)?;
-        to_numpy(py, out)
-    }
-
-    /// Autoregressive encoding of `y` `[H, W, m]`; returns `(string, y_hat)`.
-    #[pyo3(signature = (y, params, table, threads=None))]
-    fn encode<'py>(
-        &self,
-        py: Python<'py>,
-        y: PyReadonlyArray3<'py, f32>,
-        params: PyReadonlyArray3<'py, f32>,
-        table: &PyCdfTable,
-        threads: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyArray3<f32>>)> {
-        let y = feature_map("y", &y)?;
-        let params = feature_map("params", &params)?;
-        let cfg = self.config(threads);
-        let (engine, table) = (&self.inner, &table.inner);
-        let (bytes, y_hat) = py
-            .detach(|| engine.encode_autoregressive(&y, &params, table, cfg))
-            .map_err(to_py_err)?;
-        Ok((PyBytes::new(py, &bytes), to_numpy(py, y_hat)?))
-    }
-
-    /// Autoregressive decoding of one string; returns `y_hat` `[H, W, m]`.
-    #[pyo3(signature = (data, params, table, threads=None))]
-    fn decode<'py>(
-        &self,
-        py: Python<'py>,
-        data: &[u8],
-        params: PyReadonlyArray3<'py, f32>,
-        table: &PyCdfTable,
-        threads: Option<usize>,
-    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
-        let params = feature_map("params", &params)?;
-        let cfg = self.config(threads);
-        let (engine, table) = (&self.inner, &table.inner);
-        let y_hat = py
-            .detach(|| engine.decode_autoregressive(data, &params, table, cfg))
-            .map_err(to_py_err)?;
-        to_numpy(py, y_hat)
     }
 }
 
@@ -545,6 +358,15 @@ fn gain_pair<'a>(
     }
 }
 
+impl PyLatentGraph {
+    fn config(&self, threads: usize) -> Config {
+        Config {
+            kernel: self.kernel,
+            threads: threads.max(1),
+        }
+    }
+}
+
 #[pymethods]
 impl PyLatentGraph {
     /// `hyper`: the hyper-synthesis (`params = hyper(z_hat)`); `coder`: the tree;
@@ -583,6 +405,24 @@ impl PyLatentGraph {
         }
     }
 
+    /// The hyper-synthesis `h_s(z_hat)` (float32 `[h, w, N]` in, `[H, W, C]` out): the
+    /// parameters the coding tree starts from.
+    #[pyo3(signature = (z_hat, threads=1))]
+    fn hyper<'py>(
+        &self,
+        py: Python<'py>,
+        z_hat: PyReadonlyArray3<'py, f32>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArray3<f32>>> {
+        let z_hat = feature_map("z_hat", &z_hat)?;
+        let cfg = self.config(threads);
+        let graph = &self.inner;
+        let params = py
+            .detach(|| graph.hyper_parameters(z_hat, cfg))
+            .map_err(to_py_err)?;
+        to_numpy(py, params)
+    }
+
     /// Encodes `y` (float32 `[H, W, M]`) given `z_hat` (`[h, w, N]`); `gain` and
     /// `gain_inverse` (float32 `[M]`) for a gained model. Returns `(string, y_hat)`.
     #[pyo3(signature = (y, z_hat, gain=None, gain_inverse=None, threads=1))]
@@ -598,10 +438,7 @@ impl PyLatentGraph {
         let y = feature_map("y", &y)?;
         let z_hat = feature_map("z_hat", &z_hat)?;
         let gains = gain_pair(&gain, &gain_inverse)?;
-        let cfg = Config {
-            kernel: self.kernel,
-            threads: threads.max(1),
-        };
+        let cfg = self.config(threads);
         let graph = &self.inner;
         let (bytes, y_hat) = py
             .detach(|| {
@@ -625,10 +462,7 @@ impl PyLatentGraph {
     ) -> PyResult<Bound<'py, PyArray3<f32>>> {
         let z_hat = feature_map("z_hat", &z_hat)?;
         let gains = gain_pair(&gain, &gain_inverse)?;
-        let cfg = Config {
-            kernel: self.kernel,
-            threads: threads.max(1),
-        };
+        let cfg = self.config(threads);
         let graph = &self.inner;
         let y_hat = py
             .detach(|| {

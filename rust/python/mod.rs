@@ -242,7 +242,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBufferedEncoder>()?;
     m.add_class::<PyStreamDecoder>()?;
     m.add_class::<engine::PyNetwork>()?;
-    m.add_class::<engine::PyEngine>()?;
     m.add_class::<engine::PyLatentCoder>()?;
     m.add_class::<engine::PyLatentGraph>()?;
     m.add_function(wrap_pyfunction!(encode, m)?)?;
