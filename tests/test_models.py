@@ -79,7 +79,7 @@ def test_any_image_size_round_trips_and_is_cropped_back(name, size):
 @pytest.mark.parametrize("name", sorted(AUTOREGRESSIVE))
 def test_autoregressive_decoding_recovers_the_encoder_latents_exactly(name):
     model = widened_model(name)
-    # This test re-runs the PyTorch loop (_compress_ar), so it checks the compat path;
+    # This test re-runs the PyTorch loop (the raster-scan latent codec), so it checks the compat path;
     # tests/test_engine.py checks the same property of the engine path.
     model.coding_path = "compat"
     x = image(64, 64)
@@ -91,9 +91,9 @@ def test_autoregressive_decoding_recovers_the_encoder_latents_exactly(name):
         y = model.g_a(model.pad(x))
         z_hat = model.entropy_bottleneck.decompress(compressed["strings"][1], compressed["shape"])
         params = model.h_s(z_hat)
-        y_hat = torch.nn.functional.pad(y, (2, 2, 2, 2))
-        model._compress_ar(y_hat, params, y.shape[2], y.shape[3], model._table())
-        x_hat = model._synthesize(torch.nn.functional.pad(y_hat, (-2, -2, -2, -2))).clamp(0, 1)
+        coded = model.latent_codec()["y"].compress(y, params)
+        assert coded["strings"] == [compressed["strings"][0]]
+        x_hat = model._synthesize(coded["y_hat"]).clamp(0, 1)
     assert torch.equal(decoded["x_hat"], x_hat)
 
 
@@ -136,3 +136,33 @@ def test_from_state_dict_rebuilds_the_same_model(name):
         assert torch.equal(rebuilt(x)["x_hat"], model(x)["x_hat"])
         a = model.compress(x)
         assert rebuilt.compress(x)["strings"] == a["strings"]
+
+
+@pytest.mark.parametrize("name", [n for n in ARCHITECTURES if not n.startswith("bmshj2018-factorized")])
+def test_the_first_wave_models_are_latent_codec_compositions_under_compressai_keys(name):
+    """``latent_codec()`` composes the model's own modules (a hyperprior over a Gaussian or
+    raster-scan ``y`` codec) without registering them: no ``latent_codec.*`` keys, the same
+    parameters, ``forward`` and the compat strings through it, and ``describe()`` names
+    the model's prefixes."""
+    from neuralcodec.latent_codecs import HyperpriorLatentCodec, RasterScanLatentCodec
+
+    model = widened_model(name)
+    codec = model.latent_codec()
+    assert isinstance(codec, HyperpriorLatentCodec)
+    assert isinstance(codec["y"], RasterScanLatentCodec) == (name in AUTOREGRESSIVE)
+    assert not any(key.startswith("latent_codec") for key in model.state_dict())
+    own = {id(p) for p in model.parameters()}
+    assert all(id(p) in own for p in codec.parameters())
+    assert codec["hyper"].h_s is model.h_s and codec["y"].gaussian_conditional is model.gaussian_conditional
+    assert not codec.training and not codec["y"].training  # the model's mode (eval)
+    root = model.describe().latent_codec
+    assert (root.hyper.h_a, root.hyper.h_s, root.hyper.z.entropy_bottleneck) == ("h_a", "h_s", "entropy_bottleneck")
+    assert root.y.gaussian_conditional == "gaussian_conditional"
+    x = image(64, 64)
+    with torch.no_grad():
+        y = model.g_a(x)
+        through = codec(y)
+        assert torch.equal(model(x)["x_hat"], model.g_s(through["y_hat"]))
+        assert model.compress(x, coding_path="compat")["strings"] == codec.compress(model.g_a(model.pad(x)))["strings"]
+    model.train()
+    assert model.latent_codec().training

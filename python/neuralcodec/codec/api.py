@@ -105,6 +105,13 @@ class ImageConversionWarning(UserWarning):
     """An input image was converted before coding (grayscale, palette, alpha dropped, ...)."""
 
 
+def _path_argument(model: CompressionModel, path: str) -> Dict[str, str]:
+    """The keyword that makes one call of ``model`` code on ``path``: ``coding_path=path``,
+    or none when ``path`` is the model's own default (so a model whose ``compress`` takes
+    no ``coding_path``, having one path, still works)."""
+    return {} if path == getattr(model, "coding_path", "compat") else {"coding_path": path}
+
+
 def _model_device(model: torch.nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
@@ -482,7 +489,7 @@ class Codec:
                 assert isinstance(model, VariableRateModel)
                 rate = model.prepare_quality(quality, coding_path=path)
                 extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
-            out = model.compress(x, coding_path=path, **rate)
+            out = model.compress(x, **_path_argument(model, path), **rate)
         shape = out["shape"]
         if len(shape) != 2 or not all(isinstance(s, int) or (torch.is_tensor(s) and s.numel() == 1) for s in shape):
             raise ValueError(
@@ -641,7 +648,9 @@ class Codec:
                 if quality is not None:
                     assert isinstance(self.model, VariableRateModel)
                     rate = self.model.prepare_quality(quality, coding_path=path)
-                out = self.model.decompress([[s] for s in strings], header.latent_shape, x_size=size, coding_path=path, **rate)
+                out = self.model.decompress(
+                    [[s] for s in strings], header.latent_shape, x_size=size, **_path_argument(self.model, path), **rate
+                )
         except StreamError as error:
             raise FormatError(f"the entropy-coded data does not decode: {error}") from None
         except ValueError as error:

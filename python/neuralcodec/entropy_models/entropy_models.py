@@ -185,7 +185,7 @@ class EntropyModel(nn.Module):
         self.register_buffer("_offset", torch.zeros(0, dtype=torch.int32))
         self.register_buffer("_quantized_cdf", torch.zeros(0, dtype=torch.int32))
         self.register_buffer("_cdf_length", torch.zeros(0, dtype=torch.int32))
-        # (key, CdfTable, the tensors the key refers to); see _cdf_table().
+        # (key, CdfTable, the tensors the key refers to); see cdf_table().
         self._table_cache: Optional[Tuple[Tuple[Any, ...], ans.CdfTable, Tuple[Tensor, ...]]] = None
 
     # -- compatibility accessors -------------------------------------------------------
@@ -294,7 +294,7 @@ class EntropyModel(nn.Module):
     def _has_tables(self) -> bool:
         return all(getattr(self, name).numel() > 0 for name in EntropyModel._resizable_buffers)
 
-    def _cdf_table(self) -> ans.CdfTable:
+    def cdf_table(self) -> ans.CdfTable:
         """The coder's view of the table buffers, validated once and cached.
 
         The cache is keyed on the buffer objects and their version counters, so it is
@@ -379,7 +379,7 @@ class EntropyModel(nn.Module):
                 f"inputs and indexes must have the same shape, got {tuple(inputs.shape)} "
                 f"and {tuple(indexes.shape)}"
             )
-        table = self._cdf_table()
+        table = self.cdf_table()
         symbols = self.quantize(inputs, "symbols", means)
         if symbols.shape != inputs.shape:
             raise ValueError(
@@ -440,7 +440,7 @@ class EntropyModel(nn.Module):
                     f"means of shape {tuple(means.shape)} do not match indexes of shape "
                     f"{tuple(indexes.shape)}"
                 )
-        table = self._cdf_table()
+        table = self.cdf_table()
         batch = indexes.size(0)
         if batch == 0 or indexes.numel() == 0:
             device = self._quantized_cdf.device
@@ -831,7 +831,7 @@ class EntropyBottleneck(EntropyModel):
         Returns:
             float ``[N, C, *size]``: ``round(x - median) + median``.
         """
-        self._cdf_table()  # a clear error before update()
+        self.cdf_table()  # a clear error before update()
         size = tuple(int(s) for s in size)
         output_size = (len(strings), self._quantized_cdf.size(0), *size)
         indexes = self._build_indexes(output_size)

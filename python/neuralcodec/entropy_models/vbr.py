@@ -266,7 +266,7 @@ class EntropyBottleneckVbr(EntropyBottleneck):
         ``[N, C, *size]``."""
         if qs is None:
             return super().decompress(strings, size)
-        self._cdf_table()
+        self.cdf_table()
         size = tuple(int(s) for s in size)
         indexes = self._build_indexes((len(strings), self._quantized_cdf.size(0), *size))
         medians = self._extend_ndims(self._get_medians().detach(), len(size))

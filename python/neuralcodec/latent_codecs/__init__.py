@@ -49,7 +49,7 @@ and :func:`to_dict` gives JSON-ready dicts. A model's ``describe()`` returns a
 :class:`ModelDescription` (``g_a``, ``g_s``, the root node, the stride).
 """
 
-from neuralcodec.latent_codecs.base import LatentCodec
+from neuralcodec.latent_codecs.base import LatentCodec, describe_shared
 from neuralcodec.latent_codecs.channel_groups import ChannelGroupsLatentCodec
 from neuralcodec.latent_codecs.checkerboard import (
     CheckerboardLatentCodec,
@@ -66,6 +66,7 @@ from neuralcodec.latent_codecs.description import (
     ModelDescription,
     Node,
     RasterScanNode,
+    renamed,
     to_dict,
 )
 from neuralcodec.latent_codecs.entropy_bottleneck import EntropyBottleneckLatentCodec
@@ -96,5 +97,7 @@ __all__ = [
     "RasterScanNode",
     "checkerboard_embed",
     "checkerboard_unembed",
+    "describe_shared",
+    "renamed",
     "to_dict",
 ]

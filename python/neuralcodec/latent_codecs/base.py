@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 from torch import Tensor, nn
 
-from neuralcodec.latent_codecs.description import Node
+from neuralcodec.latent_codecs.description import Node, renamed
 
-__all__ = ["LatentCodec"]
+__all__ = ["LatentCodec", "describe_shared"]
 
 
 class LatentCodec(nn.Module):
@@ -60,3 +60,27 @@ def check_strings(strings: Sequence[Sequence[bytes]], expected: int, owner: str)
     if len(sizes) != 1:
         raise ValueError(f"{owner}: every string list must hold one string per image, got lengths {sorted(sizes)}")
     return sizes.pop()
+
+
+def describe_shared(owner: nn.Module, codec: LatentCodec, aliases: Optional[Mapping[str, str]] = None) -> Node:
+    """The description of ``codec``, a composition of latent codecs over ``owner``'s own
+    modules that ``owner`` does not register (so its state_dict keys stay its own, e.g.
+    CompressAI's ``h_a.*`` rather than ``latent_codec.hyper.h_a.*``): each module prefix
+    is renamed to the module's name in ``owner``, or by ``aliases`` (codec prefix ->
+    name) for a module ``owner`` does not hold as such (e.g. a wrapper around one).
+
+    Raises:
+        ValueError: a module of ``codec`` that ``owner`` neither holds nor aliases.
+    """
+    names = {id(module): name for name, module in owner.named_modules() if name}
+    aliases = dict(aliases or {})
+
+    def rename(prefix: str) -> str:
+        if prefix in aliases:
+            return aliases[prefix]
+        try:
+            return names[id(codec.get_submodule(prefix))]
+        except (AttributeError, KeyError):
+            raise ValueError(f"the latent codec's {prefix!r} is not a module of {type(owner).__name__}") from None
+
+    return renamed(codec.describe(), rename)

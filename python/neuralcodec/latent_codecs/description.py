@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union, cast
 
 __all__ = [
     "ChannelGroupsNode",
@@ -35,7 +35,9 @@ __all__ = [
     "HyperpriorNode",
     "ModelDescription",
     "Node",
+    "PREFIX_FIELDS",
     "RasterScanNode",
+    "renamed",
     "to_dict",
 ]
 
@@ -271,6 +273,33 @@ class ModelDescription:
     def strings(self) -> Tuple[str, ...]:
         """Names of the entries of ``compress()["strings"]``, in order."""
         return self.latent_codec.strings("y")
+
+
+#: The node fields that name modules (state_dict prefixes): what :func:`renamed` renames.
+PREFIX_FIELDS = frozenset({
+    "entropy_bottleneck", "gaussian_conditional", "entropy_parameters", "context_prediction", "h_a", "h_s",
+    "channel_context", "reconstruction_offsets", "gain_context",
+})  # fmt: skip
+
+
+def renamed(node: Node, rename: Callable[[str], str]) -> Node:
+    """``node`` with every module prefix ``p`` (the fields in :data:`PREFIX_FIELDS`, in
+    this node and the nodes under it) replaced by ``rename(p)``; ``None`` stays."""
+    changes: Dict[str, Any] = {}
+    for item in dataclasses.fields(node):
+        if not item.init:
+            continue
+        value = getattr(node, item.name)
+        if item.name in PREFIX_FIELDS:
+            if isinstance(value, tuple):
+                changes[item.name] = tuple(None if v is None else rename(v) for v in value)
+            elif value is not None:
+                changes[item.name] = rename(value)
+        elif dataclasses.is_dataclass(value):
+            changes[item.name] = renamed(cast(Node, value), rename)
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            changes[item.name] = tuple(renamed(v, rename) for v in value)
+    return dataclasses.replace(node, **changes)
 
 
 def to_dict(description: Union[ModelDescription, Node]) -> Dict[str, Any]:

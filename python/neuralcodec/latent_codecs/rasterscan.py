@@ -87,7 +87,7 @@ class RasterScanLatentCodec(LatentCodec):
         return window, self.gaussian_conditional.build_indexes(scales), means
 
     def compress(self, y: Tensor, ctx_params: Tensor) -> Dict[str, Any]:
-        table = self.gaussian_conditional._cdf_table()
+        table = self.gaussian_conditional.cdf_table()
         strings, y_hats = [], []
         with torch.no_grad():
             weight = self._masked_weight()
@@ -121,7 +121,7 @@ class RasterScanLatentCodec(LatentCodec):
         if batch != ctx_params.size(0):
             raise ValueError(f"got {batch} strings for parameters of batch {ctx_params.size(0)}")
         height, width = (int(s) for s in shape)
-        table = self.gaussian_conditional._cdf_table()
+        table = self.gaussian_conditional.cdf_table()
         p = self.padding
         channels = self.context_prediction.in_channels
         y_hat = torch.zeros((batch, channels, height + 2 * p, width + 2 * p), device=ctx_params.device)

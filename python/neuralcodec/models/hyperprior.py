@@ -15,29 +15,24 @@ Module layout and state_dict keys are CompressAI's, so its checkpoints load unch
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec import engine
-from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
-from neuralcodec.latent_codecs.description import (
-    EntropyBottleneckNode,
-    GaussianConditionalNode,
-    HyperNode,
-    HyperpriorNode,
-    ModelDescription,
-    Node,
-    RasterScanNode,
+from neuralcodec.latent_codecs import (
+    GaussianConditionalLatentCodec,
+    HyperLatentCodec,
+    HyperpriorLatentCodec,
+    LatentCodec,
+    RasterScanLatentCodec,
+    describe_shared,
 )
+from neuralcodec.latent_codecs.description import HyperpriorNode, ModelDescription
 from neuralcodec.layers import GDN, MaskedConv2d
 from neuralcodec.models.base import CompressionModel
-
-if TYPE_CHECKING:
-    from neuralcodec.latent_codecs import ModelDescription
 
 __all__ = [
     "FactorizedPrior",
@@ -200,12 +195,8 @@ class ScaleHyperprior(CompressionModel):
         self.gaussian_conditional = GaussianConditional(None)
 
     def forward(self, x: Tensor) -> Dict[str, Any]:
-        y = self.g_a(x)
-        z = self.h_a(torch.abs(y))
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales_hat = self.h_s(z_hat)
-        y_hat, y_likelihoods = self.gaussian_conditional(y, scales_hat)
-        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+        out = self.latent_codec()(self.g_a(x))
+        return {"x_hat": self.g_s(out["y_hat"]), "likelihoods": out["likelihoods"]}
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Tensor]) -> "ScaleHyperprior":
@@ -213,52 +204,65 @@ class ScaleHyperprior(CompressionModel):
         _load(model, state_dict)
         return model
 
-    def _side_information(self, y: Tensor) -> Tuple[Tensor, List[bytes], Tensor]:
-        z = self.h_a(torch.abs(y))
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        return z, z_strings, z_hat
+    # ------------------------------------------------------------------ coding graph
+    def latent_codec(self) -> HyperpriorLatentCodec:
+        """The model's coding graph as latent codecs (:mod:`neuralcodec.latent_codecs`)
+        over its own modules: a hyperprior whose hyper branch reads ``|y|`` here and whose
+        ``y`` codec is :meth:`_y_codec`. Built on each call and not registered, so the
+        state_dict keys stay CompressAI's (``h_a.*``, not ``latent_codec.hyper.h_a.*``);
+        ``forward`` and the compat path run it, :meth:`describe` describes it."""
+        hyper = HyperLatentCodec(entropy_bottleneck=self.entropy_bottleneck, h_a=self._hyper_analysis(), h_s=self.h_s)
+        codec = HyperpriorLatentCodec({"y": self._y_codec(), "hyper": hyper})
+        # The new wrappers take the model's mode (train: noise, eval: rounding); the
+        # modules they wrap are the model's and keep theirs.
+        own = {id(module) for module in self.modules()}
+        for module in codec.modules():
+            if id(module) not in own:
+                module.training = self.training
+        return codec
+
+    def _hyper_analysis(self) -> nn.Module:
+        """What the hyper branch applies to ``y``: ``h_a(|y|)`` in this model."""
+        return nn.Sequential(_Magnitude(), self.h_a)
 
     #: How ``h_s``'s output splits into the Gaussian parameters (scales only here).
     _chunks: Tuple[str, ...] = ("scales",)
 
+    def _y_codec(self) -> LatentCodec:
+        return GaussianConditionalLatentCodec(gaussian_conditional=self.gaussian_conditional, chunks=self._chunks)
+
     def describe(self) -> ModelDescription:
-        """The coding graph as data (:mod:`neuralcodec.latent_codecs.description`): a
-        hyperprior whose ``h_s`` gives the parameters of ``y``'s Gaussian conditional
-        (the engine path codes ``y`` from it; ``h_a`` reads ``|y|`` in this model)."""
-        hyper = HyperNode("h_a", "h_s", EntropyBottleneckNode("entropy_bottleneck", self.N))
-        return ModelDescription(
-            type(self).__name__, "g_a", "g_s", HyperpriorNode(hyper, self._y_node()), self.downsampling_factor
-        )
+        """The coding graph as data (:mod:`neuralcodec.latent_codecs.description`): that of
+        :meth:`latent_codec`, its networks named by this model's state_dict prefixes (the
+        engine path codes ``y`` from it)."""
+        root = describe_shared(self, self.latent_codec(), aliases={"hyper.h_a": "h_a"})
+        assert isinstance(root, HyperpriorNode)
+        return ModelDescription(type(self).__name__, "g_a", "g_s", root, self.downsampling_factor)
 
-    def _y_node(self) -> Node:
-        return GaussianConditionalNode("gaussian_conditional", None, self._chunks)
+    def _side_information(self, y: Tensor) -> Tuple[Tensor, List[bytes], Tensor]:
+        """``(z, its strings, z_hat)`` of the engine path (``h_s`` runs in the engine)."""
+        z = self._hyper_analysis()(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
+        return z, z_strings, z_hat
 
-    def _code_y(self, y: Tensor, z_hat: Tensor, use_engine: bool) -> List[bytes]:
-        """``y``'s strings given the side information: the engine codes the whole latent
-        from :meth:`describe`; the compat path is CompressAI's."""
-        if use_engine:
-            return engine.compress_graph(self, y, z_hat)[0]
-        scales_hat, means_hat = self._compat_parameters(z_hat)
-        return self.gaussian_conditional.compress(y, self.gaussian_conditional.build_indexes(scales_hat), means=means_hat)
-
-    def _decode_y(self, strings: Sequence[bytes], z_hat: Tensor, use_engine: bool) -> Tensor:
-        if use_engine:
-            return engine.decompress_graph(self, strings, z_hat).to(z_hat.dtype)
-        scales_hat, means_hat = self._compat_parameters(z_hat)
-        indexes = self.gaussian_conditional.build_indexes(scales_hat)
-        return self.gaussian_conditional.decompress(strings, indexes, z_hat.dtype, means=means_hat)
-
-    def _compat_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
-        """Scales and means (None: zero) of ``y`` computed by PyTorch."""
-        return self.h_s(z_hat), None
+    @staticmethod
+    def _y_shape(z_shape: Sequence[int]) -> Tuple[int, int]:
+        """The latent's ``(H, W)``: ``h_s`` upsamples the hyper-latent by 4."""
+        return int(z_shape[0]) * 4, int(z_shape[1]) * 4
 
     def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
+        """Strings ``[y_strings, z_strings]`` and the shape of ``z``: ``y`` coded by the
+        engine from :meth:`describe` (default) or, on the compat path, by
+        :meth:`latent_codec` byte for byte as CompressAI."""
         self._check_input(x)
         use_engine = self._use_engine(coding_path)
         y = self._analyze(x, use_engine)
+        if not use_engine:
+            out = self.latent_codec().compress(y)
+            return self._result(out["strings"], out["shape"]["hyper"], x)
         z, z_strings, z_hat = self._side_information(y)
-        return self._result([self._code_y(y, z_hat, use_engine), z_strings], z.shape[-2:], x)
+        return self._result([engine.compress_graph(self, y, z_hat)[0], z_strings], z.shape[-2:], x)
 
     def decompress(
         self,
@@ -269,9 +273,20 @@ class ScaleHyperprior(CompressionModel):
     ) -> Dict[str, Any]:
         self._check_strings(strings, 2)
         use_engine = self._use_engine(coding_path)
-        z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
-        y_hat = self._decode_y(strings[0], z_hat, use_engine)
+        z_shape = self._shape(shape)
+        if use_engine:
+            z_hat = self.entropy_bottleneck.decompress(strings[1], z_shape)
+            y_hat = engine.decompress_graph(self, strings[0], z_hat).to(z_hat.dtype)
+        else:
+            y_hat = self.latent_codec().decompress(strings, {"y": self._y_shape(z_shape), "hyper": z_shape})["y_hat"]
         return self._finish(self._synthesize(y_hat), x_size)
+
+
+class _Magnitude(nn.Module):
+    """``|y|``: what the scale hyperprior's ``h_a`` reads."""
+
+    def forward(self, y: Tensor) -> Tensor:
+        return torch.abs(y)
 
 
 class MeanScaleHyperprior(ScaleHyperprior):
@@ -294,25 +309,11 @@ class MeanScaleHyperprior(ScaleHyperprior):
             conv(M * 3 // 2, M * 2, stride=1, kernel_size=3),
         )
 
-    def forward(self, x: Tensor) -> Dict[str, Any]:
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
-        y_hat, y_likelihoods = self.gaussian_conditional(y, scales_hat, means=means_hat)
-        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
-
-    def _side_information(self, y: Tensor) -> Tuple[Tensor, List[bytes], Tensor]:
-        z = self.h_a(y)
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
-        return z, z_strings, z_hat
+    def _hyper_analysis(self) -> nn.Module:
+        """``h_a(y)``: the mean-scale models read ``y`` itself."""
+        return self.h_a
 
     _chunks = ("scales", "means")
-
-    def _compat_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
-        scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
-        return scales_hat, means_hat
 
 
 class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
@@ -362,124 +363,15 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         )
         self.context_prediction = MaskedConv2d(M, 2 * M, kernel_size=5, padding=2, stride=1)
 
-    def forward(self, x: Tensor) -> Dict[str, Any]:
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        params = self.h_s(z_hat)
-        y_hat = self.gaussian_conditional.quantize(y, "noise" if self.training else "dequantize")
-        ctx_params = self.context_prediction(y_hat)
-        scales_hat, means_hat = self.entropy_parameters(torch.cat((params, ctx_params), dim=1)).chunk(2, 1)
-        _, y_likelihoods = self.gaussian_conditional(y, scales_hat, means=means_hat)
-        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
-
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Tensor]) -> "JointAutoregressiveHierarchicalPriors":
         model = cls(state_dict["g_a.0.weight"].size(0), state_dict["g_a.6.weight"].size(0))
         _load(model, state_dict)
         return model
 
-    # --------------------------------------------------------- autoregressive coding
-    def _table(self) -> CdfTable:
-        return self.gaussian_conditional._cdf_table()
-
-    def _masked_context_weight(self) -> Tensor:
-        """The context kernel with its causal mask applied (computed once per image)."""
-        return self.context_prediction.weight * self.context_prediction.mask
-
-    def _position_parameters(
-        self, y_crop: Tensor, params: Tensor, h: int, w: int, masked_weight: Optional[Tensor] = None
-    ) -> Tuple[Tensor, Tensor]:
-        """Scales and means ``[1, M]`` at latent position (h, w) from its 5x5 causal window."""
-        if masked_weight is None:
-            masked_weight = self._masked_context_weight()
-        ctx_p = F.conv2d(y_crop, masked_weight, bias=self.context_prediction.bias)
-        p = params[:, :, h : h + 1, w : w + 1]
-        gaussian_params = self.entropy_parameters(torch.cat((p, ctx_p), dim=1)).squeeze(3).squeeze(2)
-        scales_hat, means_hat = gaussian_params.chunk(2, 1)
-        return scales_hat, means_hat
-
-    def _y_node(self) -> Node:
-        return RasterScanNode("gaussian_conditional", "entropy_parameters", "context_prediction", self.context_kernel_size)
-
-    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
-        self._check_input(x)
-        use_engine = self._use_engine(coding_path)
-        y = self._analyze(x, use_engine)
-        z, z_strings, z_hat = self._side_information(y)
-        if use_engine:
-            return self._result([self._code_y(y, z_hat, True), z_strings], z.shape[-2:], x)
-        params = self.h_s(z_hat)
-        table = self._table()
-        padding = self.context_kernel_size // 2
-        y_height, y_width = y.shape[-2:]
-        y_hat = F.pad(y, (padding, padding, padding, padding))
-        y_strings = [
-            self._compress_ar(y_hat[i : i + 1], params[i : i + 1], y_height, y_width, table)
-            for i in range(y.size(0))
-        ]
-        return self._result([y_strings, z_strings], z.shape[-2:], x)
-
-    def _compress_ar(self, y_hat: Tensor, params: Tensor, height: int, width: int, table: CdfTable) -> bytes:
-        k = self.context_kernel_size
-        padding = k // 2
-        encoder = BufferedRansEncoder()
-        with torch.no_grad():
-            masked_weight = self._masked_context_weight()
-            for h in range(height):
-                for w in range(width):
-                    y_crop = y_hat[:, :, h : h + k, w : w + k]
-                    scales_hat, means_hat = self._position_parameters(y_crop, params, h, w, masked_weight)
-                    indexes = self.gaussian_conditional.build_indexes(scales_hat)
-                    y_q = self.gaussian_conditional.quantize(y_crop[:, :, padding, padding], "symbols", means_hat)
-                    y_hat[:, :, h + padding, w + padding] = y_q + means_hat
-                    encoder.encode_with_indexes(y_q.reshape(-1), indexes.reshape(-1), table)
-        return encoder.flush()
-
-    def decompress(
-        self,
-        strings: Sequence[Sequence[bytes]],
-        shape: Sequence[int],
-        x_size: Optional[Sequence[int]] = None,
-        coding_path: Optional[str] = None,
-    ) -> Dict[str, Any]:
-        self._check_strings(strings, 2)
-        use_engine = self._use_engine(coding_path)
-        z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
-        if use_engine:
-            return self._finish(self._synthesize(self._decode_y(strings[0], z_hat, True)), x_size)
-        params = self.h_s(z_hat)
-        table = self._table()
-        k = self.context_kernel_size
-        padding = k // 2
-        y_height, y_width = z_hat.size(2) * 4, z_hat.size(3) * 4
-        y_hat = torch.zeros(
-            (z_hat.size(0), self.M, y_height + 2 * padding, y_width + 2 * padding),
-            device=z_hat.device,
-            dtype=z_hat.dtype,
+    def _y_codec(self) -> LatentCodec:
+        return RasterScanLatentCodec(
+            gaussian_conditional=self.gaussian_conditional,
+            entropy_parameters=self.entropy_parameters,
+            context_prediction=self.context_prediction,
         )
-        for i, y_string in enumerate(strings[0]):
-            self._decompress_ar(y_string, y_hat[i : i + 1], params[i : i + 1], y_height, y_width, table)
-        y_hat = F.pad(y_hat, (-padding, -padding, -padding, -padding))
-        return self._finish(self._synthesize(y_hat), x_size)
-
-    def _decompress_ar(
-        self, y_string: bytes, y_hat: Tensor, params: Tensor, height: int, width: int, table: CdfTable
-    ) -> None:
-        k = self.context_kernel_size
-        padding = k // 2
-        decoder = RansDecoder()
-        decoder.set_stream(y_string)
-        with torch.no_grad():
-            masked_weight = self._masked_context_weight()
-            for h in range(height):
-                for w in range(width):
-                    y_crop = y_hat[:, :, h : h + k, w : w + k]
-                    scales_hat, means_hat = self._position_parameters(y_crop, params, h, w, masked_weight)
-                    indexes = self.gaussian_conditional.build_indexes(scales_hat)
-                    values = decoder.decode_stream(indexes.reshape(-1), table)
-                    symbols = torch.from_numpy(values).to(y_hat.device).reshape(1, -1)
-                    y_hat[:, :, h + padding, w + padding] = self.gaussian_conditional.dequantize(
-                        symbols, means_hat
-                    )
-        decoder.finish()

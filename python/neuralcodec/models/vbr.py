@@ -508,9 +508,6 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         qs = self.z_step(scale.clone())
         return self.entropy_bottleneck(z, qs=qs[0], training=None, ste=False)
 
-    def _hyper(self, y: Tensor) -> Tensor:
-        return self.h_a(torch.abs(y))
-
     # ------------------------------------------------------------------ forward
     def forward(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
         """Training/evaluation pass: ``stage=1`` is the fixed-rate parent model, ``stage=2``
@@ -522,7 +519,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
             return ScaleHyperprior.forward(self, x)
         scale = self._get_scale(stage, s, inputscale)
         y = self.g_a(x)
-        z_hat, z_likelihoods = self._z_hat_stage2(self._hyper(y), scale)
+        z_hat, z_likelihoods = self._z_hat_stage2(self._hyper_analysis()(y), scale)
         scales_hat = self.h_s(z_hat)
         if self.no_quantoffset:
             y_hat = quantize_ste(y * scale) * (1.0 / scale.detach())
@@ -583,7 +580,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         use_engine = self._use_engine(coding_path)
         with torch.no_grad():
             y = self._analyze(x, use_engine)
-            z = self._hyper(y)
+            z = self._hyper_analysis()(y)
             z_strings, z_hat = self._code_z(z, stage, scale, use_engine)
             if use_engine:
                 y_strings = self._engine_y(y, z_hat, stage, scale)
@@ -640,9 +637,6 @@ class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: 
     def __init__(self, N: int = 192, M: int = 320, vr_entbttlnck: bool = False, **kwargs: Any) -> None:
         super().__init__(N, M, vr_entbttlnck=vr_entbttlnck, **kwargs)
 
-    def _hyper(self, y: Tensor) -> Tensor:
-        return self.h_a(y)
-
     def _gaussian_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
         scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)
         return scales_hat, means_hat
@@ -695,15 +689,19 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         _load(model, state)
         return model
 
-    def _hyper(self, y: Tensor) -> Tensor:
-        return self.h_a(y)
-
     def _gained(self, node: Node) -> Node:
         if not self.ste_recursive:
             raise NotImplementedError("the engine path codes with ste_recursive=True only")
         gained = super()._gained(node)
         assert isinstance(gained, RasterScanNode)
         return dataclasses.replace(gained, gain_context="scale_to_context" if self.scl2ctx else None)
+
+    def _table(self) -> CdfTable:
+        return self.gaussian_conditional.cdf_table()
+
+    def _masked_context_weight(self) -> Tensor:
+        """The context kernel with its causal mask applied (computed once per image)."""
+        return self.context_prediction.weight * self.context_prediction.mask
 
     def _context_term(self, scale: Tensor, stage: int) -> Optional[Tensor]:
         if self.scl2ctx and stage == 2:
