@@ -14,7 +14,7 @@ GPU machine, see ``docs/determinism.md``.
 from __future__ import annotations
 
 import copy
-from typing import List, Tuple
+from typing import Any, List, Tuple
 
 import numpy as np
 import pytest
@@ -27,13 +27,15 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 MODELS = ("bmshj2018-hyperprior", "mbt2018-mean", "mbt2018", "cheng2020-anchor")
 
 
-def _decode(model: torch.nn.Module, strings: List[List[bytes]], shape: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+def _decode(
+    model: torch.nn.Module, strings: List[List[bytes]], shape: Tuple[int, int], **kwargs: Any
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """(the latent handed to ``g_s``, the decoded image), both on the CPU."""
     seen: List[torch.Tensor] = []
     handle = model.g_s.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().float().cpu()))
     try:
         with torch.no_grad():
-            x_hat = model.decompress(strings, shape)["x_hat"].cpu()
+            x_hat = model.decompress(strings, shape, **kwargs)["x_hat"].cpu()
     finally:
         handle.remove()
     return seen[0].contiguous(), x_hat
@@ -68,6 +70,31 @@ def test_a_stream_encoded_on_cuda_decodes_bit_exactly_on_the_cpu(name):
     latent_cpu2, _ = _decode(cpu_model, coded_cpu["strings"], coded_cpu["shape"])
     latent_gpu2, _ = _decode(gpu_model, coded_cpu["strings"], coded_cpu["shape"])
     assert torch.equal(latent_cpu2, latent_gpu2)
+
+
+#: The latent-graph models (checkerboard, channel groups, gained leaves and raster scan).
+GRAPH_MODELS = ("elic2022-official", "cheng2020-anchor-checkerboard", "elic-lite-vbr", "mbt2018-vbr")
+
+
+@pytest.mark.parametrize("name", GRAPH_MODELS)
+def test_a_latent_graph_stream_encoded_on_cuda_decodes_bit_exactly_on_the_cpu(name, device="cuda"):
+    from test_latent_graph import build, coding_args, graph_inputs
+
+    cpu_model = build(name)
+    gpu_model = copy.deepcopy(cpu_model).to(device)
+    args = coding_args(cpu_model)
+    x = image(64, 96).to(device)
+    with torch.no_grad():
+        coded = gpu_model.compress(x, **args)
+        _, y, z_hat, gain = graph_inputs(gpu_model, x)
+        _, encoded = engine.compress_graph(gpu_model, y, z_hat, gain=gain)
+    for model in (cpu_model, gpu_model):
+        latent, _ = _decode(model, coded["strings"], coded["shape"], **args)
+        assert torch.equal(latent, encoded.float().cpu())
+        if model is cpu_model:
+            first = latent
+        else:
+            assert torch.equal(latent, first)
 
 
 @pytest.mark.parametrize("quality", [1, 4])

@@ -217,6 +217,35 @@ def test_threads_and_the_scalar_kernel_give_identical_bytes_and_latents(name, mo
     assert torch.equal(engine.decompress_graph(model, strings, z_hat, gain=gain), y_hat)
 
 
+@pytest.mark.parametrize("name", ["elic2022-chandelier", "elic-lite-vbr", "mbt2018-vbr"])
+def test_torch_intra_op_threads_do_not_change_what_a_stream_decodes_to(name):
+    """Whatever PyTorch's threads do to ``y`` on the encoder's side, each stream decodes to
+    the same latent under any of them (the decoder's torch work is exact: dequantizing
+    ``z``, a gain multiply)."""
+    model = build(name)
+    args = coding_args(model)
+    x = image(64, 64, seed=6)
+    seen: list = []
+    handle = model.g_s.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].clone()))
+    previous = torch.get_num_threads()
+    try:
+        for encoder_threads in (1, 2):
+            torch.set_num_threads(encoder_threads)
+            with torch.no_grad():
+                compressed = model.compress(x, **args)
+            decoded = []
+            for decoder_threads in (1, 2):
+                torch.set_num_threads(decoder_threads)
+                seen.clear()
+                with torch.no_grad():
+                    model.decompress(compressed["strings"], compressed["shape"], **args)
+                decoded.append(seen[0])
+            assert torch.equal(decoded[0], decoded[1])
+    finally:
+        torch.set_num_threads(previous)
+        handle.remove()
+
+
 class Float64(nn.Module):
     """Runs a module in float64 and returns float32, like an encoder on other hardware."""
 
