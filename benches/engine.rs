@@ -15,7 +15,7 @@ use _core::engine::autoregressive::rest_network;
 use _core::engine::kernels::{gemm_acc, PackedWeights};
 use _core::engine::{
     Autoregressive, Config, ContextModel, Conv2d, ConvTranspose2d, FeatureMap, Kernel, LatentCoder,
-    LatentGraph, Layer, Network, RasterScan, Reconstruction,
+    LatentGraph, Layer, Network, RasterScan,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
@@ -138,16 +138,7 @@ fn bench_coding_loop(c: &mut Criterion) {
     )
     .unwrap();
     let (scales, table) = table();
-    let raster = RasterScan::new(
-        ar,
-        &scales,
-        0.11,
-        table,
-        false,
-        Reconstruction::plain(),
-        None,
-    )
-    .unwrap();
+    let raster = RasterScan::plain(ar, &scales, 0.11, table).unwrap();
     // An identity h_s: the parameters are given.
     let graph = LatentGraph::new(
         Network::default(),

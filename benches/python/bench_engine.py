@@ -202,7 +202,7 @@ def bench_model(name: str, quality: int, x: torch.Tensor, args: argparse.Namespa
         t_side, side = stage(lambda: ours._side_information(y))
         z_hat = side[2]
         t_hs, params = stage(lambda: engine.hyper_parameters(ours, z_hat))
-        table = ours.gaussian_conditional._cdf_table()
+        table = ours.gaussian_conditional.cdf_table()
         # The whole latent in one engine call each way (h_s, any context loop, rANS).
         t_enc, (strings, y_hat) = stage(lambda: engine.compress_graph(ours, y, z_hat))
         t_dec, _ = stage(lambda: engine.decompress_graph(ours, strings, z_hat))

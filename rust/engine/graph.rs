@@ -558,6 +558,27 @@ impl RasterScan {
         })
     }
 
+    /// [`RasterScan::new`] without a gain (mbt2018, Cheng2020).
+    ///
+    /// # Errors
+    /// As [`RasterScan::new`].
+    pub fn plain(
+        model: Autoregressive,
+        scale_table: &[f32],
+        scale_bound: f32,
+        table: CdfTable,
+    ) -> Result<RasterScan> {
+        RasterScan::new(
+            model,
+            scale_table,
+            scale_bound,
+            table,
+            false,
+            Reconstruction::plain(),
+            None,
+        )
+    }
+
     fn code(
         &self,
         params: &FeatureMap,
@@ -823,7 +844,7 @@ fn slice_channels(map: &FeatureMap, start: usize, end: usize) -> FeatureMap {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::{Conv2d, Kernel, Layer};
     use crate::test_util::values;
@@ -908,6 +929,31 @@ mod tests {
         FeatureMap::new(h, w, c, values(seed, h * w * c, scale)).unwrap()
     }
 
+    /// Encodes with the scalar kernel on one thread, checks that both kernels on
+    /// `threads` threads give the same bytes and latent and decode to that latent, and
+    /// returns them.
+    pub(crate) fn same_bits_everywhere(
+        graph: &LatentGraph,
+        y: &FeatureMap,
+        z: &FeatureMap,
+        gain: Option<Gain<'_>>,
+        threads: usize,
+    ) -> std::result::Result<(Vec<u8>, FeatureMap), TestCaseError> {
+        let reference = Config {
+            kernel: Kernel::Scalar,
+            threads: 1,
+        };
+        let (bytes, y_hat) = graph.encode(y, z.clone(), gain, reference).unwrap();
+        for kernel in [Kernel::Vector, Kernel::Scalar] {
+            let cfg = Config { kernel, threads };
+            let (again, y_hat_again) = graph.encode(y, z.clone(), gain, cfg).unwrap();
+            prop_assert_eq!(&again, &bytes);
+            prop_assert_eq!(&y_hat_again, &y_hat);
+            prop_assert_eq!(&graph.decode(&bytes, z.clone(), gain, cfg).unwrap(), &y_hat);
+        }
+        Ok((bytes, y_hat))
+    }
+
     /// A reconstruction-offset network `[scale, gain] -> 8 -> 1` (CompressAI's
     /// `QuantABCD` in miniature), with small positive offsets.
     fn offsets(seed: u64) -> Reconstruction {
@@ -963,15 +1009,7 @@ mod tests {
             let z = map(h, w, 2 * m, seed + 2, 2.0);
             let (gains, inverse) = (vec![g; m], vec![1.0 / g; m]);
             let gain = Some(Gain { gain: &gains, inverse: &inverse });
-            let reference = Config { kernel: Kernel::Scalar, threads: 1 };
-            let (bytes, y_hat) = graph.encode(&y, z.clone(), gain, reference).unwrap();
-            for kernel in [Kernel::Vector, Kernel::Scalar] {
-                let cfg = Config { kernel, threads };
-                let (again, y_hat_again) = graph.encode(&y, z.clone(), gain, cfg).unwrap();
-                prop_assert_eq!(&again, &bytes);
-                prop_assert_eq!(&y_hat_again, &y_hat);
-                prop_assert_eq!(&graph.decode(&bytes, z.clone(), gain, cfg).unwrap(), &y_hat);
-            }
+            let (_, y_hat) = same_bits_everywhere(&graph, &y, &z, gain, threads)?;
             // Offsets move a value within its quantization interval (of width 1/g).
             for (&v, &v_hat) in y.data.iter().zip(&y_hat.data) {
                 prop_assert!((v - v_hat).abs() <= 1.5 / g + 1e-3, "{} vs {}", v, v_hat);
@@ -1035,15 +1073,7 @@ mod tests {
             let gain_values: Vec<f32> = (0..6).map(|c| 0.5 + 0.25 * c as f32).collect();
             let inverse: Vec<f32> = gain_values.iter().map(|g| 1.0 / g).collect();
             let gain = gained.then_some(Gain { gain: &gain_values, inverse: &inverse });
-            let reference = Config { kernel: Kernel::Scalar, threads: 1 };
-            let (bytes, y_hat) = graph.encode(&y, z.clone(), gain, reference).unwrap();
-            for kernel in [Kernel::Vector, Kernel::Scalar] {
-                let cfg = Config { kernel, threads };
-                let (again, y_hat_again) = graph.encode(&y, z.clone(), gain, cfg).unwrap();
-                prop_assert_eq!(&again, &bytes);
-                prop_assert_eq!(&y_hat_again, &y_hat);
-                prop_assert_eq!(&graph.decode(&bytes, z.clone(), gain, cfg).unwrap(), &y_hat);
-            }
+            let (_, y_hat) = same_bits_everywhere(&graph, &y, &z, gain, threads)?;
             // Quantization error at most half a step (of the gained latent).
             for (i, (&v, &v_hat)) in y.data.iter().zip(&y_hat.data).enumerate() {
                 let step = if gained { 1.0 / gain_values[i % 6] } else { 1.0 };
