@@ -126,7 +126,7 @@ class FactorizedPrior(CompressionModel):
     ) -> Dict[str, Any]:
         self._check_strings(strings, 1)
         y_hat = self.entropy_bottleneck.decompress(strings[0], self._shape(shape))
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
 
 class FactorizedPriorReLU(FactorizedPrior):
@@ -265,7 +265,7 @@ class ScaleHyperprior(CompressionModel):
         use_engine = self._use_engine(coding_path)
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
         y_hat = self._decode_y(strings[0], z_hat, use_engine)
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
 
 class MeanScaleHyperprior(ScaleHyperprior):
@@ -441,7 +441,7 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         use_engine = self._use_engine(coding_path)
         z_hat = self.entropy_bottleneck.decompress(strings[1], self._shape(shape))
         if use_engine:
-            return self._finish(self._synthesize(self._decode_y(strings[0], z_hat, True)), x_size)
+            return self._decoded(self._decode_y(strings[0], z_hat, True), x_size)
         params = self.h_s(z_hat)
         table = self._table()
         k = self.context_kernel_size
@@ -455,7 +455,7 @@ class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
         for i, y_string in enumerate(strings[0]):
             self._decompress_ar(y_string, y_hat[i : i + 1], params[i : i + 1], y_height, y_width, table)
         y_hat = F.pad(y_hat, (-padding, -padding, -padding, -padding))
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
     def _decompress_ar(
         self, y_string: bytes, y_hat: Tensor, params: Tensor, height: int, width: int, table: CdfTable

@@ -571,7 +571,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
                 else:
                     q_val = gc.decompress(strings[0], indexes)
                     y_hat = self._reconstruct(q_val.abs(), torch.sign(q_val), scales_hat * scale, scale, means_hat)
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
 
 class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: ignore[misc]  # CompressAI's decompress(stage, s, inputscale)
@@ -795,7 +795,7 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
                 )  # fmt: skip
             result = y_hat if y_rec is None else y_rec
             result = F.pad(result, (-padding, -padding, -padding, -padding))
-        return self._finish(self._synthesize(result), x_size)
+        return self._decoded(result, x_size)
 
     def _decompress_vbr(
         self,
