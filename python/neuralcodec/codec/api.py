@@ -138,8 +138,9 @@ class Codec:
     Build one with :meth:`default` (neuralcodec's shipped weights), :meth:`zoo`
     (CompressAI's published weights), :meth:`from_checkpoint` (a weights file), or
     directly from a model whose CDF tables are built (``update()``). The weights hash is
-    computed once here. Coding sets ``model.coding_path`` for the duration of each call,
-    so do not share one model between threads that code with different paths.
+    computed once here. Coding sets ``model.coding_path`` (and, decoding to pixels,
+    ``model.pixels_out``) for the duration of each call, so do not share one model between
+    threads that code with different paths.
 
     Args:
         model: the compression model.
