@@ -104,7 +104,8 @@ def test_compress_before_update_is_refused_with_a_clear_error():
         model.compress(image(64, 64))
 
 
-@pytest.mark.parametrize("bad", [torch.zeros(3, 64, 64), torch.zeros(1, 1, 64, 64), torch.zeros(1, 3, 64, 64, dtype=torch.uint8)])
+# uint8 pixels are taken (read as x / 255: tests/test_tiling.py); other integer types are not.
+@pytest.mark.parametrize("bad", [torch.zeros(3, 64, 64), torch.zeros(1, 1, 64, 64), torch.zeros(1, 3, 64, 64, dtype=torch.int64)])
 def test_malformed_images_are_refused(bad):
     model = widened_model("bmshj2018-hyperprior")
     with pytest.raises((TypeError, ValueError)):

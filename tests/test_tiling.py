@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from neuralcodec.models import Cheng2020Attention, MeanScaleHyperprior
+from neuralcodec.models.base import unit_to_pixels
 from neuralcodec.models.elic_lite import ElicLiteVbr
 from neuralcodec.models.tiling import Footprint, footprint, tiled_analysis, tiled_synthesis
+from neuralcodec.ops import compute_padding
 
 
 def _models():
@@ -107,3 +109,98 @@ def test_padding_applied_per_window_equals_the_padded_image():
     assert (tiled - expected).abs().max() <= 1e-5 * max(1.0, float(expected.abs().max()))
     with pytest.raises(ValueError, match="multiples of 16"):
         tiled_analysis(model.g_a, x, padding=(0, 0, 0, 0))
+
+
+@pytest.mark.parametrize("size", [(100, 150), (3, 300), (200, 64)])
+def test_synthesis_crops_and_rounds_each_tile_as_the_whole_output_would_be(size):
+    model = _models()["mbt2018-mean"]
+    calls = []
+
+    def transform(latent):
+        calls.append(latent.shape)
+        return model.g_s(latent)
+
+    with torch.no_grad():
+        y_hat = torch.round(model.g_a(torch.rand(1, 3, -(-size[0] // 64) * 64, -(-size[1] // 64) * 64)) * 8)
+        whole = tiled_synthesis(model.g_s, y_hat, tile=16)  # one latent position per tile
+        left, _, top, _ = compute_padding(*size, out_h=whole.shape[-2], out_w=whole.shape[-1])[0]
+        expected = unit_to_pixels(whole[:, :, top : top + size[0], left : left + size[1]].clone())
+        pixels = tiled_synthesis(model.g_s, y_hat, tile=16, transform=transform, x_size=size, finish=unit_to_pixels,
+                                 channels_last=True)
+    assert pixels.dtype == torch.uint8 and pixels.shape == (1, 3, *size)
+    assert pixels.is_contiguous(memory_format=torch.channels_last)  # [H, W, 3] in memory, as image files hold it
+    assert torch.equal(pixels, expected)  # the same tiles, cropped and rounded one by one
+    # Tiles wholly in the padding are not synthesized: the 3-pixel strip needs 2 rows of 4.
+    needed = len({t for t in range(y_hat.shape[-2]) if top - 16 < t * 16 < top + size[0]})
+    assert len(calls) == needed * len({t for t in range(y_hat.shape[-1]) if left - 16 < t * 16 < left + size[1]})
+    assert size != (3, 300) or len(calls) == 2 * y_hat.shape[-1]
+    with pytest.raises(ValueError, match="does not fit"):
+        tiled_synthesis(model.g_s, y_hat, tile=16, x_size=(whole.shape[-2] + 1, 1))
+
+
+@pytest.mark.parametrize("coding_path", ["engine", "compat"])
+@pytest.mark.parametrize("size", [(1, 1), (17, 3000), (150, 333)])
+def test_uint8_pixels_code_as_the_float_image_and_decode_to_its_rounding(coding_path, size):
+    model = _models()["mbt2018-mean"]
+    model.update(force=True)
+    model.coding_path = coding_path
+    model.tile_size = 64  # width not a multiple of the tile; 1x1 is not tiled
+    pixels = torch.randint(0, 256, (1, 3, *size), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        from_pixels = model.compress(pixels)
+        from_float = model.compress(pixels.float() / 255)
+        assert from_pixels["strings"] == from_float["strings"] and from_pixels["x_size"] == size
+        x_hat = model.decompress(from_float["strings"], from_float["shape"], size)["x_hat"]
+        model.pixels_out = True
+        decoded = model.decompress(from_float["strings"], from_float["shape"], size)["x_hat"]
+    assert decoded.dtype == torch.uint8 and decoded.shape == (1, 3, *size)
+    assert torch.equal(decoded, x_hat.mul(255).round().to(torch.uint8))
+
+
+def test_a_tiled_code_never_makes_the_whole_image_float(monkeypatch):
+    """Encode converts windows, never the image; decode rounds tiles, never the image."""
+    import neuralcodec.models.base as base
+
+    model = _models()["mbt2018-mean"]
+    model.update(force=True)
+    model.tile_size = 64
+    size = (250, 333)
+    converted = []
+
+    def spy(convert):
+        def run(x):
+            converted.append((convert.__name__, x.dtype, tuple(x.shape[-2:])))
+            return convert(x)
+
+        return run
+
+    monkeypatch.setattr(base, "pixels_to_unit", spy(base.pixels_to_unit))
+    monkeypatch.setattr(base, "unit_to_pixels", spy(base.unit_to_pixels))
+    monkeypatch.setattr(base.CompressionModel, "_synthesize", lambda *a: pytest.fail("the whole image was synthesized"))
+    pixels = torch.randint(0, 256, (1, 3, *size), dtype=torch.uint8)
+    with torch.no_grad():
+        out = model.compress(pixels)
+        model.pixels_out = True
+        decoded = model.decompress(out["strings"], out["shape"], out["x_size"])["x_hat"]
+    assert decoded.shape == (1, 3, *size)
+    windows = [shape for name, _, shape in converted if name == "pixels_to_unit"]
+    tiles = [shape for name, _, shape in converted if name == "unit_to_pixels"]
+    assert len(windows) > 1 and len(tiles) > 1
+    # Nothing near the image's size: a 64-pixel tile plus its halo (3 latent positions) at most.
+    assert all(h <= 160 and w <= 160 for h, w in windows + tiles)
+
+
+def test_the_codec_codes_an_8_bit_image_over_tiles_as_its_float_tensor():
+    from neuralcodec.codec.api import Codec
+
+    model = _models()["mbt2018-mean"]
+    model.update(force=True)
+    model.tile_size = 64
+    codec = Codec(model)
+    image = torch.randint(0, 256, (130, 333, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)).numpy()
+    data = codec.encode(image)
+    assert data == codec.encode(torch.from_numpy(image).permute(2, 0, 1).float() / 255)
+    x_hat = codec.decode(data, output="tensor")
+    assert x_hat.dtype == torch.float32 and not model.pixels_out  # set for one call only
+    expected = x_hat[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert (codec.decode(data, output="numpy") == expected).all()

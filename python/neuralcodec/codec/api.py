@@ -27,11 +27,12 @@ Models with discrete rate points refuse a fractional quality and a target.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ from neuralcodec.codec.rate import DEFAULT_TOLERANCE, RateSearch, search_quality
 from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.files import write_atomic
 from neuralcodec.metrics import psnr_8bit as psnr
-from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.base import CompressionModel, unit_to_pixels
 from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.settings import DEFAULT_QUALITY, VARIABLE_RATE_ARCHITECTURES
 
@@ -112,6 +113,24 @@ def _path_argument(model: CompressionModel, path: str) -> Dict[str, str]:
     return {} if path == getattr(model, "coding_path", "compat") else {"coding_path": path}
 
 
+@contextlib.contextmanager
+def _model_settings(model: CompressionModel, **settings: Any) -> Iterator[None]:
+    """Sets attributes of ``model`` (``pixels_out``) for the duration of one call, then
+    restores them."""
+    saved = {name: (name in vars(model), getattr(model, name, None)) for name in settings}
+    try:
+        for name, value in settings.items():
+            setattr(model, name, value)
+        yield
+    finally:
+        for name, (had_own, previous) in saved.items():
+            if had_own:
+                setattr(model, name, previous)
+            else:
+                with contextlib.suppress(AttributeError):
+                    delattr(model, name)
+
+
 def _model_device(model: torch.nn.Module) -> torch.device:
     for tensor in model.parameters():
         return tensor.device
@@ -127,7 +146,9 @@ class Codec:
     (CompressAI's published weights), :meth:`from_checkpoint` (a weights file), or
     directly from a model whose CDF tables are built (``update()``). The weights hash is
     computed once here. Each call passes its coding path to the model (``coding_path=``),
-    which leaves the model's own default alone.
+    which leaves the model's own default alone; decoding to pixels sets
+    ``model.pixels_out`` for the duration of the call, so do not share one model between
+    threads that decode to different outputs.
 
     Args:
         model: the compression model.
@@ -479,8 +500,9 @@ class Codec:
         path: str,
         quality: Optional[float],
     ) -> bytes:
-        """The file of ``x`` (``[1, 3, H, W]`` on the model's device) coded on ``path``, at
-        ``quality`` for a variable-rate model (None otherwise)."""
+        """The file of ``x`` (``[1, 3, H, W]`` uint8 pixels or float in ``[0, 1]``, on the
+        model's device) coded on ``path``, at ``quality`` for a variable-rate model (None
+        otherwise)."""
         height, width = int(x.shape[-2]), int(x.shape[-1])
         model = self.model
         with torch.no_grad():
@@ -525,8 +547,10 @@ class Codec:
     def _input_tensor(
         image: Any, drop_alpha: bool, max_pixels: int, metadata: str = "none"
     ) -> Tuple[Tensor, int, Tuple[Tuple[str, bytes], ...]]:
-        """``([1, 3, H, W]`` float in [0, 1], source channels, container extensions
-        holding the kept ``metadata``) for any accepted input."""
+        """``(x, source channels, container extensions holding the kept ``metadata``)``
+        for any accepted input; ``x`` is ``[1, 3, H, W]``: uint8 pixels for an image (a
+        view of its ``[H, W, 3]`` array; the model reads them tile by tile, so no float
+        copy of a large image is made), float in ``[0, 1]`` for a float tensor."""
         if isinstance(image, Tensor):
             x = image.detach()
             if x.dim() == 3:
@@ -642,7 +666,7 @@ class Codec:
         size = (header.height, header.width)
         quality = self._file_quality(header)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), _model_settings(self.model, pixels_out=output != "tensor"):
                 path = header.coding_path
                 rate: Dict[str, Any] = {}
                 if quality is not None:
@@ -690,23 +714,22 @@ def _safetensors_metadata(path: Path) -> Dict[str, str]:
 
 
 def _pixels_to_tensor(pixels: np.ndarray) -> Tensor:
-    """uint8 ``[H, W, 3]`` -> float ``[1, 3, H, W]`` in [0, 1]."""
+    """uint8 ``[H, W, 3]`` -> uint8 ``[1, 3, H, W]``, a channels-last view of the same
+    memory (copied only when not writable or not C-contiguous)."""
     if not pixels.flags.writeable or not pixels.flags.c_contiguous:
         pixels = np.array(pixels, dtype=np.uint8, order="C")  # torch wants a writable buffer
-    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)
 
 
 def _tensor_to_pixels(x_hat: Tensor) -> np.ndarray:
-    """float ``[1, 3, H, W]`` in [0, 1] -> uint8 ``[H, W, 3]`` (rounded to nearest).
-
-    Works in place on ``x_hat`` (a CPU float32 tensor is overwritten: pass one nobody
-    needs afterwards), so a 48-megapixel picture costs one float copy, not four."""
+    """``[1, 3, H, W]`` -> uint8 ``[H, W, 3]`` on the CPU: uint8 pixels as they are (no copy
+    when channels-last, as ``decompress`` makes them with ``pixels_out``), a float image in
+    ``[0, 1]`` by :func:`~neuralcodec.models.base.unit_to_pixels` (which overwrites a CPU
+    float32 ``x_hat``: pass one nobody needs afterwards)."""
     x = x_hat[0].detach()
-    if x.dtype != torch.float32 or x.device.type != "cpu":
-        x = x.to("cpu", torch.float32)
-    torch.nan_to_num_(x, nan=0.0)
-    x.clamp_(0, 1).mul_(255.0).round_()
-    return x.to(torch.uint8).permute(1, 2, 0).numpy()
+    if x.dtype != torch.uint8:
+        x = unit_to_pixels(x.to("cpu"))
+    return x.cpu().permute(1, 2, 0).numpy()
 
 
 # -------------------------------------------------------------------- functions

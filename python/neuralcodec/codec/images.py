@@ -157,7 +157,7 @@ def _from_pil(img: Any, drop_alpha: bool, max_pixels: int, name: str) -> LoadedI
         except (ValueError, OSError) as error:
             raise ImageError(f"{name}: cannot convert mode {mode} to RGB: {error}") from None
         notes.append(f"{mode} converted to RGB")
-    pixels = np.asarray(img, dtype=np.uint8)
+    pixels = np.array(img, dtype=np.uint8)  # writable: the codec views it as a tensor without a copy
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ImageError(f"{name}: could not read RGB pixels (got an array of shape {pixels.shape})")
     if icc_profile is not None and _icc_colour_space(icc_profile) != (b"GRAY" if channels == 1 else b"RGB "):

@@ -10,6 +10,12 @@ them with its entropy models, and maps decoded latents back to ``x_hat``:
   smallest latent, "x_size": (H, W)}``.
 * ``decompress(strings, shape, x_size=None)``: ``{"x_hat": ...}``, clamped to ``[0, 1]``.
 
+**8-bit pixels.** ``compress`` also takes uint8 ``[B, 3, H, W]`` pixels, read as ``x /
+255`` (:func:`pixels_to_unit`: the same strings as that float image), and with
+:attr:`CompressionModel.pixels_out` set ``decompress`` returns ``x_hat`` as uint8
+pixels (:func:`unit_to_pixels`). Over tiles, each window is converted as it is cut and
+each synthesized tile as it is written, so a large image never exists in float.
+
 **Any image size.** The transforms need sizes divisible by the model's total stride
 (:attr:`CompressionModel.downsampling_factor`: 16 for the factorized prior, 64 for the
 hyperprior models). ``compress`` pads the image, centred, by edge replication to the
@@ -36,7 +42,7 @@ from neuralcodec.models.tiling import tiled_analysis, tiled_synthesis
 from neuralcodec.ops import compute_padding
 from neuralcodec.settings import DEFAULT_TILE_SIZE
 
-__all__ = ["CompressionModel", "get_scale_table"]
+__all__ = ["CompressionModel", "get_scale_table", "pixels_to_unit", "unit_to_pixels"]
 
 ModelT = TypeVar("ModelT", bound="CompressionModel")
 
@@ -59,6 +65,10 @@ class CompressionModel(nn.Module):
     tile_size: Optional[int] = DEFAULT_TILE_SIZE
     #: Called with ``(tiles done, tiles)`` after each tile (e.g. a progress bar), or None.
     tile_progress: Optional[Callable[[int, int], None]] = None
+    #: When true, ``decompress`` returns ``x_hat`` as 8-bit pixels: uint8 ``[B, 3, H, W]``,
+    #: channels-last in memory (:func:`unit_to_pixels` of the float image), each tile
+    #: converted as it is synthesized.
+    pixels_out: bool = False
 
     #: The analysis and synthesis transforms, set by every subclass's ``__init__`` (declared
     #: here so the methods below see modules, not ``nn.Module.__getattr__``'s ``Tensor | Module``).
@@ -122,7 +132,9 @@ class CompressionModel(nn.Module):
 
     # ------------------------------------------------------------------ padding
     def pad(self, x: Tensor) -> Tensor:
-        """``x`` padded (centred, edge replication) to multiples of the stride."""
+        """``x`` padded (centred, edge replication) to multiples of the stride, as float
+        (uint8 pixels are read by :func:`pixels_to_unit`)."""
+        x = pixels_to_unit(x)
         height, width = x.shape[-2:]
         pad, _ = compute_padding(height, width, min_div=self.downsampling_factor)
         if not any(pad):
@@ -142,8 +154,8 @@ class CompressionModel(nn.Module):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 4 or x.shape[1] != 3:
             raise ValueError(f"x must be [batch, 3, height, width], got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a float tensor with values in [0, 1], got {x.dtype}")
+        if not x.is_floating_point() and x.dtype != torch.uint8:
+            raise TypeError(f"x must be a float tensor with values in [0, 1] or uint8 pixels, got {x.dtype}")
         if x.shape[-1] < 1 or x.shape[-2] < 1 or x.shape[0] < 1:
             raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
 
@@ -175,18 +187,44 @@ class CompressionModel(nn.Module):
         faster in that layout there (``benches/python/bench_models.py``); the result equals
         ``g_s(y_hat)`` to float rounding, and no string depends on it.
         """
-        transform: Callable[[Tensor], Tensor]
-        if y_hat.device.type != "cpu":
-            transform = self.g_s
-        else:
-            def transform(latent: Tensor) -> Tensor:
-                return self.g_s(latent.contiguous(memory_format=torch.channels_last)).contiguous()
-
+        transform = self._synthesis_transform(y_hat)
         if self._tiles(y_hat.shape[-2:], self.downsampling_factor):
             tiled = tiled_synthesis(self.g_s, y_hat, self.tile_size or 0, transform, self.tile_progress)
             if tiled is not None:
                 return tiled
         return transform(y_hat)
+
+    def _synthesis_transform(self, y_hat: Tensor) -> Callable[[Tensor], Tensor]:
+        if y_hat.device.type != "cpu":
+            return self.g_s
+
+        def transform(latent: Tensor) -> Tensor:
+            return self.g_s(latent.contiguous(memory_format=torch.channels_last)).contiguous()
+
+        return transform
+
+    def _decoded(self, y_hat: Tensor, x_size: Optional[Sequence[int]]) -> Dict[str, Any]:
+        """``{"x_hat": ...}`` for ``decompress``: :meth:`_synthesize` of ``y_hat``
+        (``[B, M, h, w]``) cropped to ``x_size = (H, W)`` (None: the padded size) and
+        clamped to ``[0, 1]``, or as uint8 pixels when :attr:`pixels_out` is set. Over
+        tiles each tile is cropped and converted as it is synthesized: the padded float
+        image is never made whole."""
+        finish = unit_to_pixels if self.pixels_out else _clamp_unit
+        if x_size is not None and self._tiles(y_hat.shape[-2:], self.downsampling_factor):
+            size = (int(x_size[0]), int(x_size[1]))
+            tiled = tiled_synthesis(
+                self.g_s, y_hat, self.tile_size or 0, self._synthesis_transform(y_hat), self.tile_progress,
+                x_size=size, finish=finish, channels_last=self.pixels_out,
+            )  # fmt: skip
+            if tiled is not None:
+                return {"x_hat": tiled}
+        x_hat = self._synthesize(y_hat)
+        if x_size is not None:
+            x_hat = self.crop(x_hat, x_size)
+        x_hat = finish(x_hat)
+        if self.pixels_out:
+            x_hat = x_hat.contiguous(memory_format=torch.channels_last)
+        return {"x_hat": x_hat}
 
     def _tiles(self, size: Sequence[int], scale: int) -> bool:
         """Whether an image of ``size`` (pixels, or latent positions times ``scale``) is
@@ -196,7 +234,8 @@ class CompressionModel(nn.Module):
         return max(int(size[0]), int(size[1])) * scale > self.tile_size * 3 // 2
 
     def _analyze(self, x: Tensor, use_engine: bool) -> Tensor:
-        """``g_a(pad(x))`` for ``compress``.
+        """``g_a(pad(x))`` for ``compress``; ``x`` float in ``[0, 1]`` or uint8 pixels,
+        ``[B, 3, H, W]``.
 
         On the ``compat`` path the default layout keeps ``y`` equal to CompressAI's bit for
         bit. The engine path computes it channels-last on the CPU (about 1.25x faster): ``y``
@@ -207,11 +246,12 @@ class CompressionModel(nn.Module):
         Images larger than 1.5 :attr:`tile_size` on a side are transformed over tiles of
         that size with a halo that covers the transform's receptive field
         (:mod:`neuralcodec.models.tiling`): the same latent to float rounding, in memory
-        bounded by the tile, not the image.
+        bounded by the tile, not the image; uint8 pixels are converted window by window.
         """
         channels_last = use_engine and x.device.type == "cpu" and isinstance(self.g_a, nn.Sequential)
         if self._tiles(x.shape[-2:], 1):
-            transform = _channels_last_analysis(self.g_a) if channels_last else self.g_a
+            layer = _channels_last_analysis(self.g_a) if channels_last else self.g_a
+            transform = layer if x.is_floating_point() else _from_pixels(layer)  # uint8: window by window
             padding, _ = compute_padding(x.shape[-2], x.shape[-1], min_div=self.downsampling_factor)
             tiled = tiled_analysis(
                 self.g_a, x, self.tile_size or 0, transform, self.tile_progress, padding=padding
@@ -228,14 +268,39 @@ class CompressionModel(nn.Module):
             hidden = layer(hidden)
         return hidden.contiguous()
 
-    def _finish(self, x_hat: Tensor, x_size: Optional[Sequence[int]]) -> Dict[str, Any]:
-        if x_size is not None:
-            x_hat = self.crop(x_hat, x_size)
-        return {"x_hat": x_hat.clamp_(0, 1)}
-
     @staticmethod
     def _result(strings: List[List[bytes]], shape: torch.Size, x: Tensor) -> Dict[str, Any]:
         return {"strings": strings, "shape": tuple(int(s) for s in shape), "x_size": tuple(x.shape[-2:])}
+
+
+def pixels_to_unit(x: Tensor) -> Tensor:
+    """8-bit pixels as the models read them: uint8 ``x`` (any shape) -> float32 ``x / 255``
+    in ``[0, 1]``, same shape and memory layout; a float tensor is returned as it is."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x
+
+
+def unit_to_pixels(x_hat: Tensor) -> Tensor:
+    """A decoded image as 8-bit pixels: ``round(255 * clamp(x_hat, 0, 1))`` as uint8 (NaN
+    as 0), same shape, device and layout. Overwrites a float32 ``x_hat`` (pass one nobody
+    needs afterwards); other dtypes are converted to float32 first."""
+    x = x_hat if x_hat.dtype == torch.float32 else x_hat.float()
+    torch.nan_to_num_(x, nan=0.0)
+    return x.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+
+
+def _clamp_unit(x_hat: Tensor) -> Tensor:
+    return x_hat.clamp_(0, 1)
+
+
+def _from_pixels(transform: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``transform`` of a window of uint8 pixels read by :func:`pixels_to_unit`."""
+
+    def run(window: Tensor) -> Tensor:
+        return transform(pixels_to_unit(window))
+
+    return run
 
 
 def _channels_last_analysis(g_a: nn.Module) -> Callable[[Tensor], Tensor]:

@@ -331,7 +331,7 @@ class ElicLiteVbr(VariableRateModel):
             y_hat = engine.decompress_graph(self, strings[0], hyper_input, gain=self._y_gains(gain))
         else:
             _, y_hat = self._code_groups(self.h_s(hyper_input), gain, strings=strings[:-1])
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
     def _code_groups(
         self, hyper: Tensor, gain: Dict[str, Tensor], y: Optional[Tensor] = None,

@@ -127,7 +127,7 @@ class FactorizedPrior(CompressionModel):
         self._check_strings(strings, 1)
         self._use_engine(coding_path)
         y_hat = self.entropy_bottleneck.decompress(strings[0], self._shape(shape))
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
 
 class FactorizedPriorReLU(FactorizedPrior):
@@ -279,7 +279,7 @@ class ScaleHyperprior(CompressionModel):
             y_hat = engine.decompress_graph(self, strings[0], z_hat).to(z_hat.dtype)
         else:
             y_hat = self.latent_codec().decompress(strings, {"y": self._y_shape(z_shape), "hyper": z_shape})["y_hat"]
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
 
 class _Magnitude(nn.Module):

@@ -80,13 +80,13 @@ class SimpleVAECompressionModel(CompressionModel):
     ) -> Dict[str, Any]:
         if not self._use_engine(coding_path):
             y_hat = self.latent_codec.decompress(strings, shape, **kwargs)["y_hat"]
-            return self._finish(self._synthesize(y_hat), x_size)
+            return self._decoded(y_hat, x_size)
         if len(strings) != 2:
             raise ValueError(f"the engine path of {type(self).__name__} needs 2 string lists (y, z), got {len(strings)}")
         bottleneck = cast(EntropyBottleneck, self.get_submodule(self._hyper_node().z.entropy_bottleneck))
         z_hat = bottleneck.decompress(strings[1], tuple(int(s) for s in shape))
         y_hat = engine.decompress_graph(self, strings[0], z_hat)
-        return self._finish(self._synthesize(y_hat.to(z_hat.dtype)), x_size)
+        return self._decoded(y_hat.to(z_hat.dtype), x_size)
 
     def _hyper_node(self) -> HyperNode:
         root = self.describe().latent_codec

@@ -17,6 +17,12 @@ its own footprint with a ``tiling_footprint()`` method returning a :class:`Footp
 :func:`tiled_analysis` and :func:`tiled_synthesis` split the *output's* grid into tiles
 whose input windows start on the transform's stride grid, so every tile sees exactly the
 samples, and the zero padding at the image border, that the whole-image pass sees.
+
+The image itself never needs to exist in float: the analysis cuts each window out of the
+input as it is (8-bit pixels, say), replicating its edges by clamped indices, and the
+caller's ``transform`` converts the window; the synthesis crops each tile's output to the
+image and can hand it to a ``finish`` function (e.g. rounding to 8 bits) before writing it
+into an output of the finished type.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from torch import Tensor, nn
 
 from neuralcodec.layers import GDN
 from neuralcodec.layers.layers import ResidualBlockUpsample, ResidualBlockWithStride
+from neuralcodec.ops import compute_padding
 from neuralcodec.settings import DEFAULT_TILE_SIZE
 
 __all__ = ["Footprint", "footprint", "tiled_analysis", "tiled_synthesis"]
@@ -139,27 +146,44 @@ def _tiled(
     upsample: bool,
     progress: Optional[Callable[[int, int], None]] = None,
     padding: Tuple[int, int, int, int] = (0, 0, 0, 0),
+    crop: Optional[Tuple[int, int, int, int]] = None,
+    finish: Optional[Callable[[Tensor], Tensor]] = None,
+    channels_last: bool = False,
 ) -> Tensor:
     """The loop of both directions: ``scale`` is the transform's stride (image pixels per
     latent position); tiles and halos are counted in latent positions. ``padding``
     (left, right, top, bottom; analysis only) pads ``x`` by edge replication, window by
-    window, without a padded copy of the image."""
+    window, without a padded copy of the image. Synthesis only: ``crop`` (top, left,
+    height, width) keeps that part of the output, ``finish`` maps each kept piece before
+    it is written, and ``channels_last`` allocates the result in that layout."""
     left_pad, right_pad, top_pad, bottom_pad = padding
     batch, _, height, width = x.shape
     height, width = height + top_pad + bottom_pad, width + left_pad + right_pad
     coarse_h, coarse_w = (height, width) if upsample else (height // scale, width // scale)
     out_h, out_w = (height * scale, width * scale) if upsample else (coarse_h, coarse_w)
+    crop_top, crop_left, out_h, out_w = crop if crop is not None else (0, 0, out_h, out_w)
     output: Optional[Tensor] = None
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     rows = list(_windows(coarse_h, tile_out, halo_out))
     columns = list(_windows(coarse_w, tile_out, halo_out))
     done, total = 0, len(rows) * len(columns)
     for o_top, o_bottom, i_top, i_bottom in rows:
         for o_left, o_right, i_left, i_right in columns:
             if upsample:
-                piece = transform(x[:, :, i_top:i_bottom, i_left:i_right])
-                top, left = (o_top - i_top) * scale, (o_left - i_left) * scale
-                piece = piece[:, :, top : top + (o_bottom - o_top) * scale, left : left + (o_right - o_left) * scale]
-                target = (slice(o_top * scale, o_bottom * scale), slice(o_left * scale, o_right * scale))
+                # The tile's output rows/columns, in the cropped image's coordinates.
+                t0, t1 = max(0, o_top * scale - crop_top), min(out_h, o_bottom * scale - crop_top)
+                l0, l1 = max(0, o_left * scale - crop_left), min(out_w, o_right * scale - crop_left)
+                if t0 < t1 and l0 < l1:  # else the tile lies in the cropped-off padding
+                    piece = transform(x[:, :, i_top:i_bottom, i_left:i_right])
+                    top, left = t0 + crop_top - i_top * scale, l0 + crop_left - i_left * scale
+                    piece = piece[:, :, top : top + t1 - t0, left : left + l1 - l0]
+                    if finish is not None:
+                        piece = finish(piece)
+                    if output is None:
+                        output = torch.empty((batch, piece.shape[1], out_h, out_w), dtype=piece.dtype,
+                                             device=piece.device, memory_format=layout)
+                    output[:, :, t0:t1, l0:l1] = piece
+                    del piece
             else:
                 if any(padding):  # replicate padding = clamped source indices
                     rows_at = (torch.arange(i_top * scale, i_bottom * scale) - top_pad).clamp_(0, x.shape[-2] - 1)
@@ -171,11 +195,10 @@ def _tiled(
                 del window
                 top, left = o_top - i_top, o_left - i_left
                 piece = piece[:, :, top : top + o_bottom - o_top, left : left + o_right - o_left]
-                target = (slice(o_top, o_bottom), slice(o_left, o_right))
-            if output is None:
-                output = piece.new_empty(batch, piece.shape[1], out_h, out_w)
-            output[:, :, target[0], target[1]] = piece
-            del piece
+                if output is None:
+                    output = piece.new_empty(batch, piece.shape[1], out_h, out_w)
+                output[:, :, o_top:o_bottom, o_left:o_right] = piece
+                del piece
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -196,7 +219,9 @@ def tiled_analysis(
 
     Args:
         g_a: a downsampling transform (integer scale ``s``, e.g. 16).
-        x: ``[B, C, H, W]``; with ``padding`` its padded size must be a multiple of ``s``.
+        x: ``[B, C, H, W]`` of any dtype ``transform`` takes (e.g. uint8 pixels, with a
+            ``transform`` that converts each window); with ``padding`` its padded size
+            must be a multiple of ``s``.
         tile: output tile side in image pixels (rounded to a multiple of ``s``).
         transform: what to run on each window (default ``g_a``; e.g. a channels-last
             wrapper).
@@ -223,13 +248,35 @@ def tiled_synthesis(
     tile: int = DEFAULT_TILE_SIZE,
     transform: Optional[Callable[[Tensor], Tensor]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
+    x_size: Optional[Tuple[int, int]] = None,
+    finish: Optional[Callable[[Tensor], Tensor]] = None,
+    channels_last: bool = False,
 ) -> Optional[Tensor]:
     """``g_s(y_hat)`` computed over tiles of ``tile`` image pixels, or ``None`` when
     ``g_s``'s footprint cannot be bounded. Arguments as in :func:`tiled_analysis`;
-    ``y_hat`` is ``[B, M, h, w]`` and the result ``[B, 3, s*h, s*w]``."""
+    ``y_hat`` is ``[B, M, h, w]`` and the result ``[B, 3, s*h, s*w]``, or:
+
+    Args:
+        x_size: ``(H, W)``: keep only the image inside the output's padding, centred
+            as :func:`~neuralcodec.ops.compute_padding` places it: the result is then
+            ``[B, 3, H, W]``, and tiles wholly in the padding are not synthesized.
+        finish: applied to each tile's kept output before it is written (e.g. clamping
+            and rounding to uint8); the result takes its dtype.
+        channels_last: allocate the result channels-last (for 3 channels, the ``[H, W,
+            3]`` layout of image files); default: contiguous.
+    """
     shape = footprint(g_s)
     if shape is None or shape.scale > 1 or (1 / shape.scale) != int(round(1 / shape.scale)):
         return None
     scale = int(round(1 / shape.scale))
+    crop = None
+    if x_size is not None:
+        height, width = int(x_size[0]), int(x_size[1])
+        full_h, full_w = y_hat.shape[-2] * scale, y_hat.shape[-1] * scale
+        if not (0 < height <= full_h and 0 < width <= full_w):
+            raise ValueError(f"x_size {tuple(x_size)} does not fit in the output of {(full_h, full_w)}")
+        left, _, top, _ = compute_padding(height, width, out_h=full_h, out_w=full_w)[0]
+        crop = (top, left, height, width)
     halo = math.ceil(shape.radius) + 1  # radius is in input (latent) pixels here
-    return _tiled(transform or g_s, y_hat, scale, max(1, tile // scale), halo, upsample=True, progress=progress)
+    return _tiled(transform or g_s, y_hat, scale, max(1, tile // scale), halo, upsample=True, progress=progress,
+                  crop=crop, finish=finish, channels_last=channels_last)

@@ -611,7 +611,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         with torch.no_grad():
             z_hat = self._decode_z(strings[1], self._shape(shape), stage, scale, use_engine)
             if use_engine:
-                return self._finish(self._synthesize(self._engine_y_hat(strings[0], z_hat, stage, scale)), x_size)
+                return self._decoded(self._engine_y_hat(strings[0], z_hat, stage, scale), x_size)
             scales_hat, means_hat = self._gaussian_parameters(z_hat)
             gc = self.gaussian_conditional
             if stage == 1:
@@ -624,7 +624,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
                 else:
                     q_val = gc.decompress(strings[0], indexes)
                     y_hat = self._reconstruct(q_val.abs(), torch.sign(q_val), scales_hat * scale, scale, means_hat)
-        return self._finish(self._synthesize(y_hat), x_size)
+        return self._decoded(y_hat, x_size)
 
 
 class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: ignore[misc]  # CompressAI's decompress(stage, s, inputscale)
@@ -837,7 +837,7 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         with torch.no_grad():
             z_hat = self._decode_z(strings[1], self._shape(shape), stage, scale, use_engine)
             if use_engine:
-                return self._finish(self._synthesize(self._engine_y_hat(strings[0], z_hat, stage, scale)), x_size)
+                return self._decoded(self._engine_y_hat(strings[0], z_hat, stage, scale), x_size)
             params = self.h_s(z_hat)
             k = self.context_kernel_size
             padding = k // 2
@@ -855,7 +855,7 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
                 )  # fmt: skip
             result = y_hat if y_rec is None else y_rec
             result = F.pad(result, (-padding, -padding, -padding, -padding))
-        return self._finish(self._synthesize(result), x_size)
+        return self._decoded(result, x_size)
 
     def _decompress_vbr(
         self,
