@@ -160,54 +160,64 @@ impl GaussianLeaf {
         } else {
             None
         };
-        // Means and scales as the network gives them; rows from the gained scales.
-        let mut means = Vec::with_capacity(positions.len() * m);
-        let mut scales = Vec::with_capacity(positions.len() * m);
-        let mut indexes = Vec::with_capacity(positions.len() * m);
-        for row in params.data.chunks_exact(pc.max(1)).take(positions.len()) {
+        // Means (and, for the reconstruction offsets, scales) as the network gives them;
+        // rows from the gained scales. All position-major (element `i * m + c`).
+        let p = positions.len();
+        let keep_scales = self.reconstruction.has_offsets();
+        let mut means = Vec::with_capacity(p * m);
+        let mut scales = Vec::with_capacity(if keep_scales { p * m } else { 0 });
+        let mut indexes = Vec::with_capacity(p * m);
+        for row in params.data.chunks_exact(pc.max(1)).take(p) {
             for c in 0..m {
                 let (mean, scale) = self.chunks.get(row, m, c);
                 means.push(mean);
-                scales.push(scale);
+                if keep_scales {
+                    scales.push(scale);
+                }
                 indexes.push(self.indexer.index(gained(mean, scale, c, gain).1));
             }
         }
-        // The coding order: element `order[j]` (position-major index) is coded j-th.
-        let p = positions.len();
-        let order: Vec<usize> = if channel_major {
-            (0..m)
-                .flat_map(|c| (0..p).map(move |i| i * m + c))
-                .collect()
-        } else {
-            (0..p * m).collect()
-        };
-        let ordered_indexes: Vec<i32> = order.iter().map(|&j| indexes[j]).collect();
+        drop(params);
         let mut symbols = vec![0i32; p * m];
-        match io {
-            Io::Encode { y, encoder } => {
-                for (i, &(h, w)) in positions.iter().enumerate() {
-                    let values = y.pixel(h, w);
-                    for c in 0..m {
-                        let mean = gained(means[i * m + c], 0.0, c, gain).0;
-                        symbols[i * m + c] = symbol(values[c], mean, c, gain).ok_or_else(|| {
-                            CoderError::InvalidInput(format!(
-                                "latent value {} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})",
-                                values[c]
-                            ))
-                        })?;
-                    }
-                }
-                let ordered: Vec<i32> = order.iter().map(|&j| symbols[j]).collect();
-                encoder.encode(&ordered, &ordered_indexes, &self.table)?;
-            }
-            Io::Decode { decoder } => {
-                let mut decoded = Vec::with_capacity(p * m);
-                decoder.decode(&ordered_indexes, &self.table, &mut decoded)?;
-                for (&j, &v) in order.iter().zip(&decoded) {
-                    symbols[j] = v;
+        if let Io::Encode { y, .. } = io {
+            for (i, &(h, w)) in positions.iter().enumerate() {
+                let values = y.pixel(h, w);
+                for c in 0..m {
+                    let mean = gained(means[i * m + c], 0.0, c, gain).0;
+                    symbols[i * m + c] = symbol(values[c], mean, c, gain).ok_or_else(|| {
+                        CoderError::InvalidInput(format!(
+                            "latent value {} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})",
+                            values[c]
+                        ))
+                    })?;
                 }
             }
         }
+        // The coding order: channel by channel (`channel_major`), each one a run of `p`
+        // elements `i * m + c`; or all `p * m` elements as they are. Coded a run at a time,
+        // so no reordered copy of the whole latent is made.
+        let (run_count, run_len) = if channel_major { (m, p) } else { (1, p * m) };
+        let element = |run: usize, k: usize| if channel_major { k * m + run } else { k };
+        let mut run_symbols = Vec::with_capacity(run_len);
+        let mut run_indexes = Vec::with_capacity(run_len);
+        for run in 0..run_count {
+            run_indexes.clear();
+            run_indexes.extend((0..run_len).map(|k| indexes[element(run, k)]));
+            run_symbols.clear();
+            match io {
+                Io::Encode { encoder, .. } => {
+                    run_symbols.extend((0..run_len).map(|k| symbols[element(run, k)]));
+                    encoder.encode(&run_symbols, &run_indexes, &self.table)?;
+                }
+                Io::Decode { decoder } => {
+                    decoder.decode(&run_indexes, &self.table, &mut run_symbols)?;
+                    for (k, &v) in run_symbols.iter().enumerate() {
+                        symbols[element(run, k)] = v;
+                    }
+                }
+            }
+        }
+        drop(indexes);
         let values = self
             .reconstruction
             .values(&symbols, &means, &scales, m, gain, cfg)?;
@@ -489,7 +499,7 @@ impl ChannelGroups {
                 }
                 Io::Decode { decoder } => Io::Decode { decoder },
             };
-            self.coders[k].code(&group_params, &mut inner, &mut group_hat, group_gain, cfg)?;
+            self.coders[k].code(group_params, &mut inner, &mut group_hat, group_gain, cfg)?;
             decoded.push(group_hat);
             start += size;
         }
@@ -652,9 +662,11 @@ impl LatentCoder {
         }
     }
 
+    /// Codes the latent given its parameters `params` (`H x W x c`, taken: a plain leaf
+    /// reads them in place as its rows).
     fn code(
         &self,
-        params: &FeatureMap,
+        params: FeatureMap,
         io: &mut Io<'_, '_>,
         y_hat: &mut FeatureMap,
         gain: Option<Gain<'_>>,
@@ -665,12 +677,12 @@ impl LatentCoder {
                 let positions: Vec<(usize, usize)> = (0..params.h)
                     .flat_map(|h| (0..params.w).map(move |w| (h, w)))
                     .collect();
-                let rows = FeatureMap::new(1, positions.len(), params.c, params.data.clone())?;
+                let rows = FeatureMap::new(1, positions.len(), params.c, params.data)?;
                 leaf.code(rows, &positions, true, io, y_hat, gain, cfg)
             }
-            LatentCoder::Checkerboard(cb) => cb.code(params, io, y_hat, gain, cfg),
-            LatentCoder::ChannelGroups(groups) => groups.code(params, io, y_hat, gain, cfg),
-            LatentCoder::RasterScan(raster) => raster.code(params, io, y_hat, gain, cfg),
+            LatentCoder::Checkerboard(cb) => cb.code(&params, io, y_hat, gain, cfg),
+            LatentCoder::ChannelGroups(groups) => groups.code(&params, io, y_hat, gain, cfg),
+            LatentCoder::RasterScan(raster) => raster.code(&params, io, y_hat, gain, cfg),
         }
     }
 }
@@ -775,7 +787,7 @@ impl LatentGraph {
             y,
             encoder: &mut encoder,
         };
-        self.coder.code(&params, &mut io, &mut y_hat, gain, cfg)?;
+        self.coder.code(params, &mut io, &mut y_hat, gain, cfg)?;
         Ok((encoder.flush(), y_hat))
     }
 
@@ -798,7 +810,7 @@ impl LatentGraph {
         let mut io = Io::Decode {
             decoder: &mut decoder,
         };
-        self.coder.code(&params, &mut io, &mut y_hat, gain, cfg)?;
+        self.coder.code(params, &mut io, &mut y_hat, gain, cfg)?;
         decoder.check_finished()?;
         Ok(y_hat)
     }

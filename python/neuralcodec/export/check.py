@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Union
 import torch
 from torch import Tensor, nn
 
-from neuralcodec.export.exporter import TRANSFORMS, takes_abs
+from neuralcodec.export.exporter import TRANSFORMS, transform_module
 from neuralcodec.export.manifest import read_manifest, transform_entry, verify_files
 
 __all__ = ["ONNX_RTOL", "CheckResult", "check_export", "check_inputs", "reference_output"]
@@ -76,9 +76,10 @@ def check_inputs(model: nn.Module, height: Optional[int] = None, width: Optional
 def reference_output(model: nn.Module, name: str, x: Tensor) -> Tensor:
     """What ``model`` computes for transform ``name`` of input ``x``, as the exported
     file defines it (the scale hyperprior's ``h_a`` takes ``y`` and applies ``|.|``)."""
-    if name == "h_a" and takes_abs(model):
-        x = torch.abs(x)
-    return getattr(model, name)(x)
+    module = transform_module(model, name)
+    if module is None:
+        raise ValueError(f"{type(model).__name__} has no {name}")
+    return module(x)
 
 
 def _compare(name: str, fmt: str, out: Tensor, ref: Tensor) -> CheckResult:

@@ -63,11 +63,13 @@ def entropy_kind(model: nn.Module) -> str:
     Raises:
         EntropyExportError: a model with neither (its ``decompress`` is its own).
     """
-    from neuralcodec.models import FactorizedPrior
+    from neuralcodec.latent_codecs.description import EntropyBottleneckNode
 
-    if isinstance(model, FactorizedPrior):
+    describe = getattr(model, "describe", None)
+    root = describe().latent_codec if callable(describe) else None
+    if isinstance(root, EntropyBottleneckNode):
         return "factorized"
-    if "engine" in getattr(model, "coding_paths", ()) and hasattr(model, "describe"):
+    if root is not None and "engine" in getattr(model, "coding_paths", ()):
         return "graph"
     raise EntropyExportError(
         f"{type(model).__name__} has no engine coding path with a described coding graph, so the torch-free "

@@ -42,7 +42,7 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -65,7 +65,8 @@ __all__ = [
     "export_onnx",
     "export_torchscript",
     "exportable_transforms",
-    "takes_abs",
+    "hyper_analysis",
+    "transform_module",
 ]
 
 #: The transforms that are exported when present, in this order.
@@ -76,23 +77,23 @@ DEFAULT_OPSET = {"torchscript": 17, "dynamo": 18}
 PathLike = Union[str, Path]
 
 
-class _AbsThen(nn.Module):
-    """``inner(|x|)``: the hyper-analysis of the scale hyperprior, which sees ``|y|``."""
+def hyper_analysis(model: nn.Module) -> Optional[nn.Module]:
+    """What ``model``'s hyper branch applies to ``y``, which the export writes as ``h_a``:
+    the model's ``hyper_analysis()`` where it has one (e.g. ``h_a`` after ``|.|`` in Ballé's
+    scale hyperprior), else its ``h_a`` (None without one)."""
+    method = getattr(model, "hyper_analysis", None)
+    if callable(method):
+        return cast(nn.Module, method())
+    module = getattr(model, "h_a", None)
+    return module if isinstance(module, nn.Module) else None
 
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.inner(torch.abs(x))
-
-
-def takes_abs(model: nn.Module) -> bool:
-    """Whether ``model``'s ``h_a`` is applied to ``|y|`` (Ballé's scale hyperprior), so the
-    exported ``h_a`` takes ``y`` and applies the absolute value itself."""
-    from neuralcodec.models import MeanScaleHyperprior, ScaleHyperprior
-
-    return isinstance(model, ScaleHyperprior) and not isinstance(model, MeanScaleHyperprior)
+def transform_module(model: nn.Module, name: str) -> Optional[nn.Module]:
+    """The module the exported transform ``name`` runs (None when the model has none)."""
+    if name == "h_a":
+        return hyper_analysis(model)
+    module = getattr(model, name, None)
+    return module if isinstance(module, nn.Module) else None
 
 
 def _h_s_output(model: nn.Module) -> Tuple[str, str]:
@@ -122,8 +123,8 @@ def _h_s_output(model: nn.Module) -> Tuple[str, str]:
 def _roles(model: nn.Module) -> Dict[str, Tuple[str, str, str]]:
     """transform -> (input name, output name, role)."""
     h_a_role = "hyper-analysis: latent y -> side information z"
-    if takes_abs(model):
-        h_a_role += " (takes y; |y| is computed inside)"
+    if hyper_analysis(model) is not getattr(model, "h_a", None):
+        h_a_role += " (takes y; what the model computes from it first is inside, e.g. |y|)"
     h_s_name, h_s_meaning = _h_s_output(model)
     return {
         "g_a": ("x", "y", "analysis: image in [0, 1], padded to the model's stride -> latent y"),
@@ -144,7 +145,7 @@ def exportable_transforms(model: nn.Module, names: Optional[Sequence[str]] = Non
     Raises:
         ValueError: an unknown name, or one the model does not have.
     """
-    present = [name for name in TRANSFORMS if isinstance(getattr(model, name, None), nn.Module)]
+    present = [name for name in TRANSFORMS if transform_module(model, name) is not None]
     if names is None:
         names = present
     for name in names:
@@ -157,8 +158,7 @@ def exportable_transforms(model: nn.Module, names: Optional[Sequence[str]] = Non
     modules: Dict[str, nn.Module] = {}
     for name in TRANSFORMS:
         if name in names:
-            module = freeze(getattr(model, name)).cpu()
-            modules[name] = _AbsThen(module) if name == "h_a" and takes_abs(model) else module
+            modules[name] = freeze(cast(nn.Module, transform_module(model, name))).cpu()
     return modules
 
 

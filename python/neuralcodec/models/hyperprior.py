@@ -30,7 +30,7 @@ from neuralcodec.latent_codecs import (
     RasterScanLatentCodec,
     describe_shared,
 )
-from neuralcodec.latent_codecs.description import HyperpriorNode, ModelDescription
+from neuralcodec.latent_codecs.description import EntropyBottleneckNode, HyperpriorNode, ModelDescription
 from neuralcodec.layers import GDN, MaskedConv2d
 from neuralcodec.models.base import CompressionModel
 
@@ -104,6 +104,11 @@ class FactorizedPrior(CompressionModel):
         y_hat, y_likelihoods = self.entropy_bottleneck(y)
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods}}
 
+    def describe(self) -> ModelDescription:
+        """The coding graph as data: ``y`` coded by the entropy bottleneck alone."""
+        node = EntropyBottleneckNode("entropy_bottleneck", int(self.entropy_bottleneck.channels))
+        return ModelDescription(type(self).__name__, "g_a", "g_s", node, self.downsampling_factor)
+
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Tensor]) -> "FactorizedPrior":
         model = cls(state_dict["g_a.0.weight"].size(0), state_dict["g_a.6.weight"].size(0))
@@ -148,13 +153,6 @@ class FactorizedPriorReLU(FactorizedPrior):
             deconv(M, N), nn.ReLU(inplace=True), deconv(N, N), nn.ReLU(inplace=True),
             deconv(N, N), nn.ReLU(inplace=True), deconv(N, 3),
         )  # fmt: skip
-
-    def describe(self) -> "ModelDescription":
-        """The coding graph as data: ``y`` coded by the entropy bottleneck alone."""
-        from neuralcodec.latent_codecs import EntropyBottleneckNode, ModelDescription
-
-        node = EntropyBottleneckNode("entropy_bottleneck", int(self.entropy_bottleneck.channels))
-        return ModelDescription(type(self).__name__, "g_a", "g_s", node, self.downsampling_factor)
 
 
 class ScaleHyperprior(CompressionModel):
@@ -211,7 +209,7 @@ class ScaleHyperprior(CompressionModel):
         ``y`` codec is :meth:`_y_codec`. Built on each call and not registered, so the
         state_dict keys stay CompressAI's (``h_a.*``, not ``latent_codec.hyper.h_a.*``);
         ``forward`` and the compat path run it, :meth:`describe` describes it."""
-        hyper = HyperLatentCodec(entropy_bottleneck=self.entropy_bottleneck, h_a=self._hyper_analysis(), h_s=self.h_s)
+        hyper = HyperLatentCodec(entropy_bottleneck=self.entropy_bottleneck, h_a=self.hyper_analysis(), h_s=self.h_s)
         codec = HyperpriorLatentCodec({"y": self._y_codec(), "hyper": hyper})
         # The new wrappers take the model's mode (train: noise, eval: rounding); the
         # modules they wrap are the model's and keep theirs.
@@ -221,8 +219,9 @@ class ScaleHyperprior(CompressionModel):
                 module.training = self.training
         return codec
 
-    def _hyper_analysis(self) -> nn.Module:
-        """What the hyper branch applies to ``y``: ``h_a(|y|)`` in this model."""
+    def hyper_analysis(self) -> nn.Module:
+        """What the hyper branch applies to ``y`` (``[B, M, h, w] -> [B, N, h/4, w/4]``):
+        ``h_a(|y|)`` in this model; the export writes it as its ``h_a``."""
         return nn.Sequential(_Magnitude(), self.h_a)
 
     #: How ``h_s``'s output splits into the Gaussian parameters (scales only here).
@@ -241,7 +240,7 @@ class ScaleHyperprior(CompressionModel):
 
     def _side_information(self, y: Tensor) -> Tuple[Tensor, List[bytes], Tensor]:
         """``(z, its strings, z_hat)`` of the engine path (``h_s`` runs in the engine)."""
-        z = self._hyper_analysis()(y)
+        z = self.hyper_analysis()(y)
         z_strings = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_strings, z.shape[-2:])
         return z, z_strings, z_hat
@@ -309,7 +308,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
             conv(M * 3 // 2, M * 2, stride=1, kernel_size=3),
         )
 
-    def _hyper_analysis(self) -> nn.Module:
+    def hyper_analysis(self) -> nn.Module:
         """``h_a(y)``: the mean-scale models read ``y`` itself."""
         return self.h_a
 

@@ -519,7 +519,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
             return ScaleHyperprior.forward(self, x)
         scale = self._get_scale(stage, s, inputscale)
         y = self.g_a(x)
-        z_hat, z_likelihoods = self._z_hat_stage2(self._hyper_analysis()(y), scale)
+        z_hat, z_likelihoods = self._z_hat_stage2(self.hyper_analysis()(y), scale)
         scales_hat = self.h_s(z_hat)
         if self.no_quantoffset:
             y_hat = quantize_ste(y * scale) * (1.0 / scale.detach())
@@ -580,7 +580,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         use_engine = self._use_engine(coding_path)
         with torch.no_grad():
             y = self._analyze(x, use_engine)
-            z = self._hyper_analysis()(y)
+            z = self.hyper_analysis()(y)
             z_strings, z_hat = self._code_z(z, stage, scale, use_engine)
             if use_engine:
                 y_strings = self._engine_y(y, z_hat, stage, scale)
