@@ -19,7 +19,7 @@
 //! ends with every word consumed and the state back at its initial value 2^31, which
 //! [`RansDecoder::check_finished`] verifies.
 
-use crate::cdf::{CdfTable, SymbolSearcher, PRECISION};
+use crate::cdf::{CdfTable, SymbolSearcher, PRECISION, PROB_SCALE};
 use crate::error::{CoderError, Result};
 
 /// Lower end of the normalised state interval.
@@ -35,21 +35,44 @@ const X_MAX_BYPASS: u64 = X_MAX_UNIT << (PRECISION - BYPASS_BITS);
 /// Longest escape a decoder accepts, in chunks (64 bits of raw value).
 const MAX_BYPASS_CHUNKS: u32 = 64 / BYPASS_BITS;
 
-/// One coder operation: a regular symbol `(start, freq)` or, when `freq == 0`, a raw
-/// 4-bit chunk stored in `start`.
+/// One coder operation in 32 bits (a buffered message of `n` symbols holds `n` of them):
+/// a regular symbol `(start, freq)` of a row, as `start << 16 | (freq - 1)` (`start <
+/// 2^16`, `1 <= freq <= 2^16`, `start + freq <= 2^16`), or a raw 4-bit chunk `v` as
+/// `0xFFFF << 16 | (0xFFF0 + v)`, which no regular symbol gives (its `start + freq`
+/// would exceed `2^16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Op {
-    start: u32,
-    freq: u32,
-}
+struct Op(u32);
+
+/// The low half of a raw chunk's op, less the chunk.
+const BYPASS_TAG: u32 = 0xFFF0;
 
 impl Op {
     #[inline]
+    fn regular(start: u32, freq: u32) -> Op {
+        debug_assert!(freq >= 1 && start + freq <= PROB_SCALE);
+        Op((start << 16) | (freq - 1))
+    }
+
+    #[inline]
     fn bypass(value: u32) -> Op {
-        Op {
-            start: value,
-            freq: 0,
-        }
+        debug_assert!(value <= MAX_BYPASS);
+        Op((0xFFFF << 16) | (BYPASS_TAG + value))
+    }
+
+    #[inline]
+    fn start(self) -> u32 {
+        self.0 >> 16
+    }
+
+    #[inline]
+    fn freq(self) -> u32 {
+        (self.0 & 0xFFFF) + 1
+    }
+
+    /// The raw chunk of a bypass op, None for a regular symbol.
+    #[inline]
+    fn chunk(self) -> Option<u32> {
+        (self.start() + self.freq() > PROB_SCALE).then(|| (self.0 & 0xFFFF) - BYPASS_TAG)
     }
 }
 
@@ -76,10 +99,7 @@ fn symbol_ops(
         (v, None)
     };
     let s = s as usize;
-    ops[0] = Op {
-        start: cdf[s],
-        freq: cdf[s + 1] - cdf[s],
-    };
+    ops[0] = Op::regular(cdf[s], cdf[s + 1] - cdf[s]);
     let Some(raw) = raw else {
         return 1;
     };
@@ -126,19 +146,19 @@ impl Writer {
 
     #[inline]
     fn put(&mut self, op: Op) {
-        if op.freq == 0 {
+        if let Some(chunk) = op.chunk() {
             if self.x >= X_MAX_BYPASS {
                 self.words.push(self.x as u32);
                 self.x >>= 32;
             }
-            self.x = (self.x << BYPASS_BITS) | op.start as u64;
+            self.x = (self.x << BYPASS_BITS) | chunk as u64;
         } else {
-            let freq = op.freq as u64;
+            let freq = op.freq() as u64;
             if self.x >= X_MAX_UNIT * freq {
                 self.words.push(self.x as u32);
                 self.x >>= 32;
             }
-            self.x = ((self.x / freq) << PRECISION) + (self.x % freq) + op.start as u64;
+            self.x = ((self.x / freq) << PRECISION) + (self.x % freq) + op.start() as u64;
         }
     }
 
@@ -388,10 +408,10 @@ pub fn ideal_bits(symbols: &[i32], indexes: &[i32], table: &CdfTable) -> Result<
     for (&value, &row) in symbols.iter().zip(indexes) {
         let n = symbol_ops(value, row as usize, table, &mut ops);
         for op in &ops[..n] {
-            bits += if op.freq == 0 {
+            bits += if op.chunk().is_some() {
                 BYPASS_BITS as f64
             } else {
-                PRECISION as f64 - (op.freq as f64).log2()
+                PRECISION as f64 - (op.freq() as f64).log2()
             };
         }
     }
@@ -403,6 +423,17 @@ mod tests {
     use super::*;
     use crate::cdf::pmf_to_quantized_cdf;
     use proptest::prelude::*;
+
+    #[test]
+    fn ops_pack_every_regular_symbol_and_raw_chunk_apart() {
+        for (start, freq) in [(0, 1), (0, 65536), (65535, 1), (1234, 4321), (32768, 32768)] {
+            let op = Op::regular(start, freq);
+            assert_eq!((op.start(), op.freq(), op.chunk()), (start, freq, None));
+        }
+        for value in 0..=MAX_BYPASS {
+            assert_eq!(Op::bypass(value).chunk(), Some(value));
+        }
+    }
 
     fn half_table() -> CdfTable {
         CdfTable::from_rows(&[vec![0, 32768, 65536]], &[0]).unwrap()

@@ -433,9 +433,9 @@ impl Coder<'_> {
     ) -> Result<()> {
         let m = self.model.latent_channels();
         let p = self.model.context.padding();
-        let values = self
-            .reconstruction
-            .values(symbols, means, scales, m, self.gain, self.cfg)?;
+        let values =
+            self.reconstruction
+                .values(symbols, means, scales, |j| j % m, self.gain, self.cfg)?;
         for (&(h, w), row) in wave.iter().zip(values.chunks_exact(m)) {
             let target = ((h + p) * y_pad.w + w + p) * m;
             y_pad.data[target..target + m].copy_from_slice(row);

@@ -160,70 +160,67 @@ impl GaussianLeaf {
         } else {
             None
         };
-        // Means (and, for the reconstruction offsets, scales) as the network gives them;
-        // rows from the gained scales. All position-major (element `i * m + c`).
+        // The coding order: channel by channel (`channel_major`), each a run of the `p`
+        // positions, or all `p * m` elements position by position, as one run. Each run is
+        // parametrised, coded and reconstructed on its own, so nothing the size of the
+        // whole latent is held besides the parameters and `y_hat`.
         let p = positions.len();
+        if params.data.len() < p * pc {
+            return Err(CoderError::InvalidInput(format!(
+                "a Gaussian leaf got parameters for {} positions, needs {p}",
+                params.data.len() / pc.max(1)
+            )));
+        }
+        let (run_count, run_len) = if channel_major { (m, p) } else { (1, p * m) };
+        // Element `k` of run `r` as a position-major index `i * m + c`.
+        let element = |run: usize, k: usize| if channel_major { k * m + run } else { k };
         let keep_scales = self.reconstruction.has_offsets();
-        let mut means = Vec::with_capacity(p * m);
-        let mut scales = Vec::with_capacity(if keep_scales { p * m } else { 0 });
-        let mut indexes = Vec::with_capacity(p * m);
-        for row in params.data.chunks_exact(pc.max(1)).take(p) {
-            for c in 0..m {
-                let (mean, scale) = self.chunks.get(row, m, c);
+        let mut means = Vec::with_capacity(run_len);
+        let mut scales = Vec::with_capacity(if keep_scales { run_len } else { 0 });
+        let mut indexes = Vec::with_capacity(run_len);
+        let mut symbols = Vec::with_capacity(run_len);
+        for run in 0..run_count {
+            means.clear();
+            scales.clear();
+            indexes.clear();
+            symbols.clear();
+            for k in 0..run_len {
+                let j = element(run, k);
+                let (i, c) = (j / m, j % m);
+                let (mean, scale) = self.chunks.get(&params.data[i * pc..(i + 1) * pc], m, c);
                 means.push(mean);
                 if keep_scales {
                     scales.push(scale);
                 }
                 indexes.push(self.indexer.index(gained(mean, scale, c, gain).1));
             }
-        }
-        drop(params);
-        let mut symbols = vec![0i32; p * m];
-        if let Io::Encode { y, .. } = io {
-            for (i, &(h, w)) in positions.iter().enumerate() {
-                let values = y.pixel(h, w);
-                for c in 0..m {
-                    let mean = gained(means[i * m + c], 0.0, c, gain).0;
-                    symbols[i * m + c] = symbol(values[c], mean, c, gain).ok_or_else(|| {
-                        CoderError::InvalidInput(format!(
-                            "latent value {} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})",
-                            values[c]
-                        ))
-                    })?;
-                }
-            }
-        }
-        // The coding order: channel by channel (`channel_major`), each one a run of `p`
-        // elements `i * m + c`; or all `p * m` elements as they are. Coded a run at a time,
-        // so no reordered copy of the whole latent is made.
-        let (run_count, run_len) = if channel_major { (m, p) } else { (1, p * m) };
-        let element = |run: usize, k: usize| if channel_major { k * m + run } else { k };
-        let mut run_symbols = Vec::with_capacity(run_len);
-        let mut run_indexes = Vec::with_capacity(run_len);
-        for run in 0..run_count {
-            run_indexes.clear();
-            run_indexes.extend((0..run_len).map(|k| indexes[element(run, k)]));
-            run_symbols.clear();
             match io {
-                Io::Encode { encoder, .. } => {
-                    run_symbols.extend((0..run_len).map(|k| symbols[element(run, k)]));
-                    encoder.encode(&run_symbols, &run_indexes, &self.table)?;
-                }
-                Io::Decode { decoder } => {
-                    decoder.decode(&run_indexes, &self.table, &mut run_symbols)?;
-                    for (k, &v) in run_symbols.iter().enumerate() {
-                        symbols[element(run, k)] = v;
+                Io::Encode { y, encoder } => {
+                    for (k, &mean) in means.iter().enumerate() {
+                        let j = element(run, k);
+                        let (i, c) = (j / m, j % m);
+                        let (h, w) = positions[i];
+                        let value = y.pixel(h, w)[c];
+                        let mean = gained(mean, 0.0, c, gain).0;
+                        symbols.push(symbol(value, mean, c, gain).ok_or_else(|| {
+                            CoderError::InvalidInput(format!(
+                                "latent value {value} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})"
+                            ))
+                        })?);
                     }
+                    encoder.encode(&symbols, &indexes, &self.table)?;
                 }
+                Io::Decode { decoder } => decoder.decode(&indexes, &self.table, &mut symbols)?,
             }
-        }
-        drop(indexes);
-        let values = self
-            .reconstruction
-            .values(&symbols, &means, &scales, m, gain, cfg)?;
-        for (&(h, w), row) in positions.iter().zip(values.chunks_exact(m)) {
-            let start = (h * y_hat.w + w) * y_hat.c;
-            y_hat.data[start..start + m].copy_from_slice(row);
+            let channel = |k: usize| element(run, k) % m;
+            let values = self
+                .reconstruction
+                .values(&symbols, &means, &scales, channel, gain, cfg)?;
+            for (k, value) in values.into_iter().enumerate() {
+                let j = element(run, k);
+                let (h, w) = positions[j / m];
+                y_hat.data[(h * y_hat.w + w) * y_hat.c + j % m] = value;
+            }
         }
         Ok(())
     }

@@ -133,8 +133,9 @@ impl Reconstruction {
         self.offsets.is_some()
     }
 
-    /// The latent values of `symbols`; element `j` is in channel `j % m` and has the
-    /// ungained mean `means[j]` and scale `scales[j]`.
+    /// The latent values of `symbols`; element `j` is in channel `channel(j)` and has the
+    /// ungained mean `means[j]` and scale `scales[j]` (the scales are read only with
+    /// reconstruction offsets).
     ///
     /// # Errors
     /// [`CoderError::InvalidInput`] when offsets are asked for without a gain, or the
@@ -144,7 +145,7 @@ impl Reconstruction {
         symbols: &[i32],
         means: &[f32],
         scales: &[f32],
-        m: usize,
+        channel: impl Fn(usize) -> usize,
         gain: Option<Gain<'_>>,
         cfg: Config,
     ) -> Result<Vec<f32>> {
@@ -166,7 +167,10 @@ impl Reconstruction {
                     .iter()
                     .zip(means)
                     .enumerate()
-                    .map(|(j, (&q, &mu))| (q as f32 + mu * g.gain[j % m]) * g.inverse[j % m])
+                    .map(|(j, (&q, &mu))| {
+                        let c = channel(j);
+                        (q as f32 + mu * g.gain[c]) * g.inverse[c]
+                    })
                     .collect())
             }
             (Some(g), Some(network)) => (g, network),
@@ -174,7 +178,7 @@ impl Reconstruction {
         let nonzero: Vec<usize> = (0..symbols.len()).filter(|&j| symbols[j] != 0).collect();
         let mut inputs = Vec::with_capacity(2 * nonzero.len());
         for &j in &nonzero {
-            let g = gain.gain[j % m];
+            let g = gain.gain[channel(j)];
             let scale = scales[j] * g;
             // max(scale, bound) as torch.max: NaN stays NaN.
             inputs.push(if scale < self.bound {
@@ -199,7 +203,7 @@ impl Reconstruction {
         let mut values = Vec::with_capacity(symbols.len());
         let mut next = moved.iter();
         for (j, (&q, &mu)) in symbols.iter().zip(means).enumerate() {
-            let inverse = gain.inverse[j % m];
+            let inverse = gain.inverse[channel(j)];
             let magnitude = if q == 0 {
                 0.0
             } else {
@@ -243,7 +247,7 @@ mod tests {
         let means = [0.25f32, -1.5, 0.1, 2.0];
         let scales = [1.0f32; 4];
         let plain = Reconstruction::plain()
-            .values(&symbols, &means, &scales, 2, None, cfg())
+            .values(&symbols, &means, &scales, |j| j % 2, None, cfg())
             .unwrap();
         assert_eq!(plain, vec![0.25, 1.5, -1.9, 9.0]);
         let (g, inv) = ([2.0f32, 0.5], [0.5f32, 2.0]);
@@ -252,7 +256,7 @@ mod tests {
             inverse: &inv,
         };
         let gained = Reconstruction::plain()
-            .values(&symbols, &means, &scales, 2, Some(gain), cfg())
+            .values(&symbols, &means, &scales, |j| j % 2, Some(gain), cfg())
             .unwrap();
         let expected: Vec<f32> = (0..4)
             .map(|j| (symbols[j] as f32 + means[j] * g[j % 2]) * inv[j % 2])
@@ -273,7 +277,7 @@ mod tests {
             inverse: &inv,
         };
         let out = rec
-            .values(&symbols, &means, &scales, 2, Some(gain), cfg())
+            .values(&symbols, &means, &scales, |j| j % 2, Some(gain), cfg())
             .unwrap();
         assert_eq!(out[0], 0.5);
         for j in 1..4 {
@@ -288,7 +292,7 @@ mod tests {
         }
         // The bound applies to the gained scale: channel 1 at j = 1 reads 0.11.
         assert!(rec
-            .values(&symbols, &means, &scales, 2, None, cfg())
+            .values(&symbols, &means, &scales, |j| j % 2, None, cfg())
             .is_err());
     }
 
