@@ -151,14 +151,14 @@ fn bench_coding_loop(c: &mut Criterion) {
         kernel: Kernel::Vector,
         threads: 1,
     };
-    let (bytes, _) = graph.encode(&y, params.clone(), None, cfg).unwrap();
+    let (bytes, _) = graph.encode(y.view(), params.clone(), None, cfg).unwrap();
     let mut group = c.benchmark_group("coding_loop");
     group.sample_size(10);
     group.throughput(Throughput::Elements((h * w * m) as u64));
     group.bench_function("encode_16x24x192", |b| {
         b.iter(|| {
             graph
-                .encode(black_box(&y), params.clone(), None, cfg)
+                .encode(black_box(y.view()), params.clone(), None, cfg)
                 .unwrap()
         })
     });

@@ -356,6 +356,7 @@ def test_golden_vectors_decode_and_reencode_to_the_committed_bits(name):
     assert digest(y_hat) == expected["y_hat_sha256"]
     again, y_hat_encoder = engine.compress_graph(model, y, z_hat, gain=gain)
     assert again == [string] and digest(string) == expected["string_sha256"]
+    assert engine.encode_graph(model, y, z_hat, gain=gain) == [string]  # (the strings alone)
     assert torch.equal(y_hat_encoder, y_hat)
 
 

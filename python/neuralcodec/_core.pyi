@@ -179,7 +179,8 @@ class LatentGraph:
         gain: npt.NDArray[np.float32] | None = None,
         gain_inverse: npt.NDArray[np.float32] | None = None,
         threads: int = 1,
-    ) -> tuple[bytes, npt.NDArray[np.float32]]: ...
+        latent: bool = True,
+    ) -> tuple[bytes, npt.NDArray[np.float32] | None]: ...
     def decode(
         self,
         data: bytes,

@@ -66,6 +66,7 @@ __all__ = [
     "EngineUnsupportedError",
     "compress_graph",
     "decompress_graph",
+    "encode_graph",
     "export_into",
     "get_num_threads",
     "graph_spec",
@@ -523,8 +524,26 @@ def compress_graph(
     for y_i, z_i in zip(y, z_hat):
         data, y_hat = native.encode(_hwc(y_i), _hwc(z_i), threads=threads, **_gain_arrays(gain))
         strings.append(data)
-        y_hats.append(_chw(y_hat, y.device))
+        y_hats.append(_chw(cast(np.ndarray, y_hat), y.device))
     return strings, torch.stack(y_hats)
+
+
+def encode_graph(
+    model: nn.Module,
+    y: Tensor,
+    z_hat: Tensor,
+    gain: Optional[Tuple[Tensor, Tensor]] = None,
+    threads: Optional[int] = None,
+    description: Optional["ModelDescription"] = None,
+) -> List[bytes]:
+    """The strings of :func:`compress_graph` alone (what ``compress`` needs): the engine
+    hands back no ``y_hat``, which on a large latent saves its copies."""
+    native = latent_graph(model, description)
+    threads = threads or get_num_threads()
+    return [
+        native.encode(_hwc(y_i), _hwc(z_i), threads=threads, latent=False, **_gain_arrays(gain))[0]
+        for y_i, z_i in zip(y, z_hat)
+    ]
 
 
 def decompress_graph(

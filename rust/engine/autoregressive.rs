@@ -23,7 +23,7 @@ use crate::error::{CoderError, Result};
 use crate::rans::{BufferedEncoder, RansDecoder};
 
 use super::kernels::{gemm_acc, gemm_acc_threaded, PackedWeights};
-use super::layers::{Config, FeatureMap, Layer, Network};
+use super::layers::{Config, FeatureMap, FeatureView, Layer, Network};
 use super::quantizer::{gained, symbol, Gain, Reconstruction};
 
 /// The masked context convolution (mask A) over already-decoded latents.
@@ -446,7 +446,7 @@ impl Coder<'_> {
     /// Appends the symbols of `y` to `encoder`, in wavefront order; returns `y_hat`.
     pub(crate) fn encode_into(
         &self,
-        y: &FeatureMap,
+        y: FeatureView<'_>,
         params: &FeatureMap,
         encoder: &mut BufferedEncoder,
     ) -> Result<FeatureMap> {

@@ -39,7 +39,7 @@ use crate::rans::{BufferedEncoder, RansDecoder};
 
 use super::autoregressive::{Autoregressive, Coder, ScaleIndexer};
 use super::kernels::{gemm_acc_threaded, PackedWeights};
-use super::layers::{Config, FeatureMap, Network};
+use super::layers::{Config, FeatureMap, FeatureView, Network};
 use super::quantizer::{gained, symbol, Gain, Reconstruction};
 
 /// Where the means and scales sit in a leaf's parameters.
@@ -488,9 +488,9 @@ impl ChannelGroups {
             let y_group;
             let mut inner = match io {
                 Io::Encode { y, encoder } => {
-                    y_group = slice_channels(y, start, start + size);
+                    y_group = slice_channels(*y, start, start + size);
                     Io::Encode {
-                        y: &y_group,
+                        y: y_group.view(),
                         encoder,
                     }
                 }
@@ -618,7 +618,7 @@ impl RasterScan {
             cfg,
         };
         *y_hat = match io {
-            Io::Encode { y, encoder } => coder.encode_into(y, params, encoder)?,
+            Io::Encode { y, encoder } => coder.encode_into(*y, params, encoder)?,
             Io::Decode { decoder } => coder.decode_from(decoder, params)?,
         };
         Ok(())
@@ -687,7 +687,7 @@ impl LatentCoder {
 /// Encoding (the latent and the buffered coder) or decoding (the string's decoder).
 enum Io<'a, 'b> {
     Encode {
-        y: &'a FeatureMap,
+        y: FeatureView<'a>,
         encoder: &'b mut BufferedEncoder,
     },
     Decode {
@@ -760,7 +760,7 @@ impl LatentGraph {
     /// cannot be coded (NaN, beyond int32).
     pub fn encode(
         &self,
-        y: &FeatureMap,
+        y: FeatureView<'_>,
         z_hat: FeatureMap,
         gain: Option<Gain<'_>>,
         cfg: Config,
@@ -839,7 +839,7 @@ fn concat_channels(maps: &[&FeatureMap], h: usize, w: usize) -> FeatureMap {
 }
 
 /// Channels `start..end` of `map`.
-fn slice_channels(map: &FeatureMap, start: usize, end: usize) -> FeatureMap {
+fn slice_channels(map: FeatureView<'_>, start: usize, end: usize) -> FeatureMap {
     let mut data = Vec::with_capacity(map.h * map.w * (end - start));
     for pixel in map.data.chunks_exact(map.c.max(1)) {
         data.extend_from_slice(&pixel[start..end]);
@@ -952,10 +952,10 @@ pub(crate) mod tests {
             kernel: Kernel::Scalar,
             threads: 1,
         };
-        let (bytes, y_hat) = graph.encode(y, z.clone(), gain, reference).unwrap();
+        let (bytes, y_hat) = graph.encode(y.view(), z.clone(), gain, reference).unwrap();
         for kernel in [Kernel::Vector, Kernel::Scalar] {
             let cfg = Config { kernel, threads };
-            let (again, y_hat_again) = graph.encode(y, z.clone(), gain, cfg).unwrap();
+            let (again, y_hat_again) = graph.encode(y.view(), z.clone(), gain, cfg).unwrap();
             prop_assert_eq!(&again, &bytes);
             prop_assert_eq!(&y_hat_again, &y_hat);
             prop_assert_eq!(&graph.decode(&bytes, z.clone(), gain, cfg).unwrap(), &y_hat);
@@ -1042,18 +1042,18 @@ pub(crate) mod tests {
                 gain: &gains,
                 inverse: &inverse,
             };
-            graph.encode(&y, z.clone(), Some(gain), cfg).unwrap()
+            graph.encode(y.view(), z.clone(), Some(gain), cfg).unwrap()
         };
         let (low, _) = code(0.3);
         let (high, _) = code(2.0);
         assert!(low.len() < high.len(), "{} vs {}", low.len(), high.len());
-        assert!(graph.encode(&y, z.clone(), None, cfg).is_err());
+        assert!(graph.encode(y.view(), z.clone(), None, cfg).is_err());
         let (gains, inverse) = (vec![0.5, 0.5, 0.7], vec![2.0; 3]);
         let varying = Gain {
             gain: &gains,
             inverse: &inverse,
         };
-        assert!(graph.encode(&y, z, Some(varying), cfg).is_err());
+        assert!(graph.encode(y.view(), z, Some(varying), cfg).is_err());
         // Offsets or a gain context on an ungained raster scan.
         let (scales, table) = table();
         let n = 2 * m;
@@ -1114,8 +1114,8 @@ pub(crate) mod tests {
         let mut other = y.clone();
         other.data[(4 + 2) * 2] += 5.0; // (1, 2): odd, a non-anchor
         let z = map(4, 4, 2, 2, 2.0);
-        let (_, a) = graph.encode(&y, z.clone(), None, cfg).unwrap();
-        let (_, b) = graph.encode(&other, z, None, cfg).unwrap();
+        let (_, a) = graph.encode(y.view(), z.clone(), None, cfg).unwrap();
+        let (_, b) = graph.encode(other.view(), z, None, cfg).unwrap();
         for h in 0..4 {
             for w in 0..4 {
                 if (h + w) % 2 == 0 {
@@ -1134,7 +1134,7 @@ pub(crate) mod tests {
         };
         let y = map(3, 4, 3, 1, 8.0);
         let z = map(3, 4, 2, 2, 2.0);
-        let (bytes, _) = graph.encode(&y, z.clone(), None, cfg).unwrap();
+        let (bytes, _) = graph.encode(y.view(), z.clone(), None, cfg).unwrap();
         assert!(matches!(
             graph.decode(&bytes[..bytes.len() - 4], z.clone(), None, cfg),
             Err(CoderError::CorruptStream(_))
@@ -1144,19 +1144,21 @@ pub(crate) mod tests {
         assert!(graph.decode(&longer, z.clone(), None, cfg).is_err());
         let mut nan = y.clone();
         nan.data[5] = f32::NAN;
-        assert!(graph.encode(&nan, z.clone(), None, cfg).is_err());
+        assert!(graph.encode(nan.view(), z.clone(), None, cfg).is_err());
         assert!(graph
-            .encode(&map(3, 3, 3, 1, 1.0), z.clone(), None, cfg)
+            .encode(map(3, 3, 3, 1, 1.0).view(), z.clone(), None, cfg)
             .is_err());
-        assert!(graph.encode(&y, map(3, 4, 5, 2, 1.0), None, cfg).is_err());
+        assert!(graph
+            .encode(y.view(), map(3, 4, 5, 2, 1.0), None, cfg)
+            .is_err());
         let gained = tiny_elic(&[2, 1], 2, 3, true);
-        assert!(gained.encode(&y, z.clone(), None, cfg).is_err());
+        assert!(gained.encode(y.view(), z.clone(), None, cfg).is_err());
         let short = [1.0f32; 2];
         let bad = Gain {
             gain: &short,
             inverse: &short,
         };
-        assert!(gained.encode(&y, z, Some(bad), cfg).is_err());
+        assert!(gained.encode(y.view(), z, Some(bad), cfg).is_err());
         // A spatial network where a pointwise one is needed.
         let (scales, table) = table();
         let spatial = Network {

@@ -57,6 +57,54 @@ impl FeatureMap {
         let start = (y * self.w + x) * self.c;
         &self.data[start..start + self.c]
     }
+
+    /// The map, borrowed.
+    pub fn view(&self) -> FeatureView<'_> {
+        FeatureView {
+            h: self.h,
+            w: self.w,
+            c: self.c,
+            data: &self.data,
+        }
+    }
+}
+
+/// A borrowed `h x w x c` map in the layout of [`FeatureMap`]: what the encoder reads the
+/// latent from, so that a caller's buffer is not copied.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureView<'a> {
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+    /// `data[(y * w + x) * c + ch]`.
+    pub data: &'a [f32],
+}
+
+impl<'a> FeatureView<'a> {
+    /// A view of HWC data.
+    ///
+    /// # Errors
+    /// [`CoderError::InvalidInput`] when `data.len() != h * w * c`.
+    pub fn new(h: usize, w: usize, c: usize, data: &'a [f32]) -> Result<FeatureView<'a>> {
+        if data.len() != h * w * c {
+            return Err(CoderError::InvalidInput(format!(
+                "a {h}x{w}x{c} feature map needs {} values, got {}",
+                h * w * c,
+                data.len()
+            )));
+        }
+        Ok(FeatureView { h, w, c, data })
+    }
+
+    /// The channels of pixel `(y, x)`.
+    #[inline]
+    pub fn pixel(&self, y: usize, x: usize) -> &'a [f32] {
+        let start = (y * self.w + x) * self.c;
+        &self.data[start..start + self.c]
+    }
 }
 
 /// How the engine runs: which kernel, and how many threads may split the outputs.

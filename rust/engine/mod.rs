@@ -32,7 +32,7 @@ pub use graph::{
     LatentGraph, RasterScan,
 };
 pub use kernels::Kernel;
-pub use layers::{Config, Conv2d, ConvTranspose2d, FeatureMap, Layer, Network};
+pub use layers::{Config, Conv2d, ConvTranspose2d, FeatureMap, FeatureView, Layer, Network};
 pub use quantizer::{Gain, Reconstruction};
 
 #[cfg(test)]
@@ -190,7 +190,7 @@ pub(crate) mod tests {
             kernel: Kernel::Vector,
             threads: 1,
         };
-        let (bytes, _) = engine.encode(&y, params.clone(), None, cfg).unwrap();
+        let (bytes, _) = engine.encode(y.view(), params.clone(), None, cfg).unwrap();
         assert!(matches!(
             engine.decode(&bytes[..bytes.len() - 4], params.clone(), None, cfg),
             Err(CoderError::CorruptStream(_))
@@ -200,8 +200,10 @@ pub(crate) mod tests {
         assert!(engine.decode(&longer, params.clone(), None, cfg).is_err());
         let mut nan = y.clone();
         nan.data[7] = f32::NAN;
-        assert!(engine.encode(&nan, params.clone(), None, cfg).is_err());
+        assert!(engine
+            .encode(nan.view(), params.clone(), None, cfg)
+            .is_err());
         let wrong = FeatureMap::new(5, 5, 6, values(1, 150, 2.0)).unwrap();
-        assert!(engine.encode(&y, wrong, None, cfg).is_err());
+        assert!(engine.encode(y.view(), wrong, None, cfg).is_err());
     }
 }

@@ -17,8 +17,8 @@ use pyo3::types::PyBytes;
 use super::{to_py_err, PyCdfTable};
 use crate::engine::{
     Autoregressive, ChannelGroups, Checkerboard, CheckerboardContext, Chunks, Config, ContextModel,
-    Conv2d, ConvTranspose2d, FeatureMap, Gain, GaussianLeaf, Kernel, LatentCoder, LatentGraph,
-    Layer, Network, RasterScan, Reconstruction,
+    Conv2d, ConvTranspose2d, FeatureMap, FeatureView, Gain, GaussianLeaf, Kernel, LatentCoder,
+    LatentGraph, Layer, Network, RasterScan, Reconstruction,
 };
 
 fn slice<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
@@ -38,6 +38,14 @@ fn weight4(name: &str, weight: &PyReadonlyArray4<'_, f32>) -> PyResult<(Vec<f32>
 fn feature_map(name: &str, array: &PyReadonlyArray3<'_, f32>) -> PyResult<FeatureMap> {
     let s = array.shape();
     FeatureMap::new(s[0], s[1], s[2], slice(name, array)?.to_vec()).map_err(to_py_err)
+}
+
+/// A latent handed back to Python: float32 `[H, W, C]`.
+type Latent<'py> = Bound<'py, PyArray3<f32>>;
+
+fn feature_view<'a>(name: &str, array: &'a PyReadonlyArray3<'_, f32>) -> PyResult<FeatureView<'a>> {
+    let s = array.shape();
+    FeatureView::new(s[0], s[1], s[2], slice(name, array)?).map_err(to_py_err)
 }
 
 fn to_numpy<'py>(py: Python<'py>, map: FeatureMap) -> PyResult<Bound<'py, PyArray3<f32>>> {
@@ -423,9 +431,11 @@ impl PyLatentGraph {
         to_numpy(py, params)
     }
 
-    /// Encodes `y` (float32 `[H, W, M]`) given `z_hat` (`[h, w, N]`); `gain` and
-    /// `gain_inverse` (float32 `[M]`) for a gained model. Returns `(string, y_hat)`.
-    #[pyo3(signature = (y, z_hat, gain=None, gain_inverse=None, threads=1))]
+    /// Encodes `y` (float32 `[H, W, M]`, read in place) given `z_hat` (`[h, w, N]`);
+    /// `gain` and `gain_inverse` (float32 `[M]`) for a gained model. Returns `(string,
+    /// y_hat)`, `y_hat` None unless `latent`.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (y, z_hat, gain=None, gain_inverse=None, threads=1, latent=true))]
     fn encode<'py>(
         &self,
         py: Python<'py>,
@@ -434,8 +444,9 @@ impl PyLatentGraph {
         gain: Option<PyReadonlyArray1<'py, f32>>,
         gain_inverse: Option<PyReadonlyArray1<'py, f32>>,
         threads: usize,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyArray3<f32>>)> {
-        let y = feature_map("y", &y)?;
+        latent: bool,
+    ) -> PyResult<(Bound<'py, PyBytes>, Option<Latent<'py>>)> {
+        let y = feature_view("y", &y)?;
         let z_hat = feature_map("z_hat", &z_hat)?;
         let gains = gain_pair(&gain, &gain_inverse)?;
         let cfg = self.config(threads);
@@ -443,10 +454,15 @@ impl PyLatentGraph {
         let (bytes, y_hat) = py
             .detach(|| {
                 let gain = gains.map(|(gain, inverse)| Gain { gain, inverse });
-                graph.encode(&y, z_hat, gain, cfg)
+                graph.encode(y, z_hat, gain, cfg)
             })
             .map_err(to_py_err)?;
-        Ok((PyBytes::new(py, &bytes), to_numpy(py, y_hat)?))
+        let y_hat = if latent {
+            Some(to_numpy(py, y_hat)?)
+        } else {
+            None
+        };
+        Ok((PyBytes::new(py, &bytes), y_hat))
     }
 
     /// Decodes one string of [`encode`](Self::encode): `y_hat` float32 `[H, W, M]`.

@@ -308,7 +308,7 @@ class ElicLiteVbr(VariableRateModel):
         z_strings, z_hat, shape = self._side(y, gain)
         hyper_input = z_hat * gain["z_gain_inv"]
         if use_engine:
-            y_strings, _ = engine.compress_graph(self, y, hyper_input, gain=self._y_gains(gain))
+            y_strings = engine.encode_graph(self, y, hyper_input, gain=self._y_gains(gain))
             strings = [y_strings]
         else:
             strings, _ = self._code_groups(self.h_s(hyper_input), gain, y=y)

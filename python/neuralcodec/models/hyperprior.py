@@ -261,7 +261,7 @@ class ScaleHyperprior(CompressionModel):
             out = self.latent_codec().compress(y)
             return self._result(out["strings"], out["shape"]["hyper"], x)
         z, z_strings, z_hat = self._side_information(y)
-        return self._result([engine.compress_graph(self, y, z_hat)[0], z_strings], z.shape[-2:], x)
+        return self._result([engine.encode_graph(self, y, z_hat), z_strings], z.shape[-2:], x)
 
     def decompress(
         self,

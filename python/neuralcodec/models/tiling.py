@@ -27,9 +27,12 @@ into an output of the finished type.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
+import sys
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -39,7 +42,7 @@ from neuralcodec.layers.layers import ResidualBlockUpsample, ResidualBlockWithSt
 from neuralcodec.ops import compute_padding
 from neuralcodec.settings import DEFAULT_TILE_SIZE
 
-__all__ = ["Footprint", "footprint", "tiled_analysis", "tiled_synthesis"]
+__all__ = ["Footprint", "footprint", "return_freed_memory", "tiled_analysis", "tiled_synthesis"]
 
 _POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.PReLU, GDN)
 
@@ -203,7 +206,29 @@ def _tiled(
             if progress is not None:
                 progress(done, total)
     assert output is not None
+    if total > 1:
+        return_freed_memory()
     return output
+
+
+def return_freed_memory() -> None:
+    """Hands the heap memory a tile loop freed back to the operating system. glibc keeps
+    freed blocks for reuse (about 200 MB after the analysis of a 48-megapixel photo),
+    which would add to what the whole-latent coding that follows holds; ``malloc_trim(0)``
+    returns them. Does nothing where the C library has no ``malloc_trim``."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim() -> Optional[Callable[[int], int]]:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return cast(Callable[[int], int], ctypes.CDLL("libc.so.6").malloc_trim)
+    except (OSError, AttributeError):
+        return None
 
 
 def tiled_analysis(

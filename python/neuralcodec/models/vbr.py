@@ -470,7 +470,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     def _engine_y(self, y: Tensor, z_hat: Tensor, stage: int, scale: Tensor) -> List[bytes]:
         """``y``'s strings from the engine (the coding graph of ``stage``)."""
         gain = self._engine_gain(stage, scale)
-        return engine.compress_graph(self, y, z_hat, gain=gain, description=self.describe(stage))[0]
+        return engine.encode_graph(self, y, z_hat, gain=gain, description=self.describe(stage))
 
     def _engine_y_hat(self, strings: Sequence[bytes], z_hat: Tensor, stage: int, scale: Tensor) -> Tensor:
         gain = self._engine_gain(stage, scale)
