@@ -517,15 +517,8 @@ def compress_graph(
     ``z_hat`` ``[B, N, h, w]`` (the input of ``h_s``); for a gained model ``gain = (gain,
     inverse)``, ``[M]`` each. Returns one string per image and ``y_hat``, the latent the
     decoder reconstructs bit for bit, on ``y``'s device."""
-    native = latent_graph(model, description)
-    threads = threads or get_num_threads()
-    strings: List[bytes] = []
-    y_hats = []
-    for y_i, z_i in zip(y, z_hat):
-        data, y_hat = native.encode(_hwc(y_i), _hwc(z_i), threads=threads, **_gain_arrays(gain))
-        strings.append(data)
-        y_hats.append(_chw(cast(np.ndarray, y_hat), y.device))
-    return strings, torch.stack(y_hats)
+    coded = _encode(model, y, z_hat, gain, threads, description, latent=True)
+    return [data for data, _ in coded], torch.stack([_chw(cast(np.ndarray, y_hat), y.device) for _, y_hat in coded])
 
 
 def encode_graph(
@@ -538,10 +531,23 @@ def encode_graph(
 ) -> List[bytes]:
     """The strings of :func:`compress_graph` alone (what ``compress`` needs): the engine
     hands back no ``y_hat``, which on a large latent saves its copies."""
+    return [data for data, _ in _encode(model, y, z_hat, gain, threads, description, latent=False)]
+
+
+def _encode(
+    model: nn.Module,
+    y: Tensor,
+    z_hat: Tensor,
+    gain: Optional[Tuple[Tensor, Tensor]],
+    threads: Optional[int],
+    description: Optional["ModelDescription"],
+    latent: bool,
+) -> List[Tuple[bytes, Optional[np.ndarray]]]:
+    """``(string, y_hat HWC or None)`` per image, from the native graph."""
     native = latent_graph(model, description)
     threads = threads or get_num_threads()
     return [
-        native.encode(_hwc(y_i), _hwc(z_i), threads=threads, latent=False, **_gain_arrays(gain))[0]
+        native.encode(_hwc(y_i), _hwc(z_i), threads=threads, latent=latent, **_gain_arrays(gain))
         for y_i, z_i in zip(y, z_hat)
     ]
 

@@ -153,13 +153,7 @@ impl GaussianLeaf {
             )));
         }
         let pc = params.c;
-        let gain = if self.gained {
-            Some(gain.ok_or_else(|| {
-                CoderError::InvalidInput("this model codes with a gain; pass one".into())
-            })?)
-        } else {
-            None
-        };
+        let gain = Gain::when(self.gained, gain)?;
         // The coding order: channel by channel (`channel_major`), each a run of the `p`
         // positions, or all `p * m` elements position by position, as one run. Each run is
         // parametrised, coded and reconstructed on its own, so nothing the size of the
@@ -594,13 +588,7 @@ impl RasterScan {
         gain: Option<Gain<'_>>,
         cfg: Config,
     ) -> Result<()> {
-        let gain = if self.gained {
-            Some(gain.ok_or_else(|| {
-                CoderError::InvalidInput("this model codes with a gain; pass one".into())
-            })?)
-        } else {
-            None
-        };
+        let gain = Gain::when(self.gained, gain)?;
         let context_term: Option<Vec<f32>> = match (&self.gain_context, gain) {
             (Some((weight, bias)), Some(g)) => {
                 let g = g.uniform("the raster scan's gain context")?;

@@ -44,6 +44,17 @@ impl<'a> Gain<'a> {
         }
     }
 
+    /// The gain a coder uses: `gain` when it is `gained` (an error without one), else none.
+    pub(crate) fn when(gained: bool, gain: Option<Gain<'a>>) -> Result<Option<Gain<'a>>> {
+        match (gained, gain) {
+            (false, _) => Ok(None),
+            (true, Some(g)) => Ok(Some(g)),
+            (true, None) => Err(CoderError::InvalidInput(
+                "this model codes with a gain; pass one".into(),
+            )),
+        }
+    }
+
     /// The one gain shared by every channel (a scalar-gain model such as CompressAI's
     /// variable-rate models), or an error naming `what` needs it.
     pub(crate) fn uniform(self, what: &str) -> Result<f32> {
