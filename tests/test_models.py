@@ -91,7 +91,7 @@ def test_autoregressive_decoding_recovers_the_encoder_latents_exactly(name):
         y = model.g_a(model.pad(x))
         z_hat = model.entropy_bottleneck.decompress(compressed["strings"][1], compressed["shape"])
         params = model.h_s(z_hat)
-        coded = model.latent_codec()["y"].compress(y, params)
+        coded = model.latent_codec["y"].compress(y, params)
         assert coded["strings"] == [compressed["strings"][0]]
         x_hat = model._synthesize(coded["y_hat"]).clamp(0, 1)
     assert torch.equal(decoded["x_hat"], x_hat)
@@ -141,14 +141,14 @@ def test_from_state_dict_rebuilds_the_same_model(name):
 
 @pytest.mark.parametrize("name", [n for n in ARCHITECTURES if not n.startswith("bmshj2018-factorized")])
 def test_the_first_wave_models_are_latent_codec_compositions_under_compressai_keys(name):
-    """``latent_codec()`` composes the model's own modules (a hyperprior over a Gaussian or
+    """``latent_codec`` composes the model's own modules (a hyperprior over a Gaussian or
     raster-scan ``y`` codec) without registering them: no ``latent_codec.*`` keys, the same
     parameters, ``forward`` and the compat strings through it, and ``describe()`` names
     the model's prefixes."""
     from neuralcodec.latent_codecs import HyperpriorLatentCodec, RasterScanLatentCodec
 
     model = widened_model(name)
-    codec = model.latent_codec()
+    codec = model.latent_codec
     assert isinstance(codec, HyperpriorLatentCodec)
     assert isinstance(codec["y"], RasterScanLatentCodec) == (name in AUTOREGRESSIVE)
     assert not any(key.startswith("latent_codec") for key in model.state_dict())
@@ -166,4 +166,4 @@ def test_the_first_wave_models_are_latent_codec_compositions_under_compressai_ke
         assert torch.equal(model(x)["x_hat"], model.g_s(through["y_hat"]))
         assert model.compress(x, coding_path="compat")["strings"] == codec.compress(model.g_a(model.pad(x)))["strings"]
     model.train()
-    assert model.latent_codec().training
+    assert model.latent_codec.training

@@ -193,7 +193,7 @@ class ScaleHyperprior(CompressionModel):
         self.gaussian_conditional = GaussianConditional(None)
 
     def forward(self, x: Tensor) -> Dict[str, Any]:
-        out = self.latent_codec()(self.g_a(x))
+        out = self.latent_codec(self.g_a(x))
         return {"x_hat": self.g_s(out["y_hat"]), "likelihoods": out["likelihoods"]}
 
     @classmethod
@@ -203,12 +203,14 @@ class ScaleHyperprior(CompressionModel):
         return model
 
     # ------------------------------------------------------------------ coding graph
+    @property
     def latent_codec(self) -> HyperpriorLatentCodec:
         """The model's coding graph as latent codecs (:mod:`neuralcodec.latent_codecs`)
-        over its own modules: a hyperprior whose hyper branch reads ``|y|`` here and whose
-        ``y`` codec is :meth:`_y_codec`. Built on each call and not registered, so the
-        state_dict keys stay CompressAI's (``h_a.*``, not ``latent_codec.hyper.h_a.*``);
-        ``forward`` and the compat path run it, :meth:`describe` describes it."""
+        over its own modules, as the latent-codec models hold theirs: a hyperprior whose
+        hyper branch reads :meth:`hyper_analysis` and whose ``y`` codec is
+        :meth:`_y_codec`. Built on each access and not registered, so the state_dict keys
+        stay CompressAI's (``h_a.*``, not ``latent_codec.hyper.h_a.*``); ``forward`` and the
+        compat path run it, :meth:`describe` describes it."""
         hyper = HyperLatentCodec(entropy_bottleneck=self.entropy_bottleneck, h_a=self.hyper_analysis(), h_s=self.h_s)
         codec = HyperpriorLatentCodec({"y": self._y_codec(), "hyper": hyper})
         # The new wrappers take the model's mode (train: noise, eval: rounding); the
@@ -234,7 +236,7 @@ class ScaleHyperprior(CompressionModel):
         """The coding graph as data (:mod:`neuralcodec.latent_codecs.description`): that of
         :meth:`latent_codec`, its networks named by this model's state_dict prefixes (the
         engine path codes ``y`` from it)."""
-        root = describe_shared(self, self.latent_codec(), aliases={"hyper.h_a": "h_a"})
+        root = describe_shared(self, self.latent_codec, aliases={"hyper.h_a": "h_a"})
         assert isinstance(root, HyperpriorNode)
         return ModelDescription(type(self).__name__, "g_a", "g_s", root, self.downsampling_factor)
 
@@ -258,7 +260,7 @@ class ScaleHyperprior(CompressionModel):
         use_engine = self._use_engine(coding_path)
         y = self._analyze(x, use_engine)
         if not use_engine:
-            out = self.latent_codec().compress(y)
+            out = self.latent_codec.compress(y)
             return self._result(out["strings"], out["shape"]["hyper"], x)
         z, z_strings, z_hat = self._side_information(y)
         return self._result([engine.encode_graph(self, y, z_hat), z_strings], z.shape[-2:], x)
@@ -277,7 +279,7 @@ class ScaleHyperprior(CompressionModel):
             z_hat = self.entropy_bottleneck.decompress(strings[1], z_shape)
             y_hat = engine.decompress_graph(self, strings[0], z_hat).to(z_hat.dtype)
         else:
-            y_hat = self.latent_codec().decompress(strings, {"y": self._y_shape(z_shape), "hyper": z_shape})["y_hat"]
+            y_hat = self.latent_codec.decompress(strings, {"y": self._y_shape(z_shape), "hyper": z_shape})["y_hat"]
         return self._decoded(y_hat, x_size)
 
 
