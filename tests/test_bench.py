@@ -1,16 +1,14 @@
 """Library codecs, the benchmark runner, and the ``bench`` command."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runs import run_cli, run_in_process
 
 from neuralcodec.bench.codecs import JPEG, BenchError
 from neuralcodec.bench.runner import ALIASES, CODECS, make_codec, run_benchmark
-from neuralcodec.cli import main
 from neuralcodec.eval.images import DatasetError, collect_images, read_rgb
 from neuralcodec.eval.results import RESULT_KEYS, load_results
 
@@ -190,43 +188,25 @@ def test_datasets_are_collected_in_name_order_and_bad_ones_are_refused(tmp_path)
 
 
 # ------------------------------------------------------------------------- command line
-def _cli(*args, cwd=None):
-    """``python -m neuralcodec ARGS`` in a subprocess: the real command, end to end."""
-    return subprocess.run(
-        [sys.executable, "-m", "neuralcodec", *map(str, args)], capture_output=True, text=True, cwd=cwd
-    )
-
-
-def _main(capsys, *args):
-    """``neuralcodec ARGS`` in this process (``cli.main``, as the command runs it): the exit
-    code (argparse's usage errors included), stdout and stderr."""
-    try:
-        code = main([str(arg) for arg in args])
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_bench_command_writes_a_results_file(tmp_path, capsys):
     output = tmp_path / "jpeg.json"
-    result = _cli("bench", "jpeg420", IMAGES, "--quality", "30", "70", "-o", output, "--workers", "1", "--no-progress")
+    result = run_cli("bench", "jpeg420", IMAGES, "--quality", "30", "70", "-o", output, "--workers", "1", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "wrote" in result.stdout and "PSNR-RGB" in result.stdout
     data = load_results(output)
     assert data["name"] == "jpeg420" and data["qualities"] == [30, 70]
     assert json.loads(output.read_text())["results"]["bpp"] == data["results"]["bpp"]
     # The refusal and --force in-process: the subprocess above is the end-to-end run.
-    code, _, err = _main(capsys, "bench", "jpeg420", IMAGES, "--quality", "50", "-o", output, "--workers", "1", "--no-progress")
+    code, _, err = run_in_process(capsys, "bench", "jpeg420", IMAGES, "--quality", "50", "-o", output, "--workers", "1", "--no-progress")
     assert code == 2 and "--force" in err  # refused before any coding
     assert load_results(output)["qualities"] == [30, 70]
-    code, _, err = _main(capsys, "bench", "jpeg", IMAGES, "-q", "50", "-o", output, "--workers", "1", "--quiet", "--force")
+    code, _, err = run_in_process(capsys, "bench", "jpeg", IMAGES, "-q", "50", "-o", output, "--workers", "1", "--quiet", "--force")
     assert code == 0, err
     assert load_results(output)["qualities"] == [50] and load_results(output)["name"] == "jpeg420"
 
 
 def test_bench_command_without_output_prints_json(capsys):
-    code, out, err = _main(capsys, "bench", "jpeg2000", IMAGES / "kodim05-64x48.png", "-q", "20", "--workers", "1", "--no-progress")
+    code, out, err = run_in_process(capsys, "bench", "jpeg2000", IMAGES / "kodim05-64x48.png", "-q", "20", "--workers", "1", "--no-progress")
     assert code == 0, err
     assert json.loads(out)["qualities"] == [20]
 
@@ -245,14 +225,14 @@ def test_bench_command_without_output_prints_json(capsys):
 )
 def test_bench_command_bad_input_exits_2_with_a_clear_message(args, message, capsys):
     # In-process: an exception escaping the command would fail the test, as a traceback would.
-    code, _, err = _main(capsys, *args)
+    code, _, err = run_in_process(capsys, *args)
     assert code == 2
     assert message in err
     assert "Traceback" not in err
 
 
 def test_bench_list_shows_every_codec(capsys):
-    code, out, _ = _main(capsys, "bench", "--list")
+    code, out, _ = run_in_process(capsys, "bench", "--list")
     assert code == 0
     for name in CODECS:
         assert name in out

@@ -2,12 +2,11 @@
 exit code of a partial failure, output on stdout and stderr), and in-process (``cli.main``,
 which returns the exit code the command exits with) for the rest."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from cli_runs import run_cli, run_in_process
 from PIL import Image
 
 from codec_models import pixels, small_model
@@ -37,25 +36,9 @@ def images(tmp_path):
     return folder
 
 
-def run(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "neuralcodec", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
-
-
-def run_here(capsys, *args):
-    """The command in this process: ``(exit code, stdout, stderr)``, argparse's exits included."""
-    try:
-        code = main([str(arg) for arg in args])
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 # ------------------------------------------------------------------ subprocess
 def test_a_folder_with_some_bad_images_compresses_the_rest_and_exits_1(tmp_path, images, checkpoint, capsys):
-    result = run("compress", images, "-o", tmp_path / "out", "--checkpoint", checkpoint)
+    result = run_cli("compress", images, "-o", tmp_path / "out", "--checkpoint", checkpoint)
     assert result.returncode == 1, result.stderr
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*")) == [
         "a.nci", "trip", "trip/b.nci",
@@ -68,7 +51,7 @@ def test_a_folder_with_some_bad_images_compresses_the_rest_and_exits_1(tmp_path,
     assert lines[0].split() == ["input", "output", "size", "bytes", "bpp", "time"]
     assert any("60x40" in line for line in lines) and lines[-1].startswith("total")
 
-    code, _, err = run_here(capsys, "decompress", tmp_path / "out", "-o", tmp_path / "back", "--checkpoint", checkpoint)
+    code, _, err = run_in_process(capsys, "decompress", tmp_path / "out", "-o", tmp_path / "back", "--checkpoint", checkpoint)
     assert code == 0, err
     with Image.open(tmp_path / "back" / "a.png") as a, Image.open(tmp_path / "back" / "trip" / "b.png") as b:
         assert (a.size, a.mode, b.size, b.mode) == ((60, 40), "RGB", (5, 17), "L")
@@ -78,10 +61,10 @@ def test_a_folder_with_some_bad_images_compresses_the_rest_and_exits_1(tmp_path,
 def test_existing_outputs_are_kept_unless_forced(tmp_path, images, checkpoint, capsys):
     target = tmp_path / "a.nci"
     target.write_bytes(b"keep me")
-    code, _, err = run_here(capsys, "compress", images / "a.png", "-o", target, "--checkpoint", checkpoint)
+    code, _, err = run_in_process(capsys, "compress", images / "a.png", "-o", target, "--checkpoint", checkpoint)
     assert code == 1
     assert "exists; pass --force" in err and target.read_bytes() == b"keep me"
-    code, _, err = run_here(capsys, "compress", images / "a.png", "-o", target, "--checkpoint", checkpoint, "--force", "--quiet")
+    code, _, err = run_in_process(capsys, "compress", images / "a.png", "-o", target, "--checkpoint", checkpoint, "--force", "--quiet")
     assert code == 0, err
     assert read_header(target.read_bytes()).width == 60
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
@@ -89,15 +72,15 @@ def test_existing_outputs_are_kept_unless_forced(tmp_path, images, checkpoint, c
 
 def test_help_documents_the_exit_codes_and_usage_errors_exit_2(tmp_path, capsys):
     for command in ("compress", "decompress"):
-        code, out, _ = run_here(capsys, command, "--help")
+        code, out, _ = run_in_process(capsys, command, "--help")
         assert code == 0
         assert "exit codes" in out and "--force" in out and "--max-pixels" in out
-    assert run_here(capsys, "compress")[0] == 2
-    assert run_here(capsys, "compress", tmp_path, "--bogus")[0] == 2
+    assert run_in_process(capsys, "compress")[0] == 2
+    assert run_in_process(capsys, "compress", tmp_path, "--bogus")[0] == 2
     (tmp_path / "empty").mkdir()
-    code, _, err = run_here(capsys, "decompress", tmp_path / "empty")
+    code, _, err = run_in_process(capsys, "decompress", tmp_path / "empty")
     assert code == 2 and "no input files" in err
-    code, out, _ = run_here(capsys, "--help")
+    code, out, _ = run_in_process(capsys, "--help")
     assert code == 0 and "compress" in out and "decompress" in out
 
 

@@ -6,13 +6,12 @@ the command handles its sources and bad input.
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cli_runs import run_cli
 
 from neuralcodec.cli import main
 from neuralcodec.eval.images import collect_images, read_rgb
@@ -75,10 +74,6 @@ def test_evaluate_builds_the_results_layout_over_rate_points():
 
 
 # ------------------------------------------------------------------------- command line
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "neuralcodec", *map(str, args)], capture_output=True, text=True)
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
@@ -95,7 +90,7 @@ def checkpoints(tmp_path_factory):
 def test_eval_command_evaluates_checkpoint_files(checkpoints, tmp_path, capsys):
     paths, _ = checkpoints
     output = tmp_path / "results.json"
-    result = _cli("eval", IMAGES, "--checkpoint", *paths, "-o", output, "--no-progress", "--name", "mine")
+    result = run_cli("eval", IMAGES, "--checkpoint", *paths, "-o", output, "--no-progress", "--name", "mine")
     assert result.returncode == 0, result.stderr
     assert "PSNR-RGB" in result.stdout and "wrote" in result.stdout
     data = load_results(output)
@@ -195,7 +190,7 @@ def test_eval_command_without_cuda_refuses_cuda(checkpoints, capsys):
 
 
 def test_eval_command_on_a_missing_dataset_exits_2():
-    result = _cli("eval", "/nonexistent/kodak", "--no-progress")
+    result = run_cli("eval", "/nonexistent/kodak", "--no-progress")
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
 

@@ -3,12 +3,11 @@
 import doctest
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runs import run_cli, run_in_process
 from PIL import Image
 
 from neuralcodec.eval.rd import (
@@ -203,23 +202,6 @@ def test_plots_can_be_svg_and_other_suffixes_are_refused(tmp_path):
 
 
 # ----------------------------------------------------------------------- command line
-def _cli(*args):
-    """``python -m neuralcodec ARGS`` in a subprocess: the real command, end to end."""
-    return subprocess.run([sys.executable, "-m", "neuralcodec", *map(str, args)], capture_output=True, text=True)
-
-
-def _here(capsys, *args):
-    """The command in this process (``cli.main``): ``(exit code, stdout, stderr)``."""
-    from neuralcodec.cli import main
-
-    try:
-        code = main([str(arg) for arg in args])
-    except SystemExit as exit_:  # argparse's usage errors
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 @pytest.fixture
 def curve_files(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
@@ -230,22 +212,22 @@ def curve_files(tmp_path):
 
 def test_bdrate_command_prints_the_deltas(curve_files, capsys):
     a, b = curve_files
-    result = _cli("bdrate", a, b)
+    result = run_cli("bdrate", a, b)
     assert result.returncode == 0, result.stderr
     assert "reference: ref" in result.stdout
     assert "BD-rate    -10.00 %" in result.stdout
     assert "BD-PSNR" in result.stdout
-    assert "BD-MS-SSIM(dB)" in _here(capsys, "bdrate", a, b, "--metric", "ms-ssim")[1]
+    assert "BD-MS-SSIM(dB)" in run_in_process(capsys, "bdrate", a, b, "--metric", "ms-ssim")[1]
 
 
 def test_bdrate_command_reports_bad_files_with_exit_code_2(curve_files, tmp_path, capsys):
     a, _ = curve_files
     (tmp_path / "broken.json").write_text("{")
-    code, _, err = _here(capsys, "bdrate", a, tmp_path / "broken.json")
+    code, _, err = run_in_process(capsys, "bdrate", a, tmp_path / "broken.json")
     assert code == 2 and "not a JSON results file" in err
     far = tmp_path / "far.json"
     write_results(_results("far", RATES, [p + 30 for p in PSNRS]), far)
-    code, _, err = _here(capsys, "bdrate", a, far)
+    code, _, err = run_in_process(capsys, "bdrate", a, far)
     assert code == 1 and "do not overlap" in err
 
 
@@ -253,25 +235,25 @@ def test_plot_command_writes_the_png_and_annotates_bd_rate(curve_files, tmp_path
     pytest.importorskip("matplotlib")
     a, b = curve_files
     output = tmp_path / "plot.png"
-    result = _cli("plot", a, b, "-o", output, "--reference", "ref", "--size", "500x400")
+    result = run_cli("plot", a, b, "-o", output, "--reference", "ref", "--size", "500x400")
     assert result.returncode == 0, result.stderr
     with Image.open(output) as img:
         assert img.size == (500, 400)
     # The rest in-process: the subprocess above is the end-to-end run.
-    assert _here(capsys, "plot", a, "-o", tmp_path / "x.gif")[0] == 2
-    code, _, err = _here(capsys, "plot", a, "-o", output, "--reference", "nope", "--force")
+    assert run_in_process(capsys, "plot", a, "-o", tmp_path / "x.gif")[0] == 2
+    code, _, err = run_in_process(capsys, "plot", a, "-o", output, "--reference", "nope", "--force")
     assert code == 2 and "--reference" in err
     before = output.read_bytes()
-    code, _, err = _here(capsys, "plot", a, "-o", output)  # an existing plot is not replaced unasked
+    code, _, err = run_in_process(capsys, "plot", a, "-o", output)  # an existing plot is not replaced unasked
     assert code == 2 and "--force" in err and output.read_bytes() == before
-    assert _here(capsys, "plot", a, "-o", output, "--size", "300x200", "--force")[0] == 0
+    assert run_in_process(capsys, "plot", a, "-o", output, "--size", "300x200", "--force")[0] == 0
     with Image.open(output) as img:
         assert img.size == (300, 200)
     link = tmp_path / "link.png"  # a link counts as an existing output, even a dangling one
     link.symlink_to(tmp_path / "nowhere.png")
-    assert _here(capsys, "plot", a, "-o", link)[0] == 2 and link.is_symlink()
-    assert _here(capsys, "plot", a, "-o", link, "--force")[0] == 0
-    assert _here(capsys, "plot", a, "-o", output, "--size", "big")[0] == 2
+    assert run_in_process(capsys, "plot", a, "-o", link)[0] == 2 and link.is_symlink()
+    assert run_in_process(capsys, "plot", a, "-o", link, "--force")[0] == 0
+    assert run_in_process(capsys, "plot", a, "-o", output, "--size", "big")[0] == 2
 
 
 def test_results_and_plots_never_replace_a_file_unless_forced(tmp_path):

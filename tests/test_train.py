@@ -272,23 +272,19 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path):
 
 
 def test_cli_trains_refuses_to_clobber_and_resumes(tmp_path, capsys):
-    from neuralcodec.cli import main
+    from cli_runs import run_cli, run_in_process
 
     images = _write_images(tmp_path / "train")
     out = tmp_path / "run"
     args = ["train", str(images), "-o", str(out), "--N", "8", "--M", "8",
             "--batch-size", "1", "--patch-size", "64", "--no-progress", "--threads", "1"]
-    first = subprocess.run([sys.executable, "-m", "neuralcodec", *args, "--steps", "2"], capture_output=True, text=True,
-                           timeout=300)
+    first = run_cli(*args, "--steps", "2")
     assert first.returncode == 0, first.stderr
     assert "weights:" in first.stdout and (out / "weights.safetensors").is_file()
 
-    def run(*more):  # the same command in this process (cli.main); the subprocess above is the end-to-end run
-        try:
-            code = main([*args, *more])
-        except SystemExit as exit_:  # argparse's usage errors
-            code = exit_.code
-        return code, capsys.readouterr().err
+    def run(*more):  # the same command in this process; the subprocess above is the end-to-end run
+        code, _, err = run_in_process(capsys, *args, *more)
+        return code, err
 
     code, err = run("--steps", "2")
     assert code == 2 and "--resume" in err
