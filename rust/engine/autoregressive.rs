@@ -24,7 +24,7 @@ use crate::rans::{BufferedEncoder, RansDecoder};
 
 use super::kernels::{gemm_acc, gemm_acc_threaded, PackedWeights};
 use super::layers::{Config, FeatureMap, FeatureView, Layer, Network};
-use super::quantizer::{gained, symbol, Gain, Reconstruction};
+use super::quantizer::{coded_symbol, gained, Gain, Reconstruction};
 
 /// The masked context convolution (mask A) over already-decoded latents.
 #[derive(Debug, Clone)]
@@ -466,13 +466,8 @@ impl Coder<'_> {
             for (i, &(h, w)) in wave.iter().enumerate() {
                 let values = y.pixel(h, w);
                 for c in 0..m {
-                    let mean = gained(means[i * m + c], 0.0, c, self.gain).0;
-                    symbols.push(symbol(values[c], mean, c, self.gain).ok_or_else(|| {
-                        CoderError::InvalidInput(format!(
-                            "latent value {} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})",
-                            values[c]
-                        ))
-                    })?);
+                    let mean = means[i * m + c];
+                    symbols.push(coded_symbol(values[c], mean, c, (h, w), self.gain)?);
                 }
             }
             self.store_wave(&mut y_pad, &wave, &symbols, &means, &scales)?;

@@ -40,7 +40,7 @@ use crate::rans::{BufferedEncoder, RansDecoder};
 use super::autoregressive::{Autoregressive, Coder, ScaleIndexer};
 use super::kernels::{gemm_acc_threaded, PackedWeights};
 use super::layers::{Config, FeatureMap, FeatureView, Network};
-use super::quantizer::{gained, symbol, Gain, Reconstruction};
+use super::quantizer::{coded_symbol, gained, Gain, Reconstruction};
 
 /// Where the means and scales sit in a leaf's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,12 +195,7 @@ impl GaussianLeaf {
                         let (i, c) = (j / m, j % m);
                         let (h, w) = positions[i];
                         let value = y.pixel(h, w)[c];
-                        let mean = gained(mean, 0.0, c, gain).0;
-                        symbols.push(symbol(value, mean, c, gain).ok_or_else(|| {
-                            CoderError::InvalidInput(format!(
-                                "latent value {value} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})"
-                            ))
-                        })?);
+                        symbols.push(coded_symbol(value, mean, c, (h, w), gain)?);
                     }
                     encoder.encode(&symbols, &indexes, &self.table)?;
                 }

@@ -31,13 +31,7 @@ impl FeatureMap {
     /// # Errors
     /// [`CoderError::InvalidInput`] when `data.len() != h * w * c`.
     pub fn new(h: usize, w: usize, c: usize, data: Vec<f32>) -> Result<FeatureMap> {
-        if data.len() != h * w * c {
-            return Err(CoderError::InvalidInput(format!(
-                "a {h}x{w}x{c} feature map needs {} values, got {}",
-                h * w * c,
-                data.len()
-            )));
-        }
+        FeatureView::new(h, w, c, &data)?;
         Ok(FeatureMap { h, w, c, data })
     }
 

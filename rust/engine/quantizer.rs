@@ -102,6 +102,27 @@ pub(crate) fn symbol(
         .then_some(q as i32)
 }
 
+/// The symbol of the latent value `value` at channel `c` of position `(h, w)`, given its
+/// (ungained) mean: [`symbol`] around the gained mean.
+///
+/// # Errors
+/// [`CoderError::InvalidInput`] naming the value and where it is, when it cannot be coded.
+#[inline]
+pub(crate) fn coded_symbol(
+    value: f32,
+    mean: f32,
+    c: usize,
+    (h, w): (usize, usize),
+    gain: Option<Gain<'_>>,
+) -> Result<i32> {
+    let mean = gained(mean, 0.0, c, gain).0;
+    symbol(value, mean, c, gain).ok_or_else(|| {
+        CoderError::InvalidInput(format!(
+            "latent value {value} at channel {c}, position ({h}, {w}) cannot be coded (not finite or outside int32 around its mean {mean})"
+        ))
+    })
+}
+
 /// How decoded symbols become latent values (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct Reconstruction {
@@ -113,14 +134,11 @@ pub struct Reconstruction {
 
 impl Reconstruction {
     /// `q + mu` (or `(q + mu g) g'` with a gain).
-    pub const PLAIN: Reconstruction = Reconstruction {
-        offsets: None,
-        bound: 0.0,
-    };
-
-    /// [`Reconstruction::PLAIN`].
     pub fn plain() -> Reconstruction {
-        Reconstruction::PLAIN
+        Reconstruction {
+            offsets: None,
+            bound: 0.0,
+        }
     }
 
     /// With reconstruction offsets from `offsets`, a pointwise network of two input
