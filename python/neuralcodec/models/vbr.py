@@ -447,9 +447,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     def _gained(self, node: Node) -> Node:
         """``y``'s node of the parent model, coded with the gain."""
         offsets = None if self.no_quantoffset else "QuantABCD"
-        if isinstance(node, GaussianConditionalNode):
-            return dataclasses.replace(node, gain=True, reconstruction_offsets=offsets)
-        if isinstance(node, RasterScanNode):
+        if isinstance(node, (GaussianConditionalNode, RasterScanNode)):
             return dataclasses.replace(node, gain=True, reconstruction_offsets=offsets)
         raise NotImplementedError(f"{type(self).__name__} cannot gain a {node.kind} node")
 
