@@ -7,10 +7,17 @@ import pytest
 import torch
 from torch import nn
 
-from neuralcodec.models import Cheng2020Attention, MeanScaleHyperprior
+from neuralcodec.models import Cheng2020Attention, MeanScaleHyperprior, tiling
 from neuralcodec.models.base import unit_to_pixels
 from neuralcodec.models.elic_lite import ElicLiteVbr
-from neuralcodec.models.tiling import Footprint, footprint, tiled_analysis, tiled_synthesis
+from neuralcodec.models.tiling import (
+    Footprint,
+    analysis_halo,
+    footprint,
+    synthesis_halo,
+    tiled_analysis,
+    tiled_synthesis,
+)
 from neuralcodec.ops import compute_padding
 
 
@@ -29,6 +36,57 @@ def test_footprints_of_the_shipped_transforms():
     assert footprint(model.g_a) == Footprint(16.0, 30.0)
     assert footprint(model.g_s).scale == 1 / 16
     assert footprint(Cheng2020Attention(24).g_a).scale == 16.0
+
+
+def test_halos_are_what_the_receptive_field_reaches():
+    model = MeanScaleHyperprior(24, 32)
+    # 30 pixels before a latent's own 16 and 30 - 15 after it; 1.875 latents around a pixel.
+    assert analysis_halo(footprint(model.g_a)) == (2, 1)
+    assert synthesis_halo(footprint(model.g_s)) == (1, 2)
+    # An even kernel reaches one pixel further right than left.
+    assert footprint(nn.Conv2d(3, 4, 4, stride=2, padding=1)) == Footprint(2.0, 2.0)
+    assert analysis_halo(Footprint(2.0, 2.0)) == (1, 1)
+
+
+def _tiled_with_halo(monkeypatch, which, halo, run):
+    monkeypatch.setattr(tiling, which, lambda shape: halo)
+    try:
+        return run()
+    finally:
+        monkeypatch.undo()
+
+
+def test_the_halos_are_the_smallest_that_give_the_whole_image_result(monkeypatch):
+    """One latent position less on either side changes the result: the halos are exact,
+    not padded with spare positions that cost convolutions on every tile."""
+    torch.manual_seed(1)
+    model = MeanScaleHyperprior(8, 12).eval()
+    x = torch.rand(1, 3, 128, 192)
+    with torch.no_grad():
+        y, x_hat = model.g_a(x), model.g_s(model.g_a(x))
+
+        def analysis():
+            return tiled_analysis(model.g_a, x, tile=32)
+
+        def synthesis():
+            return tiled_synthesis(model.g_s, y, tile=32)
+
+        before, after = analysis_halo(footprint(model.g_a))
+        assert (analysis() - y).abs().max() <= 1e-5
+        for halo in [(before - 1, after), (before, after - 1)]:
+            assert (_tiled_with_halo(monkeypatch, "analysis_halo", halo, analysis) - y).abs().max() > 1e-4
+        before, after = synthesis_halo(footprint(model.g_s))
+        assert (synthesis() - x_hat).abs().max() <= 1e-5
+        for halo in [(before - 1, after), (before, after - 1)]:
+            assert (_tiled_with_halo(monkeypatch, "synthesis_halo", halo, synthesis) - x_hat).abs().max() > 1e-4
+
+
+def test_an_even_kernel_is_tiled_exactly():
+    torch.manual_seed(2)
+    g_a = nn.Sequential(nn.Conv2d(3, 4, 4, stride=2, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 4, stride=2, padding=1))
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        assert (tiled_analysis(g_a, x, tile=16) - g_a(x)).abs().max() <= 1e-5
 
 
 def test_a_module_it_cannot_analyse_gives_no_footprint():

@@ -42,7 +42,15 @@ from neuralcodec.layers.layers import ResidualBlockUpsample, ResidualBlockWithSt
 from neuralcodec.ops import compute_padding
 from neuralcodec.settings import DEFAULT_TILE_SIZE
 
-__all__ = ["Footprint", "footprint", "return_freed_memory", "tiled_analysis", "tiled_synthesis"]
+__all__ = [
+    "Footprint",
+    "analysis_halo",
+    "footprint",
+    "return_freed_memory",
+    "synthesis_halo",
+    "tiled_analysis",
+    "tiled_synthesis",
+]
 
 _POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity, nn.PReLU, GDN)
 
@@ -70,7 +78,9 @@ def _conv(module: nn.Conv2d) -> Optional[Footprint]:
     k, s, d = kernel[0], stride[0], dilation[0]
     if set(padding) != {d * (k - 1) // 2}:  # "same" padding only: the output grid is the input's / s
         return None
-    return Footprint(float(s), d * (k - 1) / 2)
+    # Output j reads inputs s*j - p .. s*j - p + d*(k - 1): an even kernel reaches one further right.
+    p = padding[0]
+    return Footprint(float(s), float(max(p, d * (k - 1) - p)))
 
 
 def _conv_transpose(module: nn.ConvTranspose2d) -> Optional[Footprint]:
@@ -115,12 +125,10 @@ def footprint(module: nn.Module) -> Optional[Footprint]:
         return Footprint(1.0 / module.upscale_factor, 1.0)
     if isinstance(module, _POINTWISE):
         return Footprint(1.0, 0.0)
-    if isinstance(module, ResidualBlockWithStride):
-        main = footprint(nn.Sequential(module.conv1, module.conv2))
-        return None if main is None else Footprint(main.scale, main.radius + 1)
-    if isinstance(module, ResidualBlockUpsample):
-        main = footprint(nn.Sequential(module.subpel_conv, module.conv))
-        return None if main is None else Footprint(main.scale, main.radius + 1)
+    if isinstance(module, ResidualBlockWithStride):  # the skip (a strided 1x1 or identity) reaches less
+        return footprint(nn.Sequential(module.conv1, module.conv2))
+    if isinstance(module, ResidualBlockUpsample):  # the skip is the main path's first layer
+        return footprint(nn.Sequential(module.subpel_conv, module.conv))
     # Any other block: bounded when every leaf keeps the resolution; branches in parallel
     # or in series, the sum of the leaves' radii bounds the block's.
     radius = 0.0
@@ -132,12 +140,30 @@ def footprint(module: nn.Module) -> Optional[Footprint]:
     return Footprint(1.0, radius)
 
 
-def _windows(size: int, tile: int, halo: int) -> Iterator[Tuple[int, int, int, int]]:
+def analysis_halo(shape: Footprint) -> Tuple[int, int]:
+    """The latent positions a downsampling transform's tile must read beyond its own on
+    each side, ``(before, after)``: output ``o`` reads input pixels ``s*o - r .. s*o + r``
+    (``s = shape.scale``, ``r = shape.radius``); the tile's window starts on the stride grid
+    at ``s*(o0 - before) <= s*o0 - r`` and ends past ``s*(o1 - 1) + r``."""
+    scale, radius = shape.scale, shape.radius
+    return math.ceil(radius / scale), max(0, math.ceil((radius + 1 - scale) / scale))
+
+
+def synthesis_halo(shape: Footprint) -> Tuple[int, int]:
+    """The latent positions an upsampling transform's tile must read beyond its own on each
+    side, ``(before, after)``: output pixel ``P`` (at latent position ``P / S``, ``S = 1 /
+    shape.scale``) reads the latents within ``R = shape.radius`` of it, so the tile's pixels
+    ``S*o0 .. S*o1 - 1`` read the latents ``o0 - R .. o1 - 1/S + R``."""
+    upscale, radius = 1.0 / shape.scale, shape.radius
+    return math.floor(radius), math.floor(radius - 1.0 / upscale) + 1
+
+
+def _windows(size: int, tile: int, halo: Tuple[int, int]) -> Iterator[Tuple[int, int, int, int]]:
     """Tiles ``[o0, o1)`` of a latent grid of ``size``, each with its window ``[i0, i1)``
-    (``halo`` more on each side, clipped to the grid)."""
+    (``halo = (before, after)`` more on each side, clipped to the grid)."""
     for start in range(0, size, tile):
         stop = min(size, start + tile)
-        yield start, stop, max(0, start - halo), min(size, stop + halo)
+        yield start, stop, max(0, start - halo[0]), min(size, stop + halo[1])
 
 
 def _tiled(
@@ -145,7 +171,7 @@ def _tiled(
     x: Tensor,
     scale: int,
     tile_out: int,
-    halo_out: int,
+    halo_out: Tuple[int, int],
     upsample: bool,
     progress: Optional[Callable[[int, int], None]] = None,
     padding: Tuple[int, int, int, int] = (0, 0, 0, 0),
@@ -154,7 +180,7 @@ def _tiled(
     channels_last: bool = False,
 ) -> Tensor:
     """The loop of both directions: ``scale`` is the transform's stride (image pixels per
-    latent position); tiles and halos are counted in latent positions. ``padding``
+    latent position); tiles and halos (before, after) are counted in latent positions. ``padding``
     (left, right, top, bottom; analysis only) pads ``x`` by edge replication, window by
     window, without a padded copy of the image. Synthesis only: ``crop`` (top, left,
     height, width) keeps that part of the output, ``finish`` maps each kept piece before
@@ -262,9 +288,8 @@ def tiled_analysis(
     padded = (x.shape[-2] + padding[2] + padding[3], x.shape[-1] + padding[0] + padding[1])
     if padded[0] % scale or padded[1] % scale:
         raise ValueError(f"tiled_analysis needs sizes that are multiples of {scale}, got {padded}")
-    halo = math.ceil(shape.radius / scale) + 1  # in output (latent) pixels
-    return _tiled(transform or g_a, x, scale, max(1, tile // scale), halo, upsample=False, progress=progress,
-                  padding=padding)
+    return _tiled(transform or g_a, x, scale, max(1, tile // scale), analysis_halo(shape), upsample=False,
+                  progress=progress, padding=padding)
 
 
 def tiled_synthesis(
@@ -302,6 +327,5 @@ def tiled_synthesis(
             raise ValueError(f"x_size {tuple(x_size)} does not fit in the output of {(full_h, full_w)}")
         left, _, top, _ = compute_padding(height, width, out_h=full_h, out_w=full_w)[0]
         crop = (top, left, height, width)
-    halo = math.ceil(shape.radius) + 1  # radius is in input (latent) pixels here
-    return _tiled(transform or g_s, y_hat, scale, max(1, tile // scale), halo, upsample=True, progress=progress,
-                  crop=crop, finish=finish, channels_last=channels_last)
+    return _tiled(transform or g_s, y_hat, scale, max(1, tile // scale), synthesis_halo(shape), upsample=True,
+                  progress=progress, crop=crop, finish=finish, channels_last=channels_last)
