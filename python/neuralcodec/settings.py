@@ -19,7 +19,7 @@ its parsers (and ``--help``) without loading numpy or torch.
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 __all__ = [
     "COMPRESSAI_QUALITIES",
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_LAMBDAS",
     "DEFAULT_QUALITY",
     "ENGINE_THREADS_VARIABLE",
+    "COMPRESSAI_LAMBDAS",
     "DEFAULT_TILE_SIZE",
     "IMAGE_SUFFIXES",
     "METRICS",
@@ -71,6 +72,12 @@ COMPRESSAI_QUALITIES: Dict[str, range] = {
 VARIABLE_RATE_ARCHITECTURES = ("bmshj2018-hyperprior-vbr", "mbt2018-mean-vbr", "mbt2018-vbr")
 #: The distortions CompressAI's weights were trained for.
 METRICS = ("mse", "ms-ssim")
+#: Metric -> the rate-distortion weight CompressAI trains its quality levels 1, 2, ... with
+#: (``lambda * 255^2 * MSE + bpp``, ``lambda * (1 - MS-SSIM) + bpp``).
+COMPRESSAI_LAMBDAS: Dict[str, Tuple[float, ...]] = {
+    "mse": (0.0018, 0.0035, 0.0067, 0.0130, 0.025, 0.0483, 0.0932, 0.18),
+    "ms-ssim": (2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.0),
+}
 
 
 def qualities_of(architecture: Optional[str] = None) -> Sequence[int]:

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -69,8 +70,9 @@ from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.files import write_atomic
 from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel, unit_to_pixels
+from neuralcodec.models.refinement import EFFORT_STEPS, MAX_REFINED_PIXELS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
-from neuralcodec.settings import DEFAULT_QUALITY, VARIABLE_RATE_ARCHITECTURES
+from neuralcodec.settings import COMPRESSAI_LAMBDAS, DEFAULT_LAMBDAS, DEFAULT_QUALITY, VARIABLE_RATE_ARCHITECTURES
 
 __all__ = [
     "METADATA_CHOICES",
@@ -162,6 +164,10 @@ class Codec:
         metric: the training distortion to record, ``""`` when unknown.
         origin: where the weights come from (tells decoders where to find them).
         device: move the model there (default: leave it where it is).
+        lmbda: the rate-distortion weight the model was trained with (``lambda * 255^2 *
+            MSE + bpp``, or ``lambda * (1 - MS-SSIM) + bpp`` for ``metric="ms-ssim"``);
+            ``encode(effort=...)`` refines latents for it. The constructors below know it
+            for neuralcodec's and CompressAI's weights and for weight files that record it.
 
     Raises:
         ValueError: a fractional quality for a model with discrete rate points, or a
@@ -177,6 +183,7 @@ class Codec:
         metric: str = "",
         origin: Origin = Origin.CHECKPOINT,
         device: Device = None,
+        lmbda: Optional[float] = None,
     ) -> None:
         if not isinstance(model, CompressionModel):
             raise TypeError(f"model must be a neuralcodec CompressionModel, got {type(model).__name__}")
@@ -201,6 +208,10 @@ class Codec:
         # A variable-rate model hashes its identity_state_dict: what it rebuilds per quality is canonical there.
         digest = weights_sha256(model.identity_state_dict() if isinstance(model, VariableRateModel) else model)
         self.identity = ModelIdentity(name, point, metric or "", Origin(origin), digest)
+        if lmbda is not None and not (isinstance(lmbda, (int, float)) and math.isfinite(lmbda) and lmbda > 0):
+            raise ValueError(f"lmbda must be a positive number, got {lmbda!r}")
+        #: The rate-distortion weight the model was trained with; None when unknown.
+        self.lmbda: Optional[float] = None if lmbda is None else float(lmbda)
 
     def __repr__(self) -> str:
         at = f" at quality {self.quality:g}" if self.quality is not None else ""
@@ -243,7 +254,8 @@ class Codec:
         except (FileNotFoundError, ValueError) as error:
             raise ModelNotFoundError(f"neuralcodec's shipped weights at quality {quality!r}: {error}") from None
         return cls(
-            model, architecture=defaults.DEFAULT_ARCHITECTURE, quality=quality, metric="mse", origin=Origin.NEURALCODEC
+            model, architecture=defaults.DEFAULT_ARCHITECTURE, quality=quality, metric="mse", origin=Origin.NEURALCODEC,
+            lmbda=DEFAULT_LAMBDAS[quality],
         )
 
     @classmethod
@@ -275,8 +287,10 @@ class Codec:
         except WeightsError as error:
             at = "" if variable else f" quality {quality}"
             raise ModelNotFoundError(f"CompressAI's {architecture}{at} ({metric}): {error}") from None
+        lmbda = None if variable else COMPRESSAI_LAMBDAS[metric][int(quality or 0) - 1]
         return cls(
-            model, architecture=architecture, quality=quality, metric=metric, origin=Origin.COMPRESSAI, device=device
+            model, architecture=architecture, quality=quality, metric=metric, origin=Origin.COMPRESSAI, device=device,
+            lmbda=lmbda,
         )
 
     @classmethod
@@ -303,8 +317,10 @@ class Codec:
         path = Path(path)
         if not path.is_file():
             raise ModelNotFoundError(f"checkpoint {path} does not exist")
+        lmbda: Optional[float] = None
         if path.suffix == ".safetensors":
             metadata = _safetensors_metadata(path)
+            lmbda = _recorded_lambda(metadata)
             stored = metadata.get("architecture")
             if architecture is not None and stored is not None and stored != architecture:
                 raise ModelMismatchError(f"{path} holds a {stored} model, not {architecture}")
@@ -319,7 +335,7 @@ class Codec:
             raise ModelNotFoundError(str(error)) from None
         except (KeyError, RuntimeError, ValueError) as error:
             raise ModelNotFoundError(f"{path} does not hold a {architecture} model: {error}") from None
-        return cls(model, architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT)
+        return cls(model, architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT, lmbda=lmbda)
 
     @classmethod
     def for_header(cls, header: Header, device: Device = "cpu", progress: bool = True) -> "Codec":
@@ -387,6 +403,8 @@ class Codec:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         coding_path: Optional[str] = None,
         metadata: str = "icc",
+        effort: int = 0,
+        effort_progress: Optional[Callable[[int, int], None]] = None,
     ) -> bytes:
         """The bytes of a neuralcodec file holding ``image``.
 
@@ -407,16 +425,29 @@ class Codec:
                 :data:`METADATA_CHOICES`): ``"icc"`` its ICC colour profile (default:
                 without it colours shift on colour-managed screens), ``"all"`` the
                 profile and the EXIF block (orientation reset to 1), ``"none"`` nothing.
+            effort: 0 (default) codes the analysis transform's latent; 1-3 first fit the
+                latent to this image by :data:`~neuralcodec.models.refinement.EFFORT_STEPS`
+                gradient steps on its rate-distortion loss
+                (:func:`~neuralcodec.models.refinement.refine_latent`): smaller files at
+                the same quality, encoding many times slower, the same decoder. Needs a
+                model that codes a given latent, its :attr:`lmbda`, and at most
+                :data:`~neuralcodec.models.refinement.MAX_REFINED_PIXELS` pixels.
+            effort_progress: called with ``(steps done, steps)`` as the refinement runs.
 
         Raises:
             ImageError: the image cannot be read or coded as it is.
             TargetOutOfRangeError: a target the model cannot reach for this image.
             ValueError: a quality or target for a model with discrete rate points, a
-                quality outside the model's range, a quality and a target together.
+                quality outside the model's range, a quality and a target together, an
+                effort the model or the image cannot take.
         """
+        effort = self.check_effort(effort)
         if bpp is not None or size is not None:
             if quality is not None:
                 raise ValueError("give a quality or a target (bpp=, size=), not both")
+            if effort:
+                raise ValueError("effort refines the latent of a model with discrete rate points; a target size needs a "
+                                 "variable-rate model")
             return self.encode_target(
                 image, bpp=bpp, size=size, drop_alpha=drop_alpha, max_pixels=max_pixels,
                 coding_path=coding_path, metadata=metadata,
@@ -431,7 +462,32 @@ class Codec:
         rate = self.quality if quality is None else self._check_rate(quality)
         x, channels, extensions = self._input_tensor(image, drop_alpha, max_pixels, metadata)
         path = self.check_coding_path(coding_path)
-        return self._encode_tensor(x.to(self.device), channels, extensions, path, rate)
+        if effort and x.shape[-2] * x.shape[-1] > MAX_REFINED_PIXELS:
+            raise ValueError(
+                f"effort {effort} refines the latent of the whole image at once, which takes about 1.5 GB per megapixel: "
+                f"this image has {x.shape[-2] * x.shape[-1]:,} pixels, more than {MAX_REFINED_PIXELS:,}; use effort 0"
+            )
+        return self._encode_tensor(x.to(self.device), channels, extensions, path, rate, effort, effort_progress)
+
+    def check_effort(self, effort: Any) -> int:
+        """``effort`` as a level (0 to ``len(EFFORT_STEPS) - 1``) this codec can encode at.
+
+        Raises:
+            ValueError: not a level; or above 0 for a model that cannot code a given
+                latent, or whose training lambda is unknown (the messages say what to pass).
+        """
+        effort = check_effort(effort)
+        if effort and not getattr(self.model, "codes_given_latent", False):
+            raise ValueError(
+                f"effort {effort} needs a model whose compress() codes a given latent; {self.identity.architecture} "
+                "does not (variable-rate models fit their latent per quality): use effort 0"
+            )
+        if effort and self.lmbda is None:
+            raise ValueError(
+                f"effort {effort} fits the latent to the rate-distortion loss the model was trained for, but this "
+                "codec does not know its lambda: pass Codec(..., lmbda=...), or use weights that record it"
+            )
+        return effort
 
     def encode_target(
         self,
@@ -499,19 +555,27 @@ class Codec:
         extensions: Tuple[Tuple[str, bytes], ...],
         path: str,
         quality: Optional[float],
+        effort: int = 0,
+        effort_progress: Optional[Callable[[int, int], None]] = None,
     ) -> bytes:
         """The file of ``x`` (``[1, 3, H, W]`` uint8 pixels or float in ``[0, 1]``, on the
         model's device) coded on ``path``, at ``quality`` for a variable-rate model (None
-        otherwise)."""
+        otherwise), its latent refined at ``effort`` (checked by :meth:`check_effort`)."""
         height, width = int(x.shape[-2]), int(x.shape[-1])
         model = self.model
+        latent: Dict[str, Any] = {}
+        if effort:
+            assert self.lmbda is not None
+            metric = self.identity.metric or "mse"
+            refined = refine_latent(model, x, self.lmbda, EFFORT_STEPS[effort], metric=metric, progress=effort_progress)
+            latent = {"latent": refined.latent}
         with torch.no_grad():
             rate: Dict[str, Any] = {}
             if quality is not None:
                 assert isinstance(model, VariableRateModel)
                 rate = model.prepare_quality(quality, coding_path=path)
                 extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
-            out = model.compress(x, **_path_argument(model, path), **rate)
+            out = model.compress(x, **_path_argument(model, path), **rate, **latent)
         shape = out["shape"]
         if len(shape) != 2 or not all(isinstance(s, int) or (torch.is_tensor(s) and s.numel() == 1) for s in shape):
             raise ValueError(
@@ -698,6 +762,15 @@ class Codec:
         if header.exif:
             image.info["exif"] = header.exif
         return image
+
+
+def _recorded_lambda(metadata: Dict[str, str]) -> Optional[float]:
+    """The ``lambda`` a weights file records (the trainer writes it), or None."""
+    try:
+        value = float(metadata["lambda"])
+    except (KeyError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _safetensors_metadata(path: Path) -> Dict[str, str]:

@@ -184,6 +184,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     model.add_argument("--metric", choices=settings.METRICS, help="the distortion CompressAI's weights were trained for (default mse)")
     model.add_argument("--checkpoint", type=Path, metavar="FILE", help="your own weights file")
     model.add_argument("--coding-path", metavar="PATH", help="entropy-parameter path (default: the model's; 'compat' or 'engine' where offered)")
+    options.add_effort(compress)
     compress.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")
     compress.add_argument("--psnr", action="store_true", help="decode each file again and report its PSNR (verifies the file)")
     kept = compress.add_mutually_exclusive_group()
@@ -399,24 +400,35 @@ def _check_device(device: str) -> None:
 def _tiles(model: Any, args: argparse.Namespace, reporter: "_Reporter", label: str) -> Iterator[None]:
     """Applies ``--tile-size`` to ``model`` and shows a progress bar over the tiles of a
     large image (on terminals, unless quiet) while the block runs."""
+    saved = (model.tile_size, model.tile_progress)
+    if args.tile_size is not None:
+        model.tile_size = args.tile_size or None
+    try:
+        with _progress_bar(reporter, label, "tile") as progress:
+            model.tile_progress = progress
+            yield
+    finally:
+        model.tile_size, model.tile_progress = saved
+
+
+@contextlib.contextmanager
+def _progress_bar(reporter: "_Reporter", label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a bar over the ``unit``s of one
+    image's work (tiles, refinement steps; on terminals, unless quiet), closed when the
+    block ends; no bar until it is first called."""
     from tqdm import tqdm
 
     bars: List[Any] = []
 
     def progress(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, unit="tile", desc=label, leave=False, file=sys.stderr,
+            bars.append(tqdm(total=total, unit=unit, desc=label, leave=False, file=sys.stderr,
                              disable=True if reporter.quiet else None, dynamic_ncols=True))
         bars[-1].update(done - bars[-1].n)
 
-    saved = (model.tile_size, model.tile_progress)
-    if args.tile_size is not None:
-        model.tile_size = args.tile_size or None
-    model.tile_progress = progress
     try:
-        yield
+        yield progress
     finally:
-        model.tile_size, model.tile_progress = saved
         for bar in bars:
             bar.close()
 
@@ -450,6 +462,12 @@ def _compress_command(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise _UsageError(f"--coding-path {args.coding_path}: {error}") from None
         targeted = args.bpp is not None or args.size is not None
+        try:
+            codec.check_effort(args.effort)
+        except ValueError as error:
+            raise _UsageError(f"--effort {args.effort}: {error}") from None
+        if targeted and args.effort:
+            raise _UsageError("--effort refines a model with discrete rate points; --bpp/--size need a variable-rate one")
         if targeted and codec.quality_range is None:
             option = "--bpp" if args.bpp is not None else "--size"
             raise _UsageError(
@@ -496,7 +514,9 @@ def _compress_command(args: argparse.Namespace) -> int:
                 reporter.note(job.source, f"quality {quality:.4f} after {search.encodes} encodes "
                               f"({len(data):,} of {search.target:,} bytes)")
             else:
-                data = codec.encode(loaded, coding_path=args.coding_path, metadata=metadata)
+                with _progress_bar(reporter, f"{job.source.name}: effort {args.effort}", "step") as progress:
+                    data = codec.encode(loaded, coding_path=args.coding_path, metadata=metadata, effort=args.effort,
+                                        effort_progress=progress)
         write_atomic(job.target, data, force=args.force)
         row = _Row(job.source, job.target, loaded.size, len(data), time.perf_counter() - start, quality=quality)
         if args.psnr:

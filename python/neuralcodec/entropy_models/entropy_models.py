@@ -45,7 +45,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -157,6 +157,12 @@ class EntropyModel(nn.Module):
     _quantized_cdf: Tensor
     _cdf_length: Tensor
 
+    #: A differentiable stand-in for rounding that training mode uses instead of uniform
+    #: noise while it is set (not part of the state): it maps centred values to softly
+    #: rounded ones. Latent refinement sets it for one fit
+    #: (:func:`neuralcodec.models.refinement.refine_latent`).
+    soft_rounding: Optional[Callable[[Tensor], Tensor]] = None
+
     #: Buffers whose shape follows the checkpoint when a state_dict is loaded.
     _resizable_buffers: Tuple[str, ...] = ("_offset", "_quantized_cdf", "_cdf_length")
 
@@ -216,7 +222,8 @@ class EntropyModel(nn.Module):
         """Quantises ``inputs`` (any shape) in one of three modes.
 
         - ``"noise"``: ``inputs + u``, ``u ~ U[-1/2, 1/2)``, the training proxy for
-          rounding (``means`` is ignored: the noise is shift invariant).
+          rounding (``means`` is ignored: the noise is shift invariant); or, while
+          :attr:`soft_rounding` is set, ``soft_rounding(inputs - means) + means``.
         - ``"dequantize"``: ``round(inputs - means) + means``, float.
         - ``"symbols"``: ``round(inputs - means)`` as int32, the integers that are coded.
 
@@ -231,6 +238,10 @@ class EntropyModel(nn.Module):
                 f'quantization mode must be "noise", "dequantize" or "symbols", got {mode!r}'
             )
         if mode == "noise":
+            if self.soft_rounding is not None:
+                centred = inputs if means is None else inputs - means
+                soft = self.soft_rounding(centred)
+                return soft if means is None else soft + means
             noise = torch.empty_like(inputs).uniform_(-0.5, 0.5)
             return inputs + noise
         centred = inputs if means is None else inputs - means

@@ -105,7 +105,7 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
 
             return load
 
-        points = [RatePoint(q, loader(q)) for q in qualities]
+        points = [RatePoint(q, loader(q), lmbda=settings.COMPRESSAI_LAMBDAS[metric][q - 1]) for q in qualities]
         name = args.name or f"{args.model}-{metric}"
         description = f"neuralcodec eval of {args.model} ({metric}), CompressAI's published weights"
         return points, name, description, {"architecture": args.model, "metric": metric, "weights": "compressai"}
@@ -124,7 +124,7 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
     def shipped(quality: int) -> Any:
         return lambda: defaults.default_model(quality)
 
-    points = [RatePoint(q, shipped(q)) for q in qualities]
+    points = [RatePoint(q, shipped(q), lmbda=defaults.DEFAULT_LAMBDAS[q]) for q in qualities]
     name = args.name or f"neuralcodec-{defaults.DEFAULT_ARCHITECTURE}"
     description = f"neuralcodec eval of the shipped {defaults.DEFAULT_ARCHITECTURE} models"
     recorded = {
@@ -265,8 +265,12 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return _error("--device cuda: CUDA is not available on this machine")
+    if args.effort and any(point.lmbda is None for point in points):
+        return _error("--effort fits latents to the lambda the weights were trained for, which --checkpoint files do "
+                      "not give here: evaluate the shipped or --pretrained weights with it")
     try:
-        results = evaluate(points, images, name, description, args.device, not args.quiet, args.dataset, recorded)
+        results = evaluate(points, images, name, description, args.device, not args.quiet, args.dataset, recorded,
+                           effort=args.effort, metric=recorded.get("metric") or "mse")
     except (DatasetError, UsageError, FileNotFoundError) as error:
         return _error(error)
     except (ValueError, RuntimeError, OSError) as error:
@@ -384,6 +388,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     options.add_alias(evaluate, "-p", dest="checkpoint", type=Path, nargs="+", metavar="FILE")
     options.add_device(evaluate, help="where the models run (default: cpu; the entropy coder runs on the CPU)")
+    options.add_effort(evaluate)
     evaluate.add_argument("--name", help="the curve's name in the results (default from the model)")
     evaluate.add_argument(
         "-o", "--output", type=Path, metavar="RESULTS.json", help="write the results here (default: JSON to stdout)"

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union, cast
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -36,7 +36,9 @@ from neuralcodec.eval.images import read_rgb
 from neuralcodec.eval.measure import distortion, to_uint8
 from neuralcodec.eval.results import build_results, environment
 from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
+from neuralcodec.train.loss import flat_likelihoods
 
 __all__ = ["RatePoint", "evaluate", "evaluate_image", "evaluate_model"]
 
@@ -53,6 +55,8 @@ class RatePoint:
     quality: Union[int, float, str]
     load: Callable[[], CompressionModel]
     rate: Optional[float] = None
+    #: The rate-distortion weight the model was trained with (for ``effort``), if known.
+    lmbda: Optional[float] = None
 
 
 def _synchronize(device: torch.device) -> None:
@@ -79,10 +83,15 @@ def _rate_arguments(model: CompressionModel, quality: Optional[float]) -> Dict[s
     return model.prepare_quality(quality)
 
 
-def _estimated_bits(model: CompressionModel, x: torch.Tensor, rate: Dict[str, Any]) -> float:
-    """``-sum(log2 likelihoods)`` of the model's forward pass on the padded image."""
-    likelihoods = model(model.pad(x), **rate)["likelihoods"]
-    bits = cast(torch.Tensor, sum(torch.log2(v.double()).sum() for v in likelihoods.values()))  # a sum of tensors
+def _estimated_bits(model: CompressionModel, x: torch.Tensor, rate: Dict[str, Any], latent: Optional[torch.Tensor]) -> float:
+    """``-sum(log2 likelihoods)`` of the model's forward pass on the padded image, or of
+    its latent codec on a refined ``latent``."""
+    if latent is None:
+        likelihoods = model(model.pad(x), **rate)["likelihoods"]
+    else:
+        likelihoods = model.latent_codec(latent)["likelihoods"]
+    values = flat_likelihoods(likelihoods).values()
+    bits = cast(torch.Tensor, sum(torch.log2(v.double()).sum() for v in values))  # a sum of tensors
     return float(bits.neg())
 
 
@@ -92,9 +101,12 @@ def evaluate_image(
     rgb: np.ndarray,
     device: Union[str, torch.device] = "cpu",
     quality: Optional[float] = None,
+    refinement: Optional[Tuple[int, float, str]] = None,
 ) -> Dict[str, float]:
     """The measurements of one uint8 RGB ``[H, W, 3]`` image (see the module documentation),
-    at ``quality`` for a variable-rate model.
+    at ``quality`` for a variable-rate model; ``refinement = (steps, lambda, metric)``
+    refines the latent first (:func:`~neuralcodec.models.refinement.refine_latent`, its
+    time counted in the encoding time).
 
     Returns:
         ``{"bpp", "bpp-estimate", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"}``
@@ -106,7 +118,11 @@ def evaluate_image(
     rate = _rate_arguments(model, quality)
     _synchronize(device)
     start = time.perf_counter()
-    coded = model.compress(x, **rate)
+    latent: Dict[str, Any] = {}
+    if refinement is not None:
+        steps, lmbda, metric = refinement
+        latent = {"latent": refine_latent(model, x, lmbda, steps, metric=metric).latent}
+    coded = model.compress(x, **rate, **latent)
     _synchronize(device)
     encoding_time = time.perf_counter() - start
     start = time.perf_counter()
@@ -117,7 +133,7 @@ def evaluate_image(
     pixels = height * width
     row = {
         "bpp": 8 * coded_bytes / pixels,
-        "bpp-estimate": _estimated_bits(model, x, rate) / pixels,
+        "bpp-estimate": _estimated_bits(model, x, rate, latent.get("latent")) / pixels,
         "encoding_time": encoding_time,
         "decoding_time": decoding_time,
     }
@@ -140,15 +156,17 @@ def evaluate_model(
     device: Union[str, torch.device] = "cpu",
     progress: Optional[Any] = None,
     quality: Optional[float] = None,
+    refinement: Optional[Tuple[int, float, str]] = None,
 ) -> List[Dict[str, float]]:
     """Measurements of every image (in order) for one model, at ``quality`` for a
-    variable-rate model; ``progress`` is a tqdm bar to advance."""
+    variable-rate model, refined as :func:`evaluate_image` says; ``progress`` is a tqdm
+    bar to advance."""
     device = torch.device(device)
     model = model.to(device).eval()
     _warm_up(model, device, quality)
     rows = []
     for path in images:
-        rows.append(evaluate_image(model, read_rgb(path), device, quality))
+        rows.append(evaluate_image(model, read_rgb(path), device, quality, refinement))
         if progress is not None:
             progress.update(1)
     return rows
@@ -163,6 +181,8 @@ def evaluate(
     show_progress: bool = True,
     dataset: Optional[Union[str, Path]] = None,
     settings: Optional[Dict[str, Any]] = None,
+    effort: int = 0,
+    metric: str = "mse",
 ) -> Dict[str, Any]:
     """Evaluates every rate point on ``images``; returns a results dictionary.
 
@@ -174,20 +194,37 @@ def evaluate(
         show_progress: draw a tqdm bar (on stderr) over all images of all points.
         dataset: the data set path to record.
         settings: extra settings to record (architecture, metric, sources, ...).
+        effort: refine each image's latent with
+            :data:`~neuralcodec.models.refinement.EFFORT_STEPS` steps for the points'
+            ``lmbda`` and ``metric`` (every point must know its lambda).
+
+    Raises:
+        ValueError: an effort the models cannot take (no lambda, or a model that codes
+            no given latent).
     """
     from tqdm import tqdm
 
     points = list(points)
+    check_effort(effort)
+    if effort and any(point.lmbda is None for point in points):
+        raise ValueError("effort refines latents for the lambda each model was trained with, which these weights "
+                         "do not record")
     qualities, per_image = [], []
     with tqdm(total=len(points) * len(images), desc=name, unit="image", disable=not show_progress) as bar:
         for point in points:
             bar.set_postfix(quality=point.quality)
             model = point.load()
-            per_image.append(evaluate_model(model, images, device, bar, point.rate))
+            refinement = None
+            if effort:
+                if not getattr(model, "codes_given_latent", False):
+                    raise ValueError(f"effort needs a model that codes a given latent, not a {type(model).__name__}")
+                assert point.lmbda is not None
+                refinement = (EFFORT_STEPS[effort], point.lmbda, metric)
+            per_image.append(evaluate_model(model, images, device, bar, point.rate, refinement))
             qualities.append(point.quality)
             del model
     extra = {
         "environment": environment(torch=torch.__version__),
-        "settings": {"device": str(device), **(settings or {})},
+        "settings": {"device": str(device), **({"effort": effort} if effort else {}), **(settings or {})},
     }
     return build_results(name, description, qualities, per_image, [p.name for p in images], dataset, extra)

@@ -70,6 +70,10 @@ class CompressionModel(nn.Module):
     #: converted as it is synthesized.
     pixels_out: bool = False
 
+    #: Whether ``compress`` takes ``latent=``: a latent to code instead of the analysis's
+    #: (e.g. one fitted to the image by :func:`neuralcodec.models.refinement.refine_latent`).
+    codes_given_latent: bool = False
+
     #: The analysis and synthesis transforms, set by every subclass's ``__init__`` (declared
     #: here so the methods below see modules, not ``nn.Module.__getattr__``'s ``Tensor | Module``).
     g_a: nn.Module
@@ -232,6 +236,36 @@ class CompressionModel(nn.Module):
         if not self.tile_size:
             return False
         return max(int(size[0]), int(size[1])) * scale > self.tile_size * 3 // 2
+
+    def analyze(self, x: Tensor) -> Tensor:
+        """The latent ``y = g_a(pad(x))`` that ``compress`` codes, ``[B, M, H'/s, W'/s]``
+        for ``x`` ``[B, 3, H, W]`` (float in ``[0, 1]`` or uint8 pixels) padded to ``[H',
+        W']`` (``s``: ``g_a``'s stride), as the compat path computes it (over tiles for a
+        large image)."""
+        self._check_input(x)
+        return self._analyze(x, use_engine=False)
+
+    def _latent_to_code(self, x: Tensor, use_engine: bool, latent: Optional[Tensor]) -> Tensor:
+        """``latent`` checked against the analysis's shape for ``x``, or the analysis of
+        ``x`` when it is None (for models whose :attr:`codes_given_latent` is true)."""
+        if latent is None:
+            return self._analyze(x, use_engine)
+        if not isinstance(latent, Tensor) or not latent.is_floating_point():
+            raise TypeError(f"latent must be a float tensor, got {type(latent).__name__}")
+        with torch.no_grad():
+            expected = self._analysis_shape(x)
+        if tuple(latent.shape) != expected:
+            raise ValueError(f"latent must have the analysis's shape {expected} for this image, got {tuple(latent.shape)}")
+        return latent.to(x.device)
+
+    def _analysis_shape(self, x: Tensor) -> Tuple[int, ...]:
+        """The shape of :meth:`analyze`'s result for ``x``, from ``g_a`` run on a
+        stride-sized block (``g_a`` keeps channels and divides sizes by its stride)."""
+        block = self.downsampling_factor
+        probe = self.g_a(torch.zeros((1, 3, block, block), device=x.device))
+        stride = block // probe.shape[-1]
+        height, width = (-(-int(size) // block) * block // stride for size in x.shape[-2:])
+        return (int(x.shape[0]), int(probe.shape[1]), height, width)
 
     def _analyze(self, x: Tensor, use_engine: bool) -> Tensor:
         """``g_a(pad(x))`` for ``compress``; ``x`` float in ``[0, 1]`` or uint8 pixels,

@@ -252,13 +252,16 @@ class ScaleHyperprior(CompressionModel):
         """The latent's ``(H, W)``: ``h_s`` upsamples the hyper-latent by 4."""
         return int(z_shape[0]) * 4, int(z_shape[1]) * 4
 
-    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
+    codes_given_latent = True
+
+    def compress(self, x: Tensor, coding_path: Optional[str] = None, latent: Optional[Tensor] = None) -> Dict[str, Any]:
         """Strings ``[y_strings, z_strings]`` and the shape of ``z``: ``y`` coded by the
         engine from :meth:`describe` (default) or, on the compat path, by
-        :meth:`latent_codec` byte for byte as CompressAI."""
+        :meth:`latent_codec` byte for byte as CompressAI. ``latent``: code this ``y``
+        (the shape :meth:`analyze` gives for ``x``) instead of the analysis's."""
         self._check_input(x)
         use_engine = self._use_engine(coding_path)
-        y = self._analyze(x, use_engine)
+        y = self._latent_to_code(x, use_engine, latent)
         if not use_engine:
             out = self.latent_codec.compress(y)
             return self._result(out["strings"], out["shape"]["hyper"], x)

@@ -54,13 +54,18 @@ class SimpleVAECompressionModel(CompressionModel):
         y_out = self.latent_codec(self.g_a(x))
         return {"x_hat": self.g_s(y_out["y_hat"]), "likelihoods": y_out["likelihoods"]}
 
-    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
+    codes_given_latent = True
+
+    def compress(self, x: Tensor, coding_path: Optional[str] = None, latent: Optional[Tensor] = None) -> Dict[str, Any]:
+        """See the class documentation; ``latent``: code this ``y`` (the shape
+        :meth:`analyze` gives for ``x``) instead of the analysis's."""
         self._check_input(x)
         if not self._use_engine(coding_path):
-            outputs = dict(self.latent_codec.compress(self.g_a(self.pad(x))))
+            y = self.g_a(self.pad(x)) if latent is None else self._latent_to_code(x, False, latent)
+            outputs = dict(self.latent_codec.compress(y))
             outputs["x_size"] = tuple(x.shape[-2:])
             return outputs
-        y = self._analyze(x, use_engine=True)
+        y = self._latent_to_code(x, True, latent)
         hyper = self._hyper_node()
         z = self._submodule(hyper.h_a)(y)
         bottleneck = cast(EntropyBottleneck, self.get_submodule(hyper.z.entropy_bottleneck))

@@ -84,6 +84,7 @@ from neuralcodec.models.hyperprior import (
     _load,
 )
 from neuralcodec.ops import LowerBound, quantize_ste
+from neuralcodec.settings import COMPRESSAI_LAMBDAS
 
 __all__ = [
     "JointAutoregressiveHierarchicalPriorsVbr",
@@ -96,7 +97,7 @@ __all__ = [
 Scale = Union[float, Tensor]
 
 #: The rate-distortion weights CompressAI trains the levels with (``lambda 255^2 MSE + bpp``).
-VBR_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.025, 0.0483, 0.0932, 0.18)
+VBR_LAMBDAS = COMPRESSAI_LAMBDAS["mse"]
 #: The initial gains, one per level (CompressAI's).
 VBR_INITIAL_GAINS = (0.10000, 0.13944, 0.19293, 0.26874, 0.37268, 0.51801, 0.71957, 1.00000)
 
@@ -122,6 +123,10 @@ class VariableRateModel(CompressionModel):
     #: While :meth:`reuse_analysis` is active: ``(input tensor, its version, engine?, y)`` of
     #: the last analysis, or ``()`` before the first; ``None`` when inactive.
     _analysis_memo: Optional[Tuple[Any, ...]] = None
+
+    #: The latent a variable-rate model codes is scaled by the quality's gain inside
+    #: ``compress``; it takes no ``latent=`` (refinement would fit one per quality).
+    codes_given_latent = False
 
     def qualities(self) -> Tuple[float, float]:
         """The continuous quality range ``(low, high)``, both ends included."""

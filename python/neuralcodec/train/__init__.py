@@ -22,6 +22,7 @@ _EXPORTS = {
     "list_images": "neuralcodec.train.data",
     "RateDistortionLoss": "neuralcodec.train.loss",
     "bits_per_pixel": "neuralcodec.train.loss",
+    "flat_likelihoods": "neuralcodec.train.loss",
     "TrainResult": "neuralcodec.train.trainer",
     "build_model": "neuralcodec.train.trainer",
     "prepare_for_coding": "neuralcodec.train.trainer",

@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, cast
+from typing import Any, Dict, Mapping, Optional, cast
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["RateDistortionLoss", "bits_per_pixel"]
+__all__ = ["RateDistortionLoss", "bits_per_pixel", "flat_likelihoods"]
 
 
-def bits_per_pixel(likelihoods: Dict[str, Tensor], num_pixels: int) -> Tensor:
-    """The rate estimate ``sum(-log2 p) / pixels`` over all latents (a scalar tensor)."""
-    total = cast(Tensor, sum(torch.log(lik).sum() for lik in likelihoods.values()))  # a sum of tensors: a tensor
+def flat_likelihoods(likelihoods: Mapping[str, Any]) -> Dict[str, Tensor]:
+    """A model's likelihoods as one flat mapping: the latent codecs nest theirs
+    (``{"y": ..., "hyper": {"z": ...}}`` becomes ``{"y": ..., "hyper.z": ...}``)."""
+    flat: Dict[str, Tensor] = {}
+    for name, value in likelihoods.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{name}.{inner}": tensor for inner, tensor in flat_likelihoods(value).items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def bits_per_pixel(likelihoods: Mapping[str, Any], num_pixels: int) -> Tensor:
+    """The rate estimate ``sum(-log2 p) / pixels`` over all latents (a scalar tensor);
+    ``likelihoods`` as a model's forward gives them, nested or flat."""
+    values = flat_likelihoods(likelihoods).values()
+    total = cast(Tensor, sum(torch.log(lik).sum() for lik in values))  # a sum of tensors: a tensor
     return total / (-math.log(2) * num_pixels)
 
 
