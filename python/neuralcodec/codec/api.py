@@ -861,6 +861,7 @@ def encode_image(
     drop_alpha: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     metadata: str = "icc",
+    effort: int = 0,
 ) -> bytes:
     """Compresses an image into the bytes of a neuralcodec file (``docs/format.md``).
 
@@ -884,6 +885,8 @@ def encode_image(
             also its EXIF block (orientation reset to 1, as the pixels are upright),
             ``"none"`` neither; :func:`decode_image` gives them back in the ``PIL.Image``'s
             ``info`` and :func:`decode_file` writes them into PNG, JPEG, WebP and TIFF.
+        effort: 1-3 fit the latent to the image before coding (smaller files at the same
+            quality, slower encoding, the same decoder); see :meth:`Codec.encode`.
 
     Conversions (grayscale, palette, opaque alpha, EXIF rotation) are reported as
     :class:`ImageConversionWarning`.
@@ -893,7 +896,8 @@ def encode_image(
         ModelNotFoundError: the default or zoo weights are not available.
         TargetOutOfRangeError: a ``bpp``/``size`` the model cannot reach for the image.
         ValueError: a fractional quality or a target for a model with discrete rate
-            points, a quality outside a variable-rate model's range.
+            points, a quality outside a variable-rate model's range, an effort the model
+            or the image cannot take.
     """
     if quality is not None and (bpp is not None or size is not None):
         raise ValueError("give a quality or a target (bpp=, size=), not both")
@@ -906,7 +910,7 @@ def encode_image(
     per_image = quality if codec.quality is not None and quality not in (None, 0) else None
     return codec.encode(
         image, quality=per_image, bpp=bpp, size=size, drop_alpha=drop_alpha, max_pixels=max_pixels,
-        coding_path=coding_path, metadata=metadata,
+        coding_path=coding_path, metadata=metadata, effort=effort,
     )
 
 
