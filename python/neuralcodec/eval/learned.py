@@ -89,7 +89,7 @@ def _estimated_bits(model: CompressionModel, x: torch.Tensor, rate: Dict[str, An
     if latent is None:
         likelihoods = model(model.pad(x), **rate)["likelihoods"]
     else:
-        likelihoods = model.latent_codec(latent)["likelihoods"]
+        likelihoods = cast(Any, model).latent_codec(latent)["likelihoods"]  # a model that codes a given latent
     values = flat_likelihoods(likelihoods).values()
     bits = cast(torch.Tensor, sum(torch.log2(v.double()).sum() for v in values))  # a sum of tensors
     return float(bits.neg())

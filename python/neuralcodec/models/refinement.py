@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, cast
 
 import torch
 import torch.nn.functional as F
@@ -121,13 +121,14 @@ def refine_latent(
         raise ValueError(f"steps must be 0 or more, got {steps}")
     if x.dtype == torch.uint8:
         x = x.float().div_(255.0)
+    coder = cast(Any, model)  # analyze, latent_codec, crop: the codes_given_latent contract
     with torch.no_grad():
-        start = (model.analyze(x) if latent is None else latent).detach().float()
+        start = (coder.analyze(x) if latent is None else latent).detach().float()
     loss = RateDistortionLoss(lmbda, metric)
 
     def objective(values: Tensor) -> Tensor:
-        out = model.latent_codec(values)
-        x_hat = model.crop(model.g_s(out["y_hat"]), x.shape[-2:])
+        out = coder.latent_codec(values)
+        x_hat = coder.crop(coder.g_s(out["y_hat"]), x.shape[-2:])
         return loss({"x_hat": x_hat, "likelihoods": out["likelihoods"]}, x)["loss"]
 
     def coded_loss(values: Tensor) -> float:
@@ -167,8 +168,8 @@ def _soft_rounding(model: nn.Module, rounding: Callable[[Tensor], Tensor]) -> It
     try:
         for parameter, _ in saved_grads:
             parameter.requires_grad_(False)
-        for module in conditionals:
-            module.training_outputs = "noise"  # the soft values themselves reach g_s
+        for conditional in conditionals:
+            conditional.training_outputs = "noise"  # the soft values themselves reach g_s
         for module in entropy_models:
             module.soft_rounding = rounding
         with _modes(model, training=True):
@@ -176,8 +177,8 @@ def _soft_rounding(model: nn.Module, rounding: Callable[[Tensor], Tensor]) -> It
     finally:
         for module in entropy_models:
             module.soft_rounding = None
-        for module, outputs in zip(conditionals, saved_outputs):
-            module.training_outputs = outputs
+        for conditional, outputs in zip(conditionals, saved_outputs):
+            conditional.training_outputs = outputs
         for parameter, needed in saved_grads:
             parameter.requires_grad_(needed)
 
