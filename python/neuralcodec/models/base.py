@@ -238,10 +238,11 @@ class CompressionModel(nn.Module):
         return max(int(size[0]), int(size[1])) * scale > self.tile_size * 3 // 2
 
     def analyze(self, x: Tensor) -> Tensor:
-        """The latent ``y = g_a(pad(x))`` that ``compress`` codes, ``[B, M, H'/s, W'/s]``
-        for ``x`` ``[B, 3, H, W]`` (float in ``[0, 1]`` or uint8 pixels) padded to ``[H',
-        W']`` (``s``: ``g_a``'s stride), as the compat path computes it (over tiles for a
-        large image)."""
+        """The analysis transform's latent ``y = g_a(pad(x))``, ``[B, M, H'/s, W'/s]`` for
+        ``x`` ``[B, 3, H, W]`` (float in ``[0, 1]`` or uint8 pixels) padded to ``[H', W']``
+        (``s``: ``g_a``'s stride), as the compat path computes it (over tiles for a large
+        image): what ``compress`` codes, or for a model whose :attr:`codes_given_latent` is
+        true, what its ``latent=`` replaces."""
         self._check_input(x)
         return self._analyze(x, use_engine=False)
 
