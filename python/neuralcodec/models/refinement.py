@@ -138,8 +138,9 @@ def refine_latent(
     rounding = StochasticRounding()
     initial = best_loss = coded_loss(start)
     best = start
-    with _soft_rounding(model, rounding), torch.enable_grad(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []
+    with _soft_rounding(model, rounding), torch.enable_grad(), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(0)  # seeds the CPU generator and the CUDA ones forked above
         current = start.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([current], lr=learning_rate)
         for step in range(steps):
