@@ -114,6 +114,19 @@ def test_a_file_written_with_the_shipped_weights_on_cuda_decodes_on_the_cpu(qual
     assert torch.equal(latent_cpu, latent_gpu)
 
 
+def test_a_file_refined_on_cuda_decodes_on_the_cpu_and_refines_the_same_twice():
+    from neuralcodec.codec import Codec
+
+    rgb = pixels(96, 128, seed=4)
+    on_gpu = Codec.default(2, device="cuda")
+    data = on_gpu.encode(rgb, effort=1)
+    assert data == on_gpu.encode(rgb, effort=1)
+    assert data != on_gpu.encode(rgb)
+    latent_cpu, _ = _decode(Codec.default(2).model, *_strings_of(data))
+    latent_gpu, _ = _decode(on_gpu.model, *_strings_of(data))
+    assert torch.equal(latent_cpu, latent_gpu)
+
+
 def _strings_of(data: bytes):
     """(strings, latent shape) of a neuralcodec file, for the model's ``decompress``."""
     from neuralcodec.codec.container import unpack
