@@ -29,7 +29,7 @@ optional avif     10 20 30 40 50 60 70 75 80 85
 optional heif     10 15 20 25 30 35 40 45 50 55 60
 
 curves=()
-for codec in jpeg420 jpeg444 webp jpeg2000 jpegxl avif heif neuralcodec-shipped; do
+for codec in jpeg420 jpeg444 webp jpeg2000 jpegxl avif heif neuralcodec-shipped neuralcodec-shipped-effort1; do
     [ -f "$here/$codec.json" ] && curves+=("$here/$codec.json")
 done
 title="Kodak 24, 500x500 crops"

@@ -268,6 +268,11 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.effort and any(point.lmbda is None for point in points):
         return _error("--effort fits latents to the lambda the weights were trained for, which --checkpoint files do "
                       "not give here: evaluate the shipped or --pretrained weights with it")
+    if args.effort:
+        from neuralcodec.models.refinement import EFFORT_STEPS
+
+        name = name if args.name else f"{name}-effort{args.effort}"
+        description += f", latents refined at --effort {args.effort} ({EFFORT_STEPS[args.effort]} steps per image)"
     try:
         results = evaluate(points, images, name, description, args.device, not args.quiet, args.dataset, recorded,
                            effort=args.effort, metric=recorded.get("metric") or "mse")
