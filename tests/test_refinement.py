@@ -8,19 +8,17 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_runs import run_in_process
 from PIL import Image
 
-from neuralcodec.codec import api
 from neuralcodec.codec.api import Codec
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.files import sample_image_path
-from neuralcodec.models import MeanScaleHyperprior
+from neuralcodec.models import MeanScaleHyperprior, refinement
 from neuralcodec.models.refinement import EFFORT_STEPS, StochasticRounding, check_effort, refine_latent
 from neuralcodec.models.vbr import MeanScaleHyperpriorVbr
 from neuralcodec.zoo.defaults import save_weights
 from neuralcodec.zoo.image import ARCHITECTURES
-
-from cli_runs import run_in_process
 
 
 def _photo(height: int = 64, width: int = 96) -> np.ndarray:
@@ -156,8 +154,8 @@ def test_effort_levels_and_their_refusals(shipped):
 
 
 def test_effort_refuses_images_it_cannot_hold(shipped, monkeypatch):
-    monkeypatch.setattr(api, "MAX_REFINED_PIXELS", 1000)
-    with pytest.raises(ValueError, match="more than 1,000; use effort 0"):
+    monkeypatch.setattr(refinement, "MAX_REFINED_PIXELS", 1000)
+    with pytest.raises(ValueError, match=r"more than 1,000; code it without refinement \(effort 0\)"):
         shipped.encode(_photo(32, 64), effort=1)
     assert shipped.encode(_photo(16, 16), effort=1)
 

@@ -70,7 +70,7 @@ from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.files import write_atomic
 from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel, unit_to_pixels
-from neuralcodec.models.refinement import EFFORT_STEPS, MAX_REFINED_PIXELS, check_effort, refine_latent
+from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.settings import COMPRESSAI_LAMBDAS, DEFAULT_LAMBDAS, DEFAULT_QUALITY, VARIABLE_RATE_ARCHITECTURES
 
@@ -462,11 +462,6 @@ class Codec:
         rate = self.quality if quality is None else self._check_rate(quality)
         x, channels, extensions = self._input_tensor(image, drop_alpha, max_pixels, metadata)
         path = self.check_coding_path(coding_path)
-        if effort and x.shape[-2] * x.shape[-1] > MAX_REFINED_PIXELS:
-            raise ValueError(
-                f"effort {effort} refines the latent of the whole image at once, which takes about 1.5 GB per megapixel: "
-                f"this image has {x.shape[-2] * x.shape[-1]:,} pixels, more than {MAX_REFINED_PIXELS:,}; use effort 0"
-            )
         return self._encode_tensor(x.to(self.device), channels, extensions, path, rate, effort, effort_progress)
 
     def check_effort(self, effort: Any) -> int:
@@ -476,18 +471,7 @@ class Codec:
             ValueError: not a level; or above 0 for a model that cannot code a given
                 latent, or whose training lambda is unknown (the messages say what to pass).
         """
-        effort = check_effort(effort)
-        if effort and not getattr(self.model, "codes_given_latent", False):
-            raise ValueError(
-                f"effort {effort} needs a model whose compress() codes a given latent; {self.identity.architecture} "
-                "does not (variable-rate models fit their latent per quality): use effort 0"
-            )
-        if effort and self.lmbda is None:
-            raise ValueError(
-                f"effort {effort} fits the latent to the rate-distortion loss the model was trained for, but this "
-                "codec does not know its lambda: pass Codec(..., lmbda=...), or use weights that record it"
-            )
-        return effort
+        return check_effort(effort, self.model, self.lmbda, self.identity.architecture)
 
     def encode_target(
         self,

@@ -206,18 +206,13 @@ def evaluate(
 
     points = list(points)
     check_effort(effort)
-    if effort and any(point.lmbda is None for point in points):
-        raise ValueError("effort refines latents for the lambda each model was trained with, which these weights "
-                         "do not record")
     qualities, per_image = [], []
     with tqdm(total=len(points) * len(images), desc=name, unit="image", disable=not show_progress) as bar:
         for point in points:
             bar.set_postfix(quality=point.quality)
             model = point.load()
             refinement = None
-            if effort:
-                if not getattr(model, "codes_given_latent", False):
-                    raise ValueError(f"effort needs a model that codes a given latent, not a {type(model).__name__}")
+            if check_effort(effort, model, point.lmbda, name):
                 assert point.lmbda is not None
                 refinement = (EFFORT_STEPS[effort], point.lmbda, metric)
             per_image.append(evaluate_model(model, images, device, bar, point.rate, refinement))

@@ -46,10 +46,31 @@ MAX_REFINED_PIXELS = 4_000_000
 START_TEMPERATURE, END_TEMPERATURE = 0.5, 0.05
 
 
-def check_effort(effort: Any) -> int:
-    """``effort`` as a level of :data:`EFFORT_STEPS`, or a ``ValueError`` naming the range."""
+def check_effort(effort: Any, model: Optional[nn.Module] = None, lmbda: Optional[float] = None,
+                 name: str = "") -> int:
+    """``effort`` as a level of :data:`EFFORT_STEPS`; with ``model``, also checks that a
+    level above 0 can refine it: the model codes a given latent and ``lmbda``, its
+    training trade-off, is known (``name`` names the model in the messages).
+
+    Raises:
+        ValueError: not a level, or a model or lambda that cannot be refined (the message
+            says what to do).
+    """
     if isinstance(effort, bool) or not isinstance(effort, int) or not 0 <= effort < len(EFFORT_STEPS):
         raise ValueError(f"effort must be an integer from 0 to {len(EFFORT_STEPS) - 1}, got {effort!r}")
+    if effort == 0 or model is None:
+        return effort
+    name = name or type(model).__name__
+    if not getattr(model, "codes_given_latent", False):
+        raise ValueError(
+            f"effort {effort} needs a model whose compress() codes a given latent; {name} does not "
+            "(variable-rate models fit their latent per quality): use effort 0"
+        )
+    if lmbda is None:
+        raise ValueError(
+            f"effort {effort} fits the latent to the rate-distortion loss {name} was trained for, but its lambda is "
+            "unknown: pass Codec(..., lmbda=...), or use weights that record it"
+        )
     return effort
 
 
@@ -113,12 +134,19 @@ def refine_latent(
     machine; whatever latent was coded, the file decodes bit-exactly everywhere.
 
     Raises:
-        ValueError: a model that cannot code a given latent, or a negative ``steps``.
+        ValueError: a model that cannot code a given latent, a negative ``steps``, or an
+            image of more than :data:`MAX_REFINED_PIXELS` pixels.
     """
     if not getattr(model, "codes_given_latent", False):
         raise ValueError(f"{type(model).__name__} cannot code a given latent, so its latent cannot be refined")
     if steps < 0:
         raise ValueError(f"steps must be 0 or more, got {steps}")
+    pixels = int(x.shape[0]) * int(x.shape[-2]) * int(x.shape[-1])
+    if steps and pixels > MAX_REFINED_PIXELS:
+        raise ValueError(
+            f"refinement back-propagates through the whole image at once, about 1.5 GB per megapixel: this image has "
+            f"{pixels:,} pixels, more than {MAX_REFINED_PIXELS:,}; code it without refinement (effort 0)"
+        )
     if x.dtype == torch.uint8:
         x = x.float().div_(255.0)
     coder = cast(Any, model)  # analyze, latent_codec, crop: the codes_given_latent contract
