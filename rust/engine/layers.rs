@@ -48,11 +48,11 @@ impl FeatureMap {
     /// The channels of pixel `(y, x)`.
     #[inline]
     pub fn pixel(&self, y: usize, x: usize) -> &[f32] {
-        let start = (y * self.w + x) * self.c;
-        &self.data[start..start + self.c]
+        self.view().pixel(y, x)
     }
 
     /// The map, borrowed.
+    #[inline]
     pub fn view(&self) -> FeatureView<'_> {
         FeatureView {
             h: self.h,
