@@ -12,7 +12,7 @@ from cli_runs import run_in_process
 from PIL import Image
 
 from neuralcodec.codec.api import Codec
-from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
+from neuralcodec.entropy_models import EntropyModel, GaussianConditional
 from neuralcodec.files import sample_image_path
 from neuralcodec.models import MeanScaleHyperprior, refinement
 from neuralcodec.models.refinement import EFFORT_STEPS, StochasticRounding, check_effort, refine_latent
@@ -78,7 +78,7 @@ def test_refinement_leaves_the_model_and_the_generator_as_they_were(shipped):
         assert not model.g_s[0].weight.requires_grad and model.g_s[1].beta.requires_grad
         assert model.h_s.training and not model.g_s.training and not model.training
         assert conditional.training_outputs == "ste"
-        assert all(m.soft_rounding is None for m in model.modules() if isinstance(m, (EntropyBottleneck, GaussianConditional)))
+        assert all(m.soft_rounding is None for m in model.modules() if isinstance(m, EntropyModel))
         assert all(p.grad is None for p in model.parameters())
     finally:
         model.g_s[0].weight.requires_grad_(True)

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
+from neuralcodec.entropy_models import EntropyModel, GaussianConditional
+from neuralcodec.models.base import pixels_to_unit
 from neuralcodec.train.loss import RateDistortionLoss
 
 __all__ = ["EFFORT_STEPS", "MAX_REFINED_PIXELS", "Refinement", "StochasticRounding", "check_effort", "refine_latent"]
@@ -147,8 +148,7 @@ def refine_latent(
             f"refinement back-propagates through the whole image at once, about 1.5 GB per megapixel: this image has "
             f"{pixels:,} pixels, more than {MAX_REFINED_PIXELS:,}; code it without refinement (effort 0)"
         )
-    if x.dtype == torch.uint8:
-        x = x.float().div_(255.0)
+    x = pixels_to_unit(x)
     coder = cast(Any, model)  # analyze, latent_codec, crop: the codes_given_latent contract
     with torch.no_grad():
         start = (coder.analyze(x) if latent is None else latent).detach().float()
@@ -190,7 +190,7 @@ def _soft_rounding(model: nn.Module, rounding: Callable[[Tensor], Tensor]) -> It
     """The model in training mode, its entropy models rounding with ``rounding`` (their
     outputs the softly rounded values, not straight-through ones), and no weight
     gradients; all of it restored on exit."""
-    entropy_models = [module for module in model.modules() if isinstance(module, (EntropyBottleneck, GaussianConditional))]
+    entropy_models = [module for module in model.modules() if isinstance(module, EntropyModel)]
     conditionals = [module for module in entropy_models if isinstance(module, GaussianConditional)]
     saved_outputs = [module.training_outputs for module in conditionals]
     saved_grads = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
