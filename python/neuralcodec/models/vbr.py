@@ -91,6 +91,7 @@ __all__ = [
     "MeanScaleHyperpriorVbr",
     "ScaleHyperpriorVbr",
     "VariableRateModel",
+    "initial_gains",
     "is_variable_rate",
 ]
 
@@ -100,6 +101,23 @@ Scale = Union[float, Tensor]
 VBR_LAMBDAS = COMPRESSAI_LAMBDAS["mse"]
 #: The initial gains, one per level (CompressAI's).
 VBR_INITIAL_GAINS = (0.10000, 0.13944, 0.19293, 0.26874, 0.37268, 0.51801, 0.71957, 1.00000)
+
+
+def initial_gains(lambdas: Optional[Sequence[float]] = None) -> Tuple[float, ...]:
+    """The gains a model starts from, one per level: CompressAI's for its own lambda table
+    (``None``), else ``sqrt(lambda / lambdas[-1])``, the step that a high-rate model's
+    latent needs for the rate of a lower lambda (MSE falls with the step squared), so
+    that a model initialised from the weights of the top level starts near each level.
+
+    Raises:
+        ValueError: fewer than two lambdas, or not positive and increasing.
+    """
+    if lambdas is None:
+        return VBR_INITIAL_GAINS
+    values = [float(v) for v in lambdas]
+    if len(values) < 2 or not all(math.isfinite(v) and v > 0 for v in values) or values != sorted(set(values)):
+        raise ValueError(f"lambdas must be at least two positive, increasing numbers, got {list(lambdas)!r}")
+    return tuple(math.sqrt(v / values[-1]) for v in values)
 
 
 def _mlp(inputs: int, hidden: int, softplus: bool = False) -> nn.Sequential:
@@ -219,6 +237,9 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
 
     Args:
         N, M: widths as :class:`~neuralcodec.models.ScaleHyperprior`.
+        lambdas: the lambda each level trains for, increasing (``lambda 255^2 MSE + bpp``);
+            default CompressAI's eight. With a table of one's own the gains start at
+            ``sqrt(lambda / lambdas[-1])`` (see :func:`initial_gains`).
         vr_entbttlnck: code ``z`` with a gain-dependent step too
             (:class:`~neuralcodec.entropy_models.EntropyBottleneckVbr` and the ``gayn2zqstep``
             network); CompressAI's published weights of the two hyperprior models use it.
@@ -227,11 +248,13 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     and with ``vr_entbttlnck`` ``gayn2zqstep.{0,2,4}`` and ``lower_bound_zqstep.bound``.
     """
 
-    def __init__(self, N: int, M: int, vr_entbttlnck: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, N: int, M: int, vr_entbttlnck: bool = False, lambdas: Optional[Sequence[float]] = None, **kwargs: Any
+    ) -> None:
         super().__init__(N=N, M=M, **kwargs)
-        self.lmbda = list(VBR_LAMBDAS)
+        self.lmbda = list(VBR_LAMBDAS if lambdas is None else lambdas)
         self.levels = len(self.lmbda)
-        self.Gain = nn.Parameter(torch.tensor(VBR_INITIAL_GAINS), requires_grad=True)
+        self.Gain = nn.Parameter(torch.tensor(initial_gains(lambdas)), requires_grad=True)
         # (scaled standard deviation, gain) -> quantization-reconstruction offset.
         self.QuantABCD = _mlp(2, 12)
         self.no_quantoffset = False
@@ -424,15 +447,26 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
 
     @classmethod
     def from_state_dict(  # type: ignore[override]
-        cls, state_dict: Mapping[str, Tensor], vr_entbttlnck: Optional[bool] = None
+        cls, state_dict: Mapping[str, Tensor], vr_entbttlnck: Optional[bool] = None,
+        lambdas: Optional[Sequence[float]] = None,
     ) -> "ScaleHyperpriorVbr":
         """A model sized from ``state_dict`` with its weights; ``vr_entbttlnck`` defaults to
-        whether the checkpoint has ``gayn2zqstep`` weights."""
+        whether the checkpoint has ``gayn2zqstep`` weights, ``lambdas`` (the lambda of each
+        level) to CompressAI's table.
+
+        Raises:
+            ValueError: ``Gain`` has another number of levels than ``lambdas``."""
         state = _checkpoint_state(state_dict)
         if vr_entbttlnck is None:
             vr_entbttlnck = any(f".{key}".endswith(".gayn2zqstep.0.weight") for key in state)
+        levels = len(VBR_LAMBDAS if lambdas is None else lambdas)
+        if "Gain" in state and state["Gain"].numel() != levels:
+            raise ValueError(
+                f"the weights have {state['Gain'].numel()} gain levels and the lambda table {levels}: "
+                "pass the lambdas the model was trained with (lambdas=)"
+            )
         N, M = state["g_a.0.weight"].size(0), state["g_a.6.weight"].size(0)
-        model = cls(N, M, vr_entbttlnck=vr_entbttlnck)
+        model = cls(N, M, vr_entbttlnck=vr_entbttlnck, lambdas=lambdas)
         _load(model, state)
         return model
 
@@ -637,8 +671,10 @@ class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: 
     the gain scales ``y - mean``; decoding adds the means back after the offsets.
     """
 
-    def __init__(self, N: int = 192, M: int = 320, vr_entbttlnck: bool = False, **kwargs: Any) -> None:
-        super().__init__(N, M, vr_entbttlnck=vr_entbttlnck, **kwargs)
+    def __init__(
+        self, N: int = 192, M: int = 320, vr_entbttlnck: bool = False, lambdas: Optional[Sequence[float]] = None, **kwargs: Any
+    ) -> None:
+        super().__init__(N, M, vr_entbttlnck=vr_entbttlnck, lambdas=lambdas, **kwargs)
 
     def _gaussian_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
         scales_hat, means_hat = self.h_s(z_hat).chunk(2, 1)

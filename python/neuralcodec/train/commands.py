@@ -16,6 +16,13 @@ from neuralcodec import settings
 from neuralcodec.cli import options
 
 
+def _lambda_list(text: str) -> list:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"lambdas must be comma-separated numbers, got {text!r}") from None
+
+
 def _config_from_args(args: argparse.Namespace) -> Any:
     from neuralcodec.train.config import TrainConfig
 
@@ -100,6 +107,8 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--variable-rate", action="store_true",
                         help="one model for every rate (a -vbr --model): each step draws a gain level and its lambda "
                         "(--lambda is unused); validation codes at the middle quality")
+    parser.add_argument("--lambdas", type=_lambda_list, default=None, metavar="L1,L2,...",
+                        help="with --variable-rate: the lambda of each gain level, increasing (default CompressAI's eight)")
     parser.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     options.add_alias(parser, "--no-progress", dest="progress", action="store_false")
     group = parser.add_mutually_exclusive_group()

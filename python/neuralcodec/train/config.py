@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 __all__ = ["TrainConfig"]
 
@@ -56,6 +56,10 @@ class TrainConfig:
             CompressAI's lambda of that level) and the loss uses its lambda; ``lmbda`` is
             then unused. Validation codes at the middle of the quality range. Needs a
             variable-rate architecture.
+        lambdas: with ``variable_rate``, the lambda of each gain level, increasing (None:
+            CompressAI's eight); the gains start at ``sqrt(lambda / lambdas[-1])``, so
+            ``init_from`` the weights of a fixed-rate model trained for ``lambdas[-1]``
+            starts every level near its rate.
         progress: show a progress bar (rank 0).
     """
 
@@ -88,6 +92,7 @@ class TrainConfig:
     precision: str = "fp32"
     quantization: str = "noise"
     variable_rate: bool = False
+    lambdas: Optional[List[float]] = None
     progress: bool = True
 
     def validate(self) -> None:
@@ -104,6 +109,12 @@ class TrainConfig:
                     f"variable-rate training needs a variable-rate architecture ({', '.join(VARIABLE_RATE_ARCHITECTURES)}), "
                     f"got {self.architecture!r}"
                 )
+        if self.lambdas is not None:
+            if not self.variable_rate:
+                raise ValueError("lambdas are the levels of a variable-rate model: pass variable_rate too")
+            from neuralcodec.models.vbr import initial_gains
+
+            initial_gains(self.lambdas)  # raises on a table that cannot work
         positive = ("N", "M", "steps", "batch_size", "patch_size", "val_every", "checkpoint_every", "log_every")
         for name in positive:
             if int(getattr(self, name)) < 1:

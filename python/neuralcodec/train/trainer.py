@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 import time
@@ -44,9 +45,11 @@ from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import ImageFolder, list_images, step_generator
 from neuralcodec.train.loss import RateDistortionLoss
 
-__all__ = ["TrainConfig", "TrainResult", "build_model", "load_model_weights", "train", "validate"]
+__all__ = ["TrainConfig", "TrainResult", "build_model", "load_initial_weights", "load_model_weights", "train", "validate"]
 
 CHECKPOINT_FORMAT = "neuralcodec-train-checkpoint"
+#: The top-level modules and parameters a variable-rate model adds to its fixed-rate parent.
+VARIABLE_RATE_KEYS = ("Gain", "QuantABCD", "gayn2zqstep", "lower_bound_zqstep", "scale_to_context")
 LOG_FIELDS = ("step", "split", "loss", "bpp", "mse", "psnr", "ms_ssim", "aux", "lr", "seconds")
 
 
@@ -74,7 +77,34 @@ def build_model(config: TrainConfig) -> CompressionModel:
     cls = ARCHITECTURES[config.architecture]
     if config.architecture.startswith("cheng2020"):
         return cls(config.N)
+    if config.lambdas is not None:
+        return cls(config.N, config.M, lambdas=config.lambdas)
     return cls(config.N, config.M)
+
+
+def load_initial_weights(model: CompressionModel, path: str) -> List[str]:
+    """Loads ``path`` (see :func:`load_model_weights`) into ``model`` to start a run from.
+
+    A variable-rate model may start from a fixed-rate model's weights: the keys only the
+    variable-rate model has (its gains and offset networks) keep their initial values.
+    Returns those keys.
+
+    Raises:
+        ValueError: any other key is missing, unexpected or of another shape.
+    """
+    state = load_model_weights(path)
+    own = set(model.state_dict())
+    missing = sorted(own - set(state))
+    allowed = [k for k in missing if isinstance(model, VariableRateModel) and k.split(".")[0] in VARIABLE_RATE_KEYS]
+    problems = [k for k in missing if k not in allowed]
+    unexpected = sorted(set(state) - own)
+    if problems or unexpected:
+        raise ValueError(f"{path} does not fit the model: missing {problems[:5]}, unexpected {unexpected[:5]}")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as error:
+        raise ValueError(f"{path} does not fit the model: {error}") from None
+    return allowed
 
 
 def load_model_weights(path: str) -> Dict[str, Tensor]:
@@ -259,7 +289,7 @@ def train(
     torch.manual_seed(config.seed)
     model = build_model(config)
     if config.init_from:
-        model.load_state_dict(load_model_weights(config.init_from))
+        load_initial_weights(model, config.init_from)
     model.to(device).train()
     for module in model.modules():
         if isinstance(module, GaussianConditional):
@@ -417,6 +447,7 @@ def train(
             weights_path,
             architecture=config.architecture,
             metadata={"lambda": "variable" if config.variable_rate else repr(config.lmbda), "metric": config.metric,
+                      **({"lambdas": json.dumps(config.lambdas)} if config.lambdas is not None else {}),
                       "steps": str(config.steps), "seed": str(config.seed)},
         )
     if world_size > 1:
@@ -429,7 +460,7 @@ def train(
 def _check_same_run(saved: TrainConfig, config: TrainConfig) -> None:
     """Refuses to resume a checkpoint of another model or objective."""
     fixed = ("architecture", "N", "M", "lmbda", "metric", "batch_size", "patch_size", "seed", "lr", "lr_schedule",
-             "quantile_fit", "variable_rate")
+             "quantile_fit", "variable_rate", "lambdas")
     changed = [f"{k}: {getattr(saved, k)!r} -> {getattr(config, k)!r}" for k in fixed if getattr(saved, k) != getattr(config, k)]
     if changed:
         raise ValueError("the checkpoint belongs to another run; changed settings: " + "; ".join(changed))
