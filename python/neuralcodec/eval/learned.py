@@ -38,7 +38,7 @@ from neuralcodec.eval.results import build_results, environment
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
-from neuralcodec.train.loss import flat_likelihoods
+from neuralcodec.losses import flat_likelihoods
 
 __all__ = ["RatePoint", "evaluate", "evaluate_image", "evaluate_model"]
 

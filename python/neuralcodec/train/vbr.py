@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from neuralcodec.datasets.image import list_images
 from neuralcodec.files import write_atomic
+from neuralcodec.losses import RateDistortionLoss
 from neuralcodec.models.elic_lite import ElicLiteVbr
-from neuralcodec.train.data import list_images
 
 __all__ = ["load_shards", "main", "save_shards", "train_vbr"]
 
@@ -168,14 +169,9 @@ def _learning_rate(peak: float, elapsed: float, budget: float, step: int, warmup
 
 
 def _loss(model: ElicLiteVbr, x: Tensor, quality: Tensor) -> Dict[str, Tensor]:
-    output = model(x, quality)
-    pixels = x.shape[-2] * x.shape[-1]
-    bits = cast(Tensor, sum(-torch.log2(lik).flatten(1).sum(1) for lik in output["likelihoods"].values()))  # of tensors
-    bpp = bits / pixels
-    mse = ((output["x_hat"].float() - x) ** 2).flatten(1).mean(1)
-    lmbda = model.lmbda(quality).to(x.device)
-    loss = (lmbda * 255.0**2 * mse + bpp).mean()
-    return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean()}
+    """The batch mean of each crop's ``lambda(quality_i) * 255^2 * MSE_i + bpp_i``."""
+    terms = cast(Dict[str, Tensor], RateDistortionLoss()(model(x, quality), x, model.lmbda(quality)))
+    return {key: terms[key] for key in ("loss", "bpp", "mse")}
 
 
 @torch.no_grad()
