@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union, cast
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -75,7 +75,7 @@ class CacheDataset(Dataset):
 
     def _open_store(self, info: Mapping[str, Any], mode: str) -> None:
         self._store = {
-            key: np.memmap(self.cache_root / f"{key}.npy", mode=mode, dtype=spec["dtype"], shape=tuple(spec["shape"]))
+            key: np.memmap(self.cache_root / f"{key}.npy", mode=cast(Any, mode), dtype=spec["dtype"], shape=tuple(spec["shape"]))
             for key, spec in info.items()
         }
 

@@ -38,12 +38,24 @@ def list_images(folder: Union[str, Path], allow_empty: bool = False) -> List[Pat
     return files
 
 
+#: PIL modes of more than 8 bits per sample, which ``convert("RGB")`` would clip.
+HIGH_BIT_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
 def read_rgb(path: Union[str, Path]) -> Any:
-    """The image at ``path`` decoded as an RGB ``PIL.Image.Image`` (grayscale, palette
-    and RGBA are converted; alpha is dropped); the file is closed on return."""
+    """The image at ``path`` decoded as an 8-bit RGB ``PIL.Image.Image`` (grayscale and
+    palette are expanded to three channels, alpha is dropped); the file is closed on
+    return.
+
+    Raises:
+        ValueError: a 16-bit or floating-point image (converting it would clip it).
+        OSError: the file is missing or not an image (``PIL.UnidentifiedImageError``).
+    """
     from PIL import Image
 
     with Image.open(path) as img:
+        if img.mode in HIGH_BIT_DEPTH_MODES:
+            raise ValueError(f"{path}: {img.mode} images (more than 8 bits per sample) are not supported")
         return img.convert("RGB")
 
 

@@ -63,7 +63,7 @@ class PreGeneratedMemmapDataset(Dataset):
         if size == 0 or size % patch:
             raise ValueError(f"{path} holds {size} bytes, not a whole positive number of {height}x{width}x3 patches")
         data = np.memmap(path, mode="r", dtype=np.uint8)
-        self.data = data.reshape((-1, height, width, 3))
+        self.data: np.ndarray = data.reshape((-1, height, width, 3))
 
     def __getitem__(self, index: int) -> Any:
         """Patch ``index``: a PIL RGB image, or what ``transform`` makes of it."""

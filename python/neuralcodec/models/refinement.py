@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec.entropy_models import EntropyModel, GaussianConditional
-from neuralcodec.models.base import pixels_to_unit
 from neuralcodec.losses import RateDistortionLoss
+from neuralcodec.models.base import pixels_to_unit
 
 __all__ = ["EFFORT_STEPS", "MAX_REFINED_PIXELS", "Refinement", "StochasticRounding", "check_effort", "refine_latent"]
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from neuralcodec.datasets.image import list_images
+from neuralcodec.datasets.image import list_images, read_rgb
 from neuralcodec.files import write_atomic
 from neuralcodec.losses import RateDistortionLoss
 from neuralcodec.models.elic_lite import ElicLiteVbr
@@ -59,12 +59,9 @@ def _images_under(folder: Path) -> List[Path]:
 
 
 def _load_uint8(paths: Sequence[Path], device: torch.device) -> List[Tensor]:
-    from PIL import Image
-
     images = []
     for path in paths:
-        with Image.open(path) as image:
-            array = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+        array = torch.from_numpy(np.array(read_rgb(path))).permute(2, 0, 1)
         images.append(array.contiguous().to(device))
     return images
 
