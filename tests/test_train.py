@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from neuralcodec.train import RateDistortionLoss, TrainConfig, train
-from neuralcodec.train.data import ImageFolder, step_generator
+from neuralcodec.train.data import CropSampler, step_generator
 from neuralcodec.zoo.defaults import load_weights_file, read_weights
 
 
@@ -62,7 +62,7 @@ def _train_rows(log: Path) -> list:
 
 
 def test_crops_are_a_function_of_seed_rank_and_step(tmp_path):
-    images = ImageFolder(_write_images(tmp_path / "imgs"), patch_size=64)
+    images = CropSampler(_write_images(tmp_path / "imgs"), patch_size=64)
     first = images.batch(4, step_generator(0, 0, 5))
     assert first.shape == (4, 3, 64, 64) and first.dtype == torch.float32
     assert 0.0 <= float(first.min()) and float(first.max()) <= 1.0
@@ -72,7 +72,7 @@ def test_crops_are_a_function_of_seed_rank_and_step(tmp_path):
 
 
 def test_small_images_are_padded_to_the_patch(tmp_path):
-    images = ImageFolder(_write_images(tmp_path / "small", count=1, size=(20, 30)), patch_size=64)
+    images = CropSampler(_write_images(tmp_path / "small", count=1, size=(20, 30)), patch_size=64)
     assert images.batch(2, step_generator(0, 0, 0)).shape == (2, 3, 64, 64)
 
 

@@ -3,7 +3,7 @@
 Both take batches ``[B, C, H, W]`` (RGB is ``C = 3``) of floats on the scale given by
 ``data_range`` (1.0 for images in ``[0, 1]``, 255.0 for 8-bit values), work on any
 device, and carry gradients, so the same functions serve evaluation and training
-(:class:`neuralcodec.train.loss.RateDistortionLoss` with ``metric="ms-ssim"``).
+(:class:`neuralcodec.losses.RateDistortionLoss` with ``metric="ms-ssim"``).
 
 ``reduction="mean"`` (the default) returns a scalar tensor, the mean over the batch of
 the per-image values; ``reduction="none"`` returns the per-image values ``[B]``.

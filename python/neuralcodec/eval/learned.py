@@ -35,10 +35,10 @@ import torch
 from neuralcodec.eval.images import read_rgb
 from neuralcodec.eval.measure import distortion, to_uint8
 from neuralcodec.eval.results import build_results, environment
+from neuralcodec.losses import flat_likelihoods
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
-from neuralcodec.train.loss import flat_likelihoods
 
 __all__ = ["RatePoint", "evaluate", "evaluate_image", "evaluate_model"]
 

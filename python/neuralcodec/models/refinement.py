@@ -7,7 +7,7 @@ Bamler & Mandt 2020, "Improving inference for neural image compression"). The de
 the weights and the file format do not change: a refined file decodes with any
 neuralcodec; only encoding costs more. ``compress --effort`` runs it.
 
-The loss is the training objective (:class:`~neuralcodec.train.loss.RateDistortionLoss`)
+The loss is the training objective (:class:`~neuralcodec.losses.RateDistortionLoss`)
 with the model's own ``lambda`` and metric, through the model's ``latent_codec`` and
 ``g_s``. Rounding is replaced by *stochastic Gumbel annealing* (Yang et al.): each value
 is drawn softly towards its lower or upper integer, the nearer one more likely, with a
@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec.entropy_models import EntropyModel, GaussianConditional
+from neuralcodec.losses import RateDistortionLoss
 from neuralcodec.models.base import pixels_to_unit
-from neuralcodec.train.loss import RateDistortionLoss
 
 __all__ = ["EFFORT_STEPS", "MAX_REFINED_PIXELS", "Refinement", "StochasticRounding", "check_effort", "refine_latent"]
 
@@ -123,7 +123,7 @@ def refine_latent(
             ``latent=``), with ``analyze``, ``latent_codec``, ``g_s`` and ``crop``.
         x: the image, ``[B, 3, H, W]``, float in ``[0, 1]`` or uint8 pixels.
         lmbda, metric: the rate-distortion trade-off the model was trained for (see
-            :class:`~neuralcodec.train.loss.RateDistortionLoss`).
+            :class:`~neuralcodec.losses.RateDistortionLoss`).
         steps: gradient steps (Adam at ``learning_rate``); 0 returns the analysis's latent.
         check_every: steps between scorings of the coded loss.
         latent: where to start (default ``model.analyze(x)``).

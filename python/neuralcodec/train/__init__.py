@@ -1,8 +1,10 @@
 """Training: rate-distortion training of any zoo architecture, resumable and data-parallel.
 
 * :mod:`neuralcodec.train.config`: :class:`TrainConfig`, the settings of a run.
-* :mod:`neuralcodec.train.data`: image folders sampled as random crops with flips.
-* :mod:`neuralcodec.train.loss`: :class:`RateDistortionLoss`.
+* :mod:`neuralcodec.train.data`: :class:`CropSampler`, image folders held in memory and
+  sampled as random crops with flips (files listed and decoded by
+  :mod:`neuralcodec.datasets.image`).
+* :class:`RateDistortionLoss` is :mod:`neuralcodec.losses`' (re-exported here).
 * :mod:`neuralcodec.train.trainer`: :func:`train` (checkpoints, resume, validation with
   actual bits, DDP under ``torchrun``).
 * :mod:`neuralcodec.train.recipe`: how the shipped default weights were trained.
@@ -18,11 +20,11 @@ from typing import Any
 
 _EXPORTS = {
     "TrainConfig": "neuralcodec.train.config",
-    "ImageFolder": "neuralcodec.train.data",
-    "list_images": "neuralcodec.train.data",
-    "RateDistortionLoss": "neuralcodec.train.loss",
-    "bits_per_pixel": "neuralcodec.train.loss",
-    "flat_likelihoods": "neuralcodec.train.loss",
+    "CropSampler": "neuralcodec.train.data",
+    "list_images": "neuralcodec.datasets.image",
+    "RateDistortionLoss": "neuralcodec.losses",
+    "bits_per_pixel": "neuralcodec.losses",
+    "flat_likelihoods": "neuralcodec.losses",
     "TrainResult": "neuralcodec.train.trainer",
     "build_model": "neuralcodec.train.trainer",
     "prepare_for_coding": "neuralcodec.train.trainer",

@@ -1,5 +1,10 @@
 """Training data: an image folder held in memory, sampled as random crops with flips.
 
+Files are listed and decoded by :mod:`neuralcodec.datasets.image` (the one owner of
+image folders; its :class:`~neuralcodec.datasets.ImageFolder` is the
+``torch.utils.data`` dataset CompressAI-style scripts use); :class:`CropSampler` keeps
+the decoded images and draws batches from them.
+
 Sampling is a pure function of ``(seed, rank, step)``: every step draws its images, crop
 positions and flips from a generator seeded for that step, so a run resumed from a
 checkpoint sees exactly the batches an uninterrupted run would, and the ranks of a
@@ -15,26 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralcodec.settings import IMAGE_SUFFIXES
+from neuralcodec.datasets.image import list_images, read_rgb
 
-__all__ = ["ImageFolder", "list_images", "step_generator"]
-
-
-
-def list_images(folder: Union[str, Path]) -> List[Path]:
-    """The image files directly in ``folder``, sorted by name.
-
-    Raises:
-        FileNotFoundError: ``folder`` is not a directory.
-        ValueError: it holds no image files.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {folder} does not exist or is not a directory")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
+__all__ = ["CropSampler", "step_generator"]
 
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
@@ -43,28 +31,27 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(mixed[0] >> np.uint64(1)))
 
 
-class ImageFolder:
-    """The RGB images of a folder, decoded once and kept as uint8 tensors.
+class CropSampler:
+    """The RGB images of a folder, decoded once and kept as uint8 tensors, sampled as
+    random crops (:meth:`batch`) by a generator the caller seeds.
 
     Args:
-        folder: directory of images (see :data:`IMAGE_SUFFIXES`); grayscale and RGBA are
-            converted to RGB.
+        folder: directory of images (:func:`~neuralcodec.datasets.image.list_images`);
+            grayscale and RGBA are converted to RGB
+            (:func:`~neuralcodec.datasets.image.read_rgb`).
         patch_size: side of the square crops, in pixels; images smaller than that are
             padded by edge replication.
         files: use these files instead of listing ``folder``.
     """
 
     def __init__(self, folder: Union[str, Path], patch_size: int = 128, files: Sequence[Path] = ()) -> None:
-        from PIL import Image
-
         if patch_size < 1:
             raise ValueError(f"patch_size must be positive, got {patch_size}")
         self.patch_size = int(patch_size)
         self.files = list(files) if files else list_images(folder)
         self.images: List[Tensor] = []
         for path in self.files:
-            with Image.open(path) as img:
-                pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
+            pixels = np.asarray(read_rgb(path), dtype=np.uint8)
             self.images.append(self._pad_to_patch(torch.from_numpy(pixels.copy()).permute(2, 0, 1)))
 
     def _pad_to_patch(self, image: Tensor) -> Tensor:
@@ -99,8 +86,5 @@ class ImageFolder:
 
     def full_image(self, index: int) -> Tensor:
         """Image ``index`` whole, float32 ``[1, 3, H, W]`` in ``[0, 1]`` (for validation)."""
-        from PIL import Image
-
-        with Image.open(self.files[index]) as img:
-            pixels = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+        pixels = np.asarray(read_rgb(self.files[index]), dtype=np.float32) / 255.0
         return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None]

@@ -37,13 +37,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from neuralcodec.datasets.image import list_images
 from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.files import write_atomic
+from neuralcodec.losses import RateDistortionLoss
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.train.config import TrainConfig
-from neuralcodec.train.data import ImageFolder, list_images, step_generator
-from neuralcodec.train.loss import RateDistortionLoss
+from neuralcodec.train.data import CropSampler, step_generator
 
 __all__ = ["TrainConfig", "TrainResult", "build_model", "load_initial_weights", "load_model_weights", "train", "validate"]
 
@@ -144,7 +145,7 @@ def prepare_for_coding(model: CompressionModel, fit_quantiles: bool = True) -> N
 
 @torch.no_grad()
 def validate(
-    model: CompressionModel, images: ImageFolder, criterion: RateDistortionLoss, quality: Optional[float] = None
+    model: CompressionModel, images: CropSampler, criterion: RateDistortionLoss, quality: Optional[float] = None
 ) -> Dict[str, float]:
     """Mean actual bpp, MSE, PSNR and loss over ``images``, coded through real bitstreams;
     a variable-rate model at ``quality``, with the lambda it trains that quality for.
@@ -276,15 +277,15 @@ def train(
 
     # Data: held-out validation images come off the end of the training folder.
     train_files = list_images(config.train_dir)
-    val_set: Optional[ImageFolder] = None
+    val_set: Optional[CropSampler] = None
     if config.val_dir:
-        val_set = ImageFolder(config.val_dir, config.patch_size)
+        val_set = CropSampler(config.val_dir, config.patch_size)
     elif config.val_count:
         if config.val_count >= len(train_files):
             raise ValueError(f"val_count {config.val_count} leaves no training images of {len(train_files)}")
-        val_set = ImageFolder(config.train_dir, config.patch_size, files=train_files[-config.val_count :])
+        val_set = CropSampler(config.train_dir, config.patch_size, files=train_files[-config.val_count :])
         train_files = train_files[: -config.val_count]
-    train_set = ImageFolder(config.train_dir, config.patch_size, files=train_files)
+    train_set = CropSampler(config.train_dir, config.patch_size, files=train_files)
 
     torch.manual_seed(config.seed)
     model = build_model(config)

@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from neuralcodec.datasets.image import list_images, read_rgb
 from neuralcodec.files import write_atomic
+from neuralcodec.losses import RateDistortionLoss
 from neuralcodec.models.elic_lite import ElicLiteVbr
-from neuralcodec.train.data import list_images
 
 __all__ = ["load_shards", "main", "save_shards", "train_vbr"]
 
@@ -58,12 +59,9 @@ def _images_under(folder: Path) -> List[Path]:
 
 
 def _load_uint8(paths: Sequence[Path], device: torch.device) -> List[Tensor]:
-    from PIL import Image
-
     images = []
     for path in paths:
-        with Image.open(path) as image:
-            array = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+        array = torch.from_numpy(np.array(read_rgb(path))).permute(2, 0, 1)
         images.append(array.contiguous().to(device))
     return images
 
@@ -168,14 +166,9 @@ def _learning_rate(peak: float, elapsed: float, budget: float, step: int, warmup
 
 
 def _loss(model: ElicLiteVbr, x: Tensor, quality: Tensor) -> Dict[str, Tensor]:
-    output = model(x, quality)
-    pixels = x.shape[-2] * x.shape[-1]
-    bits = cast(Tensor, sum(-torch.log2(lik).flatten(1).sum(1) for lik in output["likelihoods"].values()))  # of tensors
-    bpp = bits / pixels
-    mse = ((output["x_hat"].float() - x) ** 2).flatten(1).mean(1)
-    lmbda = model.lmbda(quality).to(x.device)
-    loss = (lmbda * 255.0**2 * mse + bpp).mean()
-    return {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean()}
+    """The batch mean of each crop's ``lambda(quality_i) * 255^2 * MSE_i + bpp_i``."""
+    terms = cast(Dict[str, Tensor], RateDistortionLoss()(model(x, quality), x, model.lmbda(quality)))
+    return {key: terms[key] for key in ("loss", "bpp", "mse")}
 
 
 @torch.no_grad()
