@@ -31,6 +31,6 @@ def read_state_dict(path: Union[str, Path]) -> Dict[str, Tensor]:
         state_dict = load_checkpoint(path)
     except WeightsError as error:
         if isinstance(error.__cause__, Exception):
-            raise error.__cause__
+            raise error.__cause__ from error
         raise
     return dict(load_state_dict(state_dict))

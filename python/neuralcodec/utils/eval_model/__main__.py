@@ -28,7 +28,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union, cast
 
 import torch
 import torch.nn.functional as F
@@ -331,7 +331,7 @@ def _checkpoint_name(path: Union[str, Path]) -> str:
     return Path(path).name[: -len(".tar.pth")]
 
 
-def main(argv: Sequence[str]) -> None:  # noqa: C901 (one flow, as the command reads)
+def main(argv: Sequence[str]) -> None:
     """Runs the tool on ``argv`` (without the program name); prints the results JSON.
 
     Raises:
@@ -354,14 +354,14 @@ def main(argv: Sequence[str]) -> None:  # noqa: C901 (one flow, as the command r
     if args.output_directory:
         Path(args.output_directory).mkdir(parents=True, exist_ok=True)
 
-    load: Callable[..., nn.Module]
+    load: Callable[..., Any]
     runs: List[Any]
     if args.source == "pretrained":
         runs = sorted(int(q) for q in args.qualities.split(",") if q)
         opts: tuple = (args.architecture, args.metric)
         if is_vbr:
             opts += (0,)
-        load = load_pretrained
+        load = cast(Callable[..., Any], load_pretrained)
         log_fmt = "\rEvaluating {0} | {run:d} "
     else:
         runs = list(args.checkpoint_paths)
@@ -370,10 +370,10 @@ def main(argv: Sequence[str]) -> None:  # noqa: C901 (one flow, as the command r
             if len(args.checkpoint_paths) > 1:
                 parser.error("a variable-rate model is evaluated from one checkpoint")
             opts += (args.checkpoint_paths[0],)
-        load = load_checkpoint
+        load = cast(Callable[..., Any], load_checkpoint)
         log_fmt = "\rEvaluating {run:s} "
 
-    model: Optional[nn.Module] = None
+    model: Any = None  # a CompressionModel (its vbr attributes are set below)
     labels: List[Any] = list(runs)
     if is_vbr:  # one model, evaluated at each quantization step (gain = 1 / step)
         scales = sorted(1.0 / float(q) for q in args.vbr_quantstepsizes.split(",") if q)
