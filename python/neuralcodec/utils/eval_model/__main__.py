@@ -41,6 +41,7 @@ from neuralcodec.eval.learned import code_and_decode, likelihood_bits
 from neuralcodec.eval.results import PSNR_CAP, build_results, write_results
 from neuralcodec.metrics import ms_ssim
 from neuralcodec.metrics import psnr as _psnr
+from neuralcodec.models import CompressionModel
 from neuralcodec.ops import compute_padding
 from neuralcodec.utils.checkpoints import read_state_dict
 from neuralcodec.zoo import ARCHITECTURES, image_models
@@ -163,7 +164,7 @@ def inference_entropy_estimation(
     out = model.forward(x, **rate)
     elapsed = time.perf_counter() - start
     x_hat = out["x_hat"]
-    if x_hat.shape[-2:] != x.shape[-2:] and hasattr(model, "crop"):
+    if x_hat.shape[-2:] != x.shape[-2:] and isinstance(model, CompressionModel):
         x_hat = model.crop(x_hat, x.shape[-2:])  # our models pad sizes that are not multiples of their stride
     metrics = compute_metrics(x, x_hat, 255)
     pixels = x.shape[0] * x.shape[2] * x.shape[3]
