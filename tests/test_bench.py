@@ -23,7 +23,7 @@ def _psnr(a, b):
 
 def test_the_registry_is_built_from_the_codec_classes():
     assert tuple(CODECS) == (
-        "jpeg420", "jpeg444", "webp", "jpeg2000", "avif", "jpegxl", "heif", "bpg", "bpg420", "vtm", "hm", "av1",
+        "jpeg420", "jpeg444", "webp", "jpeg2000", "avif", "jpegxl", "heif", "bpg", "bpg420", "vtm", "hm", "av1", "tfci",
     )
     for name, entry in CODECS.items():
         codec = make_codec(name)

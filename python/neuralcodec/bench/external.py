@@ -1,4 +1,4 @@
-"""Codecs run as external executables: BPG, VTM (VVC), HM (HEVC), aomenc (AV1), cjxl (JPEG XL).
+"""Codecs run as external executables: BPG, VTM (VVC), HM (HEVC), aomenc (AV1), cjxl (JPEG XL), TFCI.
 
 Each adapter writes the image to a temporary folder in the form its encoder reads,
 runs the encoder, reads the bitstream file (its size is the rate), runs the decoder
@@ -28,6 +28,9 @@ The command lines follow the reference tools' documented options:
   0..63 (lower is better).
 * **cjxl/djxl** (libjxl): ``cjxl in.png out.jxl -q Q -e 7 --container=0`` and
   ``djxl out.jxl out.png``.
+* **TFCI** (tensorflow/compression's ``tfci.py``, a Python script): ``python tfci.py
+  compress MODEL-Q in.png out.tfci`` and ``python tfci.py decompress out.tfci out.png``.
+  Quality is the model's rate point 1..8.
 """
 
 from __future__ import annotations
@@ -35,13 +38,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from neuralcodec.bench.codecs import BenchCodec, BenchError
+from neuralcodec.bench.base import BenchCodec, BenchError
 
 __all__ = [
     "AV1",
@@ -49,6 +53,7 @@ __all__ = [
     "CJXL",
     "ExecutableCodec",
     "HM",
+    "TFCI",
     "VTM",
     "rgb_to_ycbcr",
     "read_y4m",
@@ -298,7 +303,12 @@ class BPG(ExecutableCodec):
 
 
 class _ReferenceSoftware(ExecutableCodec):
-    """VTM and HM: raw planar YCbCr 4:4:4 in and out, an all-intra configuration file."""
+    """VTM and HM: raw planar 4:4:4 in and out, an all-intra configuration file.
+
+    ``colorspace="ycbcr"`` (default) codes the image converted to YCbCr (:func:`rgb_to_ycbcr`);
+    ``"rgb"`` codes the R, G, B planes as they are, the encoder told to treat them as
+    GBR (``--InputColourSpaceConvert=RGBtoGBR``) and the decoder to give RGB back.
+    """
 
     needs_config = True
     quality_help = "QP 0..51 (lower is better)"
@@ -306,20 +316,36 @@ class _ReferenceSoftware(ExecutableCodec):
     higher_is_better = False
     default_qualities = (47, 44, 41, 38, 35, 32, 29, 26, 23)
 
+    def __init__(self, *args: object, colorspace: str = "ycbcr", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if colorspace not in ("ycbcr", "rgb"):
+            raise ValueError(f"{self.name} colorspace must be 'ycbcr' or 'rgb', got {colorspace!r}")
+        self.colorspace = colorspace
+        if colorspace == "rgb":
+            self.summary = self.summary.replace("YCbCr", "RGB")
+
     def encode_command(self, workdir: Path, rgb: np.ndarray, quality: float) -> Tuple[List[str], Path]:
         height, width = rgb.shape[:2]
         source, bitstream = workdir / "in.yuv", workdir / "out.bin"
-        source.write_bytes(rgb_to_ycbcr(rgb).tobytes())
+        planes = rgb_to_ycbcr(rgb) if self.colorspace == "ycbcr" else np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        source.write_bytes(planes.tobytes())
         command = [
             str(self.encoder), "-c", str(self.config), "-i", str(source), "-b", str(bitstream), "-o", os.devnull,
             "-wdt", str(width), "-hgt", str(height), "-fr", "1", "-f", "1", "-q", str(int(quality)),
             "--InputChromaFormat=444", "--InputBitDepth=8", "--OutputBitDepth=8", "--ConformanceWindowMode=1",
         ]  # fmt: skip
+        if self.colorspace == "rgb":
+            command += [
+                "--InputColourSpaceConvert=RGBtoGBR", "--SNRInternalColourSpace=1", "--OutputInternalColourSpace=0",
+            ]  # fmt: skip
         return command, bitstream
 
     def decode_command(self, workdir: Path, bitstream: Path, height: int, width: int) -> Tuple[List[str], Path]:
         output = workdir / "out.yuv"
-        return [str(self.decoder), "-b", str(bitstream), "-o", str(output), "-d", "8"], output
+        command = [str(self.decoder), "-b", str(bitstream), "-o", str(output), "-d", "8"]
+        if self.colorspace == "rgb":
+            command.append("--OutputInternalColourSpace=GBRtoRGB")
+        return command, output
 
     def read_decoded(self, path: Path, height: int, width: int) -> np.ndarray:
         data = path.read_bytes()
@@ -329,7 +355,10 @@ class _ReferenceSoftware(ExecutableCodec):
                 f"{self.name}: the decoder wrote {len(data)} bytes, expected {expected} "
                 f"(8-bit 4:4:4 {width}x{height}); check the configuration's chroma format and bit depth"
             )
-        return ycbcr_to_rgb(np.frombuffer(data, dtype=np.uint8).reshape(3, height, width))
+        planes = np.frombuffer(data, dtype=np.uint8).reshape(3, height, width)
+        if self.colorspace == "rgb":
+            return np.ascontiguousarray(planes.transpose(1, 2, 0))
+        return ycbcr_to_rgb(planes)
 
 
 class VTM(_ReferenceSoftware):
@@ -408,3 +437,50 @@ class CJXL(ExecutableCodec):
     def decode_command(self, workdir: Path, bitstream: Path, height: int, width: int) -> Tuple[List[str], Path]:
         output = workdir / "out.png"
         return [str(self.decoder), str(bitstream), str(output)], output
+
+
+class TFCI(ExecutableCodec):
+    """A model of tensorflow/compression run through its ``tfci.py`` script.
+
+    The "encoder" (and decoder) is the path of ``tfci.py``, run with this Python:
+    ``python tfci.py compress MODEL-Q in.png out.tfci`` and ``python tfci.py decompress
+    out.tfci out.png``. The script fetches its models itself, so it needs their files
+    cached or a network.
+    """
+
+    name = "tfci"
+    encoder_names = ("tfci.py",)
+    decoder_names = ("tfci.py",)
+    quality_help = "model quality 1..8 (higher is better)"
+    quality_range = (1, 8)
+    default_qualities = (1, 2, 3, 4, 5, 6, 7, 8)
+    bitstream_suffix = ".tfci"
+    #: The models of tensorflow/compression this adapter names.
+    MODELS = ("bmshj2018-factorized-mse", "bmshj2018-hyperprior-mse", "mbt2018-mean-mse")
+
+    def __init__(self, *args: object, model: str = MODELS[0], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if model not in self.MODELS:
+            raise ValueError(f"TFCI model must be one of {self.MODELS}, got {model!r}")
+        if self.decoder is None:
+            self.decoder = self.encoder  # one script does both
+        self.model = model
+        self.summary = f"TFCI {model} (tensorflow/compression)"
+
+    def unavailable_reason(self) -> Optional[str]:
+        if self.encoder is None:
+            return "tfci: give the path of tensorflow/compression's tfci.py with --encoder PATH"
+        if not os.path.isfile(self.encoder):
+            return f"tfci: the script {self.encoder} does not exist"
+        return None
+
+    def encode_command(self, workdir: Path, rgb: np.ndarray, quality: float) -> Tuple[List[str], Path]:
+        source, bitstream = workdir / "in.png", workdir / "out.tfci"
+        _write_png(source, rgb)
+        command = [sys.executable, str(self.encoder), "compress", f"{self.model}-{int(quality)}", str(source),
+                   str(bitstream)]  # fmt: skip
+        return command, bitstream
+
+    def decode_command(self, workdir: Path, bitstream: Path, height: int, width: int) -> Tuple[List[str], Path]:
+        output = workdir / "out.png"
+        return [sys.executable, str(self.decoder), "decompress", str(bitstream), str(output)], output

@@ -22,11 +22,21 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 
-from neuralcodec.bench.codecs import AVIF, HEIF, JPEG, JPEG2000, JPEGXL, BenchCodec, BenchError, WebP
-from neuralcodec.bench.external import AV1, BPG, HM, VTM
+from neuralcodec.bench.base import BenchCodec, BenchError
+from neuralcodec.bench.codecs import AVIF, HEIF, JPEG, JPEG2000, JPEGXL, WebP
+from neuralcodec.bench.external import AV1, BPG, HM, TFCI, VTM
 from neuralcodec.settings import available_cpus
 
-__all__ = ["ALIASES", "CODECS", "CodecEntry", "EXECUTABLE_CODECS", "make_codec", "measure", "run_benchmark"]
+__all__ = [
+    "ALIASES",
+    "CODECS",
+    "CodecEntry",
+    "EXECUTABLE_CODECS",
+    "code_image",
+    "make_codec",
+    "measure",
+    "run_benchmark",
+]
 
 
 @dataclass(frozen=True)
@@ -40,14 +50,20 @@ class CodecEntry:
     variant: Dict[str, Any] = field(default_factory=dict)
 
     def create(
-        self, encoder: Optional[str], decoder: Optional[str], config: Optional[str], options: Sequence[str]
+        self,
+        encoder: Optional[str],
+        decoder: Optional[str],
+        config: Optional[str],
+        options: Sequence[str],
+        **variant: Any,
     ) -> BenchCodec:
-        """A new codec of this entry (see :meth:`BenchCodec.create`)."""
-        return self.codec_class.create(encoder, decoder, config, options, **self.variant)
+        """A new codec of this entry (see :meth:`BenchCodec.create`); ``variant`` overrides
+        or adds constructor arguments (e.g. ``colorspace="rgb"`` for VTM)."""
+        return self.codec_class.create(encoder, decoder, config, options, **{**self.variant, **variant})
 
 
 #: The benchmarked codec classes, in the order ``neuralcodec bench --list`` shows them.
-CODEC_CLASSES: Tuple[Type[BenchCodec], ...] = (JPEG, WebP, JPEG2000, AVIF, JPEGXL, HEIF, BPG, VTM, HM, AV1)
+CODEC_CLASSES: Tuple[Type[BenchCodec], ...] = (JPEG, WebP, JPEG2000, AVIF, JPEGXL, HEIF, BPG, VTM, HM, AV1, TFCI)
 
 
 def _registry() -> Tuple[Dict[str, CodecEntry], Dict[str, str]]:
@@ -80,6 +96,7 @@ def make_codec(
     decoder: Optional[str] = None,
     config: Optional[str] = None,
     options: Sequence[str] = (),
+    **variant: Any,
 ) -> BenchCodec:
     """The codec ``name`` (a key of :data:`CODECS` or :data:`ALIASES`).
 
@@ -87,6 +104,8 @@ def make_codec(
         encoder, decoder: executables (executable codecs only; default: found on PATH).
         config: the encoder's configuration file (VTM, HM).
         options: extra encoder arguments (executable codecs only).
+        variant: constructor arguments over the entry's own (``colorspace="rgb"`` for
+            VTM/HM, ``model=`` for TFCI, ``cpu_used=`` for AV1).
 
     Raises:
         ValueError: an unknown name, or executable options given to a library codec.
@@ -100,7 +119,7 @@ def make_codec(
             f"{entry.name} runs in-process: --encoder, --decoder, --config and --codec-arg apply only to "
             f"{', '.join(EXECUTABLE_CODECS)}"
         )
-    return entry.create(encoder, decoder, config, options)
+    return entry.create(encoder, decoder, config, options, **variant)
 
 
 def _init_worker() -> None:
@@ -108,6 +127,32 @@ def _init_worker() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def code_image(codec: BenchCodec, rgb: np.ndarray, quality: Any) -> Tuple[Dict[str, float], np.ndarray]:
+    """Codes one uint8 RGB ``[H, W, 3]`` image at ``quality`` and decodes it again.
+
+    Returns:
+        ``({"bpp", "encoding_time", "decoding_time"}, decoded uint8 [H, W, 3])``: ``bpp``
+        is ``8 * file bytes / (H * W)``, the times are seconds of wall clock.
+
+    Raises:
+        BenchError: the codec failed, or decoded an image of another size.
+    """
+    height, width = rgb.shape[:2]
+    start = time.perf_counter()
+    data = codec.encode(rgb, quality)
+    encoding_time = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = codec.decode(data, height, width)
+    decoding_time = time.perf_counter() - start
+    if decoded.shape != rgb.shape or decoded.dtype != np.uint8:
+        raise BenchError(
+            f"{codec.name} decoded an image at quality {quality} as {decoded.dtype} {decoded.shape}, "
+            f"expected uint8 {rgb.shape}"
+        )
+    row = {"bpp": 8 * len(data) / (height * width), "encoding_time": encoding_time, "decoding_time": decoding_time}
+    return row, decoded
 
 
 def measure(task: Tuple[BenchCodec, str, Any]) -> Dict[str, float]:
@@ -125,19 +170,10 @@ def measure(task: Tuple[BenchCodec, str, Any]) -> Dict[str, float]:
 
     codec, path, quality = task
     rgb = read_rgb(path)
-    height, width = rgb.shape[:2]
-    start = time.perf_counter()
-    data = codec.encode(rgb, quality)
-    encoding_time = time.perf_counter() - start
-    start = time.perf_counter()
-    decoded = codec.decode(data, height, width)
-    decoding_time = time.perf_counter() - start
-    if decoded.shape != rgb.shape or decoded.dtype != np.uint8:
-        raise BenchError(
-            f"{codec.name} decoded {Path(path).name} at quality {quality} as {decoded.dtype} {decoded.shape}, "
-            f"expected uint8 {rgb.shape}"
-        )
-    row = {"bpp": 8 * len(data) / (height * width), "encoding_time": encoding_time, "decoding_time": decoding_time}
+    try:
+        row, decoded = code_image(codec, rgb, quality)
+    except BenchError as error:
+        raise BenchError(f"{Path(path).name}: {error}") from error
     row.update(distortion(rgb, decoded))
     return row
 

@@ -1,7 +1,7 @@
 """Finding and reading the images of an evaluation set.
 
-A data set is a folder of image files (not searched recursively, taken in file-name
-order so every run visits them alike) or a single image file. Every image is read as
+A data set is a folder of image files (not searched recursively unless asked, taken in
+path order so every run visits them alike) or a single image file. Every image is read as
 8-bit RGB: grayscale is replicated to three channels, an alpha channel is dropped.
 """
 
@@ -24,8 +24,11 @@ class DatasetError(ValueError):
     """A data set path that holds no readable images."""
 
 
-def collect_images(path: Union[str, Path]) -> List[Path]:
-    """The image files of ``path`` (a folder or one image file), sorted by file name.
+def collect_images(path: Union[str, Path], recursive: bool = False) -> List[Path]:
+    """The image files of ``path`` (a folder or one image file), sorted by path.
+
+    With ``recursive``, the images of the folder's subfolders too (as CompressAI's
+    ``eval_model`` and ``bench`` take a data set).
 
     Raises:
         DatasetError: ``path`` does not exist, or is a folder without image files, or a
@@ -38,7 +41,8 @@ def collect_images(path: Union[str, Path]) -> List[Path]:
         return [path]
     if not path.is_dir():
         raise DatasetError(f"data set {path} does not exist")
-    images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    candidates = path.rglob("*") if recursive else path.iterdir()
+    images = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not images:
         raise DatasetError(f"data set folder {path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
     return images

@@ -40,7 +40,7 @@ from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
 
-__all__ = ["RatePoint", "evaluate", "evaluate_image", "evaluate_model"]
+__all__ = ["RatePoint", "code_and_decode", "coded_bytes", "evaluate", "evaluate_image", "evaluate_model", "likelihood_bits"]
 
 
 @dataclass
@@ -83,6 +83,15 @@ def _rate_arguments(model: CompressionModel, quality: Optional[float]) -> Dict[s
     return model.prepare_quality(quality)
 
 
+def likelihood_bits(likelihoods: Any) -> float:
+    """``-sum(log2 p)`` over every likelihood tensor of a model's ``forward`` output (a
+    mapping, nested for latent-codec models), in float64: the bits an ideal entropy
+    coder would spend."""
+    values = flat_likelihoods(likelihoods).values()
+    bits = cast(torch.Tensor, sum(torch.log2(v.double()).sum() for v in values))  # a sum of tensors
+    return float(bits.neg())
+
+
 def _estimated_bits(model: CompressionModel, x: torch.Tensor, rate: Dict[str, Any], latent: Optional[torch.Tensor]) -> float:
     """``-sum(log2 likelihoods)`` of the model's forward pass on the padded image, or of
     its latent codec on a refined ``latent``."""
@@ -90,9 +99,65 @@ def _estimated_bits(model: CompressionModel, x: torch.Tensor, rate: Dict[str, An
         likelihoods = model(model.pad(x), **rate)["likelihoods"]
     else:
         likelihoods = cast(Any, model).latent_codec(latent)["likelihoods"]  # a model that codes a given latent
-    values = flat_likelihoods(likelihoods).values()
-    bits = cast(torch.Tensor, sum(torch.log2(v.double()).sum() for v in values))  # a sum of tensors
-    return float(bits.neg())
+    return likelihood_bits(likelihoods)
+
+
+def coded_bytes(strings: Any) -> int:
+    """The number of bytes in a ``compress`` output's ``strings``: lists of ``bytes`` (one
+    per image and latent), nested to any depth (latent-codec models nest them)."""
+    if isinstance(strings, (bytes, bytearray, memoryview)):
+        return len(strings)
+    if isinstance(strings, (list, tuple)):
+        return sum(coded_bytes(s) for s in strings)
+    raise TypeError(f"compress returned strings holding a {type(strings).__name__}, not bytes")
+
+
+def code_and_decode(
+    model: CompressionModel,
+    x: torch.Tensor,
+    pixels: int,
+    rate: Optional[Dict[str, Any]] = None,
+    latent: Optional[Dict[str, Any]] = None,
+    crop: bool = True,
+    start: Optional[float] = None,
+) -> Tuple[Dict[str, float], torch.Tensor]:
+    """Codes one image ``x`` (``[1, 3, H, W]``) with ``model.compress`` and decodes it, timed.
+
+    Args:
+        model: a model with built tables.
+        x: the image as the model takes it (padded or not: the model pads what it must).
+        pixels: the pixel count ``bpp`` is per (the original image's ``H * W``).
+        rate: keyword arguments of both ``compress`` and ``decompress`` (a variable-rate
+            model's ``stage``/``s``/``inputscale``).
+        latent: keyword arguments of ``compress`` only (a refined ``latent``).
+        crop: pass the ``x_size`` that ``compress`` returned to ``decompress`` (models
+            written for CompressAI return none, and are called as CompressAI calls them).
+        start: the ``time.perf_counter()`` the encoding time counts from (default: now),
+            so work done before (a latent's refinement) is charged to the encoder.
+
+    Returns:
+        ``({"bpp", "encoding_time", "decoding_time"}, x_hat)``: bpp from the bytes of the
+        coded strings (no container), times in seconds (with a device synchronisation).
+    """
+    rate = rate or {}
+    device = x.device
+    if start is None:
+        _synchronize(device)
+        start = time.perf_counter()
+    coded = model.compress(x, **rate, **(latent or {}))
+    _synchronize(device)
+    encoding_time = time.perf_counter() - start
+    size = {"x_size": coded["x_size"]} if crop and "x_size" in coded else {}
+    start = time.perf_counter()
+    decoded = model.decompress(coded["strings"], coded["shape"], **size, **rate)
+    _synchronize(device)
+    decoding_time = time.perf_counter() - start
+    row = {
+        "bpp": 8 * coded_bytes(coded["strings"]) / pixels,
+        "encoding_time": encoding_time,
+        "decoding_time": decoding_time,
+    }
+    return row, decoded["x_hat"]
 
 
 @torch.no_grad()
@@ -122,22 +187,9 @@ def evaluate_image(
     if refinement is not None:
         steps, lmbda, metric = refinement
         latent = {"latent": refine_latent(model, x, lmbda, steps, metric=metric).latent}
-    coded = model.compress(x, **rate, **latent)
-    _synchronize(device)
-    encoding_time = time.perf_counter() - start
-    start = time.perf_counter()
-    decoded = model.decompress(coded["strings"], coded["shape"], x_size=coded["x_size"], **rate)
-    _synchronize(device)
-    decoding_time = time.perf_counter() - start
-    coded_bytes = sum(len(s) for group in coded["strings"] for s in group)
-    pixels = height * width
-    row = {
-        "bpp": 8 * coded_bytes / pixels,
-        "bpp-estimate": _estimated_bits(model, x, rate, latent.get("latent")) / pixels,
-        "encoding_time": encoding_time,
-        "decoding_time": decoding_time,
-    }
-    row.update(distortion(rgb, to_uint8(decoded["x_hat"])))
+    row, x_hat = code_and_decode(model, x, height * width, rate, latent, start=start)
+    row["bpp-estimate"] = _estimated_bits(model, x, rate, latent.get("latent")) / (height * width)
+    row.update(distortion(rgb, to_uint8(x_hat)))
     return row
 
 

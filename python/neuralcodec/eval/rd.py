@@ -38,6 +38,7 @@ Values = Union[Sequence[float], np.ndarray]
 
 __all__ = [
     "BjontegaardDelta",
+    "draw_curves",
     "bd_psnr",
     "bd_rate",
     "bjontegaard",
@@ -289,9 +290,9 @@ def plot_curves(
     width, height = size
     figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     axes = figure.add_subplot(1, 1, 1)
+    curves = []
     for index, entry in enumerate(results):
         bpp, values = results_curve(entry, metric)
-        order = np.argsort(bpp, kind="stable")
         label = str(entry.get("name", f"curve {index + 1}"))
         if reference is not None:
             if index == reference:
@@ -302,13 +303,48 @@ def plot_curves(
                     label += f" (BD-rate {delta.rate_percent:+.1f}%)"
                 except ValueError:
                     label += " (BD-rate: no overlap)"
-        axes.plot(bpp[order], values[order], marker="o", markersize=3, linewidth=1.5, label=label)
-    axes.set_xlabel("bits per pixel (bpp)")
-    axes.set_ylabel("PSNR-RGB (dB)" if metric == "psnr" else "MS-SSIM-RGB (dB, -10 log10(1 - MS-SSIM))")
-    axes.set_title(title or ("PSNR" if metric == "psnr" else "MS-SSIM") + " against rate")
-    axes.grid(True, alpha=0.4)
-    axes.legend(loc="lower right", fontsize="small")
+        curves.append((label, bpp, values))
+    draw_curves(
+        axes,
+        curves,
+        "PSNR-RGB (dB)" if metric == "psnr" else "MS-SSIM-RGB (dB, -10 log10(1 - MS-SSIM))",
+        title or ("PSNR" if metric == "psnr" else "MS-SSIM") + " against rate",
+    )
     figure.tight_layout()
     image = io.BytesIO()
     figure.savefig(image, dpi=dpi, format=output.suffix.lower()[1:])
     write_atomic(output, image.getvalue(), force=force)
+
+
+def draw_curves(
+    axes: Any,
+    curves: Sequence[Tuple[str, Values, Values]],
+    ylabel: str,
+    title: Optional[str] = None,
+    limits: Optional[Sequence[float]] = None,
+    dashed: Sequence[bool] = (),
+    style: Optional[Mapping[str, Any]] = None,
+) -> None:
+    """Draws RD curves on matplotlib ``axes``: each ``(label, bpp, quality)``, its points
+    joined in order of bpp, bpp on the x axis, a grid and a legend (lower right).
+
+    Args:
+        ylabel: the quality axis label; title: the axes title (none if empty).
+        limits: ``(xmin, xmax, ymin, ymax)`` (default: fitted to the data).
+        dashed: per curve, whether its line is dashed (e.g. classical codecs).
+        style: keyword arguments of ``axes.plot`` for every curve (markers, widths).
+    """
+    options = dict(style) if style is not None else {"marker": "o", "markersize": 3, "linewidth": 1.5}
+    for index, (label, bpp, values) in enumerate(curves):
+        x, y = np.asarray(bpp, dtype=np.float64), np.asarray(values, dtype=np.float64)
+        order = np.argsort(x, kind="stable")
+        linestyle = "--" if index < len(dashed) and dashed[index] else "-"
+        axes.plot(x[order], y[order], linestyle=linestyle, label=label, **options)
+    axes.set_xlabel("bits per pixel (bpp)")
+    axes.set_ylabel(ylabel)
+    if title:
+        axes.set_title(title)
+    axes.grid(True, alpha=0.4)
+    if limits is not None:
+        axes.axis(list(limits))
+    axes.legend(loc="lower right", fontsize="small")

@@ -27,7 +27,8 @@ PSNR of a lossless reconstruction is infinite; it is stored as :data:`PSNR_CAP` 
 so the files stay valid JSON.
 
 Older CompressAI result files name the metrics ``"psnr"`` and ``"ms-ssim"``;
-:func:`load_results` accepts both spellings.
+:func:`load_results` accepts both spellings, and a file that holds only the ``results``
+table (no ``name``: the file name is used).
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ def load_results(path: Union[str, Path]) -> Dict[str, Any]:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ResultsError(f"{path} is not a JSON results file: {error}") from error
+    if isinstance(data, dict) and "results" not in data and isinstance(data.get("bpp"), list):
+        data = {"results": data}  # a bare results table, as CompressAI's plot also reads
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise ResultsError(f"{path} is not in the results layout (no 'results' object)")
     results = data["results"]

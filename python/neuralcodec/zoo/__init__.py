@@ -39,6 +39,10 @@ from neuralcodec.zoo.weights import (
     load_weights,
 )
 
+#: CompressAI's name (``compressai.zoo.load_state_dict``) for the conversion of older
+#: checkpoint key spellings: :func:`convert_compressai_keys`.
+load_state_dict = convert_compressai_keys
+
 __all__ = [
     "ARCHITECTURES",
     "CONFIGS",
@@ -67,6 +71,7 @@ __all__ = [
     "convert_compressai_keys",
     "download_weights",
     "load_checkpoint",
+    "load_state_dict",
     "load_weights",
     "weights_url",
 ]

@@ -173,10 +173,13 @@ def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
     """Reads a weights file into a flat state_dict on the CPU, keys as stored.
 
     Accepts a bare state_dict, or a training checkpoint holding one under
-    ``"state_dict"`` (CompressAI's training script) or ``"model"``.
+    ``"state_dict"`` (CompressAI's training script), ``"network"``,
+    ``"model_state_dict"`` (the keys CompressAI's ``eval_model`` and ``update_model``
+    look under) or ``"model"``.
 
     Raises:
-        WeightsError: the file is missing, not a torch file, or holds no state_dict.
+        WeightsError: the file is missing, not a torch file (``torch.load``'s own
+            exception is its ``__cause__``), or holds no state_dict.
     """
     path = Path(path)
     if not path.is_file():
@@ -184,9 +187,9 @@ def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad files
-        raise WeightsError(f"cannot read weights from {path}: {error}") from None
+        raise WeightsError(f"cannot read weights from {path}: {error}") from error
     if isinstance(checkpoint, Mapping):
-        for key in ("state_dict", "model"):
+        for key in ("state_dict", "network", "model_state_dict", "model"):
             inner = checkpoint.get(key)
             if isinstance(inner, Mapping):
                 checkpoint = inner

@@ -1,0 +1,1 @@
+"""See :mod:`neuralcodec.utils.eval_model.__main__` (run with ``python -m neuralcodec.utils.eval_model``)."""

@@ -1,0 +1,1 @@
+"""See :mod:`neuralcodec.utils.plot.__main__` (run with ``python -m neuralcodec.utils.plot``)."""
