@@ -49,13 +49,14 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from neuralcodec import _core
+from neuralcodec.errors import NeuralCodecError
 
 __all__ = ["GraphRecorder", "GraphSpecError", "LayerRecorder", "build_graph", "build_network"]
 
 Spec = Dict[str, Any]
 
 
-class GraphSpecError(ValueError):
+class GraphSpecError(NeuralCodecError, ValueError):
     """A spec names an operation or an array that is not there."""
 
 

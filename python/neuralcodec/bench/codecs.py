@@ -45,6 +45,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from neuralcodec.errors import NeuralCodecError
+
 __all__ = [
     "AVIF",
     "BenchCodec",
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 
-class BenchError(RuntimeError):
+class BenchError(NeuralCodecError, RuntimeError):
     """A codec that is unavailable, was given a bad quality, or failed on an image."""
 
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from neuralcodec import settings
 from neuralcodec.cli import options
+from neuralcodec.errors import NeuralCodecError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "register"]
 
@@ -45,7 +46,7 @@ _CONTAINER_SUFFIX = ".nci"
 _DEFAULT_MAX_PIXELS = 1 << 26  # = container.DEFAULT_MAX_PIXELS, kept literal so --help needs no imports
 
 
-class _UsageError(Exception):
+class _UsageError(NeuralCodecError):
     """Bad arguments: reported with exit code 2 before any input is processed."""
 
 

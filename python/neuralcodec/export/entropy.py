@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.export.manifest import ENTROPY_FILE, file_sha256
 from neuralcodec.files import write_atomic
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["EntropyExportError", "entropy_kind", "export_entropy"]
 
 
-class EntropyExportError(ValueError):
+class EntropyExportError(NeuralCodecError, ValueError):
     """The model's entropy coding cannot be exported for the torch-free decoder."""
 
 
