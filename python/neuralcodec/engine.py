@@ -54,6 +54,7 @@ import torch
 from torch import Tensor, nn
 
 from neuralcodec import settings
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.graph_spec import GraphRecorder, build_graph
 from neuralcodec.layers import MaskedConv2d
 from neuralcodec.ops.versions import tensor_versions
@@ -76,7 +77,7 @@ __all__ = [
 ]
 
 
-class EngineUnsupportedError(TypeError):
+class EngineUnsupportedError(NeuralCodecError, TypeError):
     """A module the engine cannot reproduce (e.g. a custom layer in ``h_s``)."""
 
 

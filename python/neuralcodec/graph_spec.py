@@ -49,13 +49,14 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from neuralcodec import _core
+from neuralcodec.errors import NeuralCodecError
 
 __all__ = ["GraphRecorder", "GraphSpecError", "LayerRecorder", "build_graph", "build_network"]
 
 Spec = Dict[str, Any]
 
 
-class GraphSpecError(ValueError):
+class GraphSpecError(NeuralCodecError, ValueError):
     """A spec names an operation or an array that is not there."""
 
 
@@ -166,7 +167,7 @@ def _offsets(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
     return None if ops is None else build_network(ops, tensors)
 
 
-def _coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
+def _build_coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
     op = node.get("op")
     if op == "gaussian":
         return _core.LatentCoder.gaussian(
@@ -186,14 +187,14 @@ def _coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
             _get(tensors, f"{name}.weight"),
             _get(tensors, f"{name}.bias"),
             build_network(node["entropy"], tensors),
-            _coder(node["leaf"], tensors),
+            _build_coder(node["leaf"], tensors),
         )
     if op == "channel_groups":
         return _core.LatentCoder.channel_groups(
             [int(g) for g in node["groups"]],
             [[int(j) for j in sources] for sources in node["sources"]],
             [None if ops is None else build_network(ops, tensors) for ops in node["contexts"]],
-            [_coder(child, tensors) for child in node["coders"]],
+            [_build_coder(child, tensors) for child in node["coders"]],
         )
     if op == "raster_scan":
         context, first = node["context"], node["entropy_first"]
@@ -228,4 +229,4 @@ def build_graph(spec: Spec, tensors: Mapping[str, np.ndarray], scalar: Optional[
         hyper, coder = spec["hyper"], spec["coder"]
     except (KeyError, TypeError):
         raise GraphSpecError("a graph spec needs 'hyper' and 'coder'") from None
-    return _core.LatentGraph(build_network(hyper, tensors), _coder(coder, tensors), scalar=scalar)
+    return _core.LatentGraph(build_network(hyper, tensors), _build_coder(coder, tensors), scalar=scalar)

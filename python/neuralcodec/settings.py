@@ -29,6 +29,7 @@ __all__ = [
     "ENGINE_THREADS_VARIABLE",
     "COMPRESSAI_LAMBDAS",
     "DEFAULT_TILE_SIZE",
+    "EFFORT_STEPS",
     "IMAGE_SUFFIXES",
     "METRICS",
     "VARIABLE_RATE_ARCHITECTURES",
@@ -198,3 +199,10 @@ def engine_threads() -> int:
     if threads < 1:
         raise ValueError(f"{ENGINE_THREADS_VARIABLE} must be a positive integer, got {threads}")
     return threads
+
+
+# ------------------------------------------------------------------ encoder effort
+#: Gradient steps of encoder-side latent refinement per ``--effort`` level (0: the
+#: analysis's latent, no refinement); :mod:`neuralcodec.models.refinement` runs them and
+#: ``--effort``'s help lists them, without importing torch.
+EFFORT_STEPS: Tuple[int, ...] = (0, 30, 80, 200)

@@ -12,10 +12,12 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from neuralcodec.errors import NeuralCodecError
+
 __all__ = ["BenchCodec", "BenchError"]
 
 
-class BenchError(RuntimeError):
+class BenchError(NeuralCodecError, RuntimeError):
     """A codec that is unavailable, was given a bad quality, or failed on an image."""
 
 

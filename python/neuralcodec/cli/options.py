@@ -97,12 +97,11 @@ def add_force(parser: Any, *, help: str = "replace existing output files", dest:
 
 def add_effort(parser: Any) -> None:
     """``--effort 0..3``: encoder-side latent refinement (see
-    :mod:`neuralcodec.models.refinement`)."""
-    from neuralcodec.models.refinement import EFFORT_STEPS
-
-    levels = ", ".join(f"{level}: {steps} steps" for level, steps in enumerate(EFFORT_STEPS) if level)
+    :mod:`neuralcodec.models.refinement`; the levels are
+    :data:`neuralcodec.settings.EFFORT_STEPS`)."""
+    levels = ", ".join(f"{level}: {steps} steps" for level, steps in enumerate(settings.EFFORT_STEPS) if level)
     parser.add_argument(
-        "--effort", type=int, choices=range(len(EFFORT_STEPS)), default=0, metavar="LEVEL",
+        "--effort", type=int, choices=range(len(settings.EFFORT_STEPS)), default=0, metavar="LEVEL",
         help=f"fit each image's latent to it before coding ({levels}; default 0: none): smaller files at the same "
         "quality, slower encoding, the same decoder",
     )

@@ -61,7 +61,6 @@ if TYPE_CHECKING:
         encode_file,
         encode_image,
         identity_of,
-        psnr,
     )
     from neuralcodec.codec.identity import weights_sha256
     from neuralcodec.codec.images import LoadedImage, load_image
@@ -93,7 +92,6 @@ __all__ = [
     "encode_image",
     "identity_of",
     "load_image",
-    "psnr",
     "read_header",
     "weights_sha256",
 ]
@@ -107,7 +105,7 @@ _LAZY = {
     "encode_file": "api",
     "encode_image": "api",
     "identity_of": "api",
-    "psnr": "api",
+    "psnr": "api",  # deprecated: neuralcodec.metrics.psnr_8bit (api warns)
     "weights_sha256": "identity",
     "LoadedImage": "images",
     "load_image": "images",

@@ -68,7 +68,6 @@ from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
 from neuralcodec.codec.rate import DEFAULT_TOLERANCE, RateSearch, search_quality, target_bytes
 from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.files import write_atomic
-from neuralcodec.metrics import psnr_8bit as psnr
 from neuralcodec.models.base import CompressionModel, unit_to_pixels
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
@@ -85,7 +84,6 @@ __all__ = [
     "encode_file",
     "encode_image",
     "identity_of",
-    "psnr",
     "save_image_atomic",
     "write_atomic",
 ]
@@ -1008,3 +1006,20 @@ def decode_file(
 def identity_of(model: ModelLike) -> ModelIdentity:
     """The identity a file made with ``model`` records (see :func:`encode_image`'s ``model``)."""
     return _encoder(model, None, None, None, None).identity
+
+
+def __getattr__(name: str) -> Any:
+    # ``psnr`` here was :func:`neuralcodec.metrics.psnr_8bit` under the name of
+    # :func:`neuralcodec.metrics.psnr` (a tensor metric): one name, two meanings. The old
+    # name still works for a release, with a warning.
+    if name == "psnr":
+        from neuralcodec.metrics import psnr_8bit
+
+        warnings.warn(
+            "neuralcodec.codec.psnr is deprecated: use neuralcodec.metrics.psnr_8bit (8-bit images) "
+            "or neuralcodec.metrics.psnr (tensors)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return psnr_8bit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

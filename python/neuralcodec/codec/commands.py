@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from neuralcodec import settings
 from neuralcodec.cli import options
+from neuralcodec.errors import NeuralCodecError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "register"]
 
@@ -45,7 +46,7 @@ _CONTAINER_SUFFIX = ".nci"
 _DEFAULT_MAX_PIXELS = 1 << 26  # = container.DEFAULT_MAX_PIXELS, kept literal so --help needs no imports
 
 
-class _UsageError(Exception):
+class _UsageError(NeuralCodecError):
     """Bad arguments: reported with exit code 2 before any input is processed."""
 
 
@@ -487,8 +488,9 @@ def _compress_command(args: argparse.Namespace) -> int:
             rate = f" at quality {codec.quality:g}" if codec.quality is not None else ""
         print(f"model: {codec.identity.describe()}{rate}", file=sys.stderr)
 
-    from neuralcodec.codec.api import psnr, write_atomic
+    from neuralcodec.codec.api import write_atomic
     from neuralcodec.codec.images import load_image
+    from neuralcodec.metrics import psnr_8bit
 
     reporter = _Reporter(len(jobs), args.quiet, "image")
     last: List[Any] = []  # the previous image's search: the next one takes its slope
@@ -522,7 +524,7 @@ def _compress_command(args: argparse.Namespace) -> int:
         if args.psnr:
             decoded = codec.decode(data, output="numpy", max_pixels=args.max_pixels)
             reference = loaded.pixels[..., 0] if loaded.channels == 1 else loaded.pixels
-            row.psnr = psnr(reference, decoded)
+            row.psnr = psnr_8bit(reference, decoded)
         return row
 
     rows, interrupted = _run_jobs(jobs, reporter, work)

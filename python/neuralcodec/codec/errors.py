@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
+from neuralcodec.errors import NeuralCodecError
+
 __all__ = [
     "CodecError",
     "FormatError",
@@ -23,7 +25,7 @@ __all__ = [
 ]
 
 
-class CodecError(ValueError):
+class CodecError(NeuralCodecError, ValueError):
     """Base class of every error :mod:`neuralcodec.codec` raises for bad input."""
 
 

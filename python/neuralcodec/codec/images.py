@@ -28,7 +28,7 @@ from neuralcodec.codec.container import DEFAULT_MAX_PIXELS
 from neuralcodec.codec.errors import ImageError
 from neuralcodec.settings import IMAGE_SUFFIXES  # re-exported: the suffixes folders are searched for
 
-__all__ = ["IMAGE_SUFFIXES", "LoadedImage", "load_image", "pixels_to_pil"]
+__all__ = ["IMAGE_SUFFIXES", "LoadedImage", "load_image", "pixels_to_pil", "unit_array_to_pixels"]
 
 _HIGH_DEPTH_MODES = {"I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}
 _ALPHA_MODES = {"RGBA": "RGB", "RGBa": "RGB", "LA": "L", "La": "L"}
@@ -239,3 +239,12 @@ def pixels_to_pil(pixels: np.ndarray, channels: int = 3) -> Any:
 
     img = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
     return img.convert("L") if channels == 1 else img
+
+
+def unit_array_to_pixels(x: np.ndarray) -> np.ndarray:
+    """A decoded image as 8-bit pixels, for the decoders that run without torch: NaN as
+    0, clamp to ``[0, 1]``, ``round(255 * x)`` half to even in float32, as uint8; same
+    shape. The rule and the bits of :func:`neuralcodec.models.base.unit_to_pixels` (the
+    owner, on tensors; ``tests/test_codec_images_pixels.py`` checks that they agree)."""
+    unit = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0), 0.0, 1.0)
+    return np.round(unit * np.float32(255.0)).astype(np.uint8)

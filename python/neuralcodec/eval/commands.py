@@ -25,11 +25,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from neuralcodec import settings
 from neuralcodec.cli import options
+from neuralcodec.errors import NeuralCodecError
 
 __all__ = ["register", "run_bdrate", "run_eval", "run_plot"]
 
 
-class UsageError(ValueError):
+class UsageError(NeuralCodecError, ValueError):
     """Arguments that do not make sense together (exit code 2)."""
 
 

@@ -12,6 +12,7 @@ from typing import List, Union
 
 import numpy as np
 
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.settings import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_EXTENSIONS", "DatasetError", "collect_images", "read_rgb"]
@@ -20,7 +21,7 @@ __all__ = ["IMAGE_EXTENSIONS", "DatasetError", "collect_images", "read_rgb"]
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 
 
-class DatasetError(ValueError):
+class DatasetError(NeuralCodecError, ValueError):
     """A data set path that holds no readable images."""
 
 

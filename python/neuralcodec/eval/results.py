@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.files import write_atomic
 
 __all__ = [
@@ -62,7 +63,7 @@ METRIC_KEYS: Dict[str, Tuple[str, ...]] = {"psnr": ("psnr-rgb", "psnr"), "ms-ssi
 PSNR_CAP = 100.0
 
 
-class ResultsError(ValueError):
+class ResultsError(NeuralCodecError, ValueError):
     """A results file that is missing, not JSON, or not in the results layout."""
 
 

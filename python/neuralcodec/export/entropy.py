@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.export.manifest import ENTROPY_FILE, file_sha256
 from neuralcodec.files import write_atomic
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["EntropyExportError", "entropy_kind", "export_entropy"]
 
 
-class EntropyExportError(ValueError):
+class EntropyExportError(NeuralCodecError, ValueError):
     """The model's entropy coding cannot be exported for the torch-free decoder."""
 
 
@@ -77,20 +78,17 @@ def entropy_kind(model: nn.Module) -> str:
     )
 
 
-def _f32(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy())
-
-
-def _i32(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().to("cpu", torch.int32).numpy())
+def _stored_array(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+    """``tensor`` as the C-contiguous CPU numpy array of ``dtype`` the entropy file stores."""
+    return np.ascontiguousarray(tensor.detach().to("cpu", dtype).numpy())
 
 
 def _tables(module: "EntropyModel", prefix: str, tensors: Dict[str, np.ndarray]) -> None:
     if not module._has_tables():
         raise EntropyExportError(f"{type(module).__name__} has no CDF tables: call model.update() before exporting")
-    tensors[f"{prefix}.quantized_cdf"] = _i32(module._quantized_cdf)
-    tensors[f"{prefix}.cdf_length"] = _i32(module._cdf_length)
-    tensors[f"{prefix}.offset"] = _i32(module._offset)
+    tensors[f"{prefix}.quantized_cdf"] = _stored_array(module._quantized_cdf, torch.int32)
+    tensors[f"{prefix}.cdf_length"] = _stored_array(module._cdf_length, torch.int32)
+    tensors[f"{prefix}.offset"] = _stored_array(module._offset, torch.int32)
 
 
 def _bottleneck(model: nn.Module) -> "EntropyBottleneck":
@@ -110,7 +108,7 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     bottleneck = _bottleneck(model)
     z_prefix = "y" if kind == "factorized" else "z"
     _tables(bottleneck, z_prefix, tensors)
-    tensors[f"{z_prefix}.medians"] = _f32(bottleneck._get_medians().reshape(-1))
+    tensors[f"{z_prefix}.medians"] = _stored_array(bottleneck._get_medians().reshape(-1), torch.float32)
     spec: Dict[str, Any] = {"kind": kind}
     if kind == "factorized":
         spec.update(coding_path="compat", latent_channels=int(bottleneck.channels))

@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from neuralcodec.errors import NeuralCodecError
+
 __all__ = [
     "ENTROPY_FILE",
     "FORMATS",
@@ -87,7 +89,7 @@ ENTROPY_FILE = "entropy.safetensors"
 PathLike = Union[str, Path]
 
 
-class ManifestError(ValueError):
+class ManifestError(NeuralCodecError, ValueError):
     """A manifest is missing, malformed, or does not match the files beside it."""
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from neuralcodec.ans import CdfTable, RansDecoder, StreamError
 from neuralcodec.codec.container import DEFAULT_MAX_PIXELS, Header, unpack
 from neuralcodec.codec.errors import FormatError, ModelMismatchError
+from neuralcodec.codec.images import unit_array_to_pixels
 from neuralcodec.export.manifest import ManifestError, read_manifest, transform_entry, verify_files
 from neuralcodec.graph_spec import build_graph
 from neuralcodec.settings import engine_threads
@@ -242,7 +243,6 @@ class OrtDecoder:
         x_hat = x_hat[:, top : top + header.height, left : left + header.width]
         if x_hat.shape != (3, header.height, header.width):
             raise FormatError(f"decoding gave an image of shape {x_hat.shape}, expected {(3, header.height, header.width)}")
-        # As neuralcodec.codec rounds PyTorch's output: NaN -> 0, clamp, x255, half to even.
-        x = np.clip(np.nan_to_num(x_hat, nan=0.0), 0.0, 1.0)
-        pixels = np.round(x * np.float32(255.0)).astype(np.uint8).transpose(1, 2, 0)
+        # As neuralcodec.codec rounds PyTorch's output (models.base.unit_to_pixels).
+        pixels = unit_array_to_pixels(x_hat).transpose(1, 2, 0)
         return np.ascontiguousarray(pixels[..., 0] if header.channels == 1 else pixels)

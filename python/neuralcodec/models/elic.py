@@ -122,7 +122,7 @@ class Cheng2020AnchorCheckerboard(SimpleVAECompressionModel):
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Tensor]) -> "Cheng2020AnchorCheckerboard":
-        from neuralcodec.zoo.weights import convert_compressai_keys
+        from neuralcodec.state_dicts import convert_compressai_keys
 
         state_dict = convert_compressai_keys(state_dict)
         return cls._loaded(cls(state_dict["g_a.0.conv1.weight"].size(0)), state_dict)
@@ -244,7 +244,7 @@ class Elic2022Official(SimpleVAECompressionModel):
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, Tensor]) -> "Elic2022Official":
         """A model sized from ``state_dict`` (``N``, ``M`` and the groups), weights loaded."""
-        from neuralcodec.zoo.weights import convert_compressai_keys
+        from neuralcodec.state_dicts import convert_compressai_keys
 
         state_dict = convert_compressai_keys(state_dict)
         N = state_dict["g_a.0.weight"].size(0)

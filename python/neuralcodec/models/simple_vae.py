@@ -110,7 +110,7 @@ class SimpleVAECompressionModel(CompressionModel):
 
     @classmethod
     def _loaded(cls, model: "SimpleVAECompressionModel", state_dict: Mapping[str, Tensor]) -> Any:
-        from neuralcodec.zoo.weights import convert_compressai_keys
+        from neuralcodec.state_dicts import convert_compressai_keys
 
         model.load_state_dict(convert_compressai_keys(state_dict))
         return model

@@ -30,6 +30,7 @@ from typing import Any, Mapping, Optional, Union
 
 import torch
 
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.state_dicts import convert_compressai_keys  # re-exported; models import it from there
 
 __all__ = [
@@ -46,7 +47,7 @@ _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.")
 _CHUNK = 1 << 20
 
 
-class WeightsError(RuntimeError):
+class WeightsError(NeuralCodecError, RuntimeError):
     """Weights could not be obtained or read; the message says why and what to do."""
 
 

@@ -44,14 +44,10 @@ outputs that exist already.
 """
 
 
-def _psnr(original: np.ndarray, decoded: np.ndarray) -> float:
-    from neuralcodec.metrics import psnr_8bit
-
-    return psnr_8bit(original, decoded)
-
-
 def _measure_classical(codec: Any, images: Sequence[np.ndarray], quality: int) -> Dict[str, float]:
     """Mean bpp, PSNR and times of a classical codec over ``images`` at ``quality``."""
+    from neuralcodec.metrics import psnr_8bit  # torch: imported when the demo runs, not for --help
+
     bpp, psnr, encode_s, decode_s, total = [], [], [], [], 0
     for rgb in images:
         started = time.perf_counter()
@@ -62,7 +58,7 @@ def _measure_classical(codec: Any, images: Sequence[np.ndarray], quality: int) -
         decode_s.append(time.perf_counter() - encoded)
         total += len(data)
         bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
-        psnr.append(_psnr(rgb, decoded))
+        psnr.append(psnr_8bit(rgb, decoded))
     return {"quality": quality, "bytes": total / len(images), "bpp": float(np.mean(bpp)),
             "psnr": float(np.mean(psnr)), "encode_ms": 1e3 * float(np.mean(encode_s)),
             "decode_ms": 1e3 * float(np.mean(decode_s))}
@@ -121,6 +117,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from neuralcodec.eval.images import DatasetError, collect_images, read_rgb
     from neuralcodec.eval.rd import plot_curves, results_bjontegaard
     from neuralcodec.files import write_atomic
+    from neuralcodec.metrics import psnr_8bit
 
     source = args.input if args.input is not None else sample_image_path()
     try:
@@ -162,7 +159,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 encode_s.append(encoded - started)
                 total += len(data)
                 bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
-                psnr.append(_psnr(rgb, decoded))
+                psnr.append(psnr_8bit(rgb, decoded))
                 if q == quality:
                     files[path.stem], decoded_images[path.stem] = data, decoded
             ours.append({"quality": q, "bytes": total / len(images), "bpp": float(np.mean(bpp)),
