@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from neuralcodec.errors import NeuralCodecError
+
 __all__ = ["DatasetNotFoundError", "InvalidChoiceError"]
 
 
-class DatasetNotFoundError(FileNotFoundError, RuntimeError):
+class DatasetNotFoundError(NeuralCodecError, FileNotFoundError, RuntimeError):
     """A dataset directory or file that does not exist.
 
     A :class:`FileNotFoundError` and, as CompressAI's datasets raise for it, a
@@ -13,7 +15,7 @@ class DatasetNotFoundError(FileNotFoundError, RuntimeError):
     """
 
 
-class InvalidChoiceError(ValueError, KeyError):
+class InvalidChoiceError(NeuralCodecError, ValueError, KeyError):
     """An argument outside its fixed set of choices: a :class:`ValueError` and, as
     CompressAI's table lookups raise, a :class:`KeyError`."""
 

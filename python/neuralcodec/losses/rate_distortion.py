@@ -13,13 +13,15 @@ from typing import Any, Dict, Mapping, Optional, Union, cast
 import torch
 from torch import Tensor, nn
 
+from neuralcodec.errors import NeuralCodecError
+
 __all__ = ["RateDistortionLoss", "UnknownMetricError", "bits_per_pixel", "flat_likelihoods"]
 
 #: The distortion measures :class:`RateDistortionLoss` knows.
 METRICS = ("mse", "ms-ssim")
 
 
-class UnknownMetricError(ValueError, NotImplementedError):
+class UnknownMetricError(NeuralCodecError, ValueError, NotImplementedError):
     """A distortion metric :class:`RateDistortionLoss` does not know.
 
     A :class:`ValueError` (bad argument) and, as CompressAI raises for it, a
