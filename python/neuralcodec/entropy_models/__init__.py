@@ -44,7 +44,6 @@ __all__ = [
     "SCALES_LEVELS",
     "SCALES_MAX",
     "SCALES_MIN",
-    "TABLE_METHODS",
     "EntropyBottleneck",
     "EntropyBottleneckVbr",
     "EntropyModel",
