@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from neuralcodec.ans import StreamError
+from neuralcodec.entropy_models import bound_tables
 from neuralcodec.codec.container import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_STRING_BYTES,
@@ -551,7 +552,8 @@ class Codec:
             metric = self.identity.metric or "mse"
             refined = refine_latent(model, x, self.lmbda, EFFORT_STEPS[effort], metric=metric, progress=effort_progress)
             latent = {"latent": refined.latent}
-        with torch.no_grad():
+        # The header names the tables by the weights hash: any construction codes (bound_tables).
+        with torch.no_grad(), bound_tables():
             rate: Dict[str, Any] = {}
             if quality is not None:
                 assert isinstance(model, VariableRateModel)
@@ -712,7 +714,7 @@ class Codec:
         size = (header.height, header.width)
         quality = self._file_quality(header)
         try:
-            with torch.no_grad(), _model_settings(self.model, pixels_out=output != "tensor"):
+            with torch.no_grad(), _model_settings(self.model, pixels_out=output != "tensor"), bound_tables():
                 path = header.coding_path
                 rate: Dict[str, Any] = {}
                 if quality is not None:

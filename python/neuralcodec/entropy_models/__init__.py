@@ -11,8 +11,13 @@ calls that turn latents into rANS strings and back.
   variable-rate models (Kamisli, Racapé, Choi, DCC 2024).
 
 Names, arguments, state_dict keys and bitstreams match CompressAI 1.2.8's
-``compressai.entropy_models``. ``update()`` builds the CDF tables portably (the same
-integers on every machine); ``update(method="compressai")`` builds CompressAI's.
+``compressai.entropy_models`` (with :class:`GaussianMixtureConditional` and
+:class:`EntropyModelVbr`). ``update()`` builds the CDF tables portably (the same
+integers on every machine); ``update(method="compressai")`` builds CompressAI's. The
+tables record which construction built them (``table_method``), and each coding path
+refuses the other's (:func:`check_tables`): the engine path codes with portable tables,
+the CompressAI-compatible path with CompressAI's, both with tables loaded from a
+checkpoint.
 """
 
 from neuralcodec.entropy_models.entropy_models import (
@@ -20,23 +25,36 @@ from neuralcodec.entropy_models.entropy_models import (
     SCALES_LEVELS,
     SCALES_MAX,
     SCALES_MIN,
+    STORED,
+    TABLE_METHOD_OF_PATH,
     TABLE_METHODS,
     EntropyBottleneck,
     EntropyModel,
     GaussianConditional,
+    GaussianMixtureConditional,
+    TableMismatchError,
+    bound_tables,
+    check_tables,
     get_scale_table,
 )
-from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr
+from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr, EntropyModelVbr
 
 __all__ = [
     "DEFAULT_SCALE_TABLE",
     "SCALES_LEVELS",
     "SCALES_MAX",
     "SCALES_MIN",
-    "TABLE_METHODS",
     "EntropyBottleneck",
     "EntropyBottleneckVbr",
     "EntropyModel",
+    "EntropyModelVbr",
     "GaussianConditional",
+    "GaussianMixtureConditional",
+    "STORED",
+    "TABLE_METHODS",
+    "TABLE_METHOD_OF_PATH",
+    "TableMismatchError",
+    "bound_tables",
+    "check_tables",
     "get_scale_table",
 ]

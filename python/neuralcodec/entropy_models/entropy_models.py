@@ -42,16 +42,21 @@ byte for byte; see ``shared/specs/compressai-compat.md`` sections 7-8), with the
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
+import hashlib
 import math
 import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+import warnings
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import neuralcodec
 from neuralcodec import _core, ans
 from neuralcodec.ops.bound_ops import LowerBound
 from neuralcodec.ops.ops import quantize_ste
@@ -65,6 +70,11 @@ __all__ = [
     "EntropyBottleneck",
     "EntropyModel",
     "GaussianConditional",
+    "GaussianMixtureConditional",
+    "TABLE_METHOD_OF_PATH",
+    "TableMismatchError",
+    "bound_tables",
+    "check_tables",
     "get_scale_table",
 ]
 
@@ -86,6 +96,124 @@ def _check_table_method(method: str) -> None:
             f'method must be "portable" (the same tables on every machine) or "compressai" '
             f"(CompressAI's float construction), got {method!r}"
         )
+
+
+#: The construction each coding path codes with when tables are *built* (not loaded):
+#: the engine path's strings are bit-exact on every machine only with portable tables,
+#: and the compat path gives CompressAI's strings only with CompressAI's.
+TABLE_METHOD_OF_PATH: Dict[str, str] = {"engine": "portable", "compat": "compressai"}
+
+#: What :attr:`EntropyModel.table_method` reports for tables that did not come from this
+#: module's ``update()`` (a state_dict, a checkpoint): model data, used as they are by
+#: every coding path, as CompressAI uses the tables shipped in its checkpoints.
+STORED = "stored"
+
+_BOUND_TABLES: "contextvars.ContextVar[bool]" = contextvars.ContextVar("neuralcodec_bound_tables", default=False)
+
+
+class TableMismatchError(ValueError):
+    """Tables built by one construction are about to code on the path of the other.
+
+    Raised before any string is written or read, instead of strings that another
+    party's tables would decode to garbage or refuse. The message names the call that
+    builds the right tables."""
+
+
+@contextlib.contextmanager
+def bound_tables() -> Iterator[None]:
+    """Within this context :func:`check_tables` accepts any tables on any path.
+
+    For callers that bind the tables to the strings themselves: neuralcodec's file format
+    names the model by a hash of its state_dict, CDF tables included, so a decoder whose
+    tables differ in one count refuses the file before decoding (``docs/format.md``); the
+    construction that built them then does not matter. Context-local (threads and asyncio
+    tasks each see their own)."""
+    token = _BOUND_TABLES.set(True)
+    try:
+        yield
+    finally:
+        _BOUND_TABLES.reset(token)
+
+
+def check_tables(module: nn.Module, path: str) -> None:
+    """Refuses to code on ``path`` with tables that another path's construction built.
+
+    Every :class:`EntropyModel` inside ``module`` (itself included) must hold tables that
+    were loaded (:data:`STORED`), none yet, or tables built by
+    ``TABLE_METHOD_OF_PATH[path]``: ``"portable"`` for ``"engine"``, ``"compressai"`` for
+    ``"compat"``. Inside :func:`bound_tables` anything is accepted. Paths this rule does
+    not know are accepted.
+
+    Raises:
+        TableMismatchError: naming the entropy model, how its tables were built, and the
+            ``update(...)`` call that builds the path's tables.
+    """
+    wanted = TABLE_METHOD_OF_PATH.get(path)
+    if wanted is None or _BOUND_TABLES.get():
+        return
+    for name, child in module.named_modules():
+        if not isinstance(child, EntropyModel):
+            continue
+        built = child.table_method
+        if built in (None, STORED, wanted):
+            continue
+        where = f"{type(module).__name__}.{name}" if name else type(module).__name__
+        raise TableMismatchError(
+            f"{where} holds CDF tables built by update(method={built!r}), but the {path!r} coding "
+            f"path codes with {wanted!r} tables (strings made with other tables would not decode); "
+            f"call update(force=True, method={wanted!r}) on the model first"
+            + (" (for CompressAI's strings)" if path == "compat" else " (the same tables on every machine)")
+        )
+
+
+class _EntropyCoder:
+    """An entropy coder chosen by name (CompressAI's proxy of the same name): its
+    ``encode_with_indexes`` / ``decode_with_indexes`` are those of the coder's encoder
+    and decoder. ``"ans"`` is :mod:`neuralcodec.ans`'s rANS coder.
+
+    Raises:
+        ValueError: ``name`` is not a string or not one of
+            :func:`neuralcodec.available_entropy_coders`.
+    """
+
+    def __init__(self, name: Any) -> None:
+        if not isinstance(name, str):
+            raise ValueError(f"entropy_coder must be a coder's name, got {type(name).__name__}")
+        available = neuralcodec.available_entropy_coders()
+        if name not in available or name not in _CODERS:
+            raise ValueError(f"unknown entropy coder {name!r}; available: {', '.join(available)}")
+        encoder, decoder = _CODERS[name]
+        self.name = name
+        self._encoder = encoder()
+        self._decoder = decoder()
+
+    def encode_with_indexes(self, *args: Any, **kwargs: Any) -> bytes:
+        return self._encoder.encode_with_indexes(*args, **kwargs)
+
+    def decode_with_indexes(self, *args: Any, **kwargs: Any) -> Any:
+        return self._decoder.decode_with_indexes(*args, **kwargs)
+
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
+        return (_EntropyCoder, (self.name,))
+
+    def __eq__(self, other: object) -> bool:  # compares as its name, as CompressAI's string did
+        if isinstance(other, _EntropyCoder):
+            return other.name == self.name
+        return other == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"_EntropyCoder({self.name!r})"
+
+
+#: Coder name -> (encoder class, decoder class).
+_CODERS: Dict[str, Tuple[Any, Any]] = {"ans": (ans.RansEncoder, ans.RansDecoder)}
+
+
+class _StringsError(TypeError, ValueError):
+    """``strings`` is not a list of bytes: a ValueError as in CompressAI, and a TypeError."""
 
 
 def _float32_numpy(tensor: Tensor) -> np.ndarray:
@@ -143,7 +271,9 @@ class EntropyModel(nn.Module):
     Args:
         likelihood_bound: lower bound applied to the likelihoods returned by ``forward``
             (0 disables it). Keeps ``log(likelihood)`` finite.
-        entropy_coder: ``None`` or ``"ans"``; the only coder is neuralcodec's rANS.
+        entropy_coder: a coder's name, or ``None`` for the process default
+            (:func:`neuralcodec.get_entropy_coder`); ``"ans"`` is neuralcodec's rANS,
+            the only one.
         entropy_coder_precision: must be 16, the coder's fixed probability precision.
 
     State: ``_offset`` int32 ``[rows]``, ``_quantized_cdf`` int32 ``[rows, cols]``,
@@ -151,6 +281,10 @@ class EntropyModel(nn.Module):
     ``likelihood_lower_bound.bound``. Row ``r`` codes the values
     ``_offset[r] .. _offset[r] + _cdf_length[r] - 3`` directly and every other int32
     through its last, escape, bin.
+
+    The tables record how they came to be (:attr:`table_method`): built by ``update()``
+    with the ``"portable"`` or the ``"compressai"`` construction, or :data:`STORED`
+    (loaded). Models check it against their coding path (:func:`check_tables`).
     """
 
     _offset: Tensor
@@ -173,17 +307,14 @@ class EntropyModel(nn.Module):
         entropy_coder_precision: int = 16,
     ) -> None:
         super().__init__()
-        if entropy_coder not in (None, "ans"):
-            raise ValueError(
-                f'entropy_coder must be None or "ans" (neuralcodec\'s rANS coder), '
-                f"got {entropy_coder!r}"
-            )
+        if entropy_coder is None:
+            entropy_coder = neuralcodec.get_entropy_coder()
+        self.entropy_coder = _EntropyCoder(entropy_coder)
         if int(entropy_coder_precision) != ans.PRECISION:
             raise ValueError(
                 f"entropy_coder_precision must be {ans.PRECISION}, the coder's fixed "
                 f"precision; got {entropy_coder_precision}"
             )
-        self.entropy_coder = "ans"
         self.entropy_coder_precision = ans.PRECISION
         self.use_likelihood_bound = likelihood_bound > 0
         if self.use_likelihood_bound:
@@ -193,6 +324,10 @@ class EntropyModel(nn.Module):
         self.register_buffer("_cdf_length", torch.zeros(0, dtype=torch.int32))
         # (key, CdfTable, the tensors the key refers to); see cdf_table().
         self._table_cache: Optional[Tuple[Tuple[Any, ...], ans.CdfTable, Tuple[Tensor, ...]]] = None
+        # (construction, fingerprint of the tables it built); see table_method.
+        self._table_record: Optional[Tuple[str, bytes]] = None
+        # (buffer ids and versions, fingerprint): fingerprints are hashed once per change.
+        self._fingerprint_cache: Optional[Tuple[Tuple[Any, ...], bytes]] = None
 
     # -- compatibility accessors -------------------------------------------------------
 
@@ -214,7 +349,44 @@ class EntropyModel(nn.Module):
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
         state["_table_cache"] = None  # native object: rebuilt on demand
+        state["_fingerprint_cache"] = None  # keyed on object ids
         return state
+
+    # -- how the tables were made ------------------------------------------------------
+
+    def _tables_fingerprint(self) -> bytes:
+        """A digest of the three table buffers' integers (cached per buffer version)."""
+        tensors = (self._quantized_cdf, self._cdf_length, self._offset)
+        key = tuple((id(t), t._version, tuple(t.shape)) for t in tensors)
+        cached = self.__dict__.get("_fingerprint_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        digest = hashlib.blake2b(digest_size=16)
+        for tensor in tensors:
+            array = tensor.detach().to("cpu", torch.int32).contiguous().numpy()
+            digest.update(repr(array.shape).encode())
+            digest.update(array.tobytes())
+        value = digest.digest()
+        self._fingerprint_cache = (key, value)
+        return value
+
+    def _record_tables(self, method: str) -> None:
+        """Notes that ``method`` built the current tables (called by ``update()``)."""
+        self._table_cache = None
+        self._table_record = (method, self._tables_fingerprint())
+
+    @property
+    def table_method(self) -> Optional[str]:
+        """How the current CDF tables were made: ``"portable"`` or ``"compressai"`` when
+        this module's ``update()`` built them (the record follows the integers through
+        ``.to()``, copies and pickling), :data:`STORED` for tables that came any other way
+        (a state_dict or checkpoint, an assignment), ``None`` when there are none."""
+        if not self._has_tables():
+            return None
+        record = self.__dict__.get("_table_record")
+        if record is not None and record[1] == self._tables_fingerprint():
+            return record[0]
+        return STORED
 
     # -- quantisation ------------------------------------------------------------------
 
@@ -268,6 +440,17 @@ class EntropyModel(nn.Module):
             return inputs.type_as(means) + means
         return inputs.type(dtype)
 
+    def _quantize(self, inputs: Tensor, mode: str, means: Optional[Tensor] = None) -> Tensor:
+        """Deprecated name of :meth:`quantize` (CompressAI's); warns."""
+        warnings.warn("_quantize is deprecated; use quantize", UserWarning, stacklevel=2)
+        return self.quantize(inputs, mode, means)
+
+    @classmethod
+    def _dequantize(cls, inputs: Tensor, means: Optional[Tensor] = None) -> Tensor:
+        """Deprecated name of :meth:`dequantize` (CompressAI's); warns."""
+        warnings.warn("_dequantize is deprecated; use dequantize", UserWarning, stacklevel=2)
+        return cls.dequantize(inputs, means)
+
     # -- tables ------------------------------------------------------------------------
 
     def _pmf_to_cdf(
@@ -294,13 +477,19 @@ class EntropyModel(nn.Module):
         return torch.from_numpy(table).to(pmf.device)
 
     def _store_tables(
-        self, cdfs: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, device: torch.device
+        self,
+        cdfs: Union[np.ndarray, Tensor],
+        lengths: Union[np.ndarray, Tensor],
+        offsets: Union[np.ndarray, Tensor],
+        device: torch.device,
+        method: str,
     ) -> None:
-        """Sets the three table buffers from int32 arrays (``[rows, cols]``, ``[rows]``, ``[rows]``)."""
-        self._quantized_cdf = torch.from_numpy(cdfs).to(device)
-        self._cdf_length = torch.from_numpy(lengths).to(device)
-        self._offset = torch.from_numpy(offsets).to(device)
-        self._table_cache = None
+        """Sets the three table buffers from int32 arrays or tensors (``[rows, cols]``,
+        ``[rows]``, ``[rows]``) built by the construction ``method``, and records it."""
+        self._quantized_cdf = torch.as_tensor(cdfs, dtype=torch.int32).to(device)
+        self._cdf_length = torch.as_tensor(lengths, dtype=torch.int32).to(device)
+        self._offset = torch.as_tensor(offsets, dtype=torch.int32).to(device)
+        self._record_tables(method)
 
     def _has_tables(self) -> bool:
         return all(getattr(self, name).numel() > 0 for name in EntropyModel._resizable_buffers)
@@ -402,11 +591,8 @@ class EntropyModel(nn.Module):
             return []
         symbol_rows = symbols.reshape(batch, -1).cpu().numpy()
         index_rows = indexes.detach().reshape(batch, -1).cpu().numpy()
-        encoder = ans.RansEncoder()
-        return [
-            encoder.encode_with_indexes(symbol_rows[i], index_rows[i], table)
-            for i in range(batch)
-        ]
+        coder = self.entropy_coder
+        return [coder.encode_with_indexes(symbol_rows[i], index_rows[i], table) for i in range(batch)]
 
     def decompress(
         self,
@@ -433,7 +619,7 @@ class EntropyModel(nn.Module):
                 with these tables and indexes (truncated, corrupted, trailing data).
         """
         if not isinstance(strings, (list, tuple)):
-            raise TypeError(f"strings must be a list of bytes, got {type(strings).__name__}")
+            raise _StringsError(f"strings must be a list of bytes, got {type(strings).__name__}")
         if indexes.dim() < 2:
             raise ValueError(
                 "indexes must have at least 2 dimensions [N, ...], got shape "
@@ -459,9 +645,9 @@ class EntropyModel(nn.Module):
             return self.dequantize(outputs, means, dtype)
         index_rows = indexes.detach().reshape(batch, -1).cpu().numpy()
         values = np.empty(index_rows.shape, dtype=np.int32)
-        decoder = ans.RansDecoder()
+        coder = self.entropy_coder
         for i, string in enumerate(strings):
-            values[i] = decoder.decode_with_indexes(string, index_rows[i], table)
+            values[i] = coder.decode_with_indexes(string, index_rows[i], table)
         outputs = torch.from_numpy(values).reshape(indexes.shape).to(self._quantized_cdf.device)
         return self.dequantize(outputs, means, dtype)
 
@@ -729,15 +915,11 @@ class EntropyBottleneck(EntropyModel):
                     [_float32_numpy(b) for b in self.biases],
                     [_float32_numpy(f) for f in self.factors],
                 )
-            self._store_tables(cdfs, lengths, offsets, self.quantiles.device)
+            self._store_tables(cdfs, lengths, offsets, self.quantiles.device, method)
             return True
         pmf, tail_mass, pmf_length, offset = self._compressai_pmf()
         quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, pmf.size(1))
-        device = self.quantiles.device
-        self._offset = offset.to(device)
-        self._quantized_cdf = quantized_cdf.to(device)
-        self._cdf_length = (pmf_length + 2).to(device)
-        self._table_cache = None
+        self._store_tables(quantized_cdf, pmf_length + 2, offset, self.quantiles.device, method)
         return True
 
     def _compressai_pmf(self) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -946,7 +1128,7 @@ class GaussianConditional(EntropyModel):
     @staticmethod
     def _validate_scale_table(scale_table: ScaleTable) -> List[float]:
         if isinstance(scale_table, (str, bytes)):
-            raise TypeError("scale_table must be a sequence of floats")
+            raise ValueError("scale_table must be a sequence of floats")
         if isinstance(scale_table, (Tensor, np.ndarray)):
             if scale_table.ndim != 1:
                 raise ValueError(f"scale_table must be 1-D, got shape {tuple(scale_table.shape)}")
@@ -955,7 +1137,7 @@ class GaussianConditional(EntropyModel):
             try:
                 values = [float(s) for s in scale_table]
             except TypeError:
-                raise TypeError(
+                raise ValueError(
                     f"scale_table must be a sequence of floats, got {type(scale_table).__name__}"
                 ) from None
         if not values:
@@ -1026,15 +1208,11 @@ class GaussianConditional(EntropyModel):
             cdfs, lengths, offsets = _core.gaussian_tables(
                 _float32_numpy(self.scale_table), self.tail_mass
             )
-            self._store_tables(cdfs, lengths, offsets, self.scale_table.device)
+            self._store_tables(cdfs, lengths, offsets, self.scale_table.device, method)
             return True
         pmf, tail_mass, pmf_length, offset = self._compressai_pmf()
         quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, pmf.size(1))
-        device = self.scale_table.device
-        self._quantized_cdf = quantized_cdf.to(device)
-        self._offset = offset.to(device)
-        self._cdf_length = (pmf_length + 2).to(device)
-        self._table_cache = None
+        self._store_tables(quantized_cdf, pmf_length + 2, offset, self.scale_table.device, method)
         return True
 
     def _compressai_pmf(self) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -1125,3 +1303,167 @@ class GaussianConditional(EntropyModel):
         boundaries = self.scale_table[:-1].to(device=bounded.device, dtype=dtype).contiguous()
         indexes = torch.searchsorted(boundaries, bounded.to(dtype).contiguous(), right=False)
         return indexes.to(torch.int32)
+
+
+class GaussianMixtureConditional(GaussianConditional):
+    r"""A mixture of ``K`` Gaussians per element (CompressAI's ``GaussianMixtureConditional``).
+
+    The likelihood of ``y`` is ``sum_k w_k * P_k(y)``, where ``P_k`` is the mass of the
+    unit bin around ``y`` under ``N(mean_k, scale_k^2)`` (as :class:`GaussianConditional`)
+    and the weights ``w_k`` are given (they should sum to 1 per element). The parameters
+    come channel-stacked: ``scales``, ``means`` and ``weights`` are ``[N, K*M, H, W]`` for
+    ``y`` ``[N, M, H, W]``, component ``k`` in channels ``k*M .. (k+1)*M - 1``
+    (Cheng et al. 2020 use ``K = 3``).
+
+    Coding builds one CDF per coded element from its mixture (no shared table) over the
+    symbols ``-abs_max .. abs_max``; channels that are zero everywhere are skipped and
+    flagged in a bitmap, and the first batch element alone is coded (as CompressAI does).
+
+    Args:
+        K: number of mixture components.
+        scale_table, *args, **kwargs: as :class:`GaussianConditional` (the table is not
+            used for coding).
+    """
+
+    def __init__(
+        self, K: int = 3, scale_table: Optional[ScaleTable] = None, *args: Any, **kwargs: Any
+    ) -> None:
+        super().__init__(scale_table, *args, **kwargs)
+        self.K = int(K)
+
+    def _likelihood(  # type: ignore[override]
+        self, inputs: Tensor, scales: Tensor, means: Tensor, weights: Tensor
+    ) -> Tensor:
+        """``sum_k weights_k * GaussianConditional._likelihood(inputs, scales_k, means_k)``,
+        shaped like ``inputs`` ``[N, M, ...]``."""
+        channels = inputs.size(1)
+        likelihood = torch.zeros_like(inputs)
+        for k in range(self.K):
+            part = slice(channels * k, channels * (k + 1))
+            component = super()._likelihood(inputs, scales[:, part], means[:, part])
+            likelihood = likelihood + component * weights[:, part]
+        return likelihood
+
+    def forward(  # type: ignore[override]
+        self,
+        inputs: Tensor,
+        scales: Tensor,
+        means: Tensor,
+        weights: Tensor,
+        training: Optional[bool] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        """``(outputs, likelihoods)`` shaped like ``inputs``: ``inputs`` plus uniform noise
+        (training) or rounded (evaluation; rounded to integers, not around the means, as in
+        CompressAI), and the mixture mass of each output."""
+        if training is None:
+            training = self.training
+        outputs = self.quantize(inputs, "noise" if training else "dequantize", None)
+        likelihood = self._likelihood(outputs, scales, means, weights)
+        if self.use_likelihood_bound:
+            likelihood = self.likelihood_lower_bound(likelihood)
+        return outputs, likelihood
+
+    @torch.no_grad()
+    def _build_cdf(self, scales: Tensor, means: Tensor, weights: Tensor, abs_max: int) -> Tensor:
+        """One integer CDF per coded element, int32 ``[L, 2*abs_max + 3]``.
+
+        ``scales``, ``means``, ``weights`` are ``[K, L]``. Row ``l`` holds the mixture's
+        masses of the symbols ``0 .. 2*abs_max`` (values shifted by ``abs_max``), each at
+        least ``1/(2^16 - 1)``, scaled to a total of ``2^16 - 1`` and floored; bins that
+        end at zero get one count, taken from the smallest bin that can give them all;
+        the last entry, ``2^16``, closes an escape bin holding the rounding remainder.
+        The arithmetic follows CompressAI's float32 construction.
+        """
+        limit = 2**self.entropy_coder_precision - 1
+        count = 2 * abs_max + 1
+        latents = scales.size(1)
+        scales = scales.clamp(0.11, 256)
+        means = means + abs_max
+        samples = torch.arange(count, device=scales.device).unsqueeze(0).expand(latents, -1)
+        pmf = torch.zeros(latents, count, device=scales.device)
+        for k in range(self.K):
+            denominator = (scales[k].unsqueeze(-1) + 1e-10) * 2**0.5
+            centre = means[k].unsqueeze(-1)
+            upper = 0.5 * (1 + torch.erf((samples + 0.5 - centre) / denominator))
+            lower = 0.5 * (1 + torch.erf((samples - 0.5 - centre) / denominator))
+            pmf = pmf + (upper - lower) * weights[k].unsqueeze(-1)
+        pmf = torch.clamp(pmf, min=1.0 / limit, max=1.0)
+        scaled = torch.round(pmf * limit)
+        total = scaled.sum(1, keepdim=True)
+        cdf = F.pad(torch.cumsum(scaled * limit / total, 1).int(), (1, 0), value=0)
+        freq = torch.diff(cdf, dim=1)
+        zeros = count - torch.count_nonzero(freq, dim=1)
+        donors = torch.where(freq > zeros.unsqueeze(-1), freq, torch.tensor(limit + 1, dtype=freq.dtype))
+        donor = donors.argmin(dim=1)
+        freq = freq + (freq == 0).int()
+        freq[torch.arange(latents, device=freq.device), donor] -= zeros.to(freq.dtype)
+        cdf = F.pad(torch.cumsum(freq, 1).int(), (1, 0), value=0)
+        return F.pad(cdf, (0, 1), value=limit + 1)
+
+    def reshape_entropy_parameters(
+        self, scales: Tensor, means: Tensor, weights: Tensor, nonzero: Sequence[int]
+    ) -> Tuple[Tensor, Tensor, Tensor]:
+        """The parameters of the channels ``nonzero`` as ``[K, L]`` each (``L`` = batch x
+        channels x positions, in that order), from ``[N, K*M, H, W]``."""
+        size = (scales.size(0), self.K, scales.size(1) // self.K, -1)
+        index = list(nonzero)
+
+        def flat(tensor: Tensor) -> Tensor:
+            return tensor.reshape(*size)[:, :, index].permute(1, 0, 2, 3).reshape(self.K, -1)
+
+        return flat(scales), flat(means), flat(weights)
+
+    def compress(  # type: ignore[override]
+        self, y: Tensor, scales: Tensor, means: Tensor, weights: Tensor
+    ) -> Tuple[Tuple[bytes, int, Tensor], Tensor]:
+        """Codes ``round(y)`` (``[1, M, H, W]``) with per-element mixture CDFs.
+
+        Returns:
+            ``((string, abs_max, zero_bitmap), y_quantized)``: ``abs_max`` = 1 + the
+            largest ``|y|`` (int), ``zero_bitmap`` int ``[M]`` (0: the channel is zero
+            everywhere and not coded), and ``round(y)``.
+        """
+        abs_max = max(int(torch.abs(y.max()).int().item()), int(torch.abs(y.min()).int().item())) + 1
+        abs_max = max(abs_max, 1)
+        y_quantized = torch.round(y)
+        zero_bitmap = torch.where(torch.sum(torch.abs(y_quantized), (3, 2)).squeeze(0) == 0, 0, 1)
+        nonzero = torch.nonzero(zero_bitmap).flatten().tolist()
+        symbols = y_quantized[:, nonzero] + abs_max
+        cdf = self._build_cdf(*self.reshape_entropy_parameters(scales, means, weights, nonzero), abs_max)
+        rows = cdf.size(0)
+        string = self.entropy_coder.encode_with_indexes(
+            symbols.reshape(-1).int().cpu(),
+            torch.arange(rows, dtype=torch.int32),
+            cdf.cpu(),
+            torch.full((rows,), cdf.size(1), dtype=torch.int32),
+            torch.zeros(rows, dtype=torch.int32),
+        )
+        return (string, abs_max, zero_bitmap), y_quantized
+
+    def decompress(  # type: ignore[override]
+        self,
+        strings: bytes,
+        abs_max: int,
+        zero_bitmap: Tensor,
+        scales: Tensor,
+        means: Tensor,
+        weights: Tensor,
+    ) -> Tensor:
+        """Decodes the string of :meth:`compress` given its ``abs_max``, ``zero_bitmap``
+        and the same parameters; returns ``y_hat`` float ``[N, M, H, W]`` (zero in the
+        channels the bitmap marks empty)."""
+        nonzero = torch.nonzero(zero_bitmap).flatten().tolist()
+        cdf = self._build_cdf(*self.reshape_entropy_parameters(scales, means, weights, nonzero), abs_max)
+        rows = cdf.size(0)
+        values = self.entropy_coder.decode_with_indexes(
+            strings,
+            torch.arange(rows, dtype=torch.int32),
+            cdf.cpu(),
+            torch.full((rows,), cdf.size(1), dtype=torch.int32),
+            torch.zeros(rows, dtype=torch.int32),
+        )
+        symbols = torch.as_tensor(values) - abs_max
+        symbols = symbols.reshape(scales.size(0), -1, scales.size(2), scales.size(3))
+        y_hat = torch.zeros(scales.size(0), zero_bitmap.size(0), scales.size(2), scales.size(3))
+        y_hat[:, nonzero] = symbols.float()
+        return y_hat

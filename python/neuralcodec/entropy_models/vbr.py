@@ -28,7 +28,7 @@ from neuralcodec.entropy_models.entropy_models import (
     _float32_numpy,
 )
 
-__all__ = ["EntropyBottleneckVbr"]
+__all__ = ["EntropyBottleneckVbr", "EntropyModelVbr"]
 
 Step = Union[float, Tensor]
 
@@ -47,7 +47,58 @@ def _step_tensor(qs: Step) -> Tensor:
     return step
 
 
-class EntropyBottleneckVbr(EntropyBottleneck):
+class EntropyModelVbr(EntropyModel):
+    """The entropy-model base of variable-rate models (CompressAI's ``EntropyModelVbr``):
+    :class:`~neuralcodec.entropy_models.EntropyModel` (tables, coding, ``quantize``) plus
+    quantization on a grid of step ``qs`` (:meth:`quantize_variable`,
+    :meth:`dequantize_variable`). Arguments as :class:`EntropyModel`.
+    """
+
+    # -- quantisation with a step ------------------------------------------------------
+
+    def quantize_variable(
+        self, inputs: Tensor, mode: str, means: Optional[Tensor] = None, qs: Optional[Step] = None
+    ) -> Tensor:
+        """:meth:`quantize` on a grid of step ``qs`` (``None``: unit step).
+
+        Modes: ``"noise"`` (``inputs + u qs``, ``u ~ U[-1/2, 1/2)``), ``"ste"``
+        (``round((inputs - means)/qs) qs + means`` forward, identity gradient),
+        ``"dequantize"`` (the same without the gradient trick) and ``"symbols"``
+        (``round((inputs - means)/qs)`` as int32).
+        """
+        if mode not in ("noise", "ste", "dequantize", "symbols"):
+            raise ValueError(f'quantization mode must be "noise", "ste", "dequantize" or "symbols", got {mode!r}')
+        if qs is None and mode != "ste":
+            return self.quantize(inputs, mode, means)
+        if mode == "noise":
+            assert qs is not None  # the unit step returned above
+            return inputs + torch.empty_like(inputs).uniform_(-0.5, 0.5) * qs
+        centred = inputs if means is None else inputs - means
+        if mode == "symbols":
+            assert qs is not None
+            return self.quantize(centred / qs, "symbols")
+        rounded = torch.round(centred) if qs is None else torch.round(centred / qs) * qs
+        if mode == "ste":
+            rounded = rounded - centred.detach() + centred
+        return rounded if means is None else rounded + means
+
+    @staticmethod
+    def dequantize_variable(
+        inputs: Tensor,
+        means: Optional[Tensor] = None,
+        dtype: torch.dtype = torch.float,
+        qs: Optional[Step] = None,
+    ) -> Tensor:
+        """Symbols back to values: ``inputs * qs + means`` (``qs`` None: unit step)."""
+        if qs is None:
+            return EntropyModel.dequantize(inputs, means, dtype)
+        if means is not None:
+            return inputs.type_as(means) * qs + means
+        return inputs.type(dtype) * qs
+
+
+
+class EntropyBottleneckVbr(EntropyBottleneck, EntropyModelVbr):
     r"""Entropy bottleneck with an optional quantization step ``qs`` (Kamisli et al. 2024).
 
     Without ``qs`` it is :class:`~neuralcodec.entropy_models.EntropyBottleneck`. With a step
@@ -99,48 +150,6 @@ class EntropyBottleneckVbr(EntropyBottleneck):
     def factors(self) -> List[nn.Parameter]:  # type: ignore[override]  # CompressAI's _matrix0.. keys, read-only
         """The density's factors ``_factor0 ..``, in order."""
         return self._density("factor", "factors", len(self.filters))
-
-    # -- quantisation with a step ------------------------------------------------------
-
-    def quantize_variable(
-        self, inputs: Tensor, mode: str, means: Optional[Tensor] = None, qs: Optional[Step] = None
-    ) -> Tensor:
-        """:meth:`quantize` on a grid of step ``qs`` (``None``: unit step).
-
-        Modes: ``"noise"`` (``inputs + u qs``, ``u ~ U[-1/2, 1/2)``), ``"ste"``
-        (``round((inputs - means)/qs) qs + means`` forward, identity gradient),
-        ``"dequantize"`` (the same without the gradient trick) and ``"symbols"``
-        (``round((inputs - means)/qs)`` as int32).
-        """
-        if mode not in ("noise", "ste", "dequantize", "symbols"):
-            raise ValueError(f'quantization mode must be "noise", "ste", "dequantize" or "symbols", got {mode!r}')
-        if qs is None and mode != "ste":
-            return self.quantize(inputs, mode, means)
-        if mode == "noise":
-            assert qs is not None  # the unit step returned above
-            return inputs + torch.empty_like(inputs).uniform_(-0.5, 0.5) * qs
-        centred = inputs if means is None else inputs - means
-        if mode == "symbols":
-            assert qs is not None
-            return self.quantize(centred / qs, "symbols")
-        rounded = torch.round(centred) if qs is None else torch.round(centred / qs) * qs
-        if mode == "ste":
-            rounded = rounded - centred.detach() + centred
-        return rounded if means is None else rounded + means
-
-    @staticmethod
-    def dequantize_variable(
-        inputs: Tensor,
-        means: Optional[Tensor] = None,
-        dtype: torch.dtype = torch.float,
-        qs: Optional[Step] = None,
-    ) -> Tensor:
-        """Symbols back to values: ``inputs * qs + means`` (``qs`` None: unit step)."""
-        if qs is None:
-            return EntropyModel.dequantize(inputs, means, dtype)
-        if means is not None:
-            return inputs.type_as(means) * qs + means
-        return inputs.type(dtype) * qs
 
     def _likelihood_variable(
         self, inputs: Tensor, stop_gradient: bool = False, qs: Optional[Step] = None
@@ -220,7 +229,7 @@ class EntropyBottleneckVbr(EntropyBottleneck):
                     [_float32_numpy(f) for f in self.factors],
                     float(step.reshape(-1)[0]),
                 )
-            self._store_tables(cdfs, lengths, offsets, self.quantiles.device)
+            self._store_tables(cdfs, lengths, offsets, self.quantiles.device, method)
             return True
         density = self if self.quantiles.device.type == "cpu" else copy.deepcopy(self).cpu()
         with torch.no_grad():
@@ -236,11 +245,7 @@ class EntropyBottleneckVbr(EntropyBottleneck):
             pmf, lower, upper = density._likelihood_variable(samples, stop_gradient=True, qs=step)
             tail_mass = torch.sigmoid(lower[:, 0, :1]) + torch.sigmoid(-upper[:, 0, -1:])
             quantized_cdf = self._pmf_to_cdf(pmf[:, 0, :], tail_mass, pmf_length, max_length)
-        device = self.quantiles.device
-        self._offset = (-minima).to(device)
-        self._quantized_cdf = quantized_cdf.to(device)
-        self._cdf_length = (pmf_length + 2).to(device)
-        self._table_cache = None
+        self._store_tables(quantized_cdf, pmf_length + 2, -minima, self.quantiles.device, method)
         return True
 
     # -- coding ------------------------------------------------------------------------

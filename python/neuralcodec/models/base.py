@@ -37,7 +37,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuralcodec.entropy_models import TABLE_METHODS, EntropyBottleneck, GaussianConditional, get_scale_table
+from neuralcodec.entropy_models import (
+    TABLE_METHOD_OF_PATH,
+    TABLE_METHODS,
+    EntropyBottleneck,
+    GaussianConditional,
+    check_tables,
+    get_scale_table,
+)
 from neuralcodec.models.tiling import tiled_analysis, tiled_synthesis
 from neuralcodec.ops import compute_padding
 from neuralcodec.settings import DEFAULT_TILE_SIZE
@@ -92,6 +99,7 @@ class CompressionModel(nn.Module):
         path = self.coding_path if coding_path is None else coding_path
         if path not in self.coding_paths:
             raise ValueError(f"{type(self).__name__}: coding_path must be one of {self.coding_paths}, got {path!r}")
+        check_tables(self, path)  # the path's table construction, or tables loaded with the weights
         return path == "engine"
 
     def aux_loss(self) -> Tensor:
@@ -102,21 +110,35 @@ class CompressionModel(nn.Module):
         return torch.stack([torch.as_tensor(loss) for loss in losses]).sum()
 
     def update(
-        self, scale_table: Optional[Tensor] = None, force: bool = False, method: str = "portable"
+        self,
+        scale_table: Optional[Tensor] = None,
+        force: bool = False,
+        update_quantiles: bool = False,
+        method: Optional[str] = None,
     ) -> bool:
         """Builds the integer CDF tables of every entropy model.
 
         Args:
             scale_table: scales for the Gaussian conditionals (default :func:`get_scale_table`).
             force: rebuild tables that already exist.
-            method: ``"portable"`` (default: the same tables on every machine, whichever
-                coding path then uses them) or ``"compressai"`` (CompressAI's float
-                construction, machine dependent); see
-                :data:`neuralcodec.entropy_models.TABLE_METHODS`.
+            update_quantiles: first fit the bottlenecks' quantiles
+                (:meth:`~neuralcodec.entropy_models.EntropyBottleneck.fit_quantiles`).
+            method: the construction: ``"portable"`` (the same tables on every machine) or
+                ``"compressai"`` (CompressAI's float construction, machine dependent); see
+                :data:`neuralcodec.entropy_models.TABLE_METHODS`. ``None`` (default): the
+                construction of the model's :attr:`coding_path`
+                (:data:`~neuralcodec.entropy_models.TABLE_METHOD_OF_PATH`): portable for
+                the engine path, CompressAI's for the compat path, so that
+                ``update(force=True)`` then ``compress`` gives CompressAI's strings on the
+                compat path and bit-exact ones on the engine path. Coding on the other
+                path with these tables is refused
+                (:func:`~neuralcodec.entropy_models.check_tables`).
 
         Returns:
             Whether any table was (re)built.
         """
+        if method is None:
+            method = TABLE_METHOD_OF_PATH.get(self.coding_path, "portable")
         if method not in TABLE_METHODS:
             raise ValueError(f"method must be one of {TABLE_METHODS}, got {method!r}")
         if scale_table is None:
@@ -124,7 +146,7 @@ class CompressionModel(nn.Module):
         updated = False
         for module in self.modules():
             if isinstance(module, EntropyBottleneck):
-                updated |= bool(module.update(force=force, method=method))
+                updated |= bool(module.update(force=force, update_quantiles=update_quantiles, method=method))
             elif isinstance(module, GaussianConditional):
                 updated |= bool(module.update_scale_table(scale_table, force=force, method=method))
         return updated

@@ -67,7 +67,7 @@ from torch import Tensor, nn
 from neuralcodec import _core, engine
 from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
 from neuralcodec.entropy_models import get_scale_table
-from neuralcodec.entropy_models.entropy_models import TABLE_METHODS
+from neuralcodec.entropy_models.entropy_models import TABLE_METHOD_OF_PATH, TABLE_METHODS
 from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr
 from neuralcodec.latent_codecs.description import (
     GaussianConditionalNode,
@@ -395,7 +395,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         scale_table: Optional[Tensor] = None,
         force: bool = False,
         scale: Optional[Scale] = None,
-        method: str = "portable",
+        method: Optional[str] = None,
     ) -> bool:
         """Builds the CDF tables (CompressAI's ``update(scale_table, force, scale)``).
 
@@ -408,6 +408,8 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         Returns:
             Whether any table was (re)built.
         """
+        if method is None:  # the construction of the model's coding path, as CompressionModel.update
+            method = TABLE_METHOD_OF_PATH.get(self.coding_path, "portable")
         if method not in TABLE_METHODS:
             raise ValueError(f"method must be one of {TABLE_METHODS}, got {method!r}")
         if scale_table is None:
