@@ -40,7 +40,6 @@ import torch
 from torch import Tensor
 
 from neuralcodec.ans import StreamError
-from neuralcodec.entropy_models import bound_tables
 from neuralcodec.codec.container import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_MAX_STRING_BYTES,
@@ -68,6 +67,7 @@ from neuralcodec.codec.identity import architecture_of, weights_sha256
 from neuralcodec.codec.images import LoadedImage, load_image, pixels_to_pil
 from neuralcodec.codec.rate import DEFAULT_TOLERANCE, RateSearch, search_quality, target_bytes
 from neuralcodec.engine import EngineUnsupportedError
+from neuralcodec.entropy_models import bound_tables
 from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel, unit_to_pixels
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent

@@ -58,6 +58,7 @@ from torch import Tensor, nn
 
 import neuralcodec
 from neuralcodec import _core, ans
+from neuralcodec.errors import NeuralCodecError
 from neuralcodec.ops.bound_ops import LowerBound
 from neuralcodec.ops.ops import quantize_ste
 
@@ -111,7 +112,7 @@ STORED = "stored"
 _BOUND_TABLES: "contextvars.ContextVar[bool]" = contextvars.ContextVar("neuralcodec_bound_tables", default=False)
 
 
-class TableMismatchError(ValueError):
+class TableMismatchError(NeuralCodecError, ValueError):
     """Tables built by one construction are about to code on the path of the other.
 
     Raised before any string is written or read, instead of strings that another
@@ -212,7 +213,7 @@ class _EntropyCoder:
 _CODERS: Dict[str, Tuple[Any, Any]] = {"ans": (ans.RansEncoder, ans.RansDecoder)}
 
 
-class _StringsError(TypeError, ValueError):
+class _StringsError(NeuralCodecError, TypeError, ValueError):
     """``strings`` is not a list of bytes: a ValueError as in CompressAI, and a TypeError."""
 
 
