@@ -360,8 +360,11 @@ def _rate_per_crop(
     ``({"quality": [batch]}, lambdas [batch])``."""
     low, high = model.qualities()
     qualities = (low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)).tolist()
-    lambdas = torch.tensor([model.lambda_for_quality(q) for q in qualities], dtype=torch.float32, device=device)
-    return {"quality": torch.tensor(qualities, dtype=torch.float32, device=device)}, lambdas
+    lambdas = torch.tensor([model.lambda_for_quality(q) for q in qualities], dtype=torch.float32)
+    drawn = torch.tensor(qualities, dtype=torch.float32)
+    if device.type == "cuda":  # a copy from pinned memory does not wait for the GPU's queue
+        return {"quality": drawn.pin_memory().to(device, non_blocking=True)}, lambdas.pin_memory().to(device, non_blocking=True)
+    return {"quality": drawn}, lambdas
 
 
 def train(
