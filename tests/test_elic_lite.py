@@ -2,13 +2,15 @@
 
 The model: the checkerboard context sees only anchors, the gains interpolate between
 levels, the compat coding path decodes what it encoded, every quality is reachable.
-The trainer: one call of ``benches/gpu/train.sh`` on the CPU with a tiny step count
-trains, validates and writes shards that load back; a second call resumes from them and
-appends to the history.
+The GPU call: one call of ``benches/gpu/train.sh`` (the one trainer, ``neuralcodec
+train``) on the CPU with a tiny step count trains, validates at every integer quality and
+writes shards that load back; a second call starts from them and appends to the history;
+the committed shards load.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -22,7 +24,7 @@ from PIL import Image
 
 from neuralcodec.layers import CheckerboardMaskedConv2d
 from neuralcodec.models.elic_lite import ElicLiteVbr, checkerboard_anchor_mask
-from neuralcodec.train.vbr import load_shards, save_shards
+from neuralcodec.train.shards import load_shards, save_shards
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benches" / "gpu" / "train.sh"
@@ -59,7 +61,7 @@ def test_gains_at_integer_qualities_are_the_levels_and_linear_between():
 
 @pytest.mark.parametrize("quality", [0.5, 3.01, float("nan")])
 def test_a_quality_outside_the_levels_is_refused(quality):
-    with pytest.raises(ValueError, match="quality must be within 1..3"):
+    with pytest.raises(ValueError, match=r"quality must be within 1\.\.3"):
         _small_model().gains(quality)
 
 
@@ -127,7 +129,7 @@ def test_higher_quality_spends_more_bits_on_the_same_image():
 
 def test_shards_round_trip_with_float16_kernels(tmp_path):
     model = _small_model()
-    paths = save_shards(model, tmp_path, metadata={"steps": "7"})
+    paths = save_shards(model, tmp_path, "elic-lite-vbr", metadata={"steps": "7"})
     assert [p.name for p in paths] == ["elic-lite-vbr-00.safetensors"]
     loaded = load_shards(tmp_path)
     for key, value in model.state_dict().items():
@@ -138,7 +140,7 @@ def test_shards_round_trip_with_float16_kernels(tmp_path):
 
 
 def test_loading_shards_of_another_model_is_refused(tmp_path):
-    save_shards(_small_model(), tmp_path)
+    save_shards(_small_model(), tmp_path, "elic-lite-vbr")
     from safetensors.torch import load_file, save_file
 
     path = tmp_path / "elic-lite-vbr-00.safetensors"
@@ -167,7 +169,8 @@ def test_the_gpu_training_script_trains_validates_writes_and_resumes_on_the_cpu(
     _photos(data / "train", 3, (80, 96))
     _photos(data / "val", 1, (64, 64))  # one 64-pixel block: the validation codes every quality on it
     env = dict(os.environ, PYTHON=sys.executable, DATA=str(data), MINUTES="5", CHECKPOINT=str(tmp_path / "none"))
-    arguments = ["--device", "cpu", "--max-steps", "2", "--batch-size", "2", "--patch-size", "64", "--log-every", "1"]
+    arguments = ["--device", "cpu", "--steps", "2", "--batch-size", "2", "--patch-size", "64", "--log-every", "1",
+                 "--precision", "fp32", "--threads", "1"]
     first = tmp_path / "first"
     run = subprocess.run(["bash", str(SCRIPT), *arguments], env=dict(env, OUT=str(first), WORK=str(tmp_path / "w1")),
                          capture_output=True, text=True, timeout=600)
@@ -175,7 +178,13 @@ def test_the_gpu_training_script_trains_validates_writes_and_resumes_on_the_cpu(
     history = json.loads((first / "history.json").read_text())
     assert len(history) == 1 and history[0]["steps"] == 2 and history[0]["init"] == "scratch"
     assert set(history[0]["validation"]) == {"1", "2", "3", "4", "5", "6"}
-    assert (first / "train.log").read_text().count("step=") == 2
+    bpps = [history[0]["validation"][q]["bpp"] for q in "123456"]
+    assert all(b > 0 for b in bpps)
+    with (first / "log.csv").open() as f:
+        splits = [row["split"] for row in csv.DictReader(f)]
+    assert splits.count("train") == 2 and splits.count("val") == 1 and splits.count("val@6") == 1
+    assert "quality 6:" in (first / "train.log").read_text()
+    assert (tmp_path / "w1" / "checkpoint.pt").is_file() and not (first / "checkpoint.pt").exists()
     model = load_shards(first)
 
     second = tmp_path / "second"
@@ -187,3 +196,40 @@ def test_the_gpu_training_script_trains_validates_writes_and_resumes_on_the_cpu(
     assert len(history) == 2 and history[1]["init"] == str(first)
     resumed = load_shards(second)
     assert not torch.equal(resumed.g_a[0].weight, model.g_a[0].weight)  # it trained further
+
+
+def test_the_committed_shards_load_and_code():
+    committed = REPO / "results" / "training" / "elic-lite-vbr"
+    model = load_shards(committed).eval()
+    assert isinstance(model, ElicLiteVbr) and (model.N, model.M, model.levels) == (128, 192, 6)
+    model.update(force=True)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        coded = model.compress(x, quality=3.0)
+        decoded = model.decompress(coded["strings"], coded["shape"], coded["x_size"], quality=3.0)
+    assert decoded["x_hat"].shape == x.shape
+
+
+def test_shards_of_a_zoo_model_round_trip_through_the_constructor_metadata(tmp_path):
+    from neuralcodec.models.vbr import MeanScaleHyperpriorVbr
+
+    torch.manual_seed(0)
+    model = MeanScaleHyperpriorVbr(16, 24)
+    save_shards(model, tmp_path, "mbt2018-mean-vbr")
+    loaded = load_shards(tmp_path)
+    assert isinstance(loaded, MeanScaleHyperpriorVbr) and (loaded.N, loaded.M) == (16, 24)
+    assert torch.equal(loaded.g_a[0].weight, model.g_a[0].weight.half().float())
+
+
+def test_shards_over_the_limit_are_split_and_stale_ones_removed(tmp_path, monkeypatch):
+    import neuralcodec.train.shards as shards
+
+    model = _small_model()
+    assert len(save_shards(model, tmp_path, "elic-lite-vbr")) == 1
+    monkeypatch.setattr(shards, "SHARD_BYTES", 2**16 + 20_000)  # ~20 kB of tensors a shard
+    paths = save_shards(model, tmp_path, "elic-lite-vbr")
+    assert len(paths) > 2 and all(p.stat().st_size < 2**16 + 20_000 for p in paths)
+    monkeypatch.undo()
+    assert save_shards(model, tmp_path, "elic-lite-vbr") == [tmp_path / "elic-lite-vbr-00.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elic-lite-vbr-00.safetensors"]
+    assert torch.equal(load_shards(tmp_path).y_gain, model.y_gain)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -65,7 +66,7 @@ def test_crops_are_a_function_of_seed_rank_and_step(tmp_path):
     images = CropSampler(_write_images(tmp_path / "imgs"), patch_size=64)
     first = images.batch(4, step_generator(0, 0, 5))
     assert first.shape == (4, 3, 64, 64) and first.dtype == torch.float32
-    assert 0.0 <= float(first.min()) and float(first.max()) <= 1.0
+    assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
     assert torch.equal(first, images.batch(4, step_generator(0, 0, 5)))
     assert not torch.equal(first, images.batch(4, step_generator(0, 1, 5)))
     assert not torch.equal(first, images.batch(4, step_generator(0, 0, 6)))
@@ -163,7 +164,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(tmp_path):
 def test_trained_weights_file_codes_an_image(tmp_path):
     config = _config(tmp_path, steps=3)
     result = train(config)
-    state, metadata = read_weights(result.weights_path)
+    _state, metadata = read_weights(result.weights_path)
     assert metadata["architecture"] == "mbt2018-mean" and metadata["N"] == "8" and metadata["M"] == "8"
     assert metadata["lambda"] == repr(config.lmbda)
     model = load_weights_file(result.weights_path)
@@ -214,7 +215,7 @@ def test_variable_rate_training_draws_a_level_and_its_lambda_each_step(tmp_path,
     assert len(drawn) == 2 and all(lmbda == VBR_LAMBDAS[s] for s, lmbda in drawn)
     with (out / "log.csv").open() as f:
         assert [row["split"] for row in csv.DictReader(f)].count("val") == 1
-    state, metadata = read_weights(out / "weights.safetensors")
+    _state, metadata = read_weights(out / "weights.safetensors")
     assert metadata["architecture"] == "mbt2018-mean-vbr" and metadata["lambda"] == "variable"
     model = load_weights_file(out / "weights.safetensors")
     x = torch.rand(1, 3, 40, 70)
@@ -378,3 +379,145 @@ def test_recipe_refuses_an_unknown_quality(tmp_path, capsys):
         recipe.main(["--data", str(tmp_path), "--work", str(tmp_path / "w"), "--qualities", "2", "7"])
     assert exit_info.value.code == 2 and "invalid choice: 7" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_a_wall_time_budget_stops_the_run_with_the_cosine_over_the_wall_time(tmp_path, monkeypatch):
+    """A 1-minute budget on a clock that advances 1 s each time it is read: the run stops
+    long before its step count, the learning rate decays with the time spent, and the
+    checkpoint keeps the time so that a resumed run with a larger budget goes on."""
+    from neuralcodec.train import trainer
+
+    ticks = iter(range(10**6))
+    monkeypatch.setattr(trainer._Clock, "now", staticmethod(lambda: float(next(ticks))))
+    result = train(_config(tmp_path, steps=10_000, minutes=1.0, val_every=10_000, checkpoint_every=10_000))
+    assert 5 < result.step < 60
+    rows = _train_rows(tmp_path / "run" / "log.csv")
+    assert len(rows) == result.step
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[0] > 0.9e-3 and lrs[-1] < 0.15e-3 and lrs == sorted(lrs, reverse=True)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == result.step and state["elapsed_seconds"] >= 60
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [entry["steps"] for entry in history] == [result.step] and history[0]["train_minutes"] >= 1
+    assert result.weights_path.is_file()
+
+    again = train(_config(tmp_path, steps=10_000, minutes=2.0, val_every=10_000, checkpoint_every=10_000), resume=True)
+    assert result.step < again.step < 10_000
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [entry["steps"] for entry in history] == [result.step, again.step]
+    assert history[1]["resumed_from_step"] == result.step
+
+
+def _small_elic(config):
+    from neuralcodec.models.elic_lite import ElicLiteVbr
+
+    return ElicLiteVbr(N=8, M=16, groups=[8, 8], levels=3, context_channels=8, aggregation_channels=(8, 8))
+
+
+def test_per_crop_qualities_weigh_each_crop_by_its_own_lambda_and_validation_covers_every_quality(tmp_path, monkeypatch):
+    """The variable-rate candidate through the one trainer: each crop gets its own quality
+    (passed to forward as one per image) and the loss its lambda; validation measures
+    every integer quality with estimated bits; the weights come out as shards."""
+    from neuralcodec.losses import RateDistortionLoss as Loss
+    from neuralcodec.models.elic_lite import ElicLiteVbr
+    from neuralcodec.train import trainer
+    from neuralcodec.train.shards import load_shards
+
+    monkeypatch.setattr(trainer, "new_model", _small_elic)
+    seen = []
+    original = Loss.forward
+
+    def spy(self, output, target, lmbda=None):
+        seen.append(lmbda)
+        return original(self, output, target, lmbda)
+
+    monkeypatch.setattr(Loss, "forward", spy)
+    qualities = []
+    forward = ElicLiteVbr.forward
+
+    def spy_forward(self, x, quality=3.0):
+        qualities.append(quality)
+        return forward(self, x, quality)
+
+    monkeypatch.setattr(ElicLiteVbr, "forward", spy_forward)
+    shards = tmp_path / "shards"
+    result = train(_config(tmp_path, architecture="elic-lite-vbr", variable_rate=True, quality_draw="per-crop",
+                           batch_size=3, steps=2, val_every=2, val_qualities="integers", val_bits="estimated",
+                           shards_dir=str(shards), min_scale=0.5, vertical_flip=True))
+    drawn = [q for q in qualities if isinstance(q, torch.Tensor) and q.dim() == 1]
+    assert len(drawn) == 2 and all(q.shape == (3,) and bool(((q >= 1) & (q <= 3)).all()) for q in drawn)
+    assert len(set(drawn[0].tolist())) == 3  # three crops, three qualities
+    lambdas = [lmbda for lmbda in seen if isinstance(lmbda, torch.Tensor)]
+    assert len(lambdas) == 2
+    for q, lmbda in zip(drawn, lambdas):
+        assert torch.allclose(lmbda, ElicLiteVbr.lmbda(q))
+    assert set(result.validation) == {"1", "2", "3"}
+    assert [q for q in qualities if not isinstance(q, torch.Tensor)] == [1.0, 2.0, 3.0]  # one image, each quality
+    with (tmp_path / "run" / "log.csv").open() as f:
+        splits = [row["split"] for row in csv.DictReader(f)]
+    assert splits.count("val@1") == splits.count("val@3") == splits.count("val") == 1
+    history = json.loads((shards / "history.json").read_text())
+    assert history[0]["validation"] == result.validation and history[0]["quality_draw"] == "per-crop"
+    assert result.weights_path == shards and not (tmp_path / "run" / "weights.safetensors").exists()
+    loaded = load_shards(shards)
+    assert torch.equal(loaded.y_gain, result.model.y_gain.detach().cpu())
+
+
+def test_per_crop_qualities_need_a_model_that_takes_one_per_image(tmp_path):
+    with pytest.raises(ValueError, match="per-crop"):
+        train(_config(tmp_path, architecture="mbt2018-mean-vbr", variable_rate=True, quality_draw="per-crop"))
+    with pytest.raises(ValueError, match="variable_rate"):
+        train(_config(tmp_path, quality_draw="per-crop"))
+    with pytest.raises(ValueError, match="shards_dir"):
+        train(_config(tmp_path, architecture="elic-lite-vbr", variable_rate=True))
+    with pytest.raises(ValueError, match="minutes"):
+        train(_config(tmp_path, minutes=0.0))
+    with pytest.raises(ValueError, match="min_scale"):
+        train(_config(tmp_path, min_scale=0.0))
+
+
+def test_fixed_rate_validation_with_estimated_bits_is_close_to_the_actual_bits(tmp_path):
+    from neuralcodec.train.trainer import prepare_for_coding, validate
+
+    result = train(_config(tmp_path, steps=3))
+    images = CropSampler(_write_images(tmp_path / "val", count=2, size=(128, 128)), patch_size=64)
+    model = result.model
+    prepare_for_coding(model)
+    criterion = RateDistortionLoss(0.0067)
+    actual = validate(model, images, criterion)
+    estimated = validate(model, images, criterion, bits="estimated")
+    assert abs(estimated["psnr"] - actual["psnr"]) < 0.5
+    assert 0.5 * actual["bpp"] < estimated["bpp"] < 1.5 * actual["bpp"] + 0.05
+    with pytest.raises(ValueError, match="bits"):
+        validate(model, images, criterion, bits="guessed")
+
+
+def test_downscaled_crops_mix_pixels_and_plain_crops_are_blocks_of_the_image(tmp_path):
+    folder = tmp_path / "checker"
+    folder.mkdir()
+    pixels = ((np.indices((160, 160)).sum(0) % 2) * 255).astype(np.uint8)
+    Image.fromarray(np.stack([pixels] * 3, -1)).save(folder / "c.png")
+    plain = CropSampler(folder, patch_size=64).batch(8, step_generator(0, 0, 0))
+    assert set(plain.unique().tolist()) == {0.0, 1.0}  # cut, never resampled
+    scaled = CropSampler(folder, patch_size=64, min_scale=0.5, vertical_flip=True).batch(8, step_generator(0, 0, 0))
+    assert scaled.shape == plain.shape and float(scaled.min()) >= 0 and float(scaled.max()) <= 1
+    blurred = [bool(((crop > 0.05) & (crop < 0.95)).float().mean() > 0.5) for crop in scaled]
+    assert sum(blurred) >= 6  # all but crops drawn at a factor very close to 1
+
+
+def test_a_failed_save_leaves_the_last_checkpoint_whole(tmp_path, monkeypatch):
+    from neuralcodec.train import trainer
+
+    train(_config(tmp_path, steps=6), stop_at=3)
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    names = sorted(p.name for p in (tmp_path / "run").iterdir())
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trainer.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        train(_config(tmp_path, steps=6), resume=True)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == names  # no partial or temporary file

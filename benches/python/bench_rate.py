@@ -41,7 +41,7 @@ from neuralcodec.codec import Codec
 from neuralcodec.codec.errors import TargetOutOfRangeError
 from neuralcodec.codec.images import load_image
 from neuralcodec.codec.rate import DEFAULT_TOLERANCE
-from neuralcodec.train.vbr import load_shards
+from neuralcodec.train.shards import load_shards
 
 REPO = Path(__file__).resolve().parents[2]
 KODAK = REPO.parent / "shared" / "data" / "kodak24"

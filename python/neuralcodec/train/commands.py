@@ -29,7 +29,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     values["train_dir"] = str(args.train_dir)
     values["out_dir"] = str(args.out_dir)
-    for name in ("val_dir", "init_from"):
+    for name in ("val_dir", "init_from", "shards_dir"):
         if values.get(name) is not None:
             values[name] = str(values[name])
     return TrainConfig(**values)
@@ -51,6 +51,9 @@ def run_train(args: argparse.Namespace) -> int:
             f"trained {result.step} steps: loss {row.get('loss', float('nan')):.4f}, "
             f"bpp {row.get('bpp', float('nan')):.4f}, PSNR {row.get('psnr', float('nan')):.2f} dB (training crops)"
         )
+    for label, measures in result.validation.items():
+        where = f"quality {label}" if label else "validation"
+        print(f"{where}: {measures['bpp']:.4f} bpp, PSNR {measures['psnr']:.2f} dB, loss {measures['loss']:.4f} (held-out images)")
     print(f"weights: {result.weights_path}")
     return 0
 
@@ -66,8 +69,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         description=(
             "Trains a model on the images of TRAIN_DIR (random crops and flips) with the loss "
             "lambda*255^2*MSE + bpp (or lambda*(1-MS-SSIM) + bpp); with --variable-rate, one variable-rate "
-            "model for every rate (lambda drawn with the rate at each step). OUT_DIR receives checkpoint.pt, "
-            "best.pt, log.csv and weights.safetensors. Run under `torchrun --nproc_per_node K -m "
+            "model for every rate (lambda drawn with the rate at each step, or per crop). OUT_DIR receives "
+            "checkpoint.pt, best.pt, log.csv, weights.safetensors and history.json; --minutes trains to a wall-time "
+            "budget, --shards-dir writes weight shards for the device tool. Run under `torchrun --nproc_per_node K -m "
             "neuralcodec train ...` to train data-parallel (gloo on CPU, NCCL on CUDA). "
             "Exit codes: 0 trained, 2 bad arguments or an existing run without --resume/--force."
         ),
@@ -109,6 +113,24 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
                         "(--lambda is unused); validation codes at the middle quality")
     parser.add_argument("--lambdas", type=_lambda_list, default=None, metavar="L1,L2,...",
                         help="with --variable-rate: the lambda of each gain level, increasing (default CompressAI's eight)")
+    parser.add_argument("--quality-draw", choices=("per-step", "per-crop"), default=defaults.quality_draw,
+                        help="with --variable-rate: one rate per step (the model's draw), or a quality per crop with "
+                        "its own lambda (models whose forward takes quality=, e.g. elic-lite-vbr)")
+    parser.add_argument("--val-qualities", choices=("middle", "integers"), default=defaults.val_qualities,
+                        help="with --variable-rate: validate at the middle quality or at every integer quality")
+    parser.add_argument("--val-bits", choices=("actual", "estimated"), default=defaults.val_bits,
+                        help="validation bits: real bitstreams (CPU) or the likelihoods' estimate (training device)")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="wall-time budget: stop at --steps or after this many minutes of training, with the "
+                        "learning-rate schedule over the wall time")
+    parser.add_argument("--data-on-device", action="store_true",
+                        help="keep the decoded images on --device and cut the crops there (GPU)")
+    parser.add_argument("--min-scale", type=float, default=defaults.min_scale,
+                        help="downscale each crop by a random factor in [MIN_SCALE, 1] (default %(default)s: none)")
+    parser.add_argument("--vertical-flip", action="store_true", help="also flip crops upside down at random")
+    parser.add_argument("--shards-dir", type=Path, default=None,
+                        help="also write the final weights as float16-kernel shards of at most 15 MiB there, with "
+                        "history.json and log.csv (what the device tool returns)")
     parser.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     options.add_alias(parser, "--no-progress", dest="progress", action="store_false")
     group = parser.add_mutually_exclusive_group()

@@ -6,7 +6,14 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Optional
 
-__all__ = ["TrainConfig"]
+__all__ = ["UNLISTED_ARCHITECTURES", "TrainConfig"]
+
+#: Architectures the trainer builds that have no zoo entry (no published weights, no rate
+#: points) -> ``(module, class)``, imported on use: the variable-rate candidate default,
+#: trained to a wall-time budget on borrowed GPUs (``benches/gpu/train.sh``). Its weights
+#: are kept as shards (:mod:`neuralcodec.train.shards`). When the model registry gains an
+#: entry of the same name, the registry's wins and this one should go.
+UNLISTED_ARCHITECTURES = {"elic-lite-vbr": ("neuralcodec.models.elic_lite", "ElicLiteVbr")}
 
 
 @dataclass
@@ -61,6 +68,35 @@ class TrainConfig:
             ``init_from`` the weights of a fixed-rate model trained for ``lambdas[-1]``
             starts every level near its rate.
         progress: show a progress bar (rank 0).
+        minutes: a wall-time budget for the training loop (None: none): the run stops
+            at ``steps`` or when the budget is spent, whichever comes first, and the
+            ``cosine``/``step`` schedules run over the *wall time* instead of the steps
+            (the number of steps a borrowed machine manages is not known beforehand).
+            The time spent is kept in the checkpoint, so a resumed run goes on with the
+            rest of the budget; a run resumed with a larger budget stretches the schedule.
+        data_on_device: keep the decoded training (and validation) images on ``device``
+            and cut the crops there (no host-to-device copy per step; for GPUs).
+        min_scale: each crop is cut from a square of ``patch_size / s`` pixels, ``s``
+            drawn per crop so that the factor ``1/s`` is uniform in ``[1, 1/min_scale]``
+            (limited by the image), and downscaled to ``patch_size`` (antialiased
+            bilinear): photos seen at several scales. 1 (default): no downscale.
+        vertical_flip: also flip crops upside down with probability 1/2.
+        quality_draw: with ``variable_rate``: ``"per-step"`` (the model's
+            ``draw_training_rate``: one rate for the batch), or ``"per-crop"`` (each crop
+            its own quality, uniform over the model's continuous range, and the loss
+            weighs each crop by its own lambda; needs a model whose ``forward`` takes
+            ``quality=`` one per image, such as ``ElicLiteVbr``).
+        val_qualities: with ``variable_rate``: validate at the ``"middle"`` of the
+            quality range, or at every ``"integers"`` quality of it (the loss that picks
+            ``best.pt`` is then their mean).
+        val_bits: ``"actual"`` (code real bitstreams through a CPU copy of the model),
+            or ``"estimated"`` (the bits the likelihoods give with rounded latents, on
+            the training device: fast, for runs that validate often on a GPU).
+        shards_dir: also write the final weights there as safetensors shards of at most
+            15 MiB with float16 convolution kernels (what the device tool can return,
+            :func:`neuralcodec.train.shards.save_shards`), with ``history.json`` and a
+            copy of ``log.csv``. Needed by an architecture without a zoo entry, whose
+            weights are only written as shards.
     """
 
     train_dir: str
@@ -94,14 +130,29 @@ class TrainConfig:
     variable_rate: bool = False
     lambdas: Optional[List[float]] = None
     progress: bool = True
+    minutes: Optional[float] = None
+    data_on_device: bool = False
+    min_scale: float = 1.0
+    vertical_flip: bool = False
+    quality_draw: str = "per-step"
+    val_qualities: str = "middle"
+    val_bits: str = "actual"
+    shards_dir: Optional[str] = None
 
     def validate(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
         from neuralcodec.zoo.image import ARCHITECTURES
 
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}")
-        if self.variable_rate:
+        unlisted = self.architecture not in ARCHITECTURES
+        if unlisted and self.architecture not in UNLISTED_ARCHITECTURES:
+            known = [*ARCHITECTURES, *UNLISTED_ARCHITECTURES]
+            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(known)}")
+        if unlisted:
+            if not self.variable_rate or self.lambdas is not None:
+                raise ValueError(f"{self.architecture} trains as a variable-rate model (variable_rate, no lambdas)")
+            if self.shards_dir is None:
+                raise ValueError(f"{self.architecture} has no zoo entry: its weights are written as shards, pass shards_dir")
+        elif self.variable_rate:
             from neuralcodec.settings import VARIABLE_RATE_ARCHITECTURES
 
             if self.architecture not in VARIABLE_RATE_ARCHITECTURES:
@@ -141,6 +192,17 @@ class TrainConfig:
             raise ValueError("val_count, warmup_steps and clip_max_norm must not be negative")
         if not (self.lmbda > 0 and math.isfinite(self.lmbda)):
             raise ValueError(f"lambda must be a positive number, got {self.lmbda!r}")
+        if self.minutes is not None and not (self.minutes > 0 and math.isfinite(self.minutes)):
+            raise ValueError(f"minutes must be a positive number, got {self.minutes!r}")
+        if not (0 < self.min_scale <= 1):
+            raise ValueError(f"min_scale must be within (0, 1], got {self.min_scale!r}")
+        choices = {"quality_draw": ("per-step", "per-crop"), "val_qualities": ("middle", "integers"),
+                   "val_bits": ("actual", "estimated")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be {' or '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.quality_draw != "per-step" and not self.variable_rate:
+            raise ValueError("quality_draw per-crop draws the qualities of a variable-rate model: pass variable_rate too")
         if self.metric not in ("mse", "ms-ssim"):
             raise ValueError(f"metric must be 'mse' or 'ms-ssim', got {self.metric!r}")
 

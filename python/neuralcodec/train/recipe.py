@@ -44,9 +44,10 @@ each started from the installed weights of the stage before (``--start-at large`
 ``--start-at finish`` after installing stage 8), whose convolution kernels are rounded to
 float16; a run of the whole recipe starts them from the full-precision files instead.
 
-The candidate next default (the variable-rate ``ElicLiteVbr``) has its own trainer,
-:mod:`neuralcodec.train.vbr`, and keeps its history of runs (steps, minutes, validation)
-beside its checkpoint in ``results/training/elic-lite-vbr/``.
+The candidate next default (the variable-rate ``ElicLiteVbr``) is trained by the same
+trainer to a wall-time budget on borrowed GPUs (``benches/gpu/train.sh``), and keeps its
+history of runs (steps, minutes, validation) beside its weight shards in
+``results/training/elic-lite-vbr/``.
 """
 
 from __future__ import annotations
