@@ -7,9 +7,13 @@ images using a generalized normalization transformation", ICLR 2016; "Variationa
 compression with a scale hyperprior", ICLR 2018) lets the gradient through below the
 bound when it points upwards, i.e. when a descent step would move ``x`` towards the
 bound (``grad < 0``), and blocks it when it would push ``x`` further down.
-"""
 
-from __future__ import annotations
+:class:`LowerBound` can be compiled with :func:`torch.jit.script` (as CompressAI's can):
+TorchScript cannot call an autograd function, so a scripted module computes the plain
+``torch.max(x, bound)``, the same values (scripted models serve inference). This module
+therefore does not use postponed annotations (``from __future__ import annotations``),
+which TorchScript cannot resolve.
+"""
 
 from typing import Any, Optional, Tuple, Union
 
@@ -64,13 +68,16 @@ class LowerBound(nn.Module):
         super().__init__()
         self.register_buffer("bound", torch.tensor([float(bound)], dtype=torch.float32))
 
+    @torch.jit.unused
     def lower_bound(self, x: Tensor) -> Tensor:
-        """Same as :meth:`forward`."""
+        """``max(x, bound)`` with the pass-through gradient (eager mode only)."""
         return LowerBoundFunction.apply(x, self.bound)
 
     def forward(self, x: Tensor) -> Tensor:
         """``max(x, bound)``, same shape as ``x``."""
-        return LowerBoundFunction.apply(x, self.bound)
+        if torch.jit.is_scripting():
+            return torch.max(x, self.bound)
+        return self.lower_bound(x)
 
     def extra_repr(self) -> str:
         return f"bound={self.bound.item():g}"
