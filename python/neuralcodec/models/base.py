@@ -29,7 +29,9 @@ entropy models have integer CDF tables; ``compress`` refuses to run without them
 
 from __future__ import annotations
 
+import importlib
 import mmap
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
 import numpy as np
@@ -37,12 +39,29 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neuralcodec.entropy_models import TABLE_METHODS, EntropyBottleneck, GaussianConditional, get_scale_table
+from neuralcodec.entropy_models import (
+    SCALES_LEVELS,
+    SCALES_MAX,
+    SCALES_MIN,
+    TABLE_METHODS,
+    EntropyBottleneck,
+    GaussianConditional,
+    get_scale_table,
+)
 from neuralcodec.models.tiling import tiled_analysis, tiled_synthesis
 from neuralcodec.ops import compute_padding
 from neuralcodec.settings import DEFAULT_TILE_SIZE
 
-__all__ = ["CompressionModel", "get_scale_table", "pixels_to_unit", "unit_to_pixels"]
+__all__ = [
+    "SCALES_LEVELS",
+    "SCALES_MAX",
+    "SCALES_MIN",
+    "CompressionModel",
+    "SimpleVAECompressionModel",  # noqa: F822  (module __getattr__ below)
+    "get_scale_table",
+    "pixels_to_unit",
+    "unit_to_pixels",
+]
 
 ModelT = TypeVar("ModelT", bound="CompressionModel")
 
@@ -79,6 +98,24 @@ class CompressionModel(nn.Module):
     g_a: nn.Module
     g_s: nn.Module
 
+    def __init__(self, entropy_bottleneck_channels: Optional[int] = None, init_weights: Optional[Any] = None) -> None:
+        """Takes CompressAI's two deprecated arguments: ``entropy_bottleneck_channels``
+        still adds an ``entropy_bottleneck`` of that many channels, ``init_weights`` is
+        ignored (it never did anything in CompressAI); both warn (DeprecationWarning)."""
+        super().__init__()
+        if entropy_bottleneck_channels is not None:
+            warnings.warn(
+                "CompressionModel(entropy_bottleneck_channels=...) is deprecated: create "
+                "self.entropy_bottleneck = EntropyBottleneck(channels) in the model's __init__",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            self.entropy_bottleneck = EntropyBottleneck(entropy_bottleneck_channels)
+        if init_weights is not None:
+            warnings.warn(
+                "CompressionModel(init_weights=...) is ignored (it never had an effect)", DeprecationWarning, stacklevel=2
+            )
+
     if TYPE_CHECKING:  # every subclass defines them (the contract above); declared for the type checker only
 
         def compress(self, x: Tensor, *args: Any, **kwargs: Any) -> Dict[str, Any]: ...
@@ -102,13 +139,19 @@ class CompressionModel(nn.Module):
         return torch.stack([torch.as_tensor(loss) for loss in losses]).sum()
 
     def update(
-        self, scale_table: Optional[Tensor] = None, force: bool = False, method: str = "portable"
+        self,
+        scale_table: Optional[Tensor] = None,
+        force: bool = False,
+        update_quantiles: bool = False,
+        method: str = "portable",
     ) -> bool:
         """Builds the integer CDF tables of every entropy model.
 
         Args:
             scale_table: scales for the Gaussian conditionals (default :func:`get_scale_table`).
             force: rebuild tables that already exist.
+            update_quantiles: first fit each entropy bottleneck's quantiles to its density
+                (CompressAI's fast alternative to training them with :meth:`aux_loss`).
             method: ``"portable"`` (default: the same tables on every machine, whichever
                 coding path then uses them) or ``"compressai"`` (CompressAI's float
                 construction, machine dependent); see
@@ -124,7 +167,7 @@ class CompressionModel(nn.Module):
         updated = False
         for module in self.modules():
             if isinstance(module, EntropyBottleneck):
-                updated |= bool(module.update(force=force, method=method))
+                updated |= bool(module.update(force=force, update_quantiles=update_quantiles, method=method))
             elif isinstance(module, GaussianConditional):
                 updated |= bool(module.update_scale_table(scale_table, force=force, method=method))
         return updated
@@ -361,3 +404,11 @@ def _channels_last_copy(x: Tensor) -> Tensor:
     buffer = mmap.mmap(-1, x.numel() * x.element_size())
     nhwc = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32).reshape(n, h, w, c))
     return nhwc.permute(0, 3, 1, 2).copy_(x)
+
+
+def __getattr__(name: str) -> Any:
+    # CompressAI defines SimpleVAECompressionModel in models/base.py; here it lives in
+    # models/simple_vae.py, which imports this module, so it is looked up on first use.
+    if name == "SimpleVAECompressionModel":
+        return importlib.import_module("neuralcodec.models.simple_vae").SimpleVAECompressionModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
