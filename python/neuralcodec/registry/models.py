@@ -28,12 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, Mapping, Sequence, Tuple, TypeVar, Union, overload
 
+V = TypeVar("V")
+
 __all__ = [
     "CRITERIONS",
     "DATASETS",
     "MODELS",
     "MODULES",
     "ZOO_ENTRIES",
+    "LiveMapping",
     "NameView",
     "ZooEntry",
     "add_zoo_entry",
@@ -207,3 +210,26 @@ class NameView(Sequence[str]):
 
     def __repr__(self) -> str:
         return repr(self._names())
+
+
+class LiveMapping(Mapping[str, V]):
+    """A read-only mapping recomputed from the registry at each use: ``table()`` returns
+    the current dict (so a model registered later appears in it)."""
+
+    def __init__(self, table: Callable[[], Mapping[str, V]]) -> None:
+        self._table = table
+
+    def __getitem__(self, name: str) -> V:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table()
+
+    def __repr__(self) -> str:
+        return repr(dict(self._table()))

@@ -71,15 +71,17 @@ class TrainResult:
 
 
 def build_model(config: TrainConfig) -> CompressionModel:
-    """A freshly initialised model of ``config.architecture`` with ``N`` (and ``M``)."""
-    from neuralcodec.zoo.image import ARCHITECTURES
+    """A freshly initialised model of ``config.architecture`` with ``N`` (and ``M``): as
+    many of ``(N, M)`` as the architecture's zoo entry has size arguments (one for the
+    Cheng2020 models)."""
+    from neuralcodec.zoo.image import ARCHITECTURES, CONFIGS
 
     cls = ARCHITECTURES[config.architecture]
-    if config.architecture.startswith("cheng2020"):
-        return cls(config.N)
+    arity = len(next(iter(CONFIGS[config.architecture].values())))
+    sizes = (config.N, config.M)[:arity]
     if config.lambdas is not None:
-        return cls(config.N, config.M, lambdas=config.lambdas)
-    return cls(config.N, config.M)
+        return cls(*sizes, lambdas=config.lambdas)
+    return cls(*sizes)
 
 
 def load_initial_weights(model: CompressionModel, path: str) -> List[str]:
