@@ -151,3 +151,15 @@ def test_compressai_checkpoint_keys_convert_through_the_zoo():
     loaded = MeanScaleHyperprior(8, 12)
     loaded.load_state_dict(zoo.load_state_dict(old))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_the_command_line_builds_its_parsers_and_model_names_without_torch():
+    code = (
+        "import sys\n"
+        "from neuralcodec.cli import build_parser\n"
+        "help_text = build_parser()._subparsers._group_actions[0].choices['compress'].format_help()\n"
+        "print('mbt2018-mean-vbr' in ''.join(help_text.split()), 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False"]

@@ -35,6 +35,7 @@ __all__ = [
     "ENGINE_THREADS_VARIABLE",
     "COMPRESSAI_LAMBDAS",
     "DEFAULT_TILE_SIZE",
+    "EFFORT_STEPS",
     "IMAGE_SUFFIXES",
     "METRICS",
     "VARIABLE_RATE_ARCHITECTURES",
@@ -149,6 +150,12 @@ def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
         f"{common}{exceptions} for CompressAI's; any number within the range of a variable-rate "
         f"model ({', '.join(VARIABLE_RATE_ARCHITECTURES)}), e.g. 2.5"
     )
+
+
+# ------------------------------------------------------------------ encoder effort
+#: Gradient steps of encoder-side latent refinement per ``--effort`` level (0: the
+#: analysis's latent, no refinement); see :mod:`neuralcodec.models.refinement`.
+EFFORT_STEPS = (0, 30, 80, 200)
 
 
 # ------------------------------------------------------------------ images

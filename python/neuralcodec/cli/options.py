@@ -98,7 +98,7 @@ def add_force(parser: Any, *, help: str = "replace existing output files", dest:
 def add_effort(parser: Any) -> None:
     """``--effort 0..3``: encoder-side latent refinement (see
     :mod:`neuralcodec.models.refinement`)."""
-    from neuralcodec.models.refinement import EFFORT_STEPS
+    from neuralcodec.settings import EFFORT_STEPS
 
     levels = ", ".join(f"{level}: {steps} steps" for level, steps in enumerate(EFFORT_STEPS) if level)
     parser.add_argument(

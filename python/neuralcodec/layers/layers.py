@@ -329,7 +329,7 @@ class _SpectralWeight:
         return torch.fft.irfftn(self.weight_transformed, s=self.kernel_size, dim=self._SPATIAL, norm="ortho")
 
 
-class SpectralConv2d(_SpectralWeight, nn.Conv2d):
+class SpectralConv2d(_SpectralWeight, nn.Conv2d):  # type: ignore[override]  # weight: a property here
     """A :class:`torch.nn.Conv2d` whose kernel is learned in the frequency domain.
 
     Ballé, "Efficient nonlinear transforms for lossy image compression", PCS 2018 (the
@@ -348,7 +348,7 @@ class SpectralConv2d(_SpectralWeight, nn.Conv2d):
         self._store_spectrally()
 
 
-class SpectralConvTranspose2d(_SpectralWeight, nn.ConvTranspose2d):
+class SpectralConvTranspose2d(_SpectralWeight, nn.ConvTranspose2d):  # type: ignore[override]  # weight: a property here
     """The transposed convolution counterpart of :class:`SpectralConv2d` (arguments of
     :class:`torch.nn.ConvTranspose2d`, same state layout)."""
 

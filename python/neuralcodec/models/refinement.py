@@ -30,14 +30,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neuralcodec import settings
 from neuralcodec.entropy_models import EntropyModel, GaussianConditional
 from neuralcodec.models.base import pixels_to_unit
 from neuralcodec.train.loss import RateDistortionLoss
 
 __all__ = ["EFFORT_STEPS", "MAX_REFINED_PIXELS", "Refinement", "StochasticRounding", "check_effort", "refine_latent"]
 
-#: Gradient steps per ``--effort`` level (0: the analysis's latent, no refinement).
-EFFORT_STEPS = (0, 30, 80, 200)
+#: Gradient steps per ``--effort`` level (0: the analysis's latent, no refinement); owned by
+#: :mod:`neuralcodec.settings`, which the command line reads without importing torch.
+EFFORT_STEPS = settings.EFFORT_STEPS
 
 #: Refinement back-propagates through ``g_s`` over the whole image (about 1.5 GB per
 #: megapixel for the shipped model); larger images are refused rather than risk the memory.

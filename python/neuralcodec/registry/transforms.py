@@ -7,7 +7,7 @@ which neuralcodec does not have.
 
 from typing import Any, Callable, Dict, TypeVar
 
-import torchvision.transforms
+import torchvision.transforms  # type: ignore[import-untyped]
 
 __all__ = ["TRANSFORMS", "register_transform"]
 

@@ -31,7 +31,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -76,7 +76,7 @@ def build_model(config: TrainConfig) -> CompressionModel:
     Cheng2020 models)."""
     from neuralcodec.zoo.image import ARCHITECTURES, CONFIGS
 
-    cls = ARCHITECTURES[config.architecture]
+    cls: Callable[..., CompressionModel] = ARCHITECTURES[config.architecture]
     arity = len(next(iter(CONFIGS[config.architecture].values())))
     sizes = (config.N, config.M)[:arity]
     if config.lambdas is not None:
