@@ -43,6 +43,8 @@ Example (random weights with CompressAI's sizes; nothing is downloaded)::
     320
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Tuple, Type, Union
 
