@@ -176,3 +176,17 @@ def test_compression_model_takes_compressai_deprecated_arguments_with_a_warning(
     assert isinstance(model.entropy_bottleneck, EntropyBottleneck) and model.entropy_bottleneck.channels == 4
     with pytest.warns(DeprecationWarning, match="init_weights"):
         CompressionModel(init_weights=True)
+
+
+def test_compressai_helper_functions_of_the_layers_and_ops():
+    from neuralcodec.layers.layers import ramp
+    from neuralcodec.ops.bound_ops import lower_bound_bwd, lower_bound_fwd
+
+    assert ramp(1, 4, 4).tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert ramp(1, 1000, 4, method="log").tolist() == pytest.approx([1.0, 10.0, 100.0, 1000.0])
+    with pytest.raises(ValueError, match="linear"):
+        ramp(1, 2, 3, method="cubic")
+    x, bound = torch.tensor([0.0, 2.0]), torch.tensor([1.0])
+    assert lower_bound_fwd(x, bound).tolist() == [1.0, 2.0]
+    grad, none = lower_bound_bwd(x, bound, torch.tensor([1.0, 1.0]))
+    assert grad.tolist() == [0.0, 1.0] and none is None

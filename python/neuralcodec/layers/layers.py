@@ -158,13 +158,7 @@ def sequential_channel_ramp(
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-    if interp == "linear":
-        points = torch.linspace(in_ch, out_ch, num_layers + 1)
-    elif interp == "log":
-        points = torch.logspace(math.log10(in_ch), math.log10(out_ch), num_layers + 1)
-    else:
-        raise ValueError(f'interp must be "linear" or "log", got {interp!r}')
-    widths = points.floor().int()
+    widths = ramp(in_ch, out_ch, num_layers + 1, method=interp).floor().int()
     widths[1:-1] = widths[1:-1].clip(min=min_ch)
     channels = [int(c) for c in widths.tolist()]
     make_layer = make_layer or nn.Conv2d
@@ -175,6 +169,21 @@ def sequential_channel_ramp(
     if skip_last_act:
         modules = modules[:-1]
     return nn.Sequential(*modules)
+
+
+def ramp(a: float, b: float, steps: int, method: str = "linear", **kwargs: Any) -> Tensor:
+    """``steps`` points from ``a`` to ``b`` (both included), spaced evenly (``method=
+    "linear"``) or geometrically (``"log"``, for positive ``a``, ``b``); ``kwargs`` go to
+    :func:`torch.linspace` / :func:`torch.logspace` (``dtype``, ``device``).
+
+    Raises:
+        ValueError: another method.
+    """
+    if method == "linear":
+        return torch.linspace(a, b, steps, **kwargs)
+    if method == "log":
+        return torch.logspace(math.log10(a), math.log10(b), steps, **kwargs)
+    raise ValueError(f'interp must be "linear" or "log", got {method!r}')
 
 
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:

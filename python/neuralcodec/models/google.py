@@ -13,6 +13,7 @@ from neuralcodec.models.hyperprior import (
     MeanScaleHyperprior,
     ScaleHyperprior,
 )
+from neuralcodec.models.utils import conv, deconv  # noqa: F401  (CompressAI's google.py has them too)
 
 __all__ = [
     "CompressionModel",

@@ -20,7 +20,19 @@ from typing import Any, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LowerBound", "LowerBoundFunction", "lower_bound"]
+__all__ = ["LowerBound", "LowerBoundFunction", "lower_bound", "lower_bound_bwd", "lower_bound_fwd"]
+
+
+def lower_bound_fwd(x: Tensor, bound: Tensor) -> Tensor:
+    """The forward value, ``max(x, bound)`` (broadcast)."""
+    return torch.max(x, bound)
+
+
+def lower_bound_bwd(x: Tensor, bound: Tensor, grad_output: Tensor) -> Tuple[Tensor, None]:
+    """The gradients ``(d x, d bound)``: ``grad_output`` where ``x >= bound`` or it is
+    negative (a descent step would raise ``x``), zero elsewhere; none for ``bound``."""
+    keep = (x >= bound) | (grad_output < 0)
+    return grad_output * keep, None
 
 
 class LowerBoundFunction(torch.autograd.Function):
@@ -30,15 +42,14 @@ class LowerBoundFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, bound: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, bound)
-        return torch.max(x, bound)
+        return lower_bound_fwd(x, bound)
 
     @staticmethod
     def backward(  # type: ignore[override]
         ctx: Any, grad_output: Tensor
     ) -> Tuple[Tensor, Optional[Tensor]]:
         x, bound = ctx.saved_tensors
-        keep = (x >= bound) | (grad_output < 0)
-        return grad_output * keep, None
+        return lower_bound_bwd(x, bound, grad_output)
 
 
 def lower_bound(x: Tensor, bound: Union[float, Tensor]) -> Tensor:

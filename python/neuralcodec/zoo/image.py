@@ -112,6 +112,9 @@ LATENT_CODEC_ARCHITECTURES = NameView(
     lambda: tuple(name for name, cls in _architectures().items() if issubclass(cls, SimpleVAECompressionModel))
 )
 
+#: Where CompressAI's weight files are published (CompressAI's ``root_url``).
+root_url = BASE_URL.rstrip("/")
+
 #: Zoo name -> metric -> quality -> URL of CompressAI's published weights (CompressAI's
 #: ``model_urls``; the variable-rate models' one file is listed at each of their levels).
 model_urls: Dict[str, Dict[str, Dict[int, str]]] = {

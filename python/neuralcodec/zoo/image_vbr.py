@@ -14,9 +14,9 @@ from neuralcodec.models import CompressionModel
 from neuralcodec.registry.models import LiveMapping
 from neuralcodec.settings import VARIABLE_RATE_ARCHITECTURES
 from neuralcodec.zoo import image
-from neuralcodec.zoo.image import Pretrained, bmshj2018_hyperprior_vbr, mbt2018_mean_vbr, mbt2018_vbr
+from neuralcodec.zoo.image import Pretrained, bmshj2018_hyperprior_vbr, mbt2018_mean_vbr, mbt2018_vbr, root_url
 
-__all__ = ["bmshj2018_hyperprior_vbr", "mbt2018_mean_vbr", "mbt2018_vbr"]
+__all__ = ["bmshj2018_hyperprior_vbr", "mbt2018_mean_vbr", "mbt2018_vbr", "root_url"]
 
 #: Zoo name -> class, the variable-rate architectures only.
 model_architectures: Mapping[str, Type[CompressionModel]] = LiveMapping(
