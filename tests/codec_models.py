@@ -8,6 +8,7 @@ from typing import Dict, Type
 import numpy as np
 import torch
 from neuralcodec.models import CompressionModel
+from neuralcodec.registry.models import ZOO_ENTRIES
 from neuralcodec.zoo import image as zoo_image
 
 #: Zoo name -> architecture: the zoo's own registry, less the latent-codec models, which the
@@ -24,11 +25,12 @@ AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor", "cheng2020-attn")
 def build_small(name: str, M: int = 12) -> CompressionModel:
     """An untrained ``name`` with N = 8 channels and M latent channels (Cheng2020: N = 8;
     ELIC: M = 16 in groups 4, 4, 8)."""
+    takes_n_only = ZOO_ENTRIES[name].arity == 1  # the Cheng2020 models: (N,)
     if name in zoo_image.LATENT_CODEC_ARCHITECTURES:
         architecture = zoo_image.ARCHITECTURES[name]
-        return architecture(8) if name.startswith("cheng2020") else architecture(8, 16, groups=[4, 4, 8])
+        return architecture(8) if takes_n_only else architecture(8, 16, groups=[4, 4, 8])
     architecture = ARCHITECTURES[name]
-    return architecture(8) if name.startswith("cheng2020") else architecture(8, M)
+    return architecture(8) if takes_n_only else architecture(8, M)
 
 
 def widened_model(name: str = "mbt2018-mean", seed: int = 0, M: int = 12) -> CompressionModel:

@@ -12,14 +12,20 @@ same data:
 * the thread count of the Rust engine (:func:`engine_threads`), read from the
   environment when it is asked for, not at import.
 
-This module imports nothing beyond the standard library, so the command line can build
-its parsers (and ``--help``) without loading numpy or torch.
+The model names, their rate points and which of them are variable-rate come from the
+model registry (:mod:`neuralcodec.registry.models`, its zoo entries), the one owner of
+model names: :data:`COMPRESSAI_QUALITIES` and :data:`VARIABLE_RATE_ARCHITECTURES` are live
+views of it, so a model registered later is listed too. This module, and the registry's
+tables, import nothing beyond the standard library, so the command line can build its
+parsers (and ``--help``) without loading numpy or torch.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+from neuralcodec.registry.models import ZOO_ENTRIES, LiveMapping, NameView, variable_rate_names
 
 __all__ = [
     "COMPRESSAI_QUALITIES",
@@ -50,27 +56,15 @@ DEFAULT_LAMBDAS: Dict[int, float] = {1: 0.0018, 2: 0.0045, 3: 0.012, 4: 0.032}
 DEFAULT_QUALITY = 3
 
 #: Zoo name -> its quality levels: CompressAI's rate points (its published weights where it has
-#: any; the latent-codec models have none) by which the model sizes are chosen.
-COMPRESSAI_QUALITIES: Dict[str, range] = {
-    "bmshj2018-factorized": range(1, 9),
-    "bmshj2018-hyperprior": range(1, 9),
-    "mbt2018-mean": range(1, 9),
-    "mbt2018": range(1, 9),
-    "cheng2020-anchor": range(1, 7),
-    "cheng2020-attn": range(1, 7),
-    "bmshj2018-factorized-relu": range(1, 9),
-    "cheng2020-anchor-checkerboard": range(1, 7),
-    "elic2022-official": range(1, 9),
-    "elic2022-chandelier": range(1, 9),
-    # One model for every rate (Kamisli et al. 2024): its 8 gain levels (quality q codes at
-    # Gain[q - 1]); CompressAI's entry points take quality=0 and ignore it.
-    "bmshj2018-hyperprior-vbr": range(1, 9),
-    "mbt2018-mean-vbr": range(1, 9),
-    "mbt2018-vbr": range(1, 9),
-}
+#: any; the latent-codec models have none) by which the model sizes are chosen; for the
+#: variable-rate models, the gain levels (quality q codes at Gain[q - 1]). A live view of
+#: the registry's zoo entries.
+COMPRESSAI_QUALITIES: Mapping[str, Sequence[int]] = LiveMapping(
+    lambda: {name: entry.qualities for name, entry in ZOO_ENTRIES.items()}
+)
 #: The zoo models that code at a continuous quality (their qualities above are the levels
-#: between which they interpolate; the models check the range).
-VARIABLE_RATE_ARCHITECTURES = ("bmshj2018-hyperprior-vbr", "mbt2018-mean-vbr", "mbt2018-vbr")
+#: between which they interpolate; the models check the range). A live view of the registry.
+VARIABLE_RATE_ARCHITECTURES: Sequence[str] = NameView(variable_rate_names)
 #: The distortions CompressAI's weights were trained for.
 METRICS = ("mse", "ms-ssim")
 #: Metric -> the rate-distortion weight CompressAI trains its quality levels 1, 2, ... with

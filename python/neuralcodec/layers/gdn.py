@@ -1,6 +1,10 @@
-"""Generalized divisive normalization (GDN), its inverse, and the simplified 1-GDN."""
+"""Generalized divisive normalization (GDN), its inverse, and the simplified 1-GDN.
 
-from __future__ import annotations
+Both layers compile with :func:`torch.jit.script`, as CompressAI's do; TorchScript cannot
+resolve postponed annotations, so this module does not use ``from __future__ import
+annotations``, and the forward code sticks to what TorchScript compiles (no ``*args``,
+no keyword-only arguments).
+"""
 
 import torch
 import torch.nn.functional as F
@@ -63,12 +67,10 @@ class GDN(nn.Module):
         gamma = float(gamma_init) * torch.eye(in_channels)
         self.gamma = nn.Parameter(self.gamma_reparam.init(gamma))
 
-    def _norm(self, x: Tensor, *, absolute: bool) -> Tensor:
+    def _norm(self, x: Tensor, absolute: bool) -> Tensor:
         """``beta_i + sum_j gamma_ij f(x_j)`` with ``f = |.|`` or ``(.)**2``, ``[N, C, H, W]``."""
         if x.dim() != 4:
-            raise ValueError(
-                f"{type(self).__name__} expects [N, C, H, W], got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"GDN expects [N, C, H, W], got {x.dim()} dimensions")
         channels = x.size(1)
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma).reshape(channels, channels, 1, 1)
@@ -77,7 +79,7 @@ class GDN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalises ``x`` (``[N, C, H, W]``); same shape out."""
-        norm = self._norm(x, absolute=False)
+        norm = self._norm(x, False)
         if _tracks_gradients(x, norm):
             return x * (torch.sqrt(norm) if self.inverse else torch.rsqrt(norm))
         # Inference: scale in place, one activation-sized buffer fewer at the peak (same bits).
@@ -87,9 +89,9 @@ class GDN(nn.Module):
         return f"{self.beta.numel()}, inverse={self.inverse}"
 
 
-def _tracks_gradients(*tensors: Tensor) -> bool:
-    """Whether autograd records operations on ``tensors`` (then no in-place arithmetic)."""
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+def _tracks_gradients(x: Tensor, norm: Tensor) -> bool:
+    """Whether autograd records operations on ``x`` or ``norm`` (then no in-place arithmetic)."""
+    return torch.is_grad_enabled() and (x.requires_grad or norm.requires_grad)
 
 
 class GDN1(GDN):
@@ -103,7 +105,7 @@ class GDN1(GDN):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalises ``x`` (``[N, C, H, W]``); same shape out."""
-        norm = self._norm(x, absolute=True)
+        norm = self._norm(x, True)
         if _tracks_gradients(x, norm):
             return x * (norm if self.inverse else torch.reciprocal(norm))
         return (norm if self.inverse else norm.reciprocal_()).mul_(x)

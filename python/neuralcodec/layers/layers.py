@@ -1,10 +1,13 @@
-"""Masked convolution and the residual/attention blocks of Cheng et al. 2020."""
+"""Masked convolutions, the residual/attention blocks of Cheng et al. 2020, ELIC's blocks,
+spectrally parametrised convolutions and the integer networks' QReLU.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: TorchScript reads the annotations of the
+modules it compiles as types, not strings.
+"""
 
 import itertools
 import math
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -15,6 +18,9 @@ __all__ = [
     "AttentionBlock",
     "CheckerboardMaskedConv2d",
     "MaskedConv2d",
+    "QReLU",
+    "SpectralConv2d",
+    "SpectralConvTranspose2d",
     "ResidualBottleneckBlock",
     "ResidualBlock",
     "ResidualBlockUpsample",
@@ -57,6 +63,15 @@ class MaskedConv2d(nn.Conv2d):
         mask[:, :, kh // 2, kw // 2 + (mask_type == "B") :] = 0
         mask[:, :, kh // 2 + 1 :, :] = 0
         self.register_buffer("mask", mask.detach())
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """Refuses :func:`torch.jit.script`, as CompressAI's MaskedConv2d does (its test suite
+        pins that): the context models run inside the models' eager autoregressive loops,
+        which slice ``weight * mask`` directly; script the transforms instead."""
+        raise RuntimeError(
+            f"{type(self).__name__} is not scriptable (nor is CompressAI's); the context "
+            "model runs in eager mode, script the analysis/synthesis transforms instead"
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Causal convolution of ``x`` (``[N, C_in, H, W]``)."""
@@ -143,13 +158,7 @@ def sequential_channel_ramp(
     """
     if num_layers < 1:
         raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-    if interp == "linear":
-        points = torch.linspace(in_ch, out_ch, num_layers + 1)
-    elif interp == "log":
-        points = torch.logspace(math.log10(in_ch), math.log10(out_ch), num_layers + 1)
-    else:
-        raise ValueError(f'interp must be "linear" or "log", got {interp!r}')
-    widths = points.floor().int()
+    widths = ramp(in_ch, out_ch, num_layers + 1, method=interp).floor().int()
     widths[1:-1] = widths[1:-1].clip(min=min_ch)
     channels = [int(c) for c in widths.tolist()]
     make_layer = make_layer or nn.Conv2d
@@ -160,6 +169,21 @@ def sequential_channel_ramp(
     if skip_last_act:
         modules = modules[:-1]
     return nn.Sequential(*modules)
+
+
+def ramp(a: float, b: float, steps: int, method: str = "linear", **kwargs: Any) -> Tensor:
+    """``steps`` points from ``a`` to ``b`` (both included), spaced evenly (``method=
+    "linear"``) or geometrically (``"log"``, for positive ``a``, ``b``); ``kwargs`` go to
+    :func:`torch.linspace` / :func:`torch.logspace` (``dtype``, ``device``).
+
+    Raises:
+        ValueError: another method.
+    """
+    if method == "linear":
+        return torch.linspace(a, b, steps, **kwargs)
+    if method == "log":
+        return torch.logspace(math.log10(a), math.log10(b), steps, **kwargs)
+    raise ValueError(f'interp must be "linear" or "log", got {method!r}')
 
 
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
@@ -287,3 +311,91 @@ class AttentionBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv_a(x) * torch.sigmoid(self.conv_b(x))
+
+
+class _SpectralWeight:
+    """Mixin for a convolution whose kernel is stored as its 2-D real FFT.
+
+    The parameter ``weight_transformed`` holds ``rfftn(weight)`` over the two spatial
+    dimensions (orthonormal, so the map is an isometry); ``weight`` is a property that
+    transforms it back at each use. Call :meth:`_store_spectrally` at the end of
+    ``__init__``, after the convolution made its ordinary ``weight``.
+    """
+
+    kernel_size: Tuple[int, ...]
+    _parameters: Dict[str, Optional[nn.Parameter]]
+    _SPATIAL = (-2, -1)
+
+    def _store_spectrally(self) -> None:
+        weight = self._parameters.pop("weight")
+        assert weight is not None
+        self.dim = self._SPATIAL
+        spectrum = torch.fft.rfftn(weight.detach(), s=self.kernel_size, dim=self._SPATIAL, norm="ortho")
+        self.weight_transformed = nn.Parameter(spectrum)
+
+    @property
+    def weight(self) -> Tensor:
+        return torch.fft.irfftn(self.weight_transformed, s=self.kernel_size, dim=self._SPATIAL, norm="ortho")
+
+
+class SpectralConv2d(_SpectralWeight, nn.Conv2d):  # type: ignore[override]  # weight: a property here
+    """A :class:`torch.nn.Conv2d` whose kernel is learned in the frequency domain.
+
+    Ballé, "Efficient nonlinear transforms for lossy image compression", PCS 2018 (the
+    "spectral Adam" reparametrisation of TensorFlow Compression's ``SignalConv2D``): an
+    optimiser step on the spectrum changes every spatial frequency of the kernel by a
+    comparable amount, which conditions the gradients better and tolerates larger
+    learning rates. The forward pass is an ordinary convolution with
+    ``weight = irfftn(weight_transformed)``.
+
+    Takes :class:`torch.nn.Conv2d` 's arguments. State: ``weight_transformed`` (complex,
+    ``[out, in / groups, kh, kw // 2 + 1]``) and ``bias``; there is no ``weight`` key.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        nn.Conv2d.__init__(self, *args, **kwargs)
+        self._store_spectrally()
+
+
+class SpectralConvTranspose2d(_SpectralWeight, nn.ConvTranspose2d):  # type: ignore[override]  # weight: a property here
+    """The transposed convolution counterpart of :class:`SpectralConv2d` (arguments of
+    :class:`torch.nn.ConvTranspose2d`, same state layout)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        nn.ConvTranspose2d.__init__(self, *args, **kwargs)
+        self._store_spectrally()
+
+
+#: The scale of QReLU's surrogate gradient: ``Gamma(1 + 1/100)`` to about 1e-9, the value
+#: CompressAI uses whatever ``beta`` is.
+_QRELU_ALPHA = 0.9943258522851727
+
+
+class QReLU(torch.autograd.Function):
+    """Clamp to the range of ``bit_depth``-bit unsigned integers, ``[0, 2**bit_depth - 1]``,
+    with a gradient that does not vanish outside the range.
+
+    Ballé, Johnston, Minnen, "Integer networks for data compression with latent-variable
+    models", ICLR 2019: the clamping nonlinearity of an integer network. Inside the range
+    the gradient passes unchanged; outside, it is damped smoothly,
+    ``grad * exp(-(alpha**beta) * |2 x / max - 1|**beta)`` (``beta`` sets how fast), so
+    values that overshoot still learn. The input is not rounded.
+
+    Use ``QReLU.apply(x, bit_depth, beta)``; ``bit_depth`` and ``beta`` get no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, input: Tensor, bit_depth: int, beta: float) -> Tensor:  # type: ignore[override]
+        ctx.alpha = _QRELU_ALPHA
+        ctx.beta = beta
+        ctx.max_value = 2**bit_depth - 1
+        ctx.save_for_backward(input)
+        return input.clamp(min=0, max=ctx.max_value)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> Tuple[Tensor, None, None]:  # type: ignore[override]
+        (input,) = ctx.saved_tensors
+        distance = torch.abs(2.0 * input / ctx.max_value - 1)
+        damped = torch.exp(-(ctx.alpha**ctx.beta) * distance**ctx.beta) * grad_output
+        outside = (input < 0) | (input > ctx.max_value)
+        return torch.where(outside, damped, grad_output), None, None

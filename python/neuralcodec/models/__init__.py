@@ -19,10 +19,15 @@
 The last three are :class:`SimpleVAECompressionModel` s: transforms around one latent codec
 (:mod:`neuralcodec.latent_codecs`), whose ``describe()`` gives the coding graph as data.
 
+Each class registers its zoo name with :func:`neuralcodec.registry.register_model` (the
+registry owns the names). CompressAI's module paths exist too: :mod:`~neuralcodec.models.google`,
+:mod:`~neuralcodec.models.waseda`, :mod:`~neuralcodec.models.sensetime`,
+:mod:`~neuralcodec.models.vbr`, :mod:`~neuralcodec.models.utils`, :mod:`~neuralcodec.models.base`.
+
 See :mod:`neuralcodec.models.base` for the forward/compress/decompress contract.
 """
 
-from neuralcodec.models.base import CompressionModel, get_scale_table
+from neuralcodec.models.base import SCALES_LEVELS, SCALES_MAX, SCALES_MIN, CompressionModel, get_scale_table
 from neuralcodec.models.cheng2020 import Cheng2020Anchor, Cheng2020Attention
 from neuralcodec.models.elic import Cheng2020AnchorCheckerboard, Elic2022Chandelier, Elic2022Official
 from neuralcodec.models.hyperprior import (
@@ -40,6 +45,9 @@ from neuralcodec.models.vbr import (
 )
 
 __all__ = [
+    "SCALES_LEVELS",
+    "SCALES_MAX",
+    "SCALES_MIN",
     "Cheng2020Anchor",
     "Cheng2020AnchorCheckerboard",
     "Cheng2020Attention",

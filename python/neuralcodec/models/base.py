@@ -29,7 +29,9 @@ entropy models have integer CDF tables; ``compress`` refuses to run without them
 
 from __future__ import annotations
 
+import importlib
 import mmap
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
 import numpy as np
@@ -38,6 +40,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec.entropy_models import (
+    SCALES_LEVELS,
+    SCALES_MAX,
+    SCALES_MIN,
     TABLE_METHOD_OF_PATH,
     TABLE_METHODS,
     EntropyBottleneck,
@@ -49,7 +54,16 @@ from neuralcodec.models.tiling import tiled_analysis, tiled_synthesis
 from neuralcodec.ops import compute_padding
 from neuralcodec.settings import DEFAULT_TILE_SIZE
 
-__all__ = ["CompressionModel", "get_scale_table", "pixels_to_unit", "unit_to_pixels"]
+__all__ = [
+    "SCALES_LEVELS",
+    "SCALES_MAX",
+    "SCALES_MIN",
+    "CompressionModel",
+    "SimpleVAECompressionModel",  # noqa: F822  (module __getattr__ below)
+    "get_scale_table",
+    "pixels_to_unit",
+    "unit_to_pixels",
+]
 
 ModelT = TypeVar("ModelT", bound="CompressionModel")
 
@@ -85,6 +99,24 @@ class CompressionModel(nn.Module):
     #: here so the methods below see modules, not ``nn.Module.__getattr__``'s ``Tensor | Module``).
     g_a: nn.Module
     g_s: nn.Module
+
+    def __init__(self, entropy_bottleneck_channels: Optional[int] = None, init_weights: Optional[Any] = None) -> None:
+        """Takes CompressAI's two deprecated arguments: ``entropy_bottleneck_channels``
+        still adds an ``entropy_bottleneck`` of that many channels, ``init_weights`` is
+        ignored (it never did anything in CompressAI); both warn (DeprecationWarning)."""
+        super().__init__()
+        if entropy_bottleneck_channels is not None:
+            warnings.warn(
+                "CompressionModel(entropy_bottleneck_channels=...) is deprecated: create "
+                "self.entropy_bottleneck = EntropyBottleneck(channels) in the model's __init__",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            self.entropy_bottleneck = EntropyBottleneck(entropy_bottleneck_channels)
+        if init_weights is not None:
+            warnings.warn(
+                "CompressionModel(init_weights=...) is ignored (it never had an effect)", DeprecationWarning, stacklevel=2
+            )
 
     if TYPE_CHECKING:  # every subclass defines them (the contract above); declared for the type checker only
 
@@ -383,3 +415,11 @@ def _channels_last_copy(x: Tensor) -> Tensor:
     buffer = mmap.mmap(-1, x.numel() * x.element_size())
     nhwc = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32).reshape(n, h, w, c))
     return nhwc.permute(0, 3, 1, 2).copy_(x)
+
+
+def __getattr__(name: str) -> Any:
+    # CompressAI defines SimpleVAECompressionModel in models/base.py; here it lives in
+    # models/simple_vae.py, which imports this module, so it is looked up on first use.
+    if name == "SimpleVAECompressionModel":
+        return importlib.import_module("neuralcodec.models.simple_vae").SimpleVAECompressionModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

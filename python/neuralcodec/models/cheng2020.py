@@ -21,10 +21,12 @@ from neuralcodec.layers import (
     subpel_conv3x3,
 )
 from neuralcodec.models.hyperprior import JointAutoregressiveHierarchicalPriors, _load
+from neuralcodec.registry.models import register_model
 
 __all__ = ["Cheng2020Anchor", "Cheng2020Attention"]
 
 
+@register_model("cheng2020-anchor")
 class Cheng2020Anchor(JointAutoregressiveHierarchicalPriors):
     """Cheng2020 anchor: residual analysis/synthesis with sub-pixel upsampling."""
 
@@ -82,6 +84,7 @@ class Cheng2020Anchor(JointAutoregressiveHierarchicalPriors):
         return model
 
 
+@register_model("cheng2020-attn")
 class Cheng2020Attention(Cheng2020Anchor):
     """Cheng2020 with simplified attention blocks in the analysis and synthesis transforms."""
 

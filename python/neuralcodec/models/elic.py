@@ -46,6 +46,7 @@ from neuralcodec.layers import (
 )
 from neuralcodec.models.hyperprior import conv, deconv
 from neuralcodec.models.simple_vae import SimpleVAECompressionModel
+from neuralcodec.registry.models import register_model
 
 __all__ = ["Cheng2020AnchorCheckerboard", "Elic2022Chandelier", "Elic2022Official", "elic_groups"]
 
@@ -65,6 +66,7 @@ def _checkerboard(channels: int, entropy_parameters: nn.Module, chunks: Sequence
     )
 
 
+@register_model("cheng2020-anchor-checkerboard")
 class Cheng2020AnchorCheckerboard(SimpleVAECompressionModel):
     """Cheng2020 anchor transforms (residual blocks, sub-pixel upsampling) with a
     checkerboard context over a mean-scale hyperprior. ``N`` channels everywhere
@@ -168,6 +170,7 @@ def _channel_context(in_channels: int, group: int) -> nn.Sequential:
     )  # fmt: skip
 
 
+@register_model("elic2022-official")
 class Elic2022Official(SimpleVAECompressionModel):
     """ELIC with the paper's context model: group ``k`` reads all groups before it.
 
@@ -255,6 +258,7 @@ class Elic2022Official(SimpleVAECompressionModel):
         return cls._loaded(cls(N, M, groups=groups or None), state_dict)
 
 
+@register_model("elic2022-chandelier")
 class Elic2022Chandelier(Elic2022Official):
     """ELIC as re-implemented by Chandelier (2023), CompressAI's ``Elic2022Chandelier``:
     the channel context of group ``k`` reads group 0 and group ``k - 1`` only, ``h_s``

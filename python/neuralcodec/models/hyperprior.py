@@ -33,6 +33,8 @@ from neuralcodec.latent_codecs import (
 from neuralcodec.latent_codecs.description import EntropyBottleneckNode, HyperpriorNode, ModelDescription
 from neuralcodec.layers import GDN, MaskedConv2d
 from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.utils import conv, deconv
+from neuralcodec.registry.models import register_model
 
 __all__ = [
     "FactorizedPrior",
@@ -43,23 +45,6 @@ __all__ = [
     "conv",
     "deconv",
 ]
-
-
-def conv(in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2) -> nn.Conv2d:
-    """Strided convolution with 'same' padding: divides the size by ``stride``."""
-    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2)
-
-
-def deconv(in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2) -> nn.ConvTranspose2d:
-    """Transposed convolution that multiplies the size by ``stride`` exactly."""
-    return nn.ConvTranspose2d(
-        in_channels,
-        out_channels,
-        kernel_size,
-        stride=stride,
-        output_padding=stride - 1,
-        padding=kernel_size // 2,
-    )
 
 
 def _analysis(N: int, M: int) -> nn.Sequential:
@@ -84,6 +69,7 @@ def _load(model: CompressionModel, state_dict: Mapping[str, Tensor]) -> None:
     model.load_state_dict(convert_compressai_keys(state_dict))
 
 
+@register_model("bmshj2018-factorized")
 class FactorizedPrior(CompressionModel):
     """Factorized-prior model: ``y = g_a(x)`` coded with a learned per-channel density.
 
@@ -135,6 +121,7 @@ class FactorizedPrior(CompressionModel):
         return self._decoded(y_hat, x_size)
 
 
+@register_model("bmshj2018-factorized-relu")
 class FactorizedPriorReLU(FactorizedPrior):
     """:class:`FactorizedPrior` with ReLU activations instead of GDN
     ("bmshj2018-factorized-relu"; CompressAI's ``FactorizedPriorReLU``).
@@ -155,6 +142,7 @@ class FactorizedPriorReLU(FactorizedPrior):
         )  # fmt: skip
 
 
+@register_model("bmshj2018-hyperprior")
 class ScaleHyperprior(CompressionModel):
     """Scale hyperprior: ``z = h_a(|y|)`` side information predicts the Gaussian scales of ``y``.
 
@@ -293,6 +281,7 @@ class _Magnitude(nn.Module):
         return torch.abs(y)
 
 
+@register_model("mbt2018-mean")
 class MeanScaleHyperprior(ScaleHyperprior):
     """Mean-scale hyperprior: the hyper-synthesis predicts the means and the scales of ``y``."""
 
@@ -320,6 +309,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
     _chunks = ("scales", "means")
 
 
+@register_model("mbt2018")
 class JointAutoregressiveHierarchicalPriors(MeanScaleHyperprior):
     """Joint autoregressive and hierarchical priors (Minnen et al. 2018, "mbt2018").
 

@@ -84,6 +84,7 @@ from neuralcodec.models.hyperprior import (
     _load,
 )
 from neuralcodec.ops import LowerBound, quantize_ste
+from neuralcodec.registry.models import register_model
 from neuralcodec.settings import COMPRESSAI_LAMBDAS
 
 __all__ = [
@@ -230,6 +231,7 @@ def _geometric(values: Sequence[float], position: float) -> float:
     return float(values[low] ** (1 - t) * values[low + 1] ** t)
 
 
+@register_model("bmshj2018-hyperprior-vbr")
 class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     """Variable-rate scale hyperprior ("bmshj2018-hyperprior-vbr"; Kamisli et al. 2024).
 
@@ -666,6 +668,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         return self._decoded(y_hat, x_size)
 
 
+@register_model("mbt2018-mean-vbr")
 class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: ignore[misc]  # CompressAI's decompress(stage, s, inputscale)
     """Variable-rate mean-scale hyperprior ("mbt2018-mean-vbr"; Kamisli et al. 2024).
 
@@ -699,6 +702,7 @@ class MeanScaleHyperpriorVbr(ScaleHyperpriorVbr, MeanScaleHyperprior):  # type: 
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
 
+@register_model("mbt2018-vbr")
 class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregressiveHierarchicalPriors):
     """Variable-rate joint autoregressive and hierarchical priors ("mbt2018-vbr"; Kamisli et
     al. 2024).

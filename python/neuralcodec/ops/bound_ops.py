@@ -7,16 +7,32 @@ images using a generalized normalization transformation", ICLR 2016; "Variationa
 compression with a scale hyperprior", ICLR 2018) lets the gradient through below the
 bound when it points upwards, i.e. when a descent step would move ``x`` towards the
 bound (``grad < 0``), and blocks it when it would push ``x`` further down.
-"""
 
-from __future__ import annotations
+:class:`LowerBound` can be compiled with :func:`torch.jit.script` (as CompressAI's can):
+TorchScript cannot call an autograd function, so a scripted module computes the plain
+``torch.max(x, bound)``, the same values (scripted models serve inference). This module
+therefore does not use postponed annotations (``from __future__ import annotations``),
+which TorchScript cannot resolve.
+"""
 
 from typing import Any, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LowerBound", "LowerBoundFunction", "lower_bound"]
+__all__ = ["LowerBound", "LowerBoundFunction", "lower_bound", "lower_bound_bwd", "lower_bound_fwd"]
+
+
+def lower_bound_fwd(x: Tensor, bound: Tensor) -> Tensor:
+    """The forward value, ``max(x, bound)`` (broadcast)."""
+    return torch.max(x, bound)
+
+
+def lower_bound_bwd(x: Tensor, bound: Tensor, grad_output: Tensor) -> Tuple[Tensor, None]:
+    """The gradients ``(d x, d bound)``: ``grad_output`` where ``x >= bound`` or it is
+    negative (a descent step would raise ``x``), zero elsewhere; none for ``bound``."""
+    keep = (x >= bound) | (grad_output < 0)
+    return grad_output * keep, None
 
 
 class LowerBoundFunction(torch.autograd.Function):
@@ -26,15 +42,14 @@ class LowerBoundFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, bound: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, bound)
-        return torch.max(x, bound)
+        return lower_bound_fwd(x, bound)
 
     @staticmethod
     def backward(  # type: ignore[override]
         ctx: Any, grad_output: Tensor
     ) -> Tuple[Tensor, Optional[Tensor]]:
         x, bound = ctx.saved_tensors
-        keep = (x >= bound) | (grad_output < 0)
-        return grad_output * keep, None
+        return lower_bound_bwd(x, bound, grad_output)
 
 
 def lower_bound(x: Tensor, bound: Union[float, Tensor]) -> Tensor:
@@ -64,13 +79,16 @@ class LowerBound(nn.Module):
         super().__init__()
         self.register_buffer("bound", torch.tensor([float(bound)], dtype=torch.float32))
 
+    @torch.jit.unused
     def lower_bound(self, x: Tensor) -> Tensor:
-        """Same as :meth:`forward`."""
+        """``max(x, bound)`` with the pass-through gradient (eager mode only)."""
         return LowerBoundFunction.apply(x, self.bound)
 
     def forward(self, x: Tensor) -> Tensor:
         """``max(x, bound)``, same shape as ``x``."""
-        return LowerBoundFunction.apply(x, self.bound)
+        if torch.jit.is_scripting():
+            return torch.max(x, self.bound)
+        return self.lower_bound(x)
 
     def extra_repr(self) -> str:
         return f"bound={self.bound.item():g}"

@@ -1,6 +1,7 @@
-"""Reparametrisation that keeps GDN's ``beta`` and ``gamma`` non-negative."""
+"""Reparametrisation that keeps GDN's ``beta`` and ``gamma`` non-negative.
 
-from __future__ import annotations
+Scriptable with :func:`torch.jit.script` (GDN is), hence no postponed annotations here.
+"""
 
 import torch
 from torch import Tensor, nn

@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclasses_field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -101,15 +101,17 @@ class TrainResult:
 
 
 def build_model(config: TrainConfig) -> CompressionModel:
-    """A freshly initialised model of ``config.architecture`` with ``N`` (and ``M``)."""
-    from neuralcodec.zoo.image import ARCHITECTURES
+    """A freshly initialised model of ``config.architecture`` with ``N`` (and ``M``): as
+    many of ``(N, M)`` as the architecture's zoo entry has size arguments (one for the
+    Cheng2020 models)."""
+    from neuralcodec.zoo.image import ARCHITECTURES, CONFIGS
 
-    cls = ARCHITECTURES[config.architecture]
-    if config.architecture.startswith("cheng2020"):
-        return cls(config.N)
+    cls: Callable[..., CompressionModel] = ARCHITECTURES[config.architecture]
+    arity = len(next(iter(CONFIGS[config.architecture].values())))
+    sizes = (config.N, config.M)[:arity]
     if config.lambdas is not None:
-        return cls(config.N, config.M, lambdas=config.lambdas)
-    return cls(config.N, config.M)
+        return cls(*sizes, lambdas=config.lambdas)
+    return cls(*sizes)
 
 
 def new_model(config: TrainConfig) -> CompressionModel:

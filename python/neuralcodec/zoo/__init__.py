@@ -2,6 +2,10 @@
 
 * :mod:`neuralcodec.zoo.image`: ``bmshj2018_factorized(quality, metric, pretrained,
   progress)`` and the other entry points, with CompressAI's sizes per quality.
+  :mod:`neuralcodec.zoo.image_vbr`: CompressAI's view of the variable-rate models.
+  The architectures are the registry's (:mod:`neuralcodec.registry.models`).
+* :mod:`neuralcodec.zoo.pretrained`: CompressAI's ``load_pretrained`` (here also
+  :func:`load_state_dict`), key conversion of its checkpoints.
 * :mod:`neuralcodec.zoo.urls`: the published weight files per architecture, metric and quality.
 * :mod:`neuralcodec.zoo.weights`: verified downloads, the cache folder, checkpoint loading
   and CompressAI key conversion.
@@ -29,7 +33,8 @@ from neuralcodec.zoo.image import (
     mbt2018_vbr,
     models,
 )
-from neuralcodec.zoo.urls import BASE_URL, WEIGHT_FILES, weights_url
+from neuralcodec.zoo.pretrained import load_pretrained as load_state_dict
+from neuralcodec.zoo.urls import BASE_URL, WEIGHT_FILES, NoWeightsError, weights_url
 from neuralcodec.zoo.weights import (
     WeightsError,
     cache_dir,
@@ -38,10 +43,6 @@ from neuralcodec.zoo.weights import (
     load_checkpoint,
     load_weights,
 )
-
-#: CompressAI's name (``compressai.zoo.load_state_dict``) for the conversion of older
-#: checkpoint key spellings: :func:`convert_compressai_keys`.
-load_state_dict = convert_compressai_keys
 
 __all__ = [
     "ARCHITECTURES",
@@ -66,6 +67,7 @@ __all__ = [
     "models",
     "BASE_URL",
     "WEIGHT_FILES",
+    "NoWeightsError",
     "WeightsError",
     "cache_dir",
     "convert_compressai_keys",

@@ -7,6 +7,15 @@ checks after every download (CompressAI itself never does).
 
 from __future__ import annotations
 
+__all__ = ["BASE_URL", "WEIGHT_FILES", "NoWeightsError", "weights_url"]
+
+
+class NoWeightsError(ValueError, RuntimeError):
+    """No published weights for that architecture, metric or quality. A ValueError (a
+    bad choice of arguments) that is also the RuntimeError CompressAI raises for it
+    ("Pre-trained model not yet available"), so code written for either catches it."""
+
+
 BASE_URL = "https://compressai.s3.amazonaws.com/models/v1/"
 
 WEIGHT_FILES: dict[str, dict[str, dict[int, str]]] = {
@@ -149,15 +158,15 @@ for _architecture, _name in _VBR_FILES.items():
 
 
 def weights_url(architecture: str, metric: str, quality: int) -> str:
-    """URL of the published weights, or ValueError naming what is available."""
+    """URL of the published weights, or :class:`NoWeightsError` naming what is available."""
     if architecture not in WEIGHT_FILES:
-        raise ValueError(f"no published weights for architecture {architecture!r}; known: {sorted(WEIGHT_FILES)}")
+        raise NoWeightsError(f"no published weights for architecture {architecture!r}; known: {sorted(WEIGHT_FILES)}")
     metrics = WEIGHT_FILES[architecture]
     if metric not in metrics:
-        raise ValueError(f"{architecture} has no weights for metric {metric!r}; available: {sorted(metrics)}")
+        raise NoWeightsError(f"{architecture} has no weights for metric {metric!r}; available: {sorted(metrics)}")
     qualities = metrics[metric]
     if quality not in qualities:
-        raise ValueError(
+        raise NoWeightsError(
             f"{architecture} ({metric}) has no weights for quality {quality!r}; "
             f"available: {min(qualities)}..{max(qualities)}"
         )
