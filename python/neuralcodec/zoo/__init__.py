@@ -30,6 +30,7 @@ from neuralcodec.zoo.image import (
     models,
 )
 from neuralcodec.zoo.urls import BASE_URL, WEIGHT_FILES, weights_url
+from neuralcodec.zoo.video import ssf2020, video_models
 from neuralcodec.zoo.weights import (
     WeightsError,
     cache_dir,
@@ -60,6 +61,8 @@ __all__ = [
     "mbt2018_mean_vbr",
     "mbt2018_vbr",
     "models",
+    "ssf2020",
+    "video_models",
     "BASE_URL",
     "WEIGHT_FILES",
     "WeightsError",

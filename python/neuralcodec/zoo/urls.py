@@ -137,6 +137,22 @@ WEIGHT_FILES: dict[str, dict[str, dict[int, str]]] = {
 }
 
 
+# The video model ScaleSpaceFlow (Agustsson et al. 2020): MSE weights, qualities 1..9.
+WEIGHT_FILES["ssf2020"] = {
+    "mse": {
+        1: "ssf2020-mse-1-c1ac1a47.pth.tar",
+        2: "ssf2020-mse-2-79ed4e19.pth.tar",
+        3: "ssf2020-mse-3-9c8b998d.pth.tar",
+        4: "ssf2020-mse-4-577c1eda.pth.tar",
+        5: "ssf2020-mse-5-1dd7d574.pth.tar",
+        6: "ssf2020-mse-6-59dfb6f9.pth.tar",
+        7: "ssf2020-mse-7-4d867411.pth.tar",
+        8: "ssf2020-mse-8-26439e20.pth.tar",
+        9: "ssf2020-mse-9-e89345c4.pth.tar",
+    }
+}
+
+
 # The variable-rate models (Kamisli et al. 2024): one file for every quality (gain level);
 # CompressAI 1.2.8 publishes MSE weights only.
 _VBR_FILES = {
