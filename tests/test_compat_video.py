@@ -69,9 +69,7 @@ def _recorded_strings(vectors: Dict[str, np.ndarray]) -> Any:
     shapes: List[Any] = []
     for t in range(len(vectors["frames"])):
         latents = ("keyframe",) if t == 0 else ("motion", "residual")
-        pairs = {
-            latent: [[vectors[f"strings/{t}/{latent}/{i}"].tobytes()] for i in (0, 1)] for latent in latents
-        }
+        pairs = {latent: [[vectors[f"strings/{t}/{latent}/{i}"].tobytes()] for i in (0, 1)] for latent in latents}
         sizes = {latent: tuple(int(s) for s in vectors[f"shapes/{t}/{latent}"]) for latent in latents}
         strings.append(pairs["keyframe"] if t == 0 else pairs)
         shapes.append(sizes["keyframe"] if t == 0 else sizes)
@@ -257,9 +255,7 @@ def test_video_eval_model_codes_a_tiny_clip_and_writes_compressais_layout(tmp_pa
     assert results["q"] == [f"ssf-small-{description}"]
     for key in ("psnr-y", "psnr-u", "psnr-v", "psnr-yuv", "psnr-rgb", "ms-ssim-rgb", "mse-rgb", "bitrate"):
         assert len(results[key]) == 1 and np.isfinite(results[key][0]), key
-    assert results["psnr-yuv"][0] == pytest.approx(
-        (4 * results["psnr-y"][0] + results["psnr-u"][0] + results["psnr-v"][0]) / 6
-    )
+    assert results["psnr-yuv"][0] == pytest.approx((4 * results["psnr-y"][0] + results["psnr-u"][0] + results["psnr-v"][0]) / 6)
     per_sequence = tmp_path / "out" / "sub" / f"clip_64x64_25fps_8bit_420-ssf-small-{description}.json"
     assert json.loads(per_sequence.read_text())["results"]["bitrate"] == pytest.approx(results["bitrate"][0])
     binary = per_sequence.with_suffix(".bin")
@@ -381,7 +377,15 @@ def test_video_bench_vtm_builds_its_reference_software_command_lines(tmp_path):
     for flag, value in (("-q", "32"), ("-wdt", "64"), ("-hgt", "64"), ("-fr", "25"), ("-f", "2")):
         assert command[command.index(flag) + 1] == value
     decode = [str(c) for c in vtm.get_decode_cmd(tmp_path / "out.bin", tmp_path / "dec.yuv", clip)]
-    assert decode == [str(build / "DecoderAppStatic"), "-b", str(tmp_path / "out.bin"), "-o", str(tmp_path / "dec.yuv"), "-d", "8"]
+    assert decode == [
+        str(build / "DecoderAppStatic"),
+        "-b",
+        str(tmp_path / "out.bin"),
+        "-o",
+        str(tmp_path / "dec.yuv"),
+        "-d",
+        "8",
+    ]
 
 
 def test_video_plot_draws_bitrate_curves(tmp_path):

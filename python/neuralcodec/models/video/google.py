@@ -58,12 +58,21 @@ def _stack(layers: Sequence[nn.Module]) -> nn.Sequential:
 
 def _analysis(in_planes: int, mid_planes: int = _MID, out_planes: int = _LATENT) -> nn.Sequential:
     """``[N, in, H, W]`` -> ``[N, out, H/16, W/16]``: four stride-2 5x5 convolutions."""
-    return _stack([conv(in_planes, mid_planes), conv(mid_planes, mid_planes), conv(mid_planes, mid_planes), conv(mid_planes, out_planes)])
+    return _stack(
+        [conv(in_planes, mid_planes), conv(mid_planes, mid_planes), conv(mid_planes, mid_planes), conv(mid_planes, out_planes)]
+    )
 
 
 def _synthesis(out_planes: int, in_planes: int = _LATENT, mid_planes: int = _MID) -> nn.Sequential:
     """``[N, in, h, w]`` -> ``[N, out, 16h, 16w]``: four stride-2 5x5 transposed convolutions."""
-    return _stack([deconv(in_planes, mid_planes), deconv(mid_planes, mid_planes), deconv(mid_planes, mid_planes), deconv(mid_planes, out_planes)])
+    return _stack(
+        [
+            deconv(in_planes, mid_planes),
+            deconv(mid_planes, mid_planes),
+            deconv(mid_planes, mid_planes),
+            deconv(mid_planes, out_planes),
+        ]
+    )
 
 
 def _qrelu(x: Tensor, bit_depth: int = 8, beta: float = 100) -> Tensor:
