@@ -7,12 +7,11 @@ import io
 
 import pytest
 import torch
+from test_zoo_weights import FileServer
 
 from neuralcodec import zoo
 from neuralcodec.models import Cheng2020Anchor, MeanScaleHyperprior, ScaleHyperprior
 from neuralcodec.zoo import WeightsError, image_models, load_model
-
-from test_zoo_weights import FileServer
 
 
 @pytest.mark.parametrize(
@@ -35,13 +34,15 @@ from test_zoo_weights import FileServer
 )
 def test_each_quality_gets_compressai_sizes(name, quality, sizes):
     model = image_models[name](quality)
-    assert (model.N, model.M) == sizes
+    assert sizes == (model.N, model.M)
     assert type(model) is zoo.ARCHITECTURES[name]
 
 
 def test_entry_points_have_compressai_names():
     assert zoo.mbt2018_mean.__name__ == "mbt2018_mean"
-    assert zoo.models is zoo.image_models
+    # CompressAI's zoo.models holds every model, image and video.
+    assert set(zoo.models) == set(zoo.image_models) | set(zoo.video_models)
+    assert zoo.models["ssf2020"] is zoo.ssf2020 and zoo.models["mbt2018"].__name__ == "mbt2018"
     assert set(image_models) == set(zoo.ARCHITECTURES)
 
 

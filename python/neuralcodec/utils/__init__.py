@@ -14,6 +14,7 @@ as thin front-ends over neuralcodec's own implementations:
   (:mod:`neuralcodec.eval.rd`).
 * :mod:`neuralcodec.utils.find_close`: the quality parameter of a codec closest to a
   target bpp, PSNR or MS-SSIM.
+* :mod:`neuralcodec.utils.video`: the same for video (``eval_model``, ``bench``, ``plot``).
 
 The ``neuralcodec`` command (``neuralcodec eval``, ``bench``, ``plot``) is the other
 front-end of the same code.

@@ -11,6 +11,9 @@
   and CompressAI key conversion.
 """
 
+from typing import Any, Callable, Mapping
+
+from neuralcodec.registry.models import LiveMapping
 from neuralcodec.zoo.image import (
     ARCHITECTURES,
     CONFIGS,
@@ -31,10 +34,10 @@ from neuralcodec.zoo.image import (
     mbt2018_mean,
     mbt2018_mean_vbr,
     mbt2018_vbr,
-    models,
 )
 from neuralcodec.zoo.pretrained import load_pretrained as load_state_dict
 from neuralcodec.zoo.urls import BASE_URL, WEIGHT_FILES, NoWeightsError, weights_url
+from neuralcodec.zoo.video import ssf2020, video_models
 from neuralcodec.zoo.weights import (
     WeightsError,
     cache_dir,
@@ -43,6 +46,9 @@ from neuralcodec.zoo.weights import (
     load_checkpoint,
     load_weights,
 )
+
+#: Zoo name -> entry point for every model, image and video (CompressAI's ``zoo.models``).
+models: Mapping[str, Callable[..., Any]] = LiveMapping(lambda: {**image_models, **video_models})
 
 __all__ = [
     "ARCHITECTURES",
@@ -65,6 +71,8 @@ __all__ = [
     "mbt2018_mean_vbr",
     "mbt2018_vbr",
     "models",
+    "ssf2020",
+    "video_models",
     "BASE_URL",
     "WEIGHT_FILES",
     "NoWeightsError",

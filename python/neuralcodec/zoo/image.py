@@ -77,7 +77,6 @@ __all__ = [
     "mbt2018_vbr",
     "model_architectures",
     "model_urls",
-    "models",
 ]
 
 Pretrained = Union[bool, str, Path]
@@ -232,4 +231,3 @@ mbt2018_vbr = _entry_point("mbt2018-vbr")
 image_models: Mapping[str, Callable[..., CompressionModel]] = LiveMapping(
     lambda: {name: _entry_point(name) for name in _architectures()}
 )
-models = image_models

@@ -7,10 +7,12 @@ checks after every download (CompressAI itself never does).
 
 from __future__ import annotations
 
+from neuralcodec.errors import NeuralCodecError
+
 __all__ = ["BASE_URL", "WEIGHT_FILES", "NoWeightsError", "weights_url"]
 
 
-class NoWeightsError(ValueError, RuntimeError):
+class NoWeightsError(NeuralCodecError, ValueError, RuntimeError):
     """No published weights for that architecture, metric or quality. A ValueError (a
     bad choice of arguments) that is also the RuntimeError CompressAI raises for it
     ("Pre-trained model not yet available"), so code written for either catches it."""
@@ -143,6 +145,22 @@ WEIGHT_FILES: dict[str, dict[str, dict[int, str]]] = {
             6: "cheng2020_attn-ms-ssim-6-216423ec.pth.tar",
         },
     },
+}
+
+
+# The video model ScaleSpaceFlow (Agustsson et al. 2020): MSE weights, qualities 1..9.
+WEIGHT_FILES["ssf2020"] = {
+    "mse": {
+        1: "ssf2020-mse-1-c1ac1a47.pth.tar",
+        2: "ssf2020-mse-2-79ed4e19.pth.tar",
+        3: "ssf2020-mse-3-9c8b998d.pth.tar",
+        4: "ssf2020-mse-4-577c1eda.pth.tar",
+        5: "ssf2020-mse-5-1dd7d574.pth.tar",
+        6: "ssf2020-mse-6-59dfb6f9.pth.tar",
+        7: "ssf2020-mse-7-4d867411.pth.tar",
+        8: "ssf2020-mse-8-26439e20.pth.tar",
+        9: "ssf2020-mse-9-e89345c4.pth.tar",
+    }
 }
 
 
