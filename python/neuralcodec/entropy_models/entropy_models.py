@@ -112,6 +112,19 @@ STORED = "stored"
 _BOUND_TABLES: "contextvars.ContextVar[bool]" = contextvars.ContextVar("neuralcodec_bound_tables", default=False)
 
 
+@torch.compiler.disable
+def uniform_noise(like: Tensor) -> Tensor:
+    """Noise uniform in ``[-0.5, 0.5)`` of ``like``'s shape, dtype and device: the training
+    stand-in for rounding.
+
+    Drawn eagerly from torch's global generator even inside ``torch.compile`` (a graph
+    break): a compiled model then draws the same noise as the eager one after the same
+    ``torch.manual_seed``, so compiling a training step does not change its numbers
+    (compiled code would otherwise draw from its own Philox stream).
+    """
+    return torch.empty_like(like).uniform_(-0.5, 0.5)
+
+
 class TableMismatchError(NeuralCodecError, ValueError):
     """Tables built by one construction are about to code on the path of the other.
 
@@ -415,8 +428,7 @@ class EntropyModel(nn.Module):
                 centred = inputs if means is None else inputs - means
                 soft = self.soft_rounding(centred)
                 return soft if means is None else soft + means
-            noise = torch.empty_like(inputs).uniform_(-0.5, 0.5)
-            return inputs + noise
+            return inputs + uniform_noise(inputs)
         centred = inputs if means is None else inputs - means
         rounded = torch.round(centred)
         if mode == "dequantize":
