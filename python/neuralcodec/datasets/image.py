@@ -14,6 +14,7 @@ from typing import Any, Callable, List, Optional, Union
 from torch.utils.data import Dataset
 
 from neuralcodec.datasets.errors import DatasetNotFoundError
+from neuralcodec.registry import register_dataset
 from neuralcodec.settings import IMAGE_SUFFIXES
 
 __all__ = ["ImageFolder", "list_images", "read_rgb"]
@@ -59,6 +60,7 @@ def read_rgb(path: Union[str, Path]) -> Any:
         return img.convert("RGB")
 
 
+@register_dataset("ImageFolder")
 class ImageFolder(Dataset):
     """The images of ``root/split/``, as CompressAI's ``ImageFolder``::
 

@@ -9,6 +9,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from neuralcodec.datasets.errors import DatasetNotFoundError
+from neuralcodec.registry import register_dataset
 
 __all__ = ["PreGeneratedMemmapDataset"]
 
@@ -16,6 +17,7 @@ __all__ = ["PreGeneratedMemmapDataset"]
 SPLIT_FILES = {"train": "training.npy", "valid": "validation.npy"}
 
 
+@register_dataset("PreGeneratedMemmapDataset")
 class PreGeneratedMemmapDataset(Dataset):
     """Image patches stored as raw ``uint8`` RGB, ``N x H x W x 3`` in C order, memory-mapped.
 

@@ -12,10 +12,12 @@ from torch.utils.data import Dataset
 
 from neuralcodec.datasets.errors import DatasetNotFoundError
 from neuralcodec.datasets.image import read_rgb
+from neuralcodec.registry import register_dataset
 
 __all__ = ["VideoFolder"]
 
 
+@register_dataset("VideoFolder")
 class VideoFolder(Dataset):
     """Three frames of one clip per item, as CompressAI's ``VideoFolder``::
 

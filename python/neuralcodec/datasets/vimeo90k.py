@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 
 from neuralcodec.datasets.errors import InvalidChoiceError
 from neuralcodec.datasets.image import read_rgb
+from neuralcodec.registry import register_dataset
 
 __all__ = ["Vimeo90kDataset"]
 
@@ -17,6 +18,7 @@ TUPLET_PREFIXES = {3: "tri", 7: "sep"}
 SPLIT_SUFFIXES = {"train": "trainlist", "valid": "testlist"}
 
 
+@register_dataset("Vimeo90kDataset")
 class Vimeo90kDataset(Dataset):
     """Every frame of the Vimeo-90K triplet or septuplet dataset, one image per item.
 

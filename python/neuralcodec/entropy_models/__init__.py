@@ -18,25 +18,29 @@ tables record which construction built them (``table_method``), and each coding 
 refuses the other's (:func:`check_tables`): the engine path codes with portable tables,
 the CompressAI-compatible path with CompressAI's, both with tables loaded from a
 checkpoint.
+
+The modules: :mod:`~neuralcodec.entropy_models.base` (the base class: quantisation, table
+buffers, coding), :mod:`~neuralcodec.entropy_models.bottleneck`,
+:mod:`~neuralcodec.entropy_models.gaussian`, :mod:`~neuralcodec.entropy_models.mixture`,
+:mod:`~neuralcodec.entropy_models.vbr` (the models), :mod:`~neuralcodec.entropy_models.tables`
+(the two table constructions), :mod:`~neuralcodec.entropy_models.paths` (the table/path
+rule); :mod:`~neuralcodec.entropy_models.entropy_models` and
+:mod:`~neuralcodec.entropy_models.entropy_models_vbr` are CompressAI's module paths.
 """
 
-from neuralcodec.entropy_models.entropy_models import (
+from neuralcodec.entropy_models.base import EntropyModel
+from neuralcodec.entropy_models.bottleneck import EntropyBottleneck
+from neuralcodec.entropy_models.gaussian import (
     DEFAULT_SCALE_TABLE,
     SCALES_LEVELS,
     SCALES_MAX,
     SCALES_MIN,
-    STORED,
-    TABLE_METHOD_OF_PATH,
-    TABLE_METHODS,
-    EntropyBottleneck,
-    EntropyModel,
     GaussianConditional,
-    GaussianMixtureConditional,
-    TableMismatchError,
-    bound_tables,
-    check_tables,
     get_scale_table,
 )
+from neuralcodec.entropy_models.mixture import GaussianMixtureConditional
+from neuralcodec.entropy_models.paths import TABLE_METHOD_OF_PATH, TableMismatchError, bound_tables, check_tables
+from neuralcodec.entropy_models.tables import STORED, TABLE_METHODS
 from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr, EntropyModelVbr
 
 __all__ = [

@@ -14,26 +14,23 @@ state_dict keys ``_matrix0``, ``_bias0``, ``_factor0``, ...): the density of
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
-from neuralcodec import _core
-from neuralcodec.entropy_models.entropy_models import (
-    EntropyBottleneck,
-    EntropyModel,
-    _check_table_method,
-    _float32_numpy,
+from neuralcodec.entropy_models.base import EntropyModel
+from neuralcodec.entropy_models.bottleneck import EntropyBottleneck
+from neuralcodec.entropy_models.tables import (
+    check_table_method,
+    compressai_bottleneck_pmf,
+    portable_bottleneck_tables,
 )
+from neuralcodec.state_dicts import rename_density_keys
 
 __all__ = ["EntropyBottleneckVbr", "EntropyModelVbr"]
 
 Step = Union[float, Tensor]
-
-_DENSITY_KEY = re.compile(r"^(?:_(matrix|bias|factor)(\d+)|_?(matrices|biases|factors)\.(\d+))$")
-_SINGULAR = {"matrices": "matrix", "biases": "bias", "factors": "factor"}
 
 
 def _step_tensor(qs: Step) -> Tensor:
@@ -95,7 +92,6 @@ class EntropyModelVbr(EntropyModel):
         if means is not None:
             return inputs.type_as(means) * qs + means
         return inputs.type(dtype) * qs
-
 
 
 class EntropyBottleneckVbr(EntropyBottleneck, EntropyModelVbr):
@@ -216,36 +212,28 @@ class EntropyBottleneckVbr(EntropyBottleneck, EntropyModelVbr):
         Returns:
             Whether the tables were (re)built.
         """
-        _check_table_method(method)
+        check_table_method(method)
         if self._offset.numel() > 0 and not force:
             return False
         step = _step_tensor(qs)
         if method == "portable":
-            with torch.no_grad():
-                cdfs, lengths, offsets = _core.bottleneck_tables(
-                    _float32_numpy(self.quantiles.reshape(self.channels, 3)),
-                    [_float32_numpy(m) for m in self.matrices],
-                    [_float32_numpy(b) for b in self.biases],
-                    [_float32_numpy(f) for f in self.factors],
-                    float(step.reshape(-1)[0]),
-                )
+            cdfs, lengths, offsets = portable_bottleneck_tables(
+                self.quantiles.reshape(self.channels, 3),
+                self.matrices,
+                self.biases,
+                self.factors,
+                float(step.reshape(-1)[0]),
+            )
             self._store_tables(cdfs, lengths, offsets, self.quantiles.device, method)
             return True
         density = self if self.quantiles.device.type == "cpu" else copy.deepcopy(self).cpu()
-        with torch.no_grad():
-            quantiles = density.quantiles.detach()
-            medians = quantiles[:, 0, 1]
-            minima = torch.ceil((medians - quantiles[:, 0, 0]) / step).int().clamp(min=0)
-            maxima = torch.ceil((quantiles[:, 0, 2] - medians) / step).int().clamp(min=0)
-            pmf_start = medians - minima * step
-            pmf_length = maxima + minima + 1
-            max_length = int(pmf_length.max().item())
-            samples = torch.arange(max_length) * step
-            samples = samples[None, :] + pmf_start[:, None, None]  # [C, 1, max_length]
-            pmf, lower, upper = density._likelihood_variable(samples, stop_gradient=True, qs=step)
-            tail_mass = torch.sigmoid(lower[:, 0, :1]) + torch.sigmoid(-upper[:, 0, -1:])
-            quantized_cdf = self._pmf_to_cdf(pmf[:, 0, :], tail_mass, pmf_length, max_length)
-        self._store_tables(quantized_cdf, pmf_length + 2, -minima, self.quantiles.device, method)
+        pmf, tail_mass, pmf_length, offset = compressai_bottleneck_pmf(
+            density.quantiles,
+            lambda samples: density._likelihood_variable(samples, stop_gradient=True, qs=step),
+            step,
+        )
+        quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, pmf.size(1))
+        self._store_tables(quantized_cdf, pmf_length + 2, offset, self.quantiles.device, method)
         return True
 
     # -- coding ------------------------------------------------------------------------
@@ -292,12 +280,7 @@ class EntropyBottleneckVbr(EntropyBottleneck, EntropyModelVbr):
         error_msgs: List[str],
     ) -> None:
         # Any spelling of the density (matrices.0, _matrices.0, _matrix0) -> _matrix0.
-        for key in [k for k in state_dict if k.startswith(prefix)]:
-            match = _DENSITY_KEY.match(key[len(prefix) :])
-            if match:
-                kind = match.group(1) or _SINGULAR[match.group(3)]
-                index = match.group(2) or match.group(4)
-                state_dict[f"{prefix}_{kind}{index}"] = state_dict.pop(key)
+        rename_density_keys(state_dict, prefix, "attribute")
         EntropyModel._load_from_state_dict(
             self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )

@@ -10,10 +10,12 @@ from torch import Tensor, nn
 
 from neuralcodec.latent_codecs.base import LatentCodec, child_prefix
 from neuralcodec.latent_codecs.description import ChannelGroupsNode
+from neuralcodec.registry import register_module
 
 __all__ = ["ChannelGroupsLatentCodec"]
 
 
+@register_module("ChannelGroupsLatentCodec")
 class ChannelGroupsLatentCodec(LatentCodec):
     """Splits ``y`` along channels into ``groups`` and codes them in order; group ``k``
     is conditioned on the decoded groups before it through ``channel_context["y<k>"]``.

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from neuralcodec.latent_codecs.base import LatentCodec, check_strings, child_prefix
 from neuralcodec.latent_codecs.description import CheckerboardNode, GaussianConditionalNode
 from neuralcodec.latent_codecs.gaussian_conditional import GaussianConditionalLatentCodec, quantize_around
+from neuralcodec.registry import register_module
 
 __all__ = ["CheckerboardLatentCodec", "checkerboard_embed", "checkerboard_unembed"]
 
@@ -53,6 +54,7 @@ def _other(parity: str) -> str:
     return "odd" if parity == "even" else "even"
 
 
+@register_module("CheckerboardLatentCodec")
 class CheckerboardLatentCodec(LatentCodec):
     """Codes ``y`` in two passes over a checkerboard (He et al., "Checkerboard context
     model for efficient learned image compression", CVPR 2021).

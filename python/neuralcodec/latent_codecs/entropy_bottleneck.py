@@ -9,10 +9,12 @@ from torch import Tensor
 from neuralcodec.entropy_models import EntropyBottleneck
 from neuralcodec.latent_codecs.base import LatentCodec, check_strings, child_prefix
 from neuralcodec.latent_codecs.description import EntropyBottleneckNode
+from neuralcodec.registry import register_module
 
 __all__ = ["EntropyBottleneckLatentCodec"]
 
 
+@register_module("EntropyBottleneckLatentCodec")
 class EntropyBottleneckLatentCodec(LatentCodec):
     """Codes ``y`` (``[N, C, H, W]``) with an entropy bottleneck, the factorized prior of
     Ballé et al., "Variational image compression with a scale hyperprior", ICLR 2018.

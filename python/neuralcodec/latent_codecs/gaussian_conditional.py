@@ -11,6 +11,7 @@ from neuralcodec.entropy_models.entropy_models import ScaleTable
 from neuralcodec.latent_codecs.base import LatentCodec, check_strings, child_prefix, network_prefix
 from neuralcodec.latent_codecs.description import GaussianConditionalNode
 from neuralcodec.ops import quantize_ste
+from neuralcodec.registry import register_module
 
 __all__ = ["GaussianConditionalLatentCodec", "quantize_around"]
 
@@ -25,6 +26,7 @@ def quantize_around(y: Tensor, means: Optional[Tensor]) -> Tensor:
     return quantize_ste(y - means) + means
 
 
+@register_module("GaussianConditionalLatentCodec")
 class GaussianConditionalLatentCodec(LatentCodec):
     """Codes ``y`` with a Gaussian per element (Ballé et al., ICLR 2018; with means as in
     Minnen et al., NeurIPS 2018): ``entropy_parameters(ctx_params)`` is split along

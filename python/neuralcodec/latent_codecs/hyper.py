@@ -10,10 +10,12 @@ from neuralcodec.entropy_models import EntropyBottleneck
 from neuralcodec.latent_codecs.base import LatentCodec, check_strings, child_prefix, network_prefix
 from neuralcodec.latent_codecs.description import EntropyBottleneckNode, HyperNode
 from neuralcodec.latent_codecs.gaussian_conditional import quantize_around
+from neuralcodec.registry import register_module
 
 __all__ = ["GainHyperLatentCodec", "HyperLatentCodec"]
 
 
+@register_module("HyperLatentCodec")
 class HyperLatentCodec(LatentCodec):
     """``z = h_a(y)``, coded with an entropy bottleneck; returns ``params = h_s(z_hat)``.
 
@@ -79,6 +81,7 @@ class HyperLatentCodec(LatentCodec):
         )
 
 
+@register_module("GainHyperLatentCodec")
 class GainHyperLatentCodec(LatentCodec):
     """The hyper branch with gains (Cui et al., "Asymmetric gained deep image compression
     with continuous rate adaptation", CVPR 2021): ``z = h_a(y) * gain`` is coded, and

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from neuralcodec.latent_codecs.base import LatentCodec, child_prefix
 from neuralcodec.latent_codecs.description import HyperNode, HyperpriorNode
+from neuralcodec.registry import register_module
 
 __all__ = ["GainHyperpriorLatentCodec", "HyperpriorLatentCodec"]
 
@@ -29,6 +30,7 @@ def _hyper_node(codec: LatentCodec, prefix: str, owner: str) -> HyperNode:
     return node
 
 
+@register_module("HyperpriorLatentCodec")
 class HyperpriorLatentCodec(LatentCodec):
     """Codes ``y`` with the codec ``latent_codec["y"]``, given the parameters that the
     side-information codec ``latent_codec["hyper"]`` (e.g. a
@@ -83,6 +85,7 @@ class HyperpriorLatentCodec(LatentCodec):
         )
 
 
+@register_module("GainHyperpriorLatentCodec")
 class GainHyperpriorLatentCodec(LatentCodec):
     """:class:`HyperpriorLatentCodec` with gains (Cui et al., "Asymmetric gained deep image
     compression with continuous rate adaptation", CVPR 2021): ``y * y_gain`` is coded and

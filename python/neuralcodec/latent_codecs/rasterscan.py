@@ -13,10 +13,12 @@ from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
 from neuralcodec.entropy_models import GaussianConditional
 from neuralcodec.latent_codecs.base import LatentCodec, check_strings, child_prefix
 from neuralcodec.latent_codecs.description import RasterScanNode
+from neuralcodec.registry import register_module
 
 __all__ = ["RasterScanLatentCodec"]
 
 
+@register_module("RasterScanLatentCodec")
 class RasterScanLatentCodec(LatentCodec):
     """Codes ``y`` position by position in raster order; each position's Gaussian comes
     from the parent's parameters and a masked convolution over the positions before it.

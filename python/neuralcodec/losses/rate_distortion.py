@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from neuralcodec.errors import NeuralCodecError
+from neuralcodec.registry import register_criterion
 
 __all__ = ["RateDistortionLoss", "UnknownMetricError", "bits_per_pixel", "flat_likelihoods"]
 
@@ -56,6 +57,7 @@ def _bits_per_sample(likelihoods: Mapping[str, Any], batch: int) -> Tensor:
     return cast(Tensor, sum(torch.log(lik).reshape(batch, -1).sum(1) for lik in values)) / -math.log(2)
 
 
+@register_criterion("RateDistortionLoss")
 class RateDistortionLoss(nn.Module):
     """``lmbda * 255^2 * MSE + bpp`` (``metric="mse"``) or ``lmbda * (1 - MS-SSIM) + bpp``.
 

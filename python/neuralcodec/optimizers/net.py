@@ -1,4 +1,10 @@
-"""One optimizer for a whole model, and the construction that every factory here shares."""
+"""One optimizer for a whole model, and the construction that every factory here shares.
+
+Optimizers are looked up by name in :data:`neuralcodec.registry.OPTIMIZERS` (``torch.optim``'s
+classes and any registered with :func:`~neuralcodec.registry.register_optimizer`), as
+CompressAI's factories do; the factories themselves are registered there too (``"net"``,
+``"net_aux"``), under CompressAI's names.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,28 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Set
 import torch
 from torch import nn
 
+from neuralcodec.registry.torch import OPTIMIZERS, register_optimizer
+
 __all__ = ["net_optimizer", "optimizer_class", "optimizers_for"]
 
 
 def optimizer_class(name: str) -> Callable[..., torch.optim.Optimizer]:
-    """The ``torch.optim`` optimizer called ``name`` (``"Adam"``, ``"SGD"``...).
+    """The optimizer registered as ``name`` in :data:`~neuralcodec.registry.OPTIMIZERS`:
+    a ``torch.optim`` class (``"Adam"``, ``"SGD"``...) or one registered with
+    :func:`~neuralcodec.registry.register_optimizer`, called as ``optimizer(params, **kwargs)``.
 
     Raises:
-        ValueError: no such optimizer.
+        ValueError: no such optimizer, or ``name`` names a factory of whole-model optimizers
+            (``"net"``, ``"net_aux"``: call them with the model) or the abstract base class.
     """
-    found = getattr(torch.optim, str(name), None)
-    if not (isinstance(found, type) and issubclass(found, torch.optim.Optimizer)):
+    found = OPTIMIZERS.get(str(name))
+    if found is None or found is torch.optim.Optimizer or getattr(found, "builds_model_optimizers", False):
         known = sorted(
-            k
-            for k, v in vars(torch.optim).items()
-            if isinstance(v, type) and issubclass(v, torch.optim.Optimizer) and k != "Optimizer"
+            key
+            for key, value in OPTIMIZERS.items()
+            if value is not torch.optim.Optimizer and not getattr(value, "builds_model_optimizers", False)
         )
-        raise ValueError(f"unknown optimizer type {name!r}; torch.optim has {', '.join(known)}")
+        raise ValueError(f"unknown optimizer type {name!r}; registered optimizers: {', '.join(known)}")
     return found
 
 
@@ -41,8 +52,13 @@ def optimizers_for(net: nn.Module, groups: Mapping[str, Set[str]], conf: Mapping
     return built
 
 
+@register_optimizer("net")
 def net_optimizer(net: nn.Module, conf: Mapping[str, Any]) -> Dict[str, torch.optim.Optimizer]:
     """One optimizer, ``{"net": ...}``, over every trainable parameter (``conf`` as for
     :func:`net_aux_optimizer`, with only its ``"net"`` entry)."""
     trainable = {name for name, p in net.named_parameters() if p.requires_grad}
     return optimizers_for(net, {"net": trainable}, conf)
+
+
+#: A factory that takes the model and a config (not parameters): not an optimizer type.
+net_optimizer.builds_model_optimizers = True  # type: ignore[attr-defined]

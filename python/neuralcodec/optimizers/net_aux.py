@@ -8,10 +8,12 @@ import torch
 from torch import nn
 
 from neuralcodec.optimizers.net import optimizers_for
+from neuralcodec.registry.torch import register_optimizer
 
 __all__ = ["net_aux_optimizer"]
 
 
+@register_optimizer("net_aux")
 def net_aux_optimizer(net: nn.Module, conf: Mapping[str, Any]) -> Dict[str, torch.optim.Optimizer]:
     """Two optimizers over disjoint parameters: ``"aux"`` for the entropy bottlenecks'
     ``quantiles`` (trained by ``net.aux_loss()``), ``"net"`` for every other trainable
@@ -31,3 +33,7 @@ def net_aux_optimizer(net: nn.Module, conf: Mapping[str, Any]) -> Dict[str, torc
     trainable = {name for name, p in net.named_parameters() if p.requires_grad}
     aux = {name for name in trainable if name.endswith(".quantiles")}
     return optimizers_for(net, {"net": trainable - aux, "aux": aux}, conf)
+
+
+#: A factory that takes the model and a config (not parameters): not an optimizer type.
+net_aux_optimizer.builds_model_optimizers = True  # type: ignore[attr-defined]
