@@ -535,7 +535,8 @@ def renamed(node: Node, rename: Callable[[str], str]) -> Node:
     """``node`` with every module prefix ``p`` (the fields in :data:`PREFIX_FIELDS`, in
     this node and the nodes under it) replaced by ``rename(p)``; ``None`` stays."""
     changes: Dict[str, Any] = {}
-    for item in dataclasses.fields(node):
+    data: Any = node  # every node is a dataclass (Node, their base, is not one)
+    for item in dataclasses.fields(data):
         if not item.init:
             continue
         value = getattr(node, item.name)
@@ -548,12 +549,13 @@ def renamed(node: Node, rename: Callable[[str], str]) -> Node:
             changes[item.name] = renamed(cast(Node, value), rename)
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             changes[item.name] = tuple(renamed(v, rename) for v in value)
-    return dataclasses.replace(node, **changes)
+    return cast(Node, dataclasses.replace(data, **changes))
 
 
 def to_dict(description: Union[ModelDescription, Node]) -> Dict[str, Any]:
     """``description`` as nested dicts, lists and scalars (JSON-ready)."""
-    return _jsonable(dataclasses.asdict(description))
+    data: Any = description
+    return _jsonable(dataclasses.asdict(data))
 
 
 def _jsonable(value: Any) -> Any:
