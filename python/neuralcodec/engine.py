@@ -12,19 +12,23 @@ whatever PyTorch does on the encoder's side (float64, CUDA, other BLAS).
 Every model with a described coding graph (``describe()``: the hyperprior models,
 mbt2018 and Cheng2020, the checkerboard and ELIC models, :class:`~neuralcodec.models.
 elic_lite.ElicLiteVbr` and compositions of latent codecs) codes its latent through
-:func:`latent_graph`: one extractor (:func:`graph_spec`) records the described modules as
-a spec (:mod:`neuralcodec.graph_spec`), the Rust engine builds the coding tree from it
-and codes or decodes a whole latent in one call with the GIL released
-(:func:`compress_graph`, :func:`decompress_graph`; ``docs/bitstream.md`` gives the
-order). The export writes the same spec, so the torch-free decoder runs the same graph.
-:func:`hyper_parameters` gives the graph's ``h_s`` output on its own (tests and benches
-compare it with PyTorch's).
+:func:`latent_graph`: each node of the description writes its part of a spec
+(:mod:`neuralcodec.graph_spec`) through one builder here that turns the modules it names
+into arrays, the Rust engine builds the coding tree from it, and codes or decodes a whole
+latent in one call with the GIL released (:func:`compress_graph`,
+:func:`decompress_graph`; ``docs/bitstream.md`` gives the order). The export writes the
+same spec, so the torch-free decoder runs the same graph. :func:`hyper_parameters` gives
+the graph's ``h_s`` output on its own (tests and benches compare it with PyTorch's).
 
 The models use this module when ``model.coding_path == "engine"`` (their default); the
-``"compat"`` path is the PyTorch one, byte-compatible with CompressAI. Weights are
-exported from the PyTorch modules on first use and re-exported whenever a parameter or
-buffer changes (tracked by tensor identity and version counter), so training can go on
-in PyTorch and the next ``compress`` sees the new weights.
+``"compat"`` path is the PyTorch one, byte-compatible with CompressAI. A model is
+described once (:func:`describe`) and its native graph built once, on first use, per
+model and variant (a variable-rate model's stage); each call then only checks that the
+modules the graph was read from are still in place and that their tensors' version
+counters have not moved, and rebuilds when they have: training can go on in PyTorch
+(optimizer steps, ``load_state_dict``, ``update(force=True)``, ``to()``) and the next
+``compress`` sees the new weights. Making a graph is serialised by a lock, so threads may
+share a model.
 
 Typical use (the models call these for you)::
 
@@ -46,16 +50,17 @@ Neither changes a bit of the results.
 from __future__ import annotations
 
 import os
+import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, Hashable, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from neuralcodec import settings
-from neuralcodec.errors import NeuralCodecError
 from neuralcodec.graph_spec import GraphRecorder, build_graph
+from neuralcodec.latent_codecs.description import EngineUnsupportedError, SpecBuilder
 from neuralcodec.layers import MaskedConv2d
 from neuralcodec.ops.versions import tensor_versions
 
@@ -67,18 +72,16 @@ __all__ = [
     "EngineUnsupportedError",
     "compress_graph",
     "decompress_graph",
+    "describe",
     "encode_graph",
     "export_into",
+    "forget",
     "get_num_threads",
     "graph_spec",
     "hyper_parameters",
     "latent_graph",
     "set_num_threads",
 ]
-
-
-class EngineUnsupportedError(NeuralCodecError, TypeError):
-    """A module the engine cannot reproduce (e.g. a custom layer in ``h_s``)."""
 
 
 #: Set by :func:`set_num_threads`; None: :func:`neuralcodec.settings.engine_threads` decides.
@@ -201,286 +204,265 @@ def hyper_parameters(
     z_hat: Tensor,
     threads: Optional[int] = None,
     description: Optional["ModelDescription"] = None,
+    variant: Hashable = None,
 ) -> Tensor:
     """``h_s(z_hat)`` computed by the engine (the model's :func:`latent_graph`): float32
     ``[B, C, H, W]`` on ``z_hat``'s device, the parameters the coding tree starts from."""
-    native = latent_graph(model, description)
+    native = latent_graph(model, description, variant)
     threads = threads or get_num_threads()
     return torch.stack([_chw(native.hyper(_hwc(z), threads=threads), z_hat.device) for z in z_hat])
 
 
 # ---------------------------------------------------------------------------- latent graphs
 #
-# The parallel-context models (checkerboard, channel groups, ELIC, and any composition of
-# latent codecs a user writes) are coded from their description
-# (:mod:`neuralcodec.latent_codecs.description`): one extractor below turns the described
-# modules into a native coding tree, and one Rust call codes or decodes a whole latent.
-
-_CHUNKS = {("scales", "means"): "scales_means", ("means", "scales"): "means_scales", ("scales",): "scales"}
-
-
-def _module(model: nn.Module, prefix: Optional[str]) -> nn.Module:
-    if prefix is None:
-        return nn.Identity()
-    try:
-        return model.get_submodule(prefix)
-    except AttributeError:
-        raise EngineUnsupportedError(f"{type(model).__name__} describes a module {prefix!r} it does not have") from None
+# Every model with a described coding graph is coded from its description
+# (:mod:`neuralcodec.latent_codecs.description`): each node writes its own part of the spec
+# through the builder below, which turns the modules it names into arrays, and one Rust
+# call codes or decodes a whole latent. The description and the native graph are made once
+# per model and kept until a module or tensor they were read from changes.
 
 
-def _recorded_network(model: nn.Module, prefix: Optional[str], recorder: GraphRecorder, name: str) -> List[Dict[str, Any]]:
-    """The layers of the module at ``prefix`` (identity: none), recorded under ``name``."""
-    network = recorder.network(name)
-    export_into(network, _module(model, prefix))
-    return network.ops
+class _SpecBuilder(SpecBuilder):
+    """The :class:`~neuralcodec.latent_codecs.description.SpecBuilder` over a model's
+    modules: records their arrays (``recorder.tensors``) and every module it read, with
+    the attribute path it was found by (what :class:`_Watch` checks)."""
 
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.recorder = GraphRecorder()
+        self.read: Dict[int, nn.Module] = {}
+        self.edges: Dict[Tuple[int, str], Tuple[nn.Module, str, nn.Module]] = {}
 
-def _pointwise_network(model: nn.Module, prefix: Optional[str], recorder: GraphRecorder, name: str) -> List[Dict[str, Any]]:
-    """:func:`_recorded_network` of a parameter network that must map each pixel on its own."""
-    module = _module(model, prefix)
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and (
-            isinstance(layer, nn.ConvTranspose2d)
-            or _pair(layer.kernel_size, "kernel", layer) != 1
-            or _pair(layer.stride, "stride", layer) != 1
-            or _pair(layer.padding, "padding", layer) != 0
-        ):
-            raise EngineUnsupportedError(
-                f"{prefix} must be pointwise (1x1 convolutions, activations) to run on the engine path, got {layer}"
-            )
-    return _recorded_network(model, prefix, recorder, name)
+    def module(self, prefix: Optional[str]) -> nn.Module:
+        """The module at ``prefix`` (identity for None), remembered as read."""
+        if prefix is None:
+            return nn.Identity()
+        parent = self.model
+        for part in prefix.split("."):
+            child = getattr(parent, part, None)
+            if not isinstance(child, nn.Module):
+                raise EngineUnsupportedError(
+                    f"{type(self.model).__name__} describes a module {prefix!r} it does not have"
+                )
+            self.edges[(id(parent), part)] = (parent, part, child)
+            parent = child
+        self.read[id(parent)] = parent
+        return parent
 
+    def network(self, prefix: Optional[str], name: str, pointwise: bool = False) -> List[Dict[str, Any]]:
+        module = self.module(prefix)
+        if pointwise:
+            for layer in module.modules():
+                if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and (
+                    isinstance(layer, nn.ConvTranspose2d)
+                    or _pair(layer.kernel_size, "kernel", layer) != 1
+                    or _pair(layer.stride, "stride", layer) != 1
+                    or _pair(layer.padding, "padding", layer) != 0
+                ):
+                    raise EngineUnsupportedError(
+                        f"{prefix} must be pointwise (1x1 convolutions, activations) to run on the engine path, "
+                        f"got {layer}"
+                    )
+        network = self.recorder.network(name)
+        export_into(network, module)
+        return network.ops
 
-def _gaussian_tables(model: nn.Module, prefix: str, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
-    """The scale table, bound and CDF table of the Gaussian conditional at ``prefix``."""
-    gc = cast("GaussianConditional", _module(model, prefix))
-    if gc.scale_table.numel() == 0 or gc.quantized_cdf.numel() == 0:
-        raise ValueError(
-            f"{type(model).__name__} has no scale table yet: call update() before compress() or decompress()"
-        )
-    return {
-        "scale_table": recorder.array(f"{name}.scale_table", _f32(gc.scale_table)),
-        "scale_bound": float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
-        "table": recorder.table(
-            f"{name}.table",
-            gc.quantized_cdf.detach().cpu().numpy(),
-            gc.cdf_length.detach().cpu().numpy(),
-            gc.offset.detach().cpu().numpy(),
-        ),
-    }
-
-
-def _leaf(model: nn.Module, node: Any, channels: int, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
-    from neuralcodec.latent_codecs.description import GaussianConditionalNode
-
-    if not isinstance(node, GaussianConditionalNode):
-        raise EngineUnsupportedError(f"the engine codes Gaussian leaves, got {node.kind}")
-    if tuple(node.chunks) not in _CHUNKS:
-        raise EngineUnsupportedError(f"the engine needs scales in the parameters, got chunks {node.chunks}")
-    return {
-        "op": "gaussian",
-        "channels": int(channels),
-        "entropy": _pointwise_network(model, node.entropy_parameters, recorder, f"{name}.entropy"),
-        "chunks": _CHUNKS[tuple(node.chunks)],
-        **_gaussian_tables(model, node.gaussian_conditional, recorder, name),
-        **_gain_spec(model, node, recorder, name),
-    }
-
-
-def _gain_spec(model: nn.Module, node: Any, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
-    """``gained`` and the reconstruction offsets of a leaf or raster-scan node."""
-    if node.reconstruction_offsets is not None and not node.gain:
-        raise EngineUnsupportedError(f"{node.kind}: reconstruction offsets need a gain")
-    offsets = node.reconstruction_offsets
-    return {
-        "gained": bool(node.gain),
-        "offsets": None if offsets is None else _pointwise_network(model, offsets, recorder, f"{name}.offsets"),
-    }
-
-
-def _coder(model: nn.Module, node: Any, channels: int, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
-    """The spec of one description node coding ``channels`` channels, arrays under ``name``."""
-    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode, RasterScanNode
-
-    if isinstance(node, ChannelGroupsNode):
-        if sum(node.groups) != channels:
-            raise EngineUnsupportedError(f"channel groups {node.groups} do not sum to the latent's {channels}")
-        return {
-            "op": "channel_groups",
-            "groups": [int(g) for g in node.groups],
-            "sources": [[int(j) for j in sources] for sources in node.context_groups],
-            "contexts": [
-                None if prefix is None else _recorded_network(model, prefix, recorder, f"{name}.context{k}")
-                for k, prefix in enumerate(node.channel_context)
-            ],
-            "coders": [
-                _coder(model, child, size, recorder, f"{name}.y{k}")
-                for k, (child, size) in enumerate(zip(node.latent_codecs, node.groups))
-            ],
-        }
-    if isinstance(node, CheckerboardNode):
-        context = _module(model, node.context_prediction)
-        if not isinstance(context, nn.Conv2d):
-            raise EngineUnsupportedError(f"the checkerboard context must be a convolution, got {context}")
+    def same_convolution(self, prefix: str, name: str, mask_a: bool = False) -> Tuple[str, int, int]:
+        context = self.module(prefix)
+        if not isinstance(context, nn.Conv2d) or (mask_a and not isinstance(context, MaskedConv2d)):
+            raise EngineUnsupportedError(f"{prefix}: the context model must be a (masked) convolution, got {context}")
         kernel = _pair(context.kernel_size, "kernel", context)
         if (
             kernel % 2 == 0
             or _pair(context.stride, "stride", context) != 1
             or _pair(context.padding, "padding", context) != kernel // 2
+            or (mask_a and getattr(context, "mask_type", "A") != "A")
         ):
-            raise EngineUnsupportedError("the checkerboard context needs an odd kernel, stride 1, 'same' padding")
+            raise EngineUnsupportedError(
+                f"{prefix}: the engine needs a {'mask-A ' if mask_a else ''}context model with an odd kernel, "
+                "stride 1, 'same' padding"
+            )
         _check_conv(context)
         mask = getattr(context, "mask", None)
         weight = context.weight * mask if mask is not None else context.weight
-        return {
-            "op": "checkerboard",
-            "anchor_parity": node.anchor_parity,
-            "context": recorder.weights(f"{name}.context", _f32(weight), _bias(context)),
-            "entropy": _pointwise_network(model, node.entropy_parameters, recorder, f"{name}.entropy"),
-            "leaf": _leaf(model, node.y, channels, recorder, f"{name}.leaf"),
-        }
-    if isinstance(node, RasterScanNode):
-        return _raster_scan(model, node, recorder, name)
-    return _leaf(model, node, channels, recorder, name)
+        return self.recorder.weights(name, _f32(weight), _bias(context)), context.in_channels, context.out_channels
 
+    def split_network(self, prefix: str, name: str) -> Tuple[str, int, List[Dict[str, Any]]]:
+        network = self.module(prefix)
+        layers = list(network) if isinstance(network, nn.Sequential) else []
+        first = layers[0] if layers else None
+        if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
+            raise EngineUnsupportedError(f"{prefix}: the entropy parameters must start with a 1x1 convolution")
+        rest = self.recorder.network(f"{name}_rest")
+        for layer in layers[1:]:
+            export_into(rest, layer)
+        return self.recorder.weights(f"{name}_first", _f32(first.weight), _bias(first)), first.in_channels, rest.ops
 
-def _check_raster_scan(context: MaskedConv2d, entropy_parameters: nn.Sequential) -> Tuple[nn.Conv2d, List[nn.Module]]:
-    """Checks a serial context model the engine can run (mask A, odd kernel, stride 1,
-    'same' padding; parameters starting with a 1x1 convolution); returns that first
-    convolution and the whole parameter network's layers."""
-    kernel = _pair(context.kernel_size, "kernel", context)
-    if (
-        getattr(context, "mask_type", "A") != "A"
-        or _pair(context.stride, "stride", context) != 1
-        or _pair(context.padding, "padding", context) != kernel // 2
-        or kernel % 2 == 0
-    ):
-        raise EngineUnsupportedError("the engine needs a mask-A context model, odd kernel, stride 1, 'same' padding")
-    _check_conv(context)
-    entropy = list(entropy_parameters)
-    first = entropy[0]
-    if not isinstance(first, nn.Conv2d) or _pair(first.kernel_size, "kernel", first) != 1:
-        raise EngineUnsupportedError("the entropy parameters must start with a 1x1 convolution")
-    return first, entropy
+    def column(self, prefix: str, name: str) -> str:
+        linear = self.module(prefix)
+        if not isinstance(linear, nn.Linear) or linear.in_features != 1 or linear.bias is None:
+            raise EngineUnsupportedError(f"{prefix} must be a Linear(1, n) with a bias, got {linear}")
+        return self.recorder.weights(name, _f32(linear.weight).reshape(-1), _f32(linear.bias))
 
-
-def _raster_scan(model: nn.Module, node: Any, recorder: GraphRecorder, name: str) -> Dict[str, Any]:
-    """The spec of a :class:`RasterScanNode` (mbt2018, Cheng2020)."""
-    context = cast(MaskedConv2d, _module(model, node.context_prediction))
-    first, entropy = _check_raster_scan(context, cast(nn.Sequential, _module(model, node.entropy_parameters)))
-    rest = recorder.network(f"{name}.entropy_rest")
-    for module in entropy[1:]:
-        export_into(rest, module)
-    gain_context = None
-    if node.gain_context is not None:
-        linear = _module(model, node.gain_context)
-        if not node.gain or not isinstance(linear, nn.Linear) or linear.in_features != 1 or linear.bias is None:
-            raise EngineUnsupportedError(
-                f"the raster scan's gain context must be a Linear(1, n) with a bias on a gained latent, got {linear}"
+    def gaussian_tables(self, prefix: str, name: str) -> Dict[str, Any]:
+        gc = cast("GaussianConditional", self.module(prefix))
+        if gc.scale_table.numel() == 0 or gc.quantized_cdf.numel() == 0:
+            raise ValueError(
+                f"{type(self.model).__name__} has no scale table yet: call update() before compress() or decompress()"
             )
-        gain_context = recorder.weights(f"{name}.gain_context", _f32(linear.weight).reshape(-1), _f32(linear.bias))
-    return {
-        "op": "raster_scan",
-        "context": recorder.weights(f"{name}.context", _f32(context.weight * context.mask), _bias(context)),
-        "entropy_first": recorder.weights(f"{name}.entropy_first", _f32(first.weight), _bias(first)),
-        "entropy_rest": rest.ops,
-        "params_channels": int(first.in_channels - context.out_channels),
-        **_gaussian_tables(model, node.gaussian_conditional, recorder, name),
-        **_gain_spec(model, node, recorder, name),
-        "gain_context": gain_context,
-    }
+        return {
+            "scale_table": self.recorder.array(f"{name}.scale_table", _f32(gc.scale_table)),
+            "scale_bound": float(gc.lower_bound_scale.bound.detach().cpu().float().reshape(-1)[0]),
+            "table": self.recorder.table(
+                f"{name}.table",
+                gc.quantized_cdf.detach().cpu().numpy(),
+                gc.cdf_length.detach().cpu().numpy(),
+                gc.offset.detach().cpu().numpy(),
+            ),
+        }
+
+    def in_channels(self, prefix: str) -> int:
+        return int(cast(nn.Conv2d, self.module(prefix)).in_channels)
+
+    def latent_channels(self) -> int:
+        channels = getattr(self.model, "M", None)
+        if not isinstance(channels, int):
+            raise EngineUnsupportedError(f"{type(self.model).__name__} does not say its latent channels (attribute M)")
+        return channels
 
 
-def _graph_modules(model: nn.Module, node: Any) -> List[nn.Module]:
-    """Every module a description node names, except the analysis side (``h_a``, ``z``)."""
-    from neuralcodec.latent_codecs import description as d
-
-    if isinstance(node, d.HyperpriorNode):
-        return [_module(model, node.hyper.h_s)] + _graph_modules(model, node.y)
-    if isinstance(node, d.ChannelGroupsNode):
-        found = [_module(model, p) for p in node.channel_context if p is not None]
-        for child in node.latent_codecs:
-            found += _graph_modules(model, child)
-        return found
-    if isinstance(node, d.CheckerboardNode):
-        return [_module(model, node.context_prediction), _module(model, node.entropy_parameters)] + _graph_modules(
-            model, node.y
-        )
-    if isinstance(node, d.GaussianConditionalNode):
-        return [_module(model, p) for p in (node.gaussian_conditional, node.entropy_parameters, node.reconstruction_offsets)]
-    if isinstance(node, d.RasterScanNode):
-        prefixes = (
-            node.gaussian_conditional, node.entropy_parameters, node.context_prediction, node.reconstruction_offsets,
-            node.gain_context,
-        )  # fmt: skip
-        return [_module(model, p) for p in prefixes]
-    raise EngineUnsupportedError(f"the engine cannot code a {node.kind} node")
+def _tensors(module: nn.Module) -> List[Tensor]:
+    """The parameters and buffers ``module`` holds itself (not its submodules'). Read from
+    torch's registries directly: this runs on every engine call, and ``parameters(recurse=
+    False)`` costs about ten times as much."""
+    registries = (module._parameters.values(), module._buffers.values())
+    return [tensor for registry in registries for tensor in registry if tensor is not None]
 
 
-def _latent_channels(model: nn.Module, node: Any) -> int:
-    from neuralcodec.latent_codecs.description import ChannelGroupsNode, CheckerboardNode, RasterScanNode
+class _Watch:
+    """What a built graph was read from: the modules (by the attribute path that found
+    them) and, under them, every submodule and tensor. :meth:`current` is the per-call
+    check: a handful of attribute reads and tensor version counters, no description."""
 
-    if isinstance(node, ChannelGroupsNode):
-        return sum(node.groups)
-    if isinstance(node, (CheckerboardNode, RasterScanNode)):
-        return int(cast(nn.Conv2d, _module(model, node.context_prediction)).in_channels)
-    channels = getattr(model, "M", None)
-    if not isinstance(channels, int):
-        raise EngineUnsupportedError(f"{type(model).__name__} does not say its latent channels (attribute M)")
-    return channels
+    def __init__(self, builder: _SpecBuilder) -> None:
+        self.edges = list(builder.edges.values())
+        self.modules = list(builder.read.values())
+        # held so that a replaced module or tensor cannot be freed and its address reused
+        self.held = self._held()
+        self.key = self._key()
+
+    def _held(self) -> List[Any]:
+        held: List[Any] = []
+        for module in self.modules:
+            for sub in module.modules():
+                held.append(sub)
+                held += _tensors(sub)
+        return held
+
+    def _key(self) -> Tuple[Any, ...]:
+        parts: List[Any] = [os.environ.get("NEURALCODEC_ENGINE_SCALAR", "")]
+        for module in self.modules:
+            for sub in module.modules():
+                parts.append(id(sub))
+                parts += tensor_versions(_tensors(sub))
+        return tuple(parts)
+
+    def same_modules(self) -> bool:
+        """Whether every module is still where the description said."""
+        return all(getattr(parent, part, None) is child for parent, part, child in self.edges)
+
+    def current(self) -> bool:
+        """Whether nothing the graph was built from changed."""
+        return self.same_modules() and self._key() == self.key
 
 
-def _hyperprior(model: nn.Module, description: Optional["ModelDescription"] = None) -> Any:
-    """The root of the model's description (``description``, default ``model.describe()``):
-    a hyperprior with a hyper-synthesis."""
-    from neuralcodec.latent_codecs.description import HyperpriorNode
+class _Slot:
+    """One coding graph of a model (one per variant, e.g. a variable-rate model's stage):
+    its description, and the native graph with what it was built from."""
 
-    if description is None:
-        describe = getattr(model, "describe", None)
-        description = describe() if describe is not None else None
-    root = description.latent_codec if description is not None else None
-    if not isinstance(root, HyperpriorNode) or root.hyper.h_s is None:
+    def __init__(self, description: "ModelDescription") -> None:
+        self.description = description
+        self.native: Any = None
+        self.watch: Optional[_Watch] = None
+
+
+# The coding graphs per model, made on first use (held weakly, so a model can be collected,
+# copied or pickled without them). _LOCK serialises making them: concurrent readers see a
+# graph either whole or not yet.
+_GRAPHS: "weakref.WeakKeyDictionary[nn.Module, Dict[Hashable, _Slot]]" = weakref.WeakKeyDictionary()
+_LOCK = threading.RLock()
+
+
+def _describe(model: nn.Module, variant: Hashable) -> "ModelDescription":
+    describe = getattr(model, "describe", None)
+    if not callable(describe):
         raise EngineUnsupportedError(
             f"{type(model).__name__} has no hyperprior description for the engine; use coding_path='compat'"
         )
-    return root
+    return cast("ModelDescription", describe() if variant is None else describe(variant))
 
 
-# Native graphs per model and root node, keyed on every tensor they were built from
-# (tensor_versions, and the scalar switch), with those tensors (so the key cannot be matched
-# by new tensors at the same addresses); held weakly so a model can be collected or copied.
-_GRAPHS: "weakref.WeakKeyDictionary[nn.Module, Dict[Any, Tuple[Tuple[Any, ...], Any, List[Tensor]]]]" = (
-    weakref.WeakKeyDictionary()
-)
+def _slot(model: nn.Module, description: Optional["ModelDescription"], variant: Hashable) -> _Slot:
+    key: Hashable = variant if description is None else ("description", description)
+    slots = _GRAPHS.get(model)
+    slot = None if slots is None else slots.get(key)
+    if slot is not None:
+        return slot
+    with _LOCK:
+        slots = _GRAPHS.setdefault(model, {})
+        slot = slots.get(key)
+        if slot is None:
+            slot = slots[key] = _Slot(description if description is not None else _describe(model, variant))
+        return slot
 
 
-def latent_graph(model: nn.Module, description: Optional["ModelDescription"] = None) -> Any:
-    """The native coding graph of ``model`` (a :class:`_core.LatentGraph`), built from
-    ``description`` (default ``model.describe()``; a variable-rate model describes each
-    stage) and rebuilt after any change to the weights it reads.
+def describe(model: nn.Module, variant: Hashable = None) -> "ModelDescription":
+    """``model.describe()`` (``model.describe(variant)`` for a variant other than None),
+    made once and kept with the model's coding graph: what the models read their hyper
+    branch's modules from on every call. It is made again when a module the graph reads
+    is replaced; after changing what the description depends on otherwise (e.g. a flag
+    of the model), call :func:`forget`."""
+    return _slot(model, None, variant).description
+
+
+def forget(model: nn.Module) -> None:
+    """Drops the descriptions and native graphs kept for ``model``: the next call
+    describes and builds them again."""
+    with _LOCK:
+        _GRAPHS.pop(model, None)
+
+
+def latent_graph(
+    model: nn.Module, description: Optional["ModelDescription"] = None, variant: Hashable = None
+) -> Any:
+    """The native coding graph of ``model`` (a :class:`_core.LatentGraph`), built once from
+    its description (:func:`describe`, or ``description`` when given) and rebuilt only
+    when a module or tensor it reads changes (training steps, ``load_state_dict``,
+    ``update()``, ``to()``; checked per call by tensor version counters).
 
     Raises:
         EngineUnsupportedError: the description holds something the engine cannot code
             (e.g. a spatial parameter network, an entropy bottleneck as ``y``'s codec).
         ValueError: ``update()`` has not built the tables.
     """
-    root = _hyperprior(model, description)
-    tensors: List[Tensor] = []
-    for module in _graph_modules(model, root):
-        tensors += list(module.parameters()) + list(module.buffers())
-    key = tensor_versions(tensors) + (os.environ.get("NEURALCODEC_ENGINE_SCALAR", ""),)
-    graphs = _GRAPHS.setdefault(model, {})
-    cached = graphs.get(root)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    spec, arrays = _spec(model, root)
-    built = build_graph(spec, arrays)
-    graphs[root] = (key, built, tensors)
-    return built
+    slot = _slot(model, description, variant)
+    watch = slot.watch
+    if watch is not None and watch.current():
+        return slot.native
+    with _LOCK:
+        watch = slot.watch
+        if watch is not None and watch.current():
+            return slot.native
+        if watch is not None and description is None and not watch.same_modules():
+            slot.description = _describe(model, variant)  # a module was replaced: describe it again
+        builder = _SpecBuilder(model)
+        native = build_graph(slot.description.engine_spec(builder), builder.recorder.tensors)
+        slot.native, slot.watch = native, _Watch(builder)
+        return native
 
 
 def graph_spec(
-    model: nn.Module, description: Optional["ModelDescription"] = None
+    model: nn.Module, description: Optional["ModelDescription"] = None, variant: Hashable = None
 ) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """The model's coding graph as a spec and its arrays (:mod:`neuralcodec.graph_spec`):
     what :func:`latent_graph` builds the engine from and the export writes.
@@ -489,14 +471,9 @@ def graph_spec(
         EngineUnsupportedError: see :func:`latent_graph`.
         ValueError: ``update()`` has not built the tables.
     """
-    return _spec(model, _hyperprior(model, description))
-
-
-def _spec(model: nn.Module, root: Any) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
-    recorder = GraphRecorder()
-    channels = _latent_channels(model, root.y)
-    hyper = _recorded_network(model, root.hyper.h_s, recorder, "h_s")
-    return {"hyper": hyper, "coder": _coder(model, root.y, channels, recorder, "y")}, recorder.tensors
+    builder = _SpecBuilder(model)
+    spec = _slot(model, description, variant).description.engine_spec(builder)
+    return spec, builder.recorder.tensors
 
 
 def _gain_arrays(gain: Optional[Tuple[Tensor, Tensor]]) -> Dict[str, np.ndarray]:
@@ -512,13 +489,15 @@ def compress_graph(
     gain: Optional[Tuple[Tensor, Tensor]] = None,
     threads: Optional[int] = None,
     description: Optional["ModelDescription"] = None,
+    variant: Hashable = None,
 ) -> Tuple[List[bytes], Tensor]:
     """Codes ``y`` ``[B, M, H, W]`` (cast to float32) with the model's coding graph
-    (``description``, default ``model.describe()``) given the decoded side information
-    ``z_hat`` ``[B, N, h, w]`` (the input of ``h_s``); for a gained model ``gain = (gain,
-    inverse)``, ``[M]`` each. Returns one string per image and ``y_hat``, the latent the
-    decoder reconstructs bit for bit, on ``y``'s device."""
-    coded = _encode(model, y, z_hat, gain, threads, description, latent=True)
+    (:func:`latent_graph`: ``description``, default the model's own, of ``variant``)
+    given the decoded side information ``z_hat`` ``[B, N, h, w]`` (the input of ``h_s``);
+    for a gained model ``gain = (gain, inverse)``, ``[M]`` each. Returns one string per
+    image and ``y_hat``, the latent the decoder reconstructs bit for bit, on ``y``'s
+    device."""
+    coded = _encode(model, y, z_hat, gain, threads, description, variant, latent=True)
     return [data for data, _ in coded], torch.stack([_chw(cast(np.ndarray, y_hat), y.device) for _, y_hat in coded])
 
 
@@ -529,10 +508,11 @@ def encode_graph(
     gain: Optional[Tuple[Tensor, Tensor]] = None,
     threads: Optional[int] = None,
     description: Optional["ModelDescription"] = None,
+    variant: Hashable = None,
 ) -> List[bytes]:
     """The strings of :func:`compress_graph` alone (what ``compress`` needs): the engine
     hands back no ``y_hat``, which on a large latent saves its copies."""
-    return [data for data, _ in _encode(model, y, z_hat, gain, threads, description, latent=False)]
+    return [data for data, _ in _encode(model, y, z_hat, gain, threads, description, variant, latent=False)]
 
 
 def _encode(
@@ -542,10 +522,11 @@ def _encode(
     gain: Optional[Tuple[Tensor, Tensor]],
     threads: Optional[int],
     description: Optional["ModelDescription"],
+    variant: Hashable,
     latent: bool,
 ) -> List[Tuple[bytes, Optional[np.ndarray]]]:
     """``(string, y_hat HWC or None)`` per image, from the native graph."""
-    native = latent_graph(model, description)
+    native = latent_graph(model, description, variant)
     threads = threads or get_num_threads()
     return [
         native.encode(_hwc(y_i), _hwc(z_i), threads=threads, latent=latent, **_gain_arrays(gain))
@@ -560,13 +541,14 @@ def decompress_graph(
     gain: Optional[Tuple[Tensor, Tensor]] = None,
     threads: Optional[int] = None,
     description: Optional["ModelDescription"] = None,
+    variant: Hashable = None,
 ) -> Tensor:
     """Decodes the strings of :func:`compress_graph`: ``y_hat`` float32 ``[B, M, H, W]``.
 
     Raises:
         StreamError: a string is truncated, corrupted or has trailing data.
     """
-    native = latent_graph(model, description)
+    native = latent_graph(model, description, variant)
     threads = threads or get_num_threads()
     y_hats = [
         _chw(native.decode(bytes(data), _hwc(z_i), threads=threads, **_gain_arrays(gain)), z_hat.device)

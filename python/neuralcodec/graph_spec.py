@@ -1,9 +1,10 @@
 """A latent's coding graph as JSON and named arrays: the one form the engine is built from.
 
-:func:`neuralcodec.engine.latent_graph` records a model's coding graph (read from its
-``describe()``) with a :class:`GraphRecorder` into a *spec* — nested dicts of JSON
-scalars naming arrays — and builds the native :class:`neuralcodec._core.LatentGraph` from
-it with :func:`build_graph`. The export writes the same spec into its manifest and the
+:func:`neuralcodec.engine.latent_graph` records a model's coding graph with a
+:class:`GraphRecorder` into a *spec* — nested dicts of JSON scalars naming arrays, each
+node of the model's description writing its own part
+(:mod:`neuralcodec.latent_codecs.description`) — and builds the native
+:class:`neuralcodec._core.LatentGraph` from it with :func:`build_graph`. The export writes the same spec into its manifest and the
 arrays into ``entropy.safetensors``, and the torch-free decoder
 (:mod:`neuralcodec.export.ort_decoder`) calls the same :func:`build_graph`; so the engine
 path, the export and the decoder cannot disagree about a graph. This module needs numpy

@@ -64,14 +64,15 @@ def entropy_kind(model: nn.Module) -> str:
     Raises:
         EntropyExportError: a model with neither (its ``decompress`` is its own).
     """
-    from neuralcodec.latent_codecs.description import EntropyBottleneckNode
+    from neuralcodec import engine
 
-    describe = getattr(model, "describe", None)
-    root = describe().latent_codec if callable(describe) else None
-    if isinstance(root, EntropyBottleneckNode):
-        return "factorized"
-    if root is not None and "engine" in getattr(model, "coding_paths", ()):
-        return "graph"
+    kind = None
+    if callable(getattr(model, "describe", None)):
+        kind = engine.describe(model).exported_as
+    if kind == "graph" and "engine" not in getattr(model, "coding_paths", ()):
+        kind = None
+    if kind is not None:
+        return kind
     raise EntropyExportError(
         f"{type(model).__name__} has no engine coding path with a described coding graph, so the torch-free "
         "decoder cannot reproduce its decompress()"
@@ -119,7 +120,8 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
         raise EntropyExportError(f"the engine cannot run this model's coding graph: {error}") from None
     except ValueError as error:
         raise EntropyExportError(str(error)) from None
-    if engine.latent_graph(model).gained:
+    native = engine.latent_graph(model)
+    if native.gained:
         raise EntropyExportError(
             f"{type(model).__name__} is a variable-rate model (its gains depend on each file's quality); "
             "the torch-free decoder does not take those yet"
@@ -130,7 +132,7 @@ def _describe(model: nn.Module) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     tensors.update(arrays)
     spec.update(
         coding_path="engine",
-        latent_channels=int(engine.latent_graph(model).channels),
+        latent_channels=int(native.channels),
         z_channels=int(bottleneck.channels),
         graph=graph,
     )

@@ -42,7 +42,7 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -57,6 +57,9 @@ from neuralcodec.export.manifest import (
     read_manifest,
 )
 from neuralcodec.files import write_atomic
+
+if TYPE_CHECKING:
+    from neuralcodec.latent_codecs.description import ModelDescription
 
 __all__ = [
     "DEFAULT_OPSET",
@@ -77,53 +80,60 @@ DEFAULT_OPSET = {"torchscript": 17, "dynamo": 18}
 PathLike = Union[str, Path]
 
 
+def _description(model: nn.Module) -> Optional["ModelDescription"]:
+    """The model's coding graph (made once, :func:`neuralcodec.engine.describe`), or None
+    for a module that does not describe itself."""
+    from neuralcodec import engine
+
+    if not callable(getattr(model, "describe", None)):
+        return None
+    try:
+        return engine.describe(model)
+    except NotImplementedError:  # a latent codec that does not describe itself
+        return None
+
+
+def _prefixes(model: nn.Module) -> Dict[str, str]:
+    """Transform name -> the module's prefix in ``model``: from its description (so a
+    composition of latent codecs exports its ``h_a`` and ``h_s`` wherever they sit), or,
+    for a module that does not describe itself, its attributes of those names."""
+    description = _description(model)
+    if description is not None:
+        return description.transforms()
+    return {name: name for name in TRANSFORMS if isinstance(getattr(model, name, None), nn.Module)}
+
+
 def hyper_analysis(model: nn.Module) -> Optional[nn.Module]:
     """What ``model``'s hyper branch applies to ``y``, which the export writes as ``h_a``:
     the model's ``hyper_analysis()`` where it has one (e.g. ``h_a`` after ``|.|`` in Ballé's
-    scale hyperprior), else its ``h_a`` (None without one)."""
+    scale hyperprior), else the ``h_a`` its description names (None without one)."""
     method = getattr(model, "hyper_analysis", None)
     if callable(method):
         return cast(nn.Module, method())
-    module = getattr(model, "h_a", None)
-    return module if isinstance(module, nn.Module) else None
+    prefix = _prefixes(model).get("h_a")
+    return None if prefix is None else model.get_submodule(prefix)
 
 
 def transform_module(model: nn.Module, name: str) -> Optional[nn.Module]:
     """The module the exported transform ``name`` runs (None when the model has none)."""
     if name == "h_a":
         return hyper_analysis(model)
-    module = getattr(model, name, None)
-    return module if isinstance(module, nn.Module) else None
+    prefix = _prefixes(model).get(name)
+    return None if prefix is None else model.get_submodule(prefix)
 
 
 def _h_s_output(model: nn.Module) -> Tuple[str, str]:
-    """Name and meaning of the hyper-synthesis output of ``model``, from its coding graph
-    (``describe()``): what the parameters are to the node that reads them."""
-    from neuralcodec.latent_codecs.description import GaussianConditionalNode, HyperpriorNode
-
-    describe = getattr(model, "describe", None)
-    root = describe().latent_codec if callable(describe) else None
-    if not isinstance(root, HyperpriorNode):
-        return "params", "entropy parameters of y"
-    y = root.y
-    if isinstance(y, GaussianConditionalNode) and y.entropy_parameters is None:
-        meanings = {
-            ("scales",): ("scales", "Gaussian scales of y (means are zero)"),
-            ("scales", "means"): ("scales_means", "Gaussian scales then means of y: split in two halves along channels"),
-            ("means", "scales"): ("means_scales", "Gaussian means then scales of y: split in two halves along channels"),
-        }
-        if tuple(y.chunks) in meanings:
-            return meanings[tuple(y.chunks)]
-    return "hyper_params", (
-        f"hyperprior parameters, read by y's {y.kind.replace('_', '-')} coding with its context networks "
-        "(the manifest's entropy graph)"
-    )
+    """Name and meaning of the hyper-synthesis output of ``model``, from its coding graph:
+    what the parameters are to the node that reads them."""
+    description = _description(model)
+    return ("params", "entropy parameters of y") if description is None else description.hyper_output()
 
 
 def _roles(model: nn.Module) -> Dict[str, Tuple[str, str, str]]:
     """transform -> (input name, output name, role)."""
     h_a_role = "hyper-analysis: latent y -> side information z"
-    if hyper_analysis(model) is not getattr(model, "h_a", None):
+    prefix = _prefixes(model).get("h_a")
+    if hyper_analysis(model) is not (None if prefix is None else model.get_submodule(prefix)):
         h_a_role += " (takes y; what the model computes from it first is inside, e.g. |y|)"
     h_s_name, h_s_meaning = _h_s_output(model)
     return {
@@ -138,8 +148,10 @@ def exportable_transforms(model: nn.Module, names: Optional[Sequence[str]] = Non
     """The frozen, CPU, inference-only modules that are exported, by transform name.
 
     Args:
-        model: a compression model (any ``nn.Module`` with some of ``g_a``, ``g_s``,
-            ``h_a``, ``h_s``).
+        model: a compression model: the transforms are those its description names
+            (``describe()``: ``g_a``, ``g_s``, and ``h_a``, ``h_s`` wherever its latent
+            codecs hold them); a module without one exports its attributes ``g_a``,
+            ``g_s``, ``h_a``, ``h_s``.
         names: which transforms; default all that the model has.
 
     Raises:

@@ -18,17 +18,29 @@ Conventions shared by all nodes:
 * "Parameters" are the tensor a parent hands to a child (``params`` / ``side_params`` /
   ``ctx_params`` in CompressAI); concatenations are along channels, in the order stated
   in each node's documentation.
+
+Each node kind is known here and nowhere else: a node says what it is to the engine
+(:meth:`Node.coder_spec`, the spec :mod:`neuralcodec.graph_spec` documents, built
+through a :class:`SpecBuilder` that turns named modules into arrays), what the
+export names its transforms and the hyper-synthesis output (:meth:`Node.transforms`,
+:meth:`Node.parameters_role`), how the export decodes it (:attr:`Node.exported_as`) and
+which strings it writes (:meth:`Node.strings`). The engine, the spec reader and the
+exporter call these methods and never ask which kind a node is, so a new kind is one
+class here (and its Rust coder, ``rust/python/spec.rs``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple, Union, cast
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Tuple, Union, cast
+
+from neuralcodec.errors import NeuralCodecError
 
 __all__ = [
     "ChannelGroupsNode",
     "CheckerboardNode",
+    "EngineUnsupportedError",
     "EntropyBottleneckNode",
     "GaussianConditionalNode",
     "HyperNode",
@@ -37,13 +49,135 @@ __all__ = [
     "Node",
     "PREFIX_FIELDS",
     "RasterScanNode",
+    "SpecBuilder",
     "renamed",
     "to_dict",
 ]
 
 
+Spec = Dict[str, Any]
+
+
+class EngineUnsupportedError(NeuralCodecError, TypeError):
+    """A module or node the engine cannot reproduce (e.g. a custom layer in ``h_s``);
+    :mod:`neuralcodec.engine` exports it under the same name."""
+
+
+class SpecBuilder:
+    """What a node needs to write its engine spec: arrays of the modules it names.
+
+    :mod:`neuralcodec.engine` implements it over a model's modules (with torch); the
+    nodes below call these methods only, so this module stays free of torch. Every
+    method takes a module's state_dict ``prefix`` and the ``name`` its arrays are
+    recorded under, and raises :class:`EngineUnsupportedError` for a module the engine
+    cannot reproduce bit-exactly.
+    """
+
+    def network(self, prefix: Optional[str], name: str, pointwise: bool = False) -> List[Spec]:
+        """The layers of the network at ``prefix`` (none for the identity, ``None``);
+        ``pointwise``: refuse layers that read neighbouring pixels."""
+        raise NotImplementedError
+
+    def same_convolution(self, prefix: str, name: str, mask_a: bool = False) -> Tuple[str, int, int]:
+        """A (masked) convolution with an odd kernel, stride 1 and "same" padding, masked
+        weights and bias recorded under ``name``; ``mask_a``: it must be a mask-A
+        :class:`~neuralcodec.layers.MaskedConv2d`. Returns ``(name, in channels, out
+        channels)``."""
+        raise NotImplementedError
+
+    def split_network(self, prefix: str, name: str) -> Tuple[str, int, List[Spec]]:
+        """A network that starts with a 1x1 convolution (the autoregressive parameter
+        networks): ``(that convolution's weights, recorded under name + "_first", its
+        input channels, the other layers, recorded under name + "_rest")``."""
+        raise NotImplementedError
+
+    def column(self, prefix: str, name: str) -> str:
+        """A ``Linear(1, n)`` with a bias, recorded as ``name.weight`` ``[n]`` and
+        ``name.bias`` ``[n]``."""
+        raise NotImplementedError
+
+    def gaussian_tables(self, prefix: str, name: str) -> Spec:
+        """``{"scale_table", "scale_bound", "table"}`` of the Gaussian conditional at ``prefix``.
+
+        Raises:
+            ValueError: its tables are not built (``update()``).
+        """
+        raise NotImplementedError
+
+    def in_channels(self, prefix: str) -> int:
+        """The input channels of the convolution at ``prefix``."""
+        raise NotImplementedError
+
+    def latent_channels(self) -> int:
+        """The latent channels the model states (its ``M``), for a node that does not."""
+        raise NotImplementedError
+
+
+#: The engine's names of the parameter splits it codes (those with scales).
+_CHUNKS = {("scales", "means"): "scales_means", ("means", "scales"): "means_scales", ("scales",): "scales"}
+
+
+class Node:
+    """What every node of the coding graph answers; the defaults are those of a node that
+    neither the engine nor the export codes (an entropy bottleneck as ``y``, a bare hyper
+    branch). The nodes are frozen dataclasses deriving from this."""
+
+    #: How the torch-free decoder decodes a model whose root is this node: ``"graph"``
+    #: (the engine spec), ``"factorized"`` (one entropy bottleneck) or None (it cannot).
+    exported_as: ClassVar[Optional[str]] = None
+    #: The node type (a field of each node's dataclass).
+    kind: str
+
+    def strings(self, name: str = "y") -> Tuple[str, ...]:
+        """Names of the strings the node writes, in order (see the module documentation)."""
+        raise NotImplementedError
+
+    def graph_spec(self, builder: SpecBuilder, owner: str) -> Spec:
+        """The engine spec ``{"hyper", "coder"}`` of a model whose root is this node
+        (``owner``: the model's name, for errors)."""
+        raise EngineUnsupportedError(f"{owner} has no hyperprior description for the engine; use coding_path='compat'")
+
+    def coder_spec(self, builder: SpecBuilder, channels: int, name: str) -> Spec:
+        """The engine spec of this node coding ``channels`` channels, arrays under ``name``."""
+        return self.leaf_spec(builder, channels, name)
+
+    def leaf_spec(self, builder: SpecBuilder, channels: int, name: str) -> Spec:
+        """:meth:`coder_spec` of a node that codes positions itself (a checkerboard's passes)."""
+        raise EngineUnsupportedError(f"the engine codes Gaussian leaves, got {self.kind}")
+
+    def latent_channels(self, builder: SpecBuilder) -> int:
+        """The channels of the latent this node codes."""
+        return builder.latent_channels()
+
+    def transforms(self) -> Dict[str, Optional[str]]:
+        """The side transforms the node runs, by export name (``h_a``, ``h_s``) -> prefix."""
+        return {}
+
+    def parameters_role(self) -> Tuple[str, str]:
+        """``(name, meaning)`` of the parameters this node reads from a hyper-synthesis."""
+        return "hyper_params", (
+            f"hyperprior parameters, read by y's {self.kind.replace('_', '-')} coding with its context networks "
+            "(the manifest's entropy graph)"
+        )
+
+    def hyper_output(self) -> Tuple[str, str]:
+        """``(name, meaning)`` of the hyper-synthesis output of a model whose root is this node."""
+        return "params", "entropy parameters of y"
+
+
+def _gain_spec(node: Any, builder: SpecBuilder, name: str) -> Spec:
+    """``gained`` and the reconstruction offsets of a leaf or raster-scan node."""
+    if node.reconstruction_offsets is not None and not node.gain:
+        raise EngineUnsupportedError(f"{node.kind}: reconstruction offsets need a gain")
+    offsets = node.reconstruction_offsets
+    return {
+        "gained": bool(node.gain),
+        "offsets": None if offsets is None else builder.network(offsets, f"{name}.offsets", pointwise=True),
+    }
+
+
 @dataclass(frozen=True)
-class EntropyBottleneckNode:
+class EntropyBottleneckNode(Node):
     """A latent coded with a learned density per channel (Ballé et al. 2018).
 
     Symbols ``round(v - median_c)``, CDF row = channel. Writes one string.
@@ -56,13 +190,14 @@ class EntropyBottleneckNode:
     entropy_bottleneck: str
     channels: int
     kind: str = field(default="entropy_bottleneck", init=False)
+    exported_as: ClassVar[Optional[str]] = "factorized"
 
     def strings(self, name: str = "y") -> Tuple[str, ...]:
         return (name,)
 
 
 @dataclass(frozen=True)
-class GaussianConditionalNode:
+class GaussianConditionalNode(Node):
     """A latent coded with a Gaussian per element whose parameters come from its parent.
 
     ``entropy_parameters(params)`` (identity when ``None``) is split along channels into
@@ -99,9 +234,37 @@ class GaussianConditionalNode:
     def strings(self, name: str = "y") -> Tuple[str, ...]:
         return (name,)
 
+    def leaf_spec(self, builder: SpecBuilder, channels: int, name: str) -> Spec:
+        chunks = _CHUNKS.get(tuple(self.chunks))
+        if chunks is None:
+            raise EngineUnsupportedError(f"the engine needs scales in the parameters, got chunks {self.chunks}")
+        return {
+            "op": "gaussian",
+            "channels": int(channels),
+            "entropy": builder.network(self.entropy_parameters, f"{name}.entropy", pointwise=True),
+            "chunks": chunks,
+            **builder.gaussian_tables(self.gaussian_conditional, name),
+            **_gain_spec(self, builder, name),
+        }
+
+    def parameters_role(self) -> Tuple[str, str]:
+        if self.entropy_parameters is None:
+            meanings = {
+                ("scales",): ("scales", "Gaussian scales of y (means are zero)"),
+                ("scales", "means"): (
+                    "scales_means", "Gaussian scales then means of y: split in two halves along channels"
+                ),
+                ("means", "scales"): (
+                    "means_scales", "Gaussian means then scales of y: split in two halves along channels"
+                ),
+            }
+            if tuple(self.chunks) in meanings:
+                return meanings[tuple(self.chunks)]
+        return super().parameters_role()
+
 
 @dataclass(frozen=True)
-class RasterScanNode:
+class RasterScanNode(Node):
     """Autoregressive coding position by position in raster order (Minnen et al. 2018).
 
     At each position the Gaussian parameters are ``entropy_parameters(cat(params,
@@ -137,9 +300,31 @@ class RasterScanNode:
     def strings(self, name: str = "y") -> Tuple[str, ...]:
         return (name,)
 
+    def latent_channels(self, builder: SpecBuilder) -> int:
+        return builder.in_channels(self.context_prediction)
+
+    def coder_spec(self, builder: SpecBuilder, channels: int, name: str) -> Spec:
+        context, _, context_channels = builder.same_convolution(self.context_prediction, f"{name}.context", mask_a=True)
+        first, first_in, rest = builder.split_network(self.entropy_parameters, f"{name}.entropy")
+        gain_context = None
+        if self.gain_context is not None:
+            if not self.gain:
+                raise EngineUnsupportedError("the raster scan's gain context needs a gained latent")
+            gain_context = builder.column(self.gain_context, f"{name}.gain_context")
+        return {
+            "op": "raster_scan",
+            "context": context,
+            "entropy_first": first,
+            "entropy_rest": rest,
+            "params_channels": int(first_in - context_channels),
+            **builder.gaussian_tables(self.gaussian_conditional, name),
+            **_gain_spec(self, builder, name),
+            "gain_context": gain_context,
+        }
+
 
 @dataclass(frozen=True)
-class CheckerboardNode:
+class CheckerboardNode(Node):
     """Two-pass checkerboard context (He et al. 2021).
 
     Anchors are the positions with ``(row + column)`` even (``anchor_parity="even"``) or
@@ -169,9 +354,22 @@ class CheckerboardNode:
     def strings(self, name: str = "y") -> Tuple[str, ...]:
         return (f"{name}.anchor", f"{name}.non_anchor")
 
+    def latent_channels(self, builder: SpecBuilder) -> int:
+        return builder.in_channels(self.context_prediction)
+
+    def coder_spec(self, builder: SpecBuilder, channels: int, name: str) -> Spec:
+        context, _, _ = builder.same_convolution(self.context_prediction, f"{name}.context")
+        return {
+            "op": "checkerboard",
+            "anchor_parity": self.anchor_parity,
+            "context": context,
+            "entropy": builder.network(self.entropy_parameters, f"{name}.entropy", pointwise=True),
+            "leaf": self.y.leaf_spec(builder, channels, f"{name}.leaf"),
+        }
+
 
 @dataclass(frozen=True)
-class ChannelGroupsNode:
+class ChannelGroupsNode(Node):
     """Channel groups coded one after another (Minnen & Singh 2020; He et al. 2022).
 
     ``y`` is split along channels into ``groups``. Group ``k`` gets the parameters
@@ -197,9 +395,29 @@ class ChannelGroupsNode:
     def strings(self, name: str = "y") -> Tuple[str, ...]:
         return tuple(s for k, node in enumerate(self.latent_codecs) for s in node.strings(f"{name}{k}"))
 
+    def latent_channels(self, builder: SpecBuilder) -> int:
+        return sum(self.groups)
+
+    def coder_spec(self, builder: SpecBuilder, channels: int, name: str) -> Spec:
+        if sum(self.groups) != channels:
+            raise EngineUnsupportedError(f"channel groups {self.groups} do not sum to the latent's {channels}")
+        return {
+            "op": "channel_groups",
+            "groups": [int(g) for g in self.groups],
+            "sources": [[int(j) for j in sources] for sources in self.context_groups],
+            "contexts": [
+                None if prefix is None else builder.network(prefix, f"{name}.context{k}")
+                for k, prefix in enumerate(self.channel_context)
+            ],
+            "coders": [
+                child.coder_spec(builder, size, f"{name}.y{k}")
+                for k, (child, size) in enumerate(zip(self.latent_codecs, self.groups))
+            ],
+        }
+
 
 @dataclass(frozen=True)
-class HyperNode:
+class HyperNode(Node):
     """The side-information branch: ``z = h_a(y)`` coded by an entropy bottleneck, and
     the parameters ``h_s(z_hat)`` handed to the main latent (Ballé et al. 2018).
 
@@ -222,9 +440,12 @@ class HyperNode:
     def strings(self, name: str = "z") -> Tuple[str, ...]:
         return (name,)
 
+    def transforms(self) -> Dict[str, Optional[str]]:
+        return {"h_a": self.h_a, "h_s": self.h_s}
+
 
 @dataclass(frozen=True)
-class HyperpriorNode:
+class HyperpriorNode(Node):
     """A latent ``y`` coded with the parameters of a hyper branch: ``hyper`` first at the
     decoder, its output feeding ``y``. Writes ``y``'s strings, then ``z``.
 
@@ -236,20 +457,23 @@ class HyperpriorNode:
     y: "Node"
     gain: bool = False
     kind: str = field(default="hyperprior", init=False)
+    exported_as: ClassVar[Optional[str]] = "graph"
 
     def strings(self, name: str = "y") -> Tuple[str, ...]:
         return (*self.y.strings(name), *self.hyper.strings("z"))
 
+    def graph_spec(self, builder: SpecBuilder, owner: str) -> Spec:
+        if self.hyper.h_s is None:
+            return super().graph_spec(builder, owner)
+        channels = self.y.latent_channels(builder)
+        hyper = builder.network(self.hyper.h_s, "h_s")
+        return {"hyper": hyper, "coder": self.y.coder_spec(builder, channels, "y")}
 
-Node = Union[
-    EntropyBottleneckNode,
-    GaussianConditionalNode,
-    RasterScanNode,
-    CheckerboardNode,
-    ChannelGroupsNode,
-    HyperNode,
-    HyperpriorNode,
-]
+    def transforms(self) -> Dict[str, Optional[str]]:
+        return self.hyper.transforms()
+
+    def hyper_output(self) -> Tuple[str, str]:
+        return self.y.parameters_role()
 
 
 @dataclass(frozen=True)
@@ -274,6 +498,31 @@ class ModelDescription:
         """Names of the entries of ``compress()["strings"]``, in order."""
         return self.latent_codec.strings("y")
 
+    def transforms(self) -> Dict[str, str]:
+        """The model's neural transforms by export name (``g_a``, ``g_s``, and ``h_a``,
+        ``h_s`` where the coding graph has them) -> state_dict prefix; the identity
+        (``None``) is left out."""
+        found: Dict[str, Optional[str]] = {"g_a": self.g_a, "g_s": self.g_s, **self.latent_codec.transforms()}
+        return {name: prefix for name, prefix in found.items() if prefix is not None}
+
+    def engine_spec(self, builder: SpecBuilder) -> Spec:
+        """The spec the engine is built from (:mod:`neuralcodec.graph_spec`).
+
+        Raises:
+            EngineUnsupportedError: a node or module the engine cannot code.
+            ValueError: ``update()`` has not built the tables.
+        """
+        return self.latent_codec.graph_spec(builder, self.architecture)
+
+    @property
+    def exported_as(self) -> Optional[str]:
+        """How the torch-free decoder decodes this model (see :attr:`Node.exported_as`)."""
+        return self.latent_codec.exported_as
+
+    def hyper_output(self) -> Tuple[str, str]:
+        """``(name, meaning)`` of ``h_s``'s output: what its parameters are to ``y``'s node."""
+        return self.latent_codec.hyper_output()
+
 
 #: The node fields that name modules (state_dict prefixes): what :func:`renamed` renames.
 PREFIX_FIELDS = frozenset({
@@ -286,7 +535,8 @@ def renamed(node: Node, rename: Callable[[str], str]) -> Node:
     """``node`` with every module prefix ``p`` (the fields in :data:`PREFIX_FIELDS`, in
     this node and the nodes under it) replaced by ``rename(p)``; ``None`` stays."""
     changes: Dict[str, Any] = {}
-    for item in dataclasses.fields(node):
+    data: Any = node  # every node is a dataclass (Node, their base, is not one)
+    for item in dataclasses.fields(data):
         if not item.init:
             continue
         value = getattr(node, item.name)
@@ -299,12 +549,13 @@ def renamed(node: Node, rename: Callable[[str], str]) -> Node:
             changes[item.name] = renamed(cast(Node, value), rename)
         elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             changes[item.name] = tuple(renamed(v, rename) for v in value)
-    return dataclasses.replace(node, **changes)
+    return cast(Node, dataclasses.replace(data, **changes))
 
 
 def to_dict(description: Union[ModelDescription, Node]) -> Dict[str, Any]:
     """``description`` as nested dicts, lists and scalars (JSON-ready)."""
-    return _jsonable(dataclasses.asdict(description))
+    data: Any = description
+    return _jsonable(dataclasses.asdict(data))
 
 
 def _jsonable(value: Any) -> Any:

@@ -94,7 +94,7 @@ class SimpleVAECompressionModel(CompressionModel):
         return self._decoded(y_hat.to(z_hat.dtype), x_size)
 
     def _hyper_node(self) -> HyperNode:
-        root = self.describe().latent_codec
+        root = engine.describe(self).latent_codec  # described once, kept with the engine's graph
         if not isinstance(root, HyperpriorNode):
             raise ValueError(f"{type(self).__name__} is not a hyperprior model: use coding_path='compat'")
         return root.hyper

@@ -511,11 +511,11 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     def _engine_y(self, y: Tensor, z_hat: Tensor, stage: int, scale: Tensor) -> List[bytes]:
         """``y``'s strings from the engine (the coding graph of ``stage``)."""
         gain = self._engine_gain(stage, scale)
-        return engine.encode_graph(self, y, z_hat, gain=gain, description=self.describe(stage))
+        return engine.encode_graph(self, y, z_hat, gain=gain, variant=stage)
 
     def _engine_y_hat(self, strings: Sequence[bytes], z_hat: Tensor, stage: int, scale: Tensor) -> Tensor:
         gain = self._engine_gain(stage, scale)
-        y_hat = engine.decompress_graph(self, strings, z_hat, gain=gain, description=self.describe(stage))
+        y_hat = engine.decompress_graph(self, strings, z_hat, gain=gain, variant=stage)
         return y_hat.to(z_hat.dtype)
 
     # ------------------------------------------------------------------ shared pieces
