@@ -61,7 +61,7 @@ def _concurrently(jobs: List[Callable[[], Any]], rounds: int = 2) -> List[Any]:
     for _ in range(rounds):
         barrier = threading.Barrier(len(jobs))
 
-        def run(job: Callable[[], Any]) -> Any:
+        def run(job: Callable[[], Any], barrier: threading.Barrier = barrier) -> Any:
             barrier.wait()
             return job()
 

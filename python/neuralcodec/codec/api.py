@@ -36,7 +36,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -116,8 +116,8 @@ class ImageConversionWarning(UserWarning):
     """An input image was converted before coding (grayscale, palette, alpha dropped, ...)."""
 
 
-@functools.lru_cache(maxsize=None)
-def _takes_options(cls: type, method: str) -> bool:
+@functools.cache
+def _takes_options(cls: Hashable, method: str) -> bool:
     """Whether ``cls.method`` (``compress``/``decompress``) takes ``options=``, the
     per-call :class:`~neuralcodec.models.base.CodingOptions` (a model written for
     CompressAI does not)."""
@@ -135,7 +135,7 @@ def _call_arguments(model: CompressionModel, method: str, path: str, options: Co
     ``coding_path=path``, or nothing when ``path`` is the model's default (so a model
     whose ``compress`` takes neither, having one path, still works; it then runs with its
     own tiling and gives float pixels, which the codec converts)."""
-    if _takes_options(type(model), method):
+    if _takes_options(cast(Hashable, type(model)), method):
         return {"options": dataclasses.replace(options, coding_path=path)}
     return {} if path == getattr(model, "coding_path", "compat") else {"coding_path": path}
 
