@@ -10,8 +10,9 @@ checkpoint need that model passed in; a model with other weights is refused with
 
 The file also records the coding path (``model.coding_path`` unless the call names
 another); the decoding model must offer it, and codes on it for that call (an argument of
-the call: a :class:`Codec`, like its model, can be used from several threads at once). The ``"engine"`` path (the default of the
-hyperprior-family models) is bit-exact on every machine. The ``"compat"`` path computes
+the call: a :class:`Codec`, like its model, can be used from several threads at once).
+The ``"engine"`` path (the default of the hyperprior-family models) is bit-exact on every
+machine. The ``"compat"`` path computes
 the entropy parameters with PyTorch floats, so decoding on another kind of device or
 software than the encoder can, rarely, pick another CDF row, which the coder's
 end-of-stream check almost always refuses (a :class:`~neuralcodec.codec.FormatError`).
