@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from neuralcodec.entropy_models import TABLE_METHOD_OF_PATH
 from neuralcodec.models import Cheng2020Attention, MeanScaleHyperprior, tiling
-from neuralcodec.models.base import unit_to_pixels
+from neuralcodec.models.base import CodingOptions, unit_to_pixels
 from neuralcodec.models.elic_lite import ElicLiteVbr
 from neuralcodec.models.tiling import (
     Footprint,
@@ -138,18 +139,18 @@ def test_analysis_refuses_sizes_off_the_stride_grid():
 @pytest.mark.parametrize("coding_path", ["engine", "compat"])
 def test_a_model_codes_a_large_image_over_tiles_to_the_same_picture(coding_path):
     model = _models()["mbt2018-mean"]
-    model.update(force=True)
-    model.coding_path = coding_path
+    model.update(force=True, method=TABLE_METHOD_OF_PATH[coding_path])  # the path's tables (check_tables)
     x = torch.rand(1, 3, 200, 330)
     progress = []
     with torch.no_grad():
-        model.tile_size = None
-        whole = model.compress(x)
-        whole_hat = model.decompress(whole["strings"], whole["shape"], whole["x_size"])["x_hat"]
-        model.tile_size = 64
-        model.tile_progress = lambda done, total: progress.append(total)
-        tiled = model.compress(x)
-        tiled_hat = model.decompress(tiled["strings"], tiled["shape"], tiled["x_size"])["x_hat"]
+        untiled = CodingOptions(coding_path=coding_path, tile_size=None)
+        whole = model.compress(x, options=untiled)
+        whole_hat = model.decompress(whole["strings"], whole["shape"], whole["x_size"], options=untiled)["x_hat"]
+        tiles = CodingOptions(
+            coding_path=coding_path, tile_size=64, tile_progress=lambda done, total: progress.append(total)
+        )
+        tiled = model.compress(x, options=tiles)
+        tiled_hat = model.decompress(tiled["strings"], tiled["shape"], tiled["x_size"], options=tiles)["x_hat"]
     assert progress  # the tiled path ran, for the analysis and the synthesis
     assert tiled["shape"] == whole["shape"]
     # The latents agree to float rounding, so at most a symbol on a rounding boundary moves.
@@ -200,17 +201,16 @@ def test_synthesis_crops_and_rounds_each_tile_as_the_whole_output_would_be(size)
 @pytest.mark.parametrize("size", [(1, 1), (17, 3000), (150, 333)])
 def test_uint8_pixels_code_as_the_float_image_and_decode_to_its_rounding(coding_path, size):
     model = _models()["mbt2018-mean"]
-    model.update(force=True)
-    model.coding_path = coding_path
-    model.tile_size = 64  # width not a multiple of the tile; 1x1 is not tiled
+    model.update(force=True, method=TABLE_METHOD_OF_PATH[coding_path])  # the path's tables (check_tables)
+    tiles = CodingOptions(coding_path=coding_path, tile_size=64)  # width not a multiple of the tile; 1x1 is not tiled
     pixels = torch.randint(0, 256, (1, 3, *size), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
-        from_pixels = model.compress(pixels)
-        from_float = model.compress(pixels.float() / 255)
+        from_pixels = model.compress(pixels, options=tiles)
+        from_float = model.compress(pixels.float() / 255, options=tiles)
         assert from_pixels["strings"] == from_float["strings"] and from_pixels["x_size"] == size
-        x_hat = model.decompress(from_float["strings"], from_float["shape"], size)["x_hat"]
-        model.pixels_out = True
-        decoded = model.decompress(from_float["strings"], from_float["shape"], size)["x_hat"]
+        x_hat = model.decompress(from_float["strings"], from_float["shape"], size, options=tiles)["x_hat"]
+        to_pixels = CodingOptions(coding_path=coding_path, tile_size=64, pixels_out=True)
+        decoded = model.decompress(from_float["strings"], from_float["shape"], size, options=to_pixels)["x_hat"]
     assert decoded.dtype == torch.uint8 and decoded.shape == (1, 3, *size)
     assert torch.equal(decoded, x_hat.mul(255).round().to(torch.uint8))
 
@@ -221,7 +221,7 @@ def test_a_tiled_code_never_makes_the_whole_image_float(monkeypatch):
 
     model = _models()["mbt2018-mean"]
     model.update(force=True)
-    model.tile_size = 64
+    tiles = CodingOptions(tile_size=64)
     size = (250, 333)
     converted = []
 
@@ -237,9 +237,9 @@ def test_a_tiled_code_never_makes_the_whole_image_float(monkeypatch):
     monkeypatch.setattr(base.CompressionModel, "_synthesize", lambda *a: pytest.fail("the whole image was synthesized"))
     pixels = torch.randint(0, 256, (1, 3, *size), dtype=torch.uint8)
     with torch.no_grad():
-        out = model.compress(pixels)
-        model.pixels_out = True
-        decoded = model.decompress(out["strings"], out["shape"], out["x_size"])["x_hat"]
+        out = model.compress(pixels, options=tiles)
+        to_pixels = CodingOptions(tile_size=64, pixels_out=True)
+        decoded = model.decompress(out["strings"], out["shape"], out["x_size"], options=to_pixels)["x_hat"]
     assert decoded.shape == (1, 3, *size)
     windows = [shape for name, _, shape in converted if name == "pixels_to_unit"]
     tiles = [shape for name, _, shape in converted if name == "unit_to_pixels"]
@@ -253,12 +253,12 @@ def test_the_codec_codes_an_8_bit_image_over_tiles_as_its_float_tensor():
 
     model = _models()["mbt2018-mean"]
     model.update(force=True)
-    model.tile_size = 64
     codec = Codec(model)
+    before = dict(vars(model))
     image = torch.randint(0, 256, (130, 333, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)).numpy()
-    data = codec.encode(image)
-    assert data == codec.encode(torch.from_numpy(image).permute(2, 0, 1).float() / 255)
-    x_hat = codec.decode(data, output="tensor")
-    assert x_hat.dtype == torch.float32 and not model.pixels_out  # set for one call only
+    data = codec.encode(image, tile_size=64)
+    assert data == codec.encode(torch.from_numpy(image).permute(2, 0, 1).float() / 255, tile_size=64)
+    x_hat = codec.decode(data, output="tensor", tile_size=64)
+    assert x_hat.dtype == torch.float32 and vars(model) == before  # pixels out was a setting of one call only
     expected = x_hat[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    assert (codec.decode(data, output="numpy") == expected).all()
+    assert (codec.decode(data, output="numpy", tile_size=64) == expected).all()

@@ -29,16 +29,15 @@ from typing import Any, Dict, List, Optional
 
 CHILD = r"""
 import json, resource, sys, time
-import neuralcodec.models.base as base
 from neuralcodec.codec import api
 mode, action, source, target = sys.argv[1:5]
-if mode == "whole":
-    base.CompressionModel.tile_size = None
+tiles = {"tile_size": None} if mode == "whole" else {}  # a setting of each call
 start = time.perf_counter()
+codec = api.Codec.default()  # the model encode_file codes with, and the files name
 if action == "compress":
-    api.encode_file(source, target)
+    api.write_atomic(target, codec.encode(source, **tiles), force=True)
 else:
-    api.decode_file(source, target)
+    api.save_image_atomic(codec.decode(source, **tiles), target, force=True)
 seconds = time.perf_counter() - start
 # VmHWM: this process's own high-water mark. (ru_maxrss can start at the parent's resident
 # size at the fork, which after a large comparison in the parent hides the child's.)

@@ -8,9 +8,11 @@ CompressAI's published ones (downloaded once and verified). Files made with a us
 checkpoint need that model passed in; a model with other weights is refused with a
 :class:`~neuralcodec.codec.ModelMismatchError` naming both.
 
-The file also records the coding path (``model.coding_path``); the decoding model must
-offer it, and is switched to it for the call. The ``"engine"`` path (the default of the
-hyperprior-family models) is bit-exact on every machine. The ``"compat"`` path computes
+The file also records the coding path (``model.coding_path`` unless the call names
+another); the decoding model must offer it, and codes on it for that call (an argument of
+the call: a :class:`Codec`, like its model, can be used from several threads at once).
+The ``"engine"`` path (the default of the hyperprior-family models) is bit-exact on every
+machine. The ``"compat"`` path computes
 the entropy parameters with PyTorch floats, so decoding on another kind of device or
 software than the encoder can, rarely, pick another CDF row, which the coder's
 end-of-stream check almost always refuses (a :class:`~neuralcodec.codec.FormatError`).
@@ -27,13 +29,15 @@ Models with discrete rate points refuse a fractional quality and a target.
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
+import functools
+import inspect
 import io
 import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -69,10 +73,16 @@ from neuralcodec.codec.rate import DEFAULT_TOLERANCE, RateSearch, search_quality
 from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.entropy_models import bound_tables
 from neuralcodec.files import write_atomic
-from neuralcodec.models.base import CompressionModel, unit_to_pixels
+from neuralcodec.models.base import AnalysisMemo, CodingOptions, CompressionModel, unit_to_pixels
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
-from neuralcodec.settings import COMPRESSAI_LAMBDAS, DEFAULT_LAMBDAS, DEFAULT_QUALITY, VARIABLE_RATE_ARCHITECTURES
+from neuralcodec.settings import (
+    COMPRESSAI_LAMBDAS,
+    DEFAULT_LAMBDAS,
+    DEFAULT_QUALITY,
+    DEFAULT_TILE_SIZE,
+    VARIABLE_RATE_ARCHITECTURES,
+)
 
 __all__ = [
     "METADATA_CHOICES",
@@ -107,29 +117,28 @@ class ImageConversionWarning(UserWarning):
     """An input image was converted before coding (grayscale, palette, alpha dropped, ...)."""
 
 
-def _path_argument(model: CompressionModel, path: str) -> Dict[str, str]:
-    """The keyword that makes one call of ``model`` code on ``path``: ``coding_path=path``,
-    or none when ``path`` is the model's own default (so a model whose ``compress`` takes
-    no ``coding_path``, having one path, still works)."""
-    return {} if path == getattr(model, "coding_path", "compat") else {"coding_path": path}
-
-
-@contextlib.contextmanager
-def _model_settings(model: CompressionModel, **settings: Any) -> Iterator[None]:
-    """Sets attributes of ``model`` (``pixels_out``) for the duration of one call, then
-    restores them."""
-    saved = {name: (name in vars(model), getattr(model, name, None)) for name in settings}
+@functools.cache
+def _takes_options(cls: Hashable, method: str) -> bool:
+    """Whether ``cls.method`` (``compress``/``decompress``) takes ``options=``, the
+    per-call :class:`~neuralcodec.models.base.CodingOptions` (a model written for
+    CompressAI does not)."""
     try:
-        for name, value in settings.items():
-            setattr(model, name, value)
-        yield
-    finally:
-        for name, (had_own, previous) in saved.items():
-            if had_own:
-                setattr(model, name, previous)
-            else:
-                with contextlib.suppress(AttributeError):
-                    delattr(model, name)
+        parameters = inspect.signature(getattr(cls, method)).parameters
+    except (TypeError, ValueError):
+        return False
+    option = parameters.get("options")
+    return option is not None and option.kind in (option.POSITIONAL_OR_KEYWORD, option.KEYWORD_ONLY)
+
+
+def _call_arguments(model: CompressionModel, method: str, path: str, options: CodingOptions) -> Dict[str, Any]:
+    """The keywords that make one call of ``model.method`` code on ``path`` with
+    ``options``: ``options=`` (the path inside) for a model that takes it; else
+    ``coding_path=path``, or nothing when ``path`` is the model's default (so a model
+    whose ``compress`` takes neither, having one path, still works; it then runs with its
+    own tiling and gives float pixels, which the codec converts)."""
+    if _takes_options(cast(Hashable, type(model)), method):
+        return {"options": dataclasses.replace(options, coding_path=path)}
+    return {} if path == getattr(model, "coding_path", "compat") else {"coding_path": path}
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
@@ -146,10 +155,10 @@ class Codec:
     Build one with :meth:`default` (neuralcodec's shipped weights), :meth:`zoo`
     (CompressAI's published weights), :meth:`from_checkpoint` (a weights file), or
     directly from a model whose CDF tables are built (``update()``). The weights hash is
-    computed once here. Each call passes its coding path to the model (``coding_path=``),
-    which leaves the model's own default alone; decoding to pixels sets
-    ``model.pixels_out`` for the duration of the call, so do not share one model between
-    threads that decode to different outputs.
+    computed once here. Each call passes its settings (coding path, tiles, 8-bit output)
+    to the model as arguments (:class:`~neuralcodec.models.base.CodingOptions`), so
+    neither the codec nor its model changes across a call: one codec can encode and
+    decode from several threads at once.
 
     Args:
         model: the compression model.
@@ -404,6 +413,8 @@ class Codec:
         metadata: str = "icc",
         effort: int = 0,
         effort_progress: Optional[Callable[[int, int], None]] = None,
+        tile_size: Optional[int] = DEFAULT_TILE_SIZE,
+        tile_progress: Optional[Callable[[int, int], None]] = None,
     ) -> bytes:
         """The bytes of a neuralcodec file holding ``image``.
 
@@ -432,6 +443,10 @@ class Codec:
                 model that codes a given latent, its :attr:`lmbda`, and at most
                 :data:`~neuralcodec.models.refinement.MAX_REFINED_PIXELS` pixels.
             effort_progress: called with ``(steps done, steps)`` as the refinement runs.
+            tile_size: run the analysis transform of an image larger than 1.5 tiles on a
+                side over tiles of this side (memory bounded by the tile); None or 0:
+                never tile (:attr:`~neuralcodec.models.base.CodingOptions.tile_size`).
+            tile_progress: called with ``(tiles done, tiles)`` after each tile.
 
         Raises:
             ImageError: the image cannot be read or coded as it is.
@@ -449,7 +464,7 @@ class Codec:
                                  "variable-rate model")
             return self.encode_target(
                 image, bpp=bpp, size=size, drop_alpha=drop_alpha, max_pixels=max_pixels,
-                coding_path=coding_path, metadata=metadata,
+                coding_path=coding_path, metadata=metadata, tile_size=tile_size, tile_progress=tile_progress,
             ).data
         if metadata not in METADATA_CHOICES:
             raise ValueError(f"metadata must be one of {METADATA_CHOICES}, got {metadata!r}")
@@ -459,9 +474,12 @@ class Codec:
                 "variable-rate model; build a Codec for the quality instead"
             )
         rate = self.quality if quality is None else self._check_rate(quality)
+        options = CodingOptions(tile_size=tile_size, tile_progress=tile_progress)
         x, channels, extensions = self._input_tensor(image, drop_alpha, max_pixels, metadata)
         path = self.check_coding_path(coding_path)
-        return self._encode_tensor(x.to(self.device), channels, extensions, path, rate, effort, effort_progress)
+        return self._encode_tensor(
+            x.to(self.device), channels, extensions, path, rate, effort, effort_progress, options=options
+        )
 
     def check_effort(self, effort: Any) -> int:
         """``effort`` as a level (0 to ``len(EFFORT_STEPS) - 1``) this codec can encode at.
@@ -485,6 +503,8 @@ class Codec:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         coding_path: Optional[str] = None,
         metadata: str = "icc",
+        tile_size: Optional[int] = DEFAULT_TILE_SIZE,
+        tile_progress: Optional[Callable[[int, int], None]] = None,
     ) -> RateSearch:
         """The largest file of ``image`` not over a target, by a search over the
         continuous quality on the actual bytes (:func:`~neuralcodec.codec.rate.search_quality`;
@@ -498,7 +518,8 @@ class Codec:
             start, slope: where the search starts and its prior slope of ``ln(bytes)``
                 per quality unit (e.g. the last image's :class:`RateSearch` values).
             tolerance: a file at most this fraction under the target is accepted.
-            drop_alpha, max_pixels, coding_path, metadata: as :meth:`encode`.
+            drop_alpha, max_pixels, coding_path, metadata, tile_size, tile_progress: as
+                :meth:`encode`.
 
         Returns:
             A :class:`~neuralcodec.codec.rate.RateSearch`: the file (``data``), its
@@ -518,18 +539,17 @@ class Codec:
             )
         if metadata not in METADATA_CHOICES:
             raise ValueError(f"metadata must be one of {METADATA_CHOICES}, got {metadata!r}")
+        # One memo for this search, so the analysis runs once (it does not depend on the quality).
+        options = CodingOptions(tile_size=tile_size, tile_progress=tile_progress, analysis=AnalysisMemo())
         x, channels, extensions = self._input_tensor(image, drop_alpha, max_pixels, metadata)
         pixels = int(x.shape[-2]) * int(x.shape[-1])
         target = target_bytes(pixels, bpp=bpp, size=size)
         path = self.check_coding_path(coding_path)
-        x = x.to(self.device)  # one tensor for every encode, so the analysis is reused
-        model = self.model
-        assert isinstance(model, VariableRateModel)
-        with model.reuse_analysis():
-            return search_quality(
-                lambda q: self._encode_tensor(x, channels, extensions, path, q),
-                *low_high, target, start=start, slope=slope, tolerance=tolerance, pixels=pixels,
-            )
+        x = x.to(self.device)  # one tensor for every encode, so the memo holds
+        return search_quality(
+            lambda q: self._encode_tensor(x, channels, extensions, path, q, options=options),
+            *low_high, target, start=start, slope=slope, tolerance=tolerance, pixels=pixels,
+        )
 
     def _encode_tensor(
         self,
@@ -540,12 +560,16 @@ class Codec:
         quality: Optional[float],
         effort: int = 0,
         effort_progress: Optional[Callable[[int, int], None]] = None,
+        *,
+        options: Optional[CodingOptions] = None,
     ) -> bytes:
         """The file of ``x`` (``[1, 3, H, W]`` uint8 pixels or float in ``[0, 1]``, on the
         model's device) coded on ``path``, at ``quality`` for a variable-rate model (None
-        otherwise), its latent refined at ``effort`` (checked by :meth:`check_effort`)."""
+        otherwise), its latent refined at ``effort`` (checked by :meth:`check_effort`),
+        with the call's ``options`` (tiles, analysis memo; the path is ``path``)."""
         height, width = int(x.shape[-2]), int(x.shape[-1])
         model = self.model
+        options = CodingOptions() if options is None else options
         latent: Dict[str, Any] = {}
         if effort:
             assert self.lmbda is not None
@@ -559,7 +583,7 @@ class Codec:
                 assert isinstance(model, VariableRateModel)
                 rate = model.prepare_quality(quality, coding_path=path)
                 extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
-            out = model.compress(x, **_path_argument(model, path), **rate, **latent)
+            out = model.compress(x, **_call_arguments(model, "compress", path, options), **rate, **latent)
         shape = out["shape"]
         if len(shape) != 2 or not all(isinstance(s, int) or (torch.is_tensor(s) and s.numel() == 1) for s in shape):
             raise ValueError(
@@ -639,14 +663,17 @@ class Codec:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_strings: int = DEFAULT_MAX_STRINGS,
         max_string_bytes: int = DEFAULT_MAX_STRING_BYTES,
+        tile_size: Optional[int] = DEFAULT_TILE_SIZE,
+        tile_progress: Optional[Callable[[int, int], None]] = None,
     ) -> Any:
-        """Decodes a file made with this model (its bytes or its path); see :func:`decode_image`."""
+        """Decodes a file made with this model (its bytes or its path); see :func:`decode_image`
+        and, for ``tile_size`` and ``tile_progress``, :meth:`decode_parsed`."""
         if isinstance(data, (str, Path)):
             data = Path(data).read_bytes()
         header, strings = unpack(
             data, max_pixels=max_pixels, max_strings=max_strings, max_string_bytes=max_string_bytes
         )
-        return self.decode_parsed(header, strings, output=output)
+        return self.decode_parsed(header, strings, output=output, tile_size=tile_size, tile_progress=tile_progress)
 
     def check_can_decode(self, header: Header) -> None:
         """Refuses a file made with another model or a coding path this model lacks.
@@ -700,10 +727,24 @@ class Codec:
             )
         return quality
 
-    def decode_parsed(self, header: Header, strings: Sequence[bytes], *, output: str = "pil") -> Any:
-        """Decodes strings already checked by :func:`~neuralcodec.codec.container.unpack`."""
+    def decode_parsed(
+        self,
+        header: Header,
+        strings: Sequence[bytes],
+        *,
+        output: str = "pil",
+        tile_size: Optional[int] = DEFAULT_TILE_SIZE,
+        tile_progress: Optional[Callable[[int, int], None]] = None,
+    ) -> Any:
+        """Decodes strings already checked by :func:`~neuralcodec.codec.container.unpack`.
+
+        ``tile_size``: run the synthesis transform of an image larger than 1.5 tiles on a
+        side over tiles of this side (None or 0: never); ``tile_progress``: called with
+        ``(tiles done, tiles)`` after each tile. The decoded pixels do not depend on them
+        beyond float rounding before the 8-bit rounding."""
         if output not in ("pil", "tensor", "numpy"):
             raise ValueError(f"output must be 'pil', 'tensor' or 'numpy', got {output!r}")
+        options = CodingOptions(tile_size=tile_size, tile_progress=tile_progress, pixels_out=output != "tensor")
         self.check_can_decode(header)
         stride = int(self.model.downsampling_factor)
         if header.stride != stride:
@@ -714,15 +755,16 @@ class Codec:
         size = (header.height, header.width)
         quality = self._file_quality(header)
         try:
-            with torch.no_grad(), _model_settings(self.model, pixels_out=output != "tensor"), bound_tables():
+            with torch.no_grad(), bound_tables():
                 path = header.coding_path
                 rate: Dict[str, Any] = {}
                 if quality is not None:
                     assert isinstance(self.model, VariableRateModel)
                     rate = self.model.prepare_quality(quality, coding_path=path)
                 out = self.model.decompress(
-                    [[s] for s in strings], header.latent_shape, x_size=size, **_path_argument(self.model, path), **rate
-                )
+                    [[s] for s in strings], header.latent_shape, x_size=size,
+                    **_call_arguments(self.model, "decompress", path, options), **rate,
+                )  # fmt: skip
         except StreamError as error:
             raise FormatError(f"the entropy-coded data does not decode: {error}") from None
         except ValueError as error:
@@ -780,7 +822,7 @@ def _pixels_to_tensor(pixels: np.ndarray) -> Tensor:
 
 def _tensor_to_pixels(x_hat: Tensor) -> np.ndarray:
     """``[1, 3, H, W]`` -> uint8 ``[H, W, 3]`` on the CPU: uint8 pixels as they are (no copy
-    when channels-last, as ``decompress`` makes them with ``pixels_out``), a float image in
+    when channels-last, as ``decompress`` makes them with ``CodingOptions.pixels_out``), a float image in
     ``[0, 1]`` by :func:`~neuralcodec.models.base.unit_to_pixels` (which overwrites a CPU
     float32 ``x_hat``: pass one nobody needs afterwards)."""
     x = x_hat[0].detach()

@@ -398,18 +398,13 @@ def _check_device(device: str) -> None:
 
 # ------------------------------------------------------------------ compress
 @contextlib.contextmanager
-def _tiles(model: Any, args: argparse.Namespace, reporter: "_Reporter", label: str) -> Iterator[None]:
-    """Applies ``--tile-size`` to ``model`` and shows a progress bar over the tiles of a
-    large image (on terminals, unless quiet) while the block runs."""
-    saved = (model.tile_size, model.tile_progress)
-    if args.tile_size is not None:
-        model.tile_size = args.tile_size or None
-    try:
-        with _progress_bar(reporter, label, "tile") as progress:
-            model.tile_progress = progress
-            yield
-    finally:
-        model.tile_size, model.tile_progress = saved
+def _tiles(args: argparse.Namespace, reporter: "_Reporter", label: str) -> Iterator[Dict[str, Any]]:
+    """The tile keywords of one ``Codec.encode``/``decode`` call: ``--tile-size`` (the
+    default size when not given, 0: never tile) and a progress bar over the tiles of a
+    large image (on terminals, unless quiet), closed when the block ends."""
+    tile_size = settings.DEFAULT_TILE_SIZE if args.tile_size is None else args.tile_size or None
+    with _progress_bar(reporter, label, "tile") as progress:
+        yield {"tile_size": tile_size, "tile_progress": progress}
 
 
 @contextlib.contextmanager
@@ -505,11 +500,12 @@ def _compress_command(args: argparse.Namespace) -> int:
             reporter.note(job.source, note)
         metadata = "none" if args.strip_metadata else "all" if args.keep_exif else "icc"
         quality = codec.quality
-        with _tiles(codec.model, args, reporter, f"{job.source.name}: analysis"):
+        with _tiles(args, reporter, f"{job.source.name}: analysis") as tiles:
             if targeted:
                 search = codec.encode_target(
                     loaded, bpp=args.bpp, size=args.size, coding_path=args.coding_path, metadata=metadata,
                     slope=last[-1].slope if last else None,  # its quality depends on the content: not the start
+                    **tiles,
                 )
                 last[:] = [search]
                 data, quality = search.data, search.quality
@@ -518,7 +514,7 @@ def _compress_command(args: argparse.Namespace) -> int:
             else:
                 with _progress_bar(reporter, f"{job.source.name}: effort {args.effort}", "step") as progress:
                     data = codec.encode(loaded, coding_path=args.coding_path, metadata=metadata, effort=args.effort,
-                                        effort_progress=progress)
+                                        effort_progress=progress, **tiles)
         write_atomic(job.target, data, force=args.force)
         row = _Row(job.source, job.target, loaded.size, len(data), time.perf_counter() - start, quality=quality)
         if args.psnr:
@@ -573,8 +569,8 @@ def _decompress_command(args: argparse.Namespace) -> int:
         data = job.source.read_bytes()
         header, strings = unpack(data, max_pixels=args.max_pixels)
         codec = model_for(header)
-        with _tiles(codec.model, args, reporter, f"{job.source.name}: synthesis"):
-            image = codec.decode_parsed(header, strings, output="pil")
+        with _tiles(args, reporter, f"{job.source.name}: synthesis") as tiles:
+            image = codec.decode_parsed(header, strings, output="pil", **tiles)
         if args.strip_metadata:
             image.info.pop("icc_profile", None)
             image.info.pop("exif", None)

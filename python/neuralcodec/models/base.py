@@ -10,9 +10,16 @@ them with its entropy models, and maps decoded latents back to ``x_hat``:
   smallest latent, "x_size": (H, W)}``.
 * ``decompress(strings, shape, x_size=None)``: ``{"x_hat": ...}``, clamped to ``[0, 1]``.
 
+**Per-call settings.** Both take ``options=`` (:class:`CodingOptions`): the coding path,
+the tile size and a tile-progress callback, 8-bit output, a caller's
+:class:`AnalysisMemo`. They belong to the call, never to the model: a model holds only
+its weights, tables and configuration, so one model can code from several threads at
+once. Without ``options`` the calls behave as CompressAI's ``compress(x)`` and
+``decompress(strings, shape)``.
+
 **8-bit pixels.** ``compress`` also takes uint8 ``[B, 3, H, W]`` pixels, read as ``x /
 255`` (:func:`pixels_to_unit`: the same strings as that float image), and with
-:attr:`CompressionModel.pixels_out` set ``decompress`` returns ``x_hat`` as uint8
+``options=CodingOptions(pixels_out=True)`` ``decompress`` returns ``x_hat`` as uint8
 pixels (:func:`unit_to_pixels`). Over tiles, each window is converted as it is cut and
 each synthesized tile as it is written, so a large image never exists in float.
 
@@ -29,8 +36,10 @@ entropy models have integer CDF tables; ``compress`` refuses to run without them
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import mmap
+import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar, cast
 
@@ -58,6 +67,8 @@ __all__ = [
     "SCALES_LEVELS",
     "SCALES_MAX",
     "SCALES_MIN",
+    "AnalysisMemo",
+    "CodingOptions",
     "CompressionModel",
     "SimpleVAECompressionModel",  # noqa: F822  (module __getattr__ below)
     "get_scale_table",
@@ -68,28 +79,107 @@ __all__ = [
 ModelT = TypeVar("ModelT", bound="CompressionModel")
 
 
+class AnalysisMemo:
+    """The last analysis ``y = g_a(pad(x))`` of one caller, reused by the next call that
+    analyses the same input the same way (pass it in :attr:`CodingOptions.analysis`).
+
+    Rate control encodes one image at several qualities; a variable-rate model's ``y`` does
+    not depend on the quality (the gain applies after it), so the analysis need run only
+    once and the strings are those of separate calls. An entry holds for the same input
+    tensor (the same object, not modified since: its version counter), the same coding
+    path and the same tile size (tiling changes ``y`` in its last float bits), and as long
+    as nobody modified ``y`` in place. The memo belongs to its caller (one per image being
+    searched, say), never to a model; it is safe to share between threads.
+    """
+
+    def __init__(self) -> None:
+        self._entry: Optional[Tuple[Tensor, int, bool, Optional[int], Tensor, int]] = None
+        self._lock = threading.Lock()
+
+    def recall(self, x: Tensor, use_engine: bool, tile_size: Optional[int]) -> Optional[Tensor]:
+        """The remembered ``y`` for this analysis of ``x``, or None."""
+        with self._lock:
+            entry = self._entry
+        if entry is None:
+            return None
+        x0, version, engine0, tiles0, y, y_version = entry
+        if x0 is x and version == x._version and engine0 == use_engine and tiles0 == tile_size and y_version == y._version:
+            return y
+        return None
+
+    def remember(self, x: Tensor, use_engine: bool, tile_size: Optional[int], y: Tensor) -> None:
+        """Keeps ``y`` as the analysis of ``x`` (replacing the previous entry)."""
+        with self._lock:
+            self._entry = (x, x._version, use_engine, tile_size, y, y._version)
+
+
+@dataclasses.dataclass(frozen=True)
+class CodingOptions:
+    """The settings of one ``compress``/``decompress`` call (``options=``), none of which a
+    model stores: one model serves calls with different options from several threads.
+
+    Attributes:
+        coding_path: the coding path (``"compat"``, ``"engine"``, ...; one of the model's
+            ``coding_paths``); None: the model's default, :attr:`CompressionModel.coding_path`.
+            The ``coding_path=`` argument of ``compress``/``decompress`` says the same.
+        tile_size: side of the tiles, in image pixels, over which the transforms of an
+            image larger than 1.5 tiles on a side run (memory bounded by the tile, not the
+            image; :mod:`neuralcodec.models.tiling`). ``None`` or 0: never tile. The latent
+            is the same to float rounding; the engine path's strings do not depend on it
+            beyond that.
+        tile_progress: called with ``(tiles done, tiles)`` after each tile (a progress
+            bar, say), or None.
+        pixels_out: ``decompress`` returns ``x_hat`` as 8-bit pixels: uint8
+            ``[B, 3, H, W]``, channels-last in memory (:func:`unit_to_pixels` of the float
+            image), each tile converted as it is synthesized.
+        analysis: a caller's :class:`AnalysisMemo`: ``compress`` reuses the analysis of
+            the same input from an earlier call with the same memo.
+
+    Raises:
+        TypeError, ValueError: a setting of the wrong type or out of range.
+    """
+
+    coding_path: Optional[str] = None
+    tile_size: Optional[int] = DEFAULT_TILE_SIZE
+    tile_progress: Optional[Callable[[int, int], None]] = None
+    pixels_out: bool = False
+    analysis: Optional[AnalysisMemo] = None
+
+    def __post_init__(self) -> None:
+        if self.coding_path is not None and not isinstance(self.coding_path, str):
+            raise TypeError(f"coding_path must be a str or None, got {type(self.coding_path).__name__}")
+        if self.tile_size is not None:
+            if isinstance(self.tile_size, bool) or not isinstance(self.tile_size, int):
+                raise TypeError(f"tile_size must be an int or None, got {type(self.tile_size).__name__}")
+            if self.tile_size < 0:
+                raise ValueError(f"tile_size must be positive (0 or None: never tile), got {self.tile_size}")
+        if self.tile_progress is not None and not callable(self.tile_progress):
+            raise TypeError("tile_progress must be callable (tiles done, tiles) or None")
+        if not isinstance(self.pixels_out, bool):
+            raise TypeError(f"pixels_out must be a bool, got {type(self.pixels_out).__name__}")
+        if self.analysis is not None and not isinstance(self.analysis, AnalysisMemo):
+            raise TypeError(f"analysis must be an AnalysisMemo or None, got {type(self.analysis).__name__}")
+
+
+#: What a call without ``options`` codes with.
+DEFAULT_OPTIONS = CodingOptions()
+#: Former model attributes that are now :class:`CodingOptions` of each call.
+_PER_CALL_SETTINGS = ("tile_size", "tile_progress", "pixels_out")
+
+
 class CompressionModel(nn.Module):
     """Base class: see the module documentation for the contract of subclasses."""
 
     #: Total stride of the analysis transform (input sizes must be multiples of it).
     downsampling_factor: int = 64
 
-    #: How ``compress``/``decompress`` compute the entropy parameters: ``"compat"`` is the
-    #: PyTorch path, byte-compatible with CompressAI. Models with a Rust-engine path
-    #: (``"engine"``) list it in :attr:`coding_paths`. Containers record the path used.
+    #: How ``compress``/``decompress`` compute the entropy parameters by default (a call
+    #: picks its own with ``coding_path=`` or :attr:`CodingOptions.coding_path`):
+    #: ``"compat"`` is the PyTorch path, byte-compatible with CompressAI. Models with a
+    #: Rust-engine path (``"engine"``) list it in :attr:`coding_paths`. Containers record
+    #: the path used. A property of the class; neuralcodec never changes it on a model.
     coding_path: str = "compat"
     coding_paths: Tuple[str, ...] = ("compat",)
-
-    #: Side of the tiles, in image pixels, over which ``compress``/``decompress`` run the
-    #: transforms of an image larger than 1.5 tiles on a side (memory bounded by the tile,
-    #: not the image; see :mod:`neuralcodec.models.tiling`). ``None`` or 0: never tile.
-    tile_size: Optional[int] = DEFAULT_TILE_SIZE
-    #: Called with ``(tiles done, tiles)`` after each tile (e.g. a progress bar), or None.
-    tile_progress: Optional[Callable[[int, int], None]] = None
-    #: When true, ``decompress`` returns ``x_hat`` as 8-bit pixels: uint8 ``[B, 3, H, W]``,
-    #: channels-last in memory (:func:`unit_to_pixels` of the float image), each tile
-    #: converted as it is synthesized.
-    pixels_out: bool = False
 
     #: Whether ``compress`` takes ``latent=``: a latent to code instead of the analysis's
     #: (e.g. one fitted to the image by :func:`neuralcodec.models.refinement.refine_latent`).
@@ -118,6 +208,29 @@ class CompressionModel(nn.Module):
                 "CompressionModel(init_weights=...) is ignored (it never had an effect)", DeprecationWarning, stacklevel=2
             )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PER_CALL_SETTINGS:
+            raise AttributeError(
+                f"{name} is a setting of each call, not of the model: pass "
+                f"options=CodingOptions({name}=...) to compress/decompress (neuralcodec.models.base.CodingOptions)"
+            )
+        super().__setattr__(name, value)
+
+    @staticmethod
+    def _options(options: Optional[CodingOptions], coding_path: Optional[str] = None) -> CodingOptions:
+        """The settings of one call: ``options`` (None: :data:`DEFAULT_OPTIONS`) with the
+        call's ``coding_path=`` argument, which must agree with ``options.coding_path``
+        when both are given."""
+        if options is None:
+            options = DEFAULT_OPTIONS
+        elif not isinstance(options, CodingOptions):
+            raise TypeError(f"options must be a CodingOptions, got {type(options).__name__}")
+        if coding_path is None or coding_path == options.coding_path:
+            return options
+        if options.coding_path is not None:
+            raise ValueError(f"coding_path={coding_path!r} and options.coding_path={options.coding_path!r} disagree")
+        return dataclasses.replace(options, coding_path=coding_path)
+
     if TYPE_CHECKING:  # every subclass defines them (the contract above); declared for the type checker only
 
         def compress(self, x: Tensor, *args: Any, **kwargs: Any) -> Dict[str, Any]: ...
@@ -126,8 +239,8 @@ class CompressionModel(nn.Module):
 
     def _use_engine(self, coding_path: Optional[str] = None) -> bool:
         """Whether ``compress``/``decompress`` take the engine path: ``coding_path`` when
-        given (an argument of the call), else the attribute :attr:`coding_path`; checked
-        against :attr:`coding_paths`."""
+        given (a setting of the call), else the model's default :attr:`coding_path`;
+        checked against :attr:`coding_paths`."""
         path = self.coding_path if coding_path is None else coding_path
         if path not in self.coding_paths:
             raise ValueError(f"{type(self).__name__}: coding_path must be one of {self.coding_paths}, got {path!r}")
@@ -237,17 +350,17 @@ class CompressionModel(nn.Module):
             raise ValueError(f"shape must be the (height, width) of the latent, got {tuple(shape)}")
         return int(shape[0]), int(shape[1])
 
-    def _synthesize(self, y_hat: Tensor) -> Tensor:
+    def _synthesize(self, y_hat: Tensor, options: CodingOptions = DEFAULT_OPTIONS) -> Tensor:
         """``g_s(y_hat)`` for ``decompress``, computed in channels-last layout on the CPU,
-        over tiles when the image is larger than :attr:`tile_size` (see :meth:`_analyze`).
+        over tiles when the image is larger than ``options.tile_size`` (see :meth:`_analyze`).
 
         The synthesis transform's convolutions (transposed ones above all) run 1.25-1.4x
         faster in that layout there (``benches/python/bench_models.py``); the result equals
         ``g_s(y_hat)`` to float rounding, and no string depends on it.
         """
         transform = self._synthesis_transform(y_hat)
-        if self._tiles(y_hat.shape[-2:], self.downsampling_factor):
-            tiled = tiled_synthesis(self.g_s, y_hat, self.tile_size or 0, transform, self.tile_progress)
+        if self._tiles(y_hat.shape[-2:], self.downsampling_factor, options):
+            tiled = tiled_synthesis(self.g_s, y_hat, options.tile_size or 0, transform, options.tile_progress)
             if tiled is not None:
                 return tiled
         return transform(y_hat)
@@ -261,50 +374,57 @@ class CompressionModel(nn.Module):
 
         return transform
 
-    def _decoded(self, y_hat: Tensor, x_size: Optional[Sequence[int]]) -> Dict[str, Any]:
+    def _decoded(
+        self, y_hat: Tensor, x_size: Optional[Sequence[int]], options: CodingOptions = DEFAULT_OPTIONS
+    ) -> Dict[str, Any]:
         """``{"x_hat": ...}`` for ``decompress``: :meth:`_synthesize` of ``y_hat``
         (``[B, M, h, w]``) cropped to ``x_size = (H, W)`` (None: the padded size) and
-        clamped to ``[0, 1]``, or as uint8 pixels when :attr:`pixels_out` is set. Over
-        tiles each tile is cropped and converted as it is synthesized: the padded float
-        image is never made whole."""
-        finish = unit_to_pixels if self.pixels_out else _clamp_unit
-        if x_size is not None and self._tiles(y_hat.shape[-2:], self.downsampling_factor):
+        clamped to ``[0, 1]``, or as uint8 pixels with ``options.pixels_out``. Over tiles
+        each tile is cropped and converted as it is synthesized: the padded float image is
+        never made whole."""
+        pixels_out = options.pixels_out
+        finish = unit_to_pixels if pixels_out else _clamp_unit
+        if x_size is not None and self._tiles(y_hat.shape[-2:], self.downsampling_factor, options):
             size = (int(x_size[0]), int(x_size[1]))
             tiled = tiled_synthesis(
-                self.g_s, y_hat, self.tile_size or 0, self._synthesis_transform(y_hat), self.tile_progress,
-                x_size=size, finish=finish, channels_last=self.pixels_out,
+                self.g_s, y_hat, options.tile_size or 0, self._synthesis_transform(y_hat), options.tile_progress,
+                x_size=size, finish=finish, channels_last=pixels_out,
             )  # fmt: skip
             if tiled is not None:
                 return {"x_hat": tiled}
-        x_hat = self._synthesize(y_hat)
+        x_hat = self._synthesize(y_hat, options)
         if x_size is not None:
             x_hat = self.crop(x_hat, x_size)
         x_hat = finish(x_hat)
-        if self.pixels_out:
+        if pixels_out:
             x_hat = x_hat.contiguous(memory_format=torch.channels_last)
         return {"x_hat": x_hat}
 
-    def _tiles(self, size: Sequence[int], scale: int) -> bool:
+    @staticmethod
+    def _tiles(size: Sequence[int], scale: int, options: CodingOptions) -> bool:
         """Whether an image of ``size`` (pixels, or latent positions times ``scale``) is
-        coded over tiles."""
-        if not self.tile_size:
+        coded over tiles of ``options.tile_size``."""
+        if not options.tile_size:
             return False
-        return max(int(size[0]), int(size[1])) * scale > self.tile_size * 3 // 2
+        return max(int(size[0]), int(size[1])) * scale > options.tile_size * 3 // 2
 
-    def analyze(self, x: Tensor) -> Tensor:
+    def analyze(self, x: Tensor, options: Optional[CodingOptions] = None) -> Tensor:
         """The analysis transform's latent ``y = g_a(pad(x))``, ``[B, M, H'/s, W'/s]`` for
         ``x`` ``[B, 3, H, W]`` (float in ``[0, 1]`` or uint8 pixels) padded to ``[H', W']``
         (``s``: ``g_a``'s stride), as the compat path computes it (over tiles for a large
         image): what ``compress`` codes, or for a model whose :attr:`codes_given_latent` is
-        true, what its ``latent=`` replaces."""
+        true, what its ``latent=`` replaces. ``options``: its tile size, progress and
+        analysis memo apply (the coding path does not)."""
         self._check_input(x)
-        return self._analyze(x, use_engine=False)
+        return self._analyze(x, False, self._options(options))
 
-    def _latent_to_code(self, x: Tensor, use_engine: bool, latent: Optional[Tensor]) -> Tensor:
+    def _latent_to_code(
+        self, x: Tensor, use_engine: bool, latent: Optional[Tensor], options: CodingOptions = DEFAULT_OPTIONS
+    ) -> Tensor:
         """``latent`` checked against the analysis's shape for ``x``, or the analysis of
         ``x`` when it is None (for models whose :attr:`codes_given_latent` is true)."""
         if latent is None:
-            return self._analyze(x, use_engine)
+            return self._analyze(x, use_engine, options)
         if not isinstance(latent, Tensor) or not latent.is_floating_point():
             raise TypeError(f"latent must be a float tensor, got {type(latent).__name__}")
         with torch.no_grad():
@@ -322,9 +442,10 @@ class CompressionModel(nn.Module):
         height, width = (-(-int(size) // block) * block // stride for size in x.shape[-2:])
         return (int(x.shape[0]), int(probe.shape[1]), height, width)
 
-    def _analyze(self, x: Tensor, use_engine: bool) -> Tensor:
+    def _analyze(self, x: Tensor, use_engine: bool, options: CodingOptions = DEFAULT_OPTIONS) -> Tensor:
         """``g_a(pad(x))`` for ``compress``; ``x`` float in ``[0, 1]`` or uint8 pixels,
-        ``[B, 3, H, W]``.
+        ``[B, 3, H, W]``; taken from ``options.analysis`` when that memo holds it, and
+        kept there.
 
         On the ``compat`` path the default layout keeps ``y`` equal to CompressAI's bit for
         bit. The engine path computes it channels-last on the CPU (about 1.25x faster): ``y``
@@ -332,18 +453,30 @@ class CompressionModel(nn.Module):
         rounding boundary to the neighbouring symbol; the decoder never sees ``y``, and the
         engine makes every coding decision from the symbols alone.
 
-        Images larger than 1.5 :attr:`tile_size` on a side are transformed over tiles of
-        that size with a halo that covers the transform's receptive field
+        Images larger than 1.5 ``options.tile_size`` on a side are transformed over tiles
+        of that size with a halo that covers the transform's receptive field
         (:mod:`neuralcodec.models.tiling`): the same latent to float rounding, in memory
         bounded by the tile, not the image; uint8 pixels are converted window by window.
         """
+        memo = options.analysis
+        tile_size = options.tile_size or None
+        if memo is not None:
+            known = memo.recall(x, use_engine, tile_size)
+            if known is not None:
+                return known
+        y = self._run_analysis(x, use_engine, options)
+        if memo is not None:
+            memo.remember(x, use_engine, tile_size, y)
+        return y
+
+    def _run_analysis(self, x: Tensor, use_engine: bool, options: CodingOptions) -> Tensor:
         channels_last = use_engine and x.device.type == "cpu" and isinstance(self.g_a, nn.Sequential)
-        if self._tiles(x.shape[-2:], 1):
+        if self._tiles(x.shape[-2:], 1, options):
             layer = _channels_last_analysis(self.g_a) if channels_last else self.g_a
             transform = layer if x.is_floating_point() else _from_pixels(layer)  # uint8: window by window
             padding, _ = compute_padding(x.shape[-2], x.shape[-1], min_div=self.downsampling_factor)
             tiled = tiled_analysis(
-                self.g_a, x, self.tile_size or 0, transform, self.tile_progress, padding=padding
+                self.g_a, x, options.tile_size or 0, transform, options.tile_progress, padding=padding
             )
             if tiled is not None:
                 return tiled

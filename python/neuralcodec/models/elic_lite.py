@@ -55,6 +55,7 @@ from neuralcodec.latent_codecs.description import (
     ModelDescription,
 )
 from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
+from neuralcodec.models.base import CodingOptions
 from neuralcodec.models.hyperprior import conv, deconv
 from neuralcodec.models.vbr import VariableRateModel
 
@@ -294,7 +295,8 @@ class ElicLiteVbr(VariableRateModel):
         return gain["y_gain"].reshape(-1), gain["y_gain_inv"].reshape(-1)
 
     def compress(  # type: ignore[override]
-        self, x: Tensor, quality: float = 3.0, coding_path: Optional[str] = None
+        self, x: Tensor, quality: float = 3.0, coding_path: Optional[str] = None, *,
+        options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
         """Codes ``x`` (one image) at ``quality``. ``shape`` is ``z``'s ``(h, w)``;
         ``strings`` ``[y, z]`` on the engine path, ``[y strings per group and pass
@@ -302,9 +304,10 @@ class ElicLiteVbr(VariableRateModel):
         self._check_input(x)
         if x.shape[0] != 1:
             raise ValueError(f"compress codes one image at a time, got a batch of {x.shape[0]}")
-        use_engine = self._use_engine(coding_path)
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
         gain = self.gains(quality)
-        y = self._analyze(x, use_engine)
+        y = self._analyze(x, use_engine, options)
         z_strings, z_hat, shape = self._side(y, gain)
         hyper_input = z_hat * gain["z_gain_inv"]
         if use_engine:
@@ -317,10 +320,12 @@ class ElicLiteVbr(VariableRateModel):
 
     def decompress(  # type: ignore[override]
         self, strings: Sequence[Sequence[bytes]], shape: Sequence[int], x_size: Optional[Sequence[int]] = None,
-        quality: float = 3.0, coding_path: Optional[str] = None,
+        quality: float = 3.0, coding_path: Optional[str] = None, *, options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
-        """Inverse of :meth:`compress` (same ``quality`` and coding path)."""
-        use_engine = self._use_engine(coding_path)
+        """Inverse of :meth:`compress` (same ``quality`` and coding path; ``options``: the
+        call's settings, :class:`~neuralcodec.models.base.CodingOptions`)."""
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
         expected = 2 if use_engine else 2 * len(self.groups) + 1
         if len(strings) != expected:
             raise ValueError(f"expected {expected} string lists, got {len(strings)}")
@@ -331,7 +336,7 @@ class ElicLiteVbr(VariableRateModel):
             y_hat = engine.decompress_graph(self, strings[0], hyper_input, gain=self._y_gains(gain))
         else:
             _, y_hat = self._code_groups(self.h_s(hyper_input), gain, strings=strings[:-1])
-        return self._decoded(y_hat, x_size)
+        return self._decoded(y_hat, x_size, options)
 
     def _code_groups(
         self, hyper: Tensor, gain: Dict[str, Tensor], y: Optional[Tensor] = None,

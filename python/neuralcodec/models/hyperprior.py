@@ -32,7 +32,7 @@ from neuralcodec.latent_codecs import (
 )
 from neuralcodec.latent_codecs.description import EntropyBottleneckNode, HyperpriorNode, ModelDescription
 from neuralcodec.layers import GDN, MaskedConv2d
-from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.base import CodingOptions, CompressionModel
 from neuralcodec.models.utils import conv, deconv
 from neuralcodec.registry.models import register_model
 
@@ -101,9 +101,15 @@ class FactorizedPrior(CompressionModel):
         _load(model, state_dict)
         return model
 
-    def compress(self, x: Tensor, coding_path: Optional[str] = None) -> Dict[str, Any]:
+    def compress(
+        self, x: Tensor, coding_path: Optional[str] = None, *, options: Optional[CodingOptions] = None
+    ) -> Dict[str, Any]:
+        """``{"strings": [y strings], "shape": y's (h, w), "x_size"}``; ``options``: the
+        call's settings (:class:`~neuralcodec.models.base.CodingOptions`; the analysis
+        runs on the whole image here, as CompressAI's)."""
         self._check_input(x)
-        self._use_engine(coding_path)  # checks it: the entropy bottleneck has one path
+        options = self._options(options, coding_path)
+        self._use_engine(options.coding_path)  # checks it: the entropy bottleneck has one path
         y = self.g_a(self.pad(x))
         strings = self.entropy_bottleneck.compress(y)
         return self._result([strings], y.shape[-2:], x)
@@ -114,11 +120,15 @@ class FactorizedPrior(CompressionModel):
         shape: Sequence[int],
         x_size: Optional[Sequence[int]] = None,
         coding_path: Optional[str] = None,
+        *,
+        options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
+        """``{"x_hat"}`` from the strings of :meth:`compress` (``options``: the call's settings)."""
         self._check_strings(strings, 1)
-        self._use_engine(coding_path)
+        options = self._options(options, coding_path)
+        self._use_engine(options.coding_path)
         y_hat = self.entropy_bottleneck.decompress(strings[0], self._shape(shape))
-        return self._decoded(y_hat, x_size)
+        return self._decoded(y_hat, x_size, options)
 
 
 @register_model("bmshj2018-factorized-relu")
@@ -242,14 +252,23 @@ class ScaleHyperprior(CompressionModel):
 
     codes_given_latent = True
 
-    def compress(self, x: Tensor, coding_path: Optional[str] = None, latent: Optional[Tensor] = None) -> Dict[str, Any]:
+    def compress(
+        self,
+        x: Tensor,
+        coding_path: Optional[str] = None,
+        latent: Optional[Tensor] = None,
+        *,
+        options: Optional[CodingOptions] = None,
+    ) -> Dict[str, Any]:
         """Strings ``[y_strings, z_strings]`` and the shape of ``z``: ``y`` coded by the
         engine from :meth:`describe` (default) or, on the compat path, by
         :meth:`latent_codec` byte for byte as CompressAI. ``latent``: code this ``y``
-        (the shape :meth:`analyze` gives for ``x``) instead of the analysis's."""
+        (the shape :meth:`analyze` gives for ``x``) instead of the analysis's.
+        ``options``: the call's settings (:class:`~neuralcodec.models.base.CodingOptions`)."""
         self._check_input(x)
-        use_engine = self._use_engine(coding_path)
-        y = self._latent_to_code(x, use_engine, latent)
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
+        y = self._latent_to_code(x, use_engine, latent, options)
         if not use_engine:
             out = self.latent_codec.compress(y)
             return self._result(out["strings"], out["shape"]["hyper"], x)
@@ -262,16 +281,21 @@ class ScaleHyperprior(CompressionModel):
         shape: Sequence[int],
         x_size: Optional[Sequence[int]] = None,
         coding_path: Optional[str] = None,
+        *,
+        options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
+        """``{"x_hat"}`` from the strings of :meth:`compress` (same coding path;
+        ``options``: the call's settings)."""
         self._check_strings(strings, 2)
-        use_engine = self._use_engine(coding_path)
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
         z_shape = self._shape(shape)
         if use_engine:
             z_hat = self.entropy_bottleneck.decompress(strings[1], z_shape)
             y_hat = engine.decompress_graph(self, strings[0], z_hat).to(z_hat.dtype)
         else:
             y_hat = self.latent_codec.decompress(strings, {"y": self._y_shape(z_shape), "hyper": z_shape})["y_hat"]
-        return self._decoded(y_hat, x_size)
+        return self._decoded(y_hat, x_size, options)
 
 
 class _Magnitude(nn.Module):

@@ -10,7 +10,7 @@ from neuralcodec import engine
 from neuralcodec.entropy_models import EntropyBottleneck
 from neuralcodec.latent_codecs import LatentCodec, ModelDescription
 from neuralcodec.latent_codecs.description import HyperNode, HyperpriorNode
-from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.base import CodingOptions, CompressionModel
 
 __all__ = ["SimpleVAECompressionModel"]
 
@@ -29,8 +29,8 @@ class SimpleVAECompressionModel(CompressionModel):
     * ``decompress(strings, shape, x_size=None)`` -> ``{"x_hat"}`` clamped to ``[0, 1]``,
       cropped to ``x_size`` when given.
 
-    Coding paths (``coding_path`` argument of ``compress``/``decompress``, default the
-    attribute :attr:`coding_path`):
+    Coding paths (``coding_path`` argument of ``compress``/``decompress``, or
+    ``options.coding_path``; default the class's :attr:`coding_path`):
 
     * ``"engine"`` (default): ``z`` is coded by the hyper branch's entropy bottleneck, then
       ``y`` by the Rust engine from the model's description (:func:`neuralcodec.engine.
@@ -56,16 +56,25 @@ class SimpleVAECompressionModel(CompressionModel):
 
     codes_given_latent = True
 
-    def compress(self, x: Tensor, coding_path: Optional[str] = None, latent: Optional[Tensor] = None) -> Dict[str, Any]:
+    def compress(
+        self,
+        x: Tensor,
+        coding_path: Optional[str] = None,
+        latent: Optional[Tensor] = None,
+        *,
+        options: Optional[CodingOptions] = None,
+    ) -> Dict[str, Any]:
         """See the class documentation; ``latent``: code this ``y`` (the shape
-        :meth:`analyze` gives for ``x``) instead of the analysis's."""
+        :meth:`analyze` gives for ``x``) instead of the analysis's; ``options``: the call's
+        settings (:class:`~neuralcodec.models.base.CodingOptions`)."""
         self._check_input(x)
-        if not self._use_engine(coding_path):
-            y = self.g_a(self.pad(x)) if latent is None else self._latent_to_code(x, False, latent)
+        options = self._options(options, coding_path)
+        if not self._use_engine(options.coding_path):
+            y = self.g_a(self.pad(x)) if latent is None else self._latent_to_code(x, False, latent, options)
             outputs = dict(self.latent_codec.compress(y))
             outputs["x_size"] = tuple(x.shape[-2:])
             return outputs
-        y = self._latent_to_code(x, True, latent)
+        y = self._latent_to_code(x, True, latent, options)
         hyper = self._hyper_node()
         z = self._submodule(hyper.h_a)(y)
         bottleneck = cast(EntropyBottleneck, self.get_submodule(hyper.z.entropy_bottleneck))
@@ -81,17 +90,22 @@ class SimpleVAECompressionModel(CompressionModel):
         shape: Any,
         x_size: Optional[Sequence[int]] = None,
         coding_path: Optional[str] = None,
+        *,
+        options: Optional[CodingOptions] = None,
         **kwargs: Any,
     ) -> Dict[str, Any]:
-        if not self._use_engine(coding_path):
+        """``{"x_hat"}`` from the strings of :meth:`compress` (same coding path; ``options``:
+        the call's settings; ``kwargs`` go to the latent codec on the compat path)."""
+        options = self._options(options, coding_path)
+        if not self._use_engine(options.coding_path):
             y_hat = self.latent_codec.decompress(strings, shape, **kwargs)["y_hat"]
-            return self._decoded(y_hat, x_size)
+            return self._decoded(y_hat, x_size, options)
         if len(strings) != 2:
             raise ValueError(f"the engine path of {type(self).__name__} needs 2 string lists (y, z), got {len(strings)}")
         bottleneck = cast(EntropyBottleneck, self.get_submodule(self._hyper_node().z.entropy_bottleneck))
         z_hat = bottleneck.decompress(strings[1], tuple(int(s) for s in shape))
         y_hat = engine.decompress_graph(self, strings[0], z_hat)
-        return self._decoded(y_hat.to(z_hat.dtype), x_size)
+        return self._decoded(y_hat.to(z_hat.dtype), x_size, options)
 
     def _hyper_node(self) -> HyperNode:
         root = engine.describe(self).latent_codec  # described once, kept with the engine's graph

@@ -22,7 +22,8 @@ model (no gain); ``stage=2`` the variable-rate one, at level ``s`` (0-based, ``G
 when ``inputscale`` is non-zero, at that gain. :meth:`ScaleHyperpriorVbr.gain_for_quality`
 maps a continuous quality in ``[1, levels]`` to a gain.
 
-Coding paths (:attr:`~neuralcodec.models.CompressionModel.coding_path`):
+Coding paths (``coding_path=`` or :attr:`~neuralcodec.models.base.CodingOptions.coding_path`
+of each call; default the class's :attr:`~neuralcodec.models.CompressionModel.coding_path`):
 
 * ``"compat"``: PyTorch computes the entropy parameters; strings are CompressAI's byte for
   byte (with its tables, e.g. from its state_dict).
@@ -39,7 +40,9 @@ Coding paths (:attr:`~neuralcodec.models.CompressionModel.coding_path`):
 
 Call ``update(scale=gain, force=True)`` before coding a ``vr_entbttlnck`` model at a new
 gain on the compat path, as with CompressAI: the tables of ``z`` are built for one step
-(:meth:`ScaleHyperpriorVbr.prepare_quality` does it when needed).
+(:meth:`ScaleHyperpriorVbr.prepare_quality` does it when needed). These tables are the
+one state that coding at a gain changes: they are rebuilt and used under one lock, so that
+calls at different gains from several threads each code with their own step's tables.
 
 **A continuous quality.** Every variable-rate model here (these three and
 :class:`~neuralcodec.models.elic_lite.ElicLiteVbr`) is a :class:`VariableRateModel`: it owns
@@ -52,12 +55,12 @@ range without knowing the model's own conventions.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
+import threading
 import warnings
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 import torch
@@ -76,7 +79,7 @@ from neuralcodec.latent_codecs.description import (
     Node,
     RasterScanNode,
 )
-from neuralcodec.models.base import CompressionModel
+from neuralcodec.models.base import CodingOptions, CompressionModel
 from neuralcodec.models.hyperprior import (
     JointAutoregressiveHierarchicalPriors,
     MeanScaleHyperprior,
@@ -102,6 +105,12 @@ Scale = Union[float, Tensor]
 VBR_LAMBDAS = COMPRESSAI_LAMBDAS["mse"]
 #: The initial gains, one per level (CompressAI's).
 VBR_INITIAL_GAINS = (0.10000, 0.13944, 0.19293, 0.26874, 0.37268, 0.51801, 0.71957, 1.00000)
+
+#: Held while the tables of ``z`` are rebuilt for a step and used to code it: a
+#: ``vr_entbttlnck`` model's bottleneck holds the tables of one step at a time, and
+#: concurrent calls at other gains must not swap them mid-call. Module-wide (a lock on
+#: the model would not survive ``copy.deepcopy``); ``z`` is small, so it is held briefly.
+_Z_TABLES_LOCK = threading.RLock()
 
 
 def initial_gains(lambdas: Optional[Sequence[float]] = None) -> Tuple[float, ...]:
@@ -135,13 +144,10 @@ class VariableRateModel(CompressionModel):
 
     Subclasses define :meth:`qualities`, :meth:`prepare_quality` and
     :meth:`draw_training_rate`; :meth:`check_quality` is the one check of a quality against
-    the range, and :meth:`reuse_analysis` lets a caller encode one image at several
-    qualities with a single run of the analysis transform (rate control does).
+    the range. To encode one image at several qualities with a single run of the analysis
+    transform (rate control does), pass the same
+    :class:`~neuralcodec.models.base.AnalysisMemo` in each call's ``options``.
     """
-
-    #: While :meth:`reuse_analysis` is active: ``(input tensor, its version, engine?, y)`` of
-    #: the last analysis, or ``()`` before the first; ``None`` when inactive.
-    _analysis_memo: Optional[Tuple[Any, ...]] = None
 
     #: The latent a variable-rate model codes is scaled by the quality's gain inside
     #: ``compress``; it takes no ``latent=`` (refinement would fit one per quality).
@@ -194,29 +200,6 @@ class VariableRateModel(CompressionModel):
         :meth:`ScaleHyperpriorVbr.identity_state_dict`), so that coding at one quality does
         not change the identity."""
         return self.state_dict()
-
-    @contextlib.contextmanager
-    def reuse_analysis(self) -> Iterator[None]:
-        """Within the block, ``compress`` of the same input tensor (same object, not
-        modified) reuses the latent ``y = g_a(x)`` of the previous call instead of running
-        the analysis transform again. ``y`` does not depend on the quality (the gain
-        applies after it), so the strings are the same as without the block."""
-        previous = self._analysis_memo
-        self._analysis_memo = ()
-        try:
-            yield
-        finally:
-            self._analysis_memo = previous
-
-    def _analyze(self, x: Tensor, use_engine: bool) -> Tensor:
-        memo = self._analysis_memo
-        if memo is None:
-            return super()._analyze(x, use_engine)
-        if memo and memo[0] is x and memo[1] == x._version and memo[2] == use_engine:
-            return cast(Tensor, memo[3])
-        y = super()._analyze(x, use_engine)
-        self._analysis_memo = (x, x._version, use_engine, y)
-        return y
 
 
 def is_variable_rate(model: Any) -> bool:
@@ -306,12 +289,20 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         ``update(scale=gain, force=True)`` for ``z`` alone. The engine path does this itself."""
         gain = self.gain_for_quality(quality)
         if self.vr_entbttlnck and not self._use_engine(coding_path):
-            with torch.no_grad():
-                step = self.z_step(gain, portable=True)
-            if self._engine_z_step != float(step.item()):
-                self._variable_bottleneck().update_variable(force=True, qs=step)
-                self._engine_z_step = float(step.item())
+            with _Z_TABLES_LOCK:
+                self._portable_z_tables(gain)
         return {"stage": 2, "inputscale": gain}
+
+    def _portable_z_tables(self, scale: Tensor) -> Tensor:
+        """Makes the tables of ``z`` those built portably for the portable step at gain
+        ``scale`` (rebuilt unless they are already); returns that step ``[1]``. Call with
+        ``_Z_TABLES_LOCK`` held."""
+        with torch.no_grad():
+            step = self.z_step(scale, portable=True)
+        if self._engine_z_step != float(step.item()):
+            self._variable_bottleneck().update_variable(force=True, qs=step)
+            self._engine_z_step = float(step.item())
+        return step
 
     def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
         """A level ``s`` drawn uniformly (the gains train at their levels, as in CompressAI's
@@ -573,18 +564,20 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     def _code_z(
         self, z: Tensor, stage: int, scale: Tensor, use_engine: bool
     ) -> Tuple[List[bytes], Tensor]:
-        qs = self._z_coding_step(stage, scale, use_engine)
-        bottleneck = self._variable_bottleneck()
-        z_strings = bottleneck.compress(z) if qs is None else bottleneck.compress(z, qs=qs)
-        return z_strings, self._decode_z(z_strings, z.shape[-2:], stage, scale, use_engine)
+        with _Z_TABLES_LOCK:  # the tables of this call's step, from building to the last use
+            qs = self._z_coding_step(stage, scale, use_engine)
+            bottleneck = self._variable_bottleneck()
+            z_strings = bottleneck.compress(z) if qs is None else bottleneck.compress(z, qs=qs)
+            return z_strings, self._decode_z(z_strings, z.shape[-2:], stage, scale, use_engine)
 
     def _decode_z(
         self, strings: Sequence[bytes], shape: Sequence[int], stage: int, scale: Tensor, use_engine: bool
     ) -> Tensor:
-        qs = self._z_coding_step(stage, scale, use_engine)
-        if qs is None:
-            return self.entropy_bottleneck.decompress(strings, shape)
-        return self._variable_bottleneck().decompress(strings, shape, qs=qs)
+        with _Z_TABLES_LOCK:
+            qs = self._z_coding_step(stage, scale, use_engine)
+            if qs is None:
+                return self.entropy_bottleneck.decompress(strings, shape)
+            return self._variable_bottleneck().decompress(strings, shape, qs=qs)
 
     def _variable_bottleneck(self) -> EntropyBottleneckVbr:
         """``entropy_bottleneck`` as the variable-step bottleneck it is when
@@ -593,17 +586,22 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
 
     def _z_coding_step(self, stage: int, scale: Tensor, use_engine: bool) -> Optional[Tensor]:
         """The step ``z`` is coded with (None: unit step), and on the engine path the
-        portable tables of that step."""
+        portable tables of that step. On the compat path tables that were built portably
+        for another step (by another call's :meth:`prepare_quality`, or the engine path)
+        are rebuilt for this gain's, as :meth:`prepare_quality` builds them; tables of
+        unknown step (CompressAI's ``update(scale=...)``, a state_dict) are used as they
+        are. Call with ``_Z_TABLES_LOCK`` held."""
         if stage == 1 or not self.vr_entbttlnck:
             if use_engine and self._engine_z_step != 1.0:
                 self.entropy_bottleneck.update(force=True)
                 self._engine_z_step = 1.0
             return None
+        if use_engine:
+            return self._portable_z_tables(scale)[0]
+        if self._engine_z_step is not None:
+            self._portable_z_tables(scale)
         with torch.no_grad():
-            qs = self.z_step(scale, portable=use_engine)
-        if use_engine and self._engine_z_step != float(qs.item()):
-            self._variable_bottleneck().update_variable(force=True, qs=qs)
-            self._engine_z_step = float(qs.item())
+            qs = self.z_step(scale, portable=False)
         return qs[0]
 
     def _gaussian_parameters(self, z_hat: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
@@ -611,16 +609,18 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         return self.h_s(z_hat), None
 
     def compress(  # type: ignore[override]
-        self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0, coding_path: Optional[str] = None
+        self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0, coding_path: Optional[str] = None,
+        *, options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
         """Strings ``[y_strings, z_strings]`` and the shape of ``z``, at ``Gain[s]`` or
         ``inputscale`` (stage 2), or as the fixed-rate parent (stage 1)."""
         self._check_input(x)
         self._check_stage(stage)
         scale = self._coding_scale(s, inputscale)
-        use_engine = self._use_engine(coding_path)
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
         with torch.no_grad():
-            y = self._analyze(x, use_engine)
+            y = self._analyze(x, use_engine, options)
             z = self.hyper_analysis()(y)
             z_strings, z_hat = self._code_z(z, stage, scale, use_engine)
             if use_engine:
@@ -644,15 +644,18 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         inputscale: Scale = 0,
         x_size: Optional[Sequence[int]] = None,
         coding_path: Optional[str] = None,
+        *,
+        options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
         """``x_hat`` from the strings of :meth:`compress` with the same ``stage``, ``s``,
         ``inputscale`` and coding path (``x_size`` crops padding, keyword only in practice)."""
         scale = self._decoding_scale(strings, stage, s, inputscale)
-        use_engine = self._use_engine(coding_path)
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
         with torch.no_grad():
             z_hat = self._decode_z(strings[1], self._shape(shape), stage, scale, use_engine)
             if use_engine:
-                return self._decoded(self._engine_y_hat(strings[0], z_hat, stage, scale), x_size)
+                return self._decoded(self._engine_y_hat(strings[0], z_hat, stage, scale), x_size, options)
             scales_hat, means_hat = self._gaussian_parameters(z_hat)
             gc = self.gaussian_conditional
             if stage == 1:
@@ -665,7 +668,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
                 else:
                     q_val = gc.decompress(strings[0], indexes)
                     y_hat = self._reconstruct(q_val.abs(), torch.sign(q_val), scales_hat * scale, scale, means_hat)
-        return self._decoded(y_hat, x_size)
+        return self._decoded(y_hat, x_size, options)
 
 
 @register_model("mbt2018-mean-vbr")
@@ -805,17 +808,19 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     def compress(  # type: ignore[override]
-        self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0, coding_path: Optional[str] = None
+        self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0, coding_path: Optional[str] = None,
+        *, options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
         """Autoregressive coding: in the engine, or in raster order byte for byte as CompressAI."""
         self._check_input(x)
         self._check_stage(stage)
         scale = self._coding_scale(s, inputscale)
-        use_engine = self._use_engine(coding_path)
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
         if not use_engine and next(self.parameters()).device.type != "cpu":
             warnings.warn("autoregressive coding runs position by position; a GPU does not help", stacklevel=2)
         with torch.no_grad():
-            y = self._analyze(x, use_engine)
+            y = self._analyze(x, use_engine, options)
             z = self.h_a(y)
             z_strings, z_hat = self._code_z(z, stage, scale, use_engine)
             if use_engine:
@@ -874,15 +879,18 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         inputscale: Scale = 0,
         x_size: Optional[Sequence[int]] = None,
         coding_path: Optional[str] = None,
+        *,
+        options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
         """Decodes the strings of :meth:`compress` (same ``stage``, ``s``, ``inputscale``,
         coding path)."""
         scale = self._decoding_scale(strings, stage, s, inputscale)
-        use_engine = self._use_engine(coding_path)
+        options = self._options(options, coding_path)
+        use_engine = self._use_engine(options.coding_path)
         with torch.no_grad():
             z_hat = self._decode_z(strings[1], self._shape(shape), stage, scale, use_engine)
             if use_engine:
-                return self._decoded(self._engine_y_hat(strings[0], z_hat, stage, scale), x_size)
+                return self._decoded(self._engine_y_hat(strings[0], z_hat, stage, scale), x_size, options)
             params = self.h_s(z_hat)
             k = self.context_kernel_size
             padding = k // 2
@@ -900,7 +908,7 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
                 )  # fmt: skip
             result = y_hat if y_rec is None else y_rec
             result = F.pad(result, (-padding, -padding, -padding, -padding))
-        return self._decoded(result, x_size)
+        return self._decoded(result, x_size, options)
 
     def _decompress_vbr(
         self,
