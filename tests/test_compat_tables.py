@@ -1,14 +1,13 @@
-"""The table/path rule (issue 27, "No silent table mismatch"): CDF tables record which
-construction built them, and each coding path codes with its own construction.
+"""The table/path rule: CDF tables record which construction built them, ``update()``
+builds the construction of the model's coding path, and a path refuses tables built by
+the other path's construction (issue 27, "No silent table mismatch").
 
-- compat path: CompressAI's construction (of the same ``update()`` call, when ``update()``
-  built portable tables), so "load CompressAI weights, update(force=True), compress" gives
-  CompressAI's strings (checked against the strings CompressAI 1.2.8 made from the same
-  weights and its own tables, ``tests/fixtures/compressai/models.npz``);
-- engine path: portable tables, unchanged; it refuses tables CompressAI's construction built;
+- compat path: CompressAI's construction, so "load CompressAI weights, update(force=True),
+  compress" gives CompressAI's strings (checked against the strings CompressAI 1.2.8 made
+  from the same weights and its own tables, ``tests/fixtures/compressai/models.npz``);
+- engine path: portable tables, unchanged;
 - tables loaded with the weights are used as they are by both paths;
-- inside ``bound_tables()`` (the codec, whose files name the tables by hash) every path codes
-  the table buffers as they are.
+- inside ``bound_tables()`` (the codec, whose files name the tables by hash) any tables code.
 """
 
 from __future__ import annotations
@@ -103,46 +102,25 @@ def test_load_update_force_compress_on_the_compat_path_uses_compressais_construc
 
 
 @pytest.mark.parametrize("case", [HYPERPRIOR, "mbt2018-mean"])
-def test_the_compat_path_codes_portable_tables_by_compressais_construction(case):
+def test_a_path_refuses_the_other_paths_tables_with_the_call_to_make(case):
     x = reference_input()[:1]
     engine_tables = loaded(case)
     engine_tables.update(force=True, method="portable")
-    portable = {k: v.clone() for k, v in engine_tables.state_dict().items()}
-    compressai_tables = loaded(case)
-    compressai_tables.update(force=True, method="compressai")
     with torch.no_grad():
-        ours = engine_tables.compress(x, coding_path="compat")
-        theirs = compressai_tables.compress(x, coding_path="compat")
-        # CompressAI's strings from the same call, not strings of the portable tables ...
-        assert ours["strings"] == theirs["strings"]
-        with bound_tables():
-            assert engine_tables.compress(x, coding_path="compat")["strings"] != ours["strings"]
-        # ... which decode on either model, and the state_dict keeps the engine's tables.
-        for model in (engine_tables, compressai_tables):
-            decoded = model.decompress(ours["strings"], ours["shape"], coding_path="compat")["x_hat"]
-            assert decoded.shape == x.shape
-    for key, value in engine_tables.state_dict().items():
-        assert torch.equal(portable[key], value), key
-    assert _methods(engine_tables) == {"portable"}
-
-
-@pytest.mark.parametrize("case", [HYPERPRIOR, "mbt2018-mean"])
-def test_the_engine_path_refuses_compressais_tables_with_the_call_to_make(case):
-    x = reference_input()[:1]
-    model = loaded(case)
-    model.update(force=True, method="portable")
-    with torch.no_grad():
-        strings = model.compress(x, coding_path="engine")
-        model.update(force=True, method="compressai")  # machine-dependent: not for the engine
-        with pytest.raises(TableMismatchError, match=r"update\(force=True, method='portable'\)"):
-            model.decompress(strings["strings"], strings["shape"], coding_path="engine")
-        with pytest.raises(TableMismatchError, match="'engine' coding path"):
-            model.compress(x, coding_path="engine")
+        strings = engine_tables.compress(x, coding_path="engine")
+        with pytest.raises(TableMismatchError, match=r"update\(force=True, method='compressai'\)"):
+            engine_tables.compress(x, coding_path="compat")
+        with pytest.raises(TableMismatchError, match="'compat' coding path"):
+            engine_tables.decompress(strings["strings"], strings["shape"], coding_path="compat")
+    compat_tables = loaded(case)
+    compat_tables.update(force=True)  # compat path: CompressAI's construction
+    with torch.no_grad(), pytest.raises(TableMismatchError, match=r"update\(force=True, method='portable'\)"):
+        compat_tables.decompress(strings["strings"], strings["shape"], coding_path="engine")
     assert issubclass(TableMismatchError, ValueError)
 
 
 @pytest.mark.parametrize("case", [HYPERPRIOR, "mbt2018"])
-def test_stored_tables_serve_both_paths_and_bound_tables_codes_the_buffers(case):
+def test_stored_tables_serve_both_paths_and_bound_tables_lifts_the_rule(case):
     model = loaded(case)
     x = reference_input()[:1]
     with torch.no_grad():
@@ -150,51 +128,22 @@ def test_stored_tables_serve_both_paths_and_bound_tables_codes_the_buffers(case)
             out = model.compress(x, coding_path=path)
             y = model.decompress(out["strings"], out["shape"], coding_path=path)["x_hat"]
             assert y.shape == x.shape
-        model.update(force=True, method="compressai")
+        model.update(force=True, method="portable")
+        with bound_tables():
+            out = model.compress(x, coding_path="compat")
+            assert model.decompress(out["strings"], out["shape"], coding_path="compat")["x_hat"].shape == x.shape
         with pytest.raises(TableMismatchError):
-            model.compress(x, coding_path="engine")
-        with bound_tables():  # the caller binds tables to strings itself: the buffers code
-            out = model.compress(x, coding_path="engine")
-            assert model.decompress(out["strings"], out["shape"], coding_path="engine")["x_hat"].shape == x.shape
-        with pytest.raises(TableMismatchError):
-            model.compress(x, coding_path="engine")  # the context ended
+            model.compress(x, coding_path="compat")  # the context ended
 
 
 def test_check_tables_ignores_paths_it_does_not_know_and_models_without_tables():
     model = models.ScaleHyperprior(8, 12)
-    check_tables(model, "engine")  # no tables yet: compress raises its own error
-    model.update(force=True, method="portable")
+    check_tables(model, "compat")  # no tables yet: compress raises its own error
+    model.update(force=True)
     check_tables(model, "engine")
-    check_tables(model, "compat")
     check_tables(model, "some-future-path")
-    model.update(force=True, method="compressai")
-    check_tables(model, "compat")
     with pytest.raises(TableMismatchError, match=r"ScaleHyperprior\.entropy_bottleneck"):
-        check_tables(model, "engine")
-
-
-def test_the_derived_tables_follow_the_parameters_of_each_update_and_are_shared_across_threads():
-    import threading
-
-    torch.manual_seed(3)
-    model = models.ScaleHyperprior(8, 12).eval()
-    model.update(force=True, method="portable")
-    x = torch.rand(1, 3, 64, 64)
-    with torch.no_grad():
-        first = model.compress(x, coding_path="compat")["strings"]
-        results = []
-        threads = [threading.Thread(target=lambda: results.append(model.compress(x, coding_path="compat")["strings"]))
-                   for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert results == [first] * 3
-        model.entropy_bottleneck.quantiles.data[:, :, 0] -= 2.0  # new parameters, then a new update
-        model.update(force=True, method="portable")
-        twin = copy.deepcopy(model)
-        twin.update(force=True, method="compressai")
-        assert model.compress(x, coding_path="compat")["strings"] == twin.compress(x, coding_path="compat")["strings"]
+        check_tables(model, "compat")
 
 
 def test_engine_path_default_tables_are_unchanged_portable_ones():

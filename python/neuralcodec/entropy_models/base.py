@@ -25,10 +25,7 @@ clear error.
 
 from __future__ import annotations
 
-import contextvars
-import copy
 import hashlib
-import threading
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -51,12 +48,6 @@ __all__ = [
     "pmf_to_quantized_cdf",
     "uniform_noise",
 ]
-
-#: Set within :func:`neuralcodec.entropy_models.bound_tables`: the caller binds the tables
-#: to its strings itself, and every path codes with the table buffers as they are.
-TABLES_BOUND: "contextvars.ContextVar[bool]" = contextvars.ContextVar("neuralcodec_bound_tables", default=False)
-#: One derivation of CompressAI's tables at a time (see EntropyModel.cdf_table).
-_DERIVATION_LOCK = threading.Lock()
 
 
 @torch.compiler.disable
@@ -217,12 +208,8 @@ class EntropyModel(nn.Module):
         self.register_buffer("_cdf_length", torch.zeros(0, dtype=torch.int32))
         # (key, CdfTable, the tensors the key refers to); see cdf_table().
         self._table_cache: Optional[Tuple[Tuple[Any, ...], ans.CdfTable, Tuple[Tensor, ...]]] = None
-        # (construction, fingerprint of the tables it built, the call that built them:
-        # method name and keyword arguments); see table_method and cdf_table().
-        self._table_record: Optional[Tuple[str, bytes, Tuple[str, Dict[str, Any]]]] = None
-        # (fingerprint of the portable tables, CdfTable of CompressAI's construction from
-        # the same call); see cdf_table().
-        self._compressai_table: Optional[Tuple[bytes, ans.CdfTable]] = None
+        # (construction, fingerprint of the tables it built); see table_method.
+        self._table_record: Optional[Tuple[str, bytes]] = None
         # (buffer ids and versions, fingerprint): fingerprints are hashed once per change.
         self._fingerprint_cache: Optional[Tuple[Tuple[Any, ...], bytes]] = None
 
@@ -246,7 +233,6 @@ class EntropyModel(nn.Module):
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
         state["_table_cache"] = None  # native object: rebuilt on demand
-        state["_compressai_table"] = None  # native object: derived again on demand
         state["_fingerprint_cache"] = None  # keyed on object ids
         return state
 
@@ -268,13 +254,10 @@ class EntropyModel(nn.Module):
         self._fingerprint_cache = (key, value)
         return value
 
-    def _record_tables(self, method: str, rebuild: Tuple[str, Dict[str, Any]] = ("update", {})) -> None:
-        """Notes that ``method`` built the current tables, by the call ``rebuild`` (this
-        module's method name and its keyword arguments other than ``force`` and
-        ``method``)."""
+    def _record_tables(self, method: str) -> None:
+        """Notes that ``method`` built the current tables (called by ``update()``)."""
         self._table_cache = None
-        self._compressai_table = None
-        self._table_record = (method, self._tables_fingerprint(), rebuild)
+        self._table_record = (method, self._tables_fingerprint())
 
     @property
     def table_method(self) -> Optional[str]:
@@ -373,67 +356,24 @@ class EntropyModel(nn.Module):
         offsets: Union[np.ndarray, Tensor],
         device: torch.device,
         method: str,
-        rebuild: Tuple[str, Dict[str, Any]] = ("update", {}),
     ) -> None:
         """Sets the three table buffers from int32 arrays or tensors (``[rows, cols]``,
-        ``[rows]``, ``[rows]``) built by the construction ``method`` in the call
-        ``rebuild`` (see :meth:`_record_tables`), and records it."""
+        ``[rows]``, ``[rows]``) built by the construction ``method``, and records it."""
         self._quantized_cdf = torch.as_tensor(cdfs, dtype=torch.int32).to(device)
         self._cdf_length = torch.as_tensor(lengths, dtype=torch.int32).to(device)
         self._offset = torch.as_tensor(offsets, dtype=torch.int32).to(device)
-        self._record_tables(method, rebuild)
+        self._record_tables(method)
 
     def _has_tables(self) -> bool:
         return all(getattr(self, name).numel() > 0 for name in EntropyModel._resizable_buffers)
 
     def cdf_table(self) -> ans.CdfTable:
-        """The tables this module's own ``compress``/``decompress`` code with (the
-        CompressAI-compatible path; the engine reads the buffers), validated once and cached.
-
-        The table buffers themselves, except for tables that ``update(method="portable")``
-        built outside :func:`~neuralcodec.entropy_models.bound_tables`: those are the
-        engine's, and CompressAI's strings need CompressAI's construction, so this path
-        codes with the tables that ``update(method="compressai")`` builds from the same
-        parameters in the same call, derived once on first use and kept beside the
-        buffers (not in the state_dict). So "load, ``update(force=True)``, compress" gives
-        CompressAI's strings here, while the state_dict keeps the portable tables the
-        engine path is bit-exact with everywhere. Tables loaded from a state_dict or built
-        by CompressAI's construction code as they are.
+        """The coder's view of the table buffers, validated once and cached.
 
         The cache is keyed on the buffer objects and their version counters, so it is
         rebuilt after ``update()``, ``load_state_dict``, ``.to(device)`` or any in-place
         change.
         """
-        record = self.__dict__.get("_table_record")
-        if (
-            record is not None
-            and record[0] == "portable"
-            and not TABLES_BOUND.get()
-            and self._has_tables()
-            and record[1] == self._tables_fingerprint()
-        ):
-            return self._compressai_construction(record)
-        return self._buffers_table()
-
-    def _compressai_construction(self, record: Tuple[str, bytes, Tuple[str, Dict[str, Any]]]) -> ans.CdfTable:
-        """CompressAI's construction of the tables that ``record``'s call built portably
-        (see :meth:`cdf_table`), built once on a copy of this module and cached."""
-        cached = self.__dict__.get("_compressai_table")
-        if cached is not None and cached[0] == record[1]:
-            return cached[1]
-        with _DERIVATION_LOCK:
-            cached = self.__dict__.get("_compressai_table")
-            if cached is not None and cached[0] == record[1]:
-                return cached[1]
-            name, arguments = record[2]
-            twin = copy.deepcopy(self)
-            getattr(twin, name)(force=True, method="compressai", **arguments)
-            table = twin._buffers_table()
-            self._compressai_table = (record[1], table)
-            return table
-
-    def _buffers_table(self) -> ans.CdfTable:
-        """The coder's view of the three table buffers as they are (validated, cached)."""
         cdf, lengths, offsets = self._quantized_cdf, self._cdf_length, self._offset
         if not self._has_tables():
             raise ValueError(

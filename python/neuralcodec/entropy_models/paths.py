@@ -1,28 +1,25 @@
-"""Which tables each coding path codes with: no string is ever made or read with tables
-of the other construction.
+"""Which tables each coding path codes with: the rule that no string is ever made or read
+with tables of the other construction.
 
 The engine path's strings are bit-exact on every machine only with portable tables; the
 CompressAI-compatible path gives CompressAI's strings only with CompressAI's tables
-(:mod:`neuralcodec.entropy_models.tables`). Tables loaded from a state_dict
-(:data:`~neuralcodec.entropy_models.tables.STORED`) are model data and code on every path.
-Tables built here: ``update()`` builds portable ones by default, which the engine codes
-with, and the compat path codes with CompressAI's construction of the same call instead
-(:meth:`~neuralcodec.entropy_models.EntropyModel.cdf_table`), so "load,
-``update(force=True)``, compress on the compat path" gives CompressAI's strings. Tables
-built by CompressAI's construction are refused by the engine path (:func:`check_tables`,
-a :class:`TableMismatchError` that names the ``update(...)`` call that fixes it).
-:func:`bound_tables` makes every path code with the buffers as they are, for callers that
-bind the tables to the strings themselves (neuralcodec's container).
+(:mod:`neuralcodec.entropy_models.tables`). :func:`check_tables` refuses, with a
+:class:`TableMismatchError` that names the ``update(...)`` call that fixes it, to code on
+one path with tables that the other path's construction built; tables loaded from a
+state_dict (:data:`~neuralcodec.entropy_models.tables.STORED`) are model data and code on
+every path. :func:`bound_tables` lifts the rule for callers that bind the tables to the
+strings themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import Dict, Iterator
 
 from torch import nn
 
-from neuralcodec.entropy_models.base import TABLES_BOUND, EntropyModel
+from neuralcodec.entropy_models.base import EntropyModel
 from neuralcodec.entropy_models.tables import STORED
 from neuralcodec.errors import NeuralCodecError
 
@@ -33,6 +30,7 @@ __all__ = ["TABLE_METHOD_OF_PATH", "TableMismatchError", "bound_tables", "check_
 #: and the compat path gives CompressAI's strings only with CompressAI's.
 TABLE_METHOD_OF_PATH: Dict[str, str] = {"engine": "portable", "compat": "compressai"}
 
+_BOUND_TABLES: "contextvars.ContextVar[bool]" = contextvars.ContextVar("neuralcodec_bound_tables", default=False)
 
 
 class TableMismatchError(NeuralCodecError, ValueError):
@@ -52,37 +50,35 @@ def bound_tables() -> Iterator[None]:
     tables differ in one count refuses the file before decoding (``docs/format.md``); the
     construction that built them then does not matter. Context-local (threads and asyncio
     tasks each see their own)."""
-    token = TABLES_BOUND.set(True)
+    token = _BOUND_TABLES.set(True)
     try:
         yield
     finally:
-        TABLES_BOUND.reset(token)
+        _BOUND_TABLES.reset(token)
 
 
 def check_tables(module: nn.Module, path: str) -> None:
-    """Refuses to code on ``path`` with tables that the path cannot code with.
+    """Refuses to code on ``path`` with tables that another path's construction built.
 
-    The compat path codes with any tables: loaded ones as they are, CompressAI's, and in
-    place of portable ones CompressAI's construction from the same parameters
-    (:meth:`EntropyModel.cdf_table`). The engine path needs tables that were loaded
-    (:data:`STORED`), none yet, or portable ones: tables built by CompressAI's
-    construction differ between machines, and the engine's strings would then too.
-    Inside :func:`bound_tables` anything is accepted. Paths this rule does not know are
-    accepted.
+    Every :class:`EntropyModel` inside ``module`` (itself included) must hold tables that
+    were loaded (:data:`STORED`), none yet, or tables built by
+    ``TABLE_METHOD_OF_PATH[path]``: ``"portable"`` for ``"engine"``, ``"compressai"`` for
+    ``"compat"``. Inside :func:`bound_tables` anything is accepted. Paths this rule does
+    not know are accepted.
 
     Raises:
         TableMismatchError: naming the entropy model, how its tables were built, and the
             ``update(...)`` call that builds the path's tables.
     """
     wanted = TABLE_METHOD_OF_PATH.get(path)
-    if wanted is None or TABLES_BOUND.get():
+    if wanted is None or _BOUND_TABLES.get():
         return
     for name, child in module.named_modules():
         if not isinstance(child, EntropyModel):
             continue
         built = child.table_method
-        if built in (None, STORED, wanted) or (path == "compat" and built == "portable"):
-            continue  # (the compat path derives CompressAI's tables from portable ones: cdf_table)
+        if built in (None, STORED, wanted):
+            continue
         where = f"{type(module).__name__}.{name}" if name else type(module).__name__
         raise TableMismatchError(
             f"{where} holds CDF tables built by update(method={built!r}), but the {path!r} coding "

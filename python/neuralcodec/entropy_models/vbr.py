@@ -224,7 +224,7 @@ class EntropyBottleneckVbr(EntropyBottleneck, EntropyModelVbr):
                 self.factors,
                 float(step.reshape(-1)[0]),
             )
-            self._store_tables(cdfs, lengths, offsets, self.quantiles.device, method, ("update_variable", {"qs": step}))
+            self._store_tables(cdfs, lengths, offsets, self.quantiles.device, method)
             return True
         density = self if self.quantiles.device.type == "cpu" else copy.deepcopy(self).cpu()
         pmf, tail_mass, pmf_length, offset = compressai_bottleneck_pmf(
@@ -233,7 +233,7 @@ class EntropyBottleneckVbr(EntropyBottleneck, EntropyModelVbr):
             step,
         )
         quantized_cdf = self._pmf_to_cdf(pmf, tail_mass, pmf_length, pmf.size(1))
-        self._store_tables(quantized_cdf, pmf_length + 2, offset, self.quantiles.device, method, ("update_variable", {"qs": step}))
+        self._store_tables(quantized_cdf, pmf_length + 2, offset, self.quantiles.device, method)
         return True
 
     # -- coding ------------------------------------------------------------------------
