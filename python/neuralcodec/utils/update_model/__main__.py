@@ -110,7 +110,9 @@ def main(argv: Sequence[str]) -> None:
     else:
         net = model_cls.from_state_dict(state_dict)
     if not args.no_update:
-        net.update(force=True)
+        # CompressAI's tool writes CompressAI's tables: the file equals its update_model's
+        # output on this machine (neuralcodec loads them as stored tables, on every path).
+        net.update(force=True, method="compressai")
 
     if args.name:
         name = args.name
