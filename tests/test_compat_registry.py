@@ -53,7 +53,7 @@ def test_a_registered_model_with_a_zoo_entry_is_known_everywhere_by_its_name(tin
     assert type(model) is tiny_model and (model.N, model.M) == (8, 16)
     assert type(zoo.image_models[name](1)) is tiny_model and zoo.image_models[name].__name__ == "test_tiny_mean"
     assert zoo.CONFIGS[name] == {1: (8, 12), 2: (8, 16)}
-    assert settings.check_quality(2, name) == 2
+    assert settings.check_rate_point(2, name) == 2
     with pytest.raises(ValueError, match="qualities 1..2"):
         zoo.load_model(name, 3)
     assert name not in zoo.VBR_ARCHITECTURES and name not in zoo.LATENT_CODEC_ARCHITECTURES

@@ -281,7 +281,7 @@ def test_invalid_stage_level_and_positional_size_are_refused():
 
 def test_zoo_entries_have_compressai_names_sizes_and_weight_files():
     from neuralcodec import zoo
-    from neuralcodec.settings import check_quality
+    from neuralcodec.settings import check_rate_point
 
     expected = {
         "bmshj2018-hyperprior-vbr": (ScaleHyperpriorVbr, "bmshj2018-hyperprior-mse-vbr-cddd26be.pth.tar"),
@@ -296,7 +296,7 @@ def test_zoo_entries_have_compressai_names_sizes_and_weight_files():
         assert type(model) is cls and (model.N, model.M) == (192, 320)
         assert type(entry(quality=5)) is cls
         for quality in range(1, 9):
-            check_quality(quality, name)
+            check_rate_point(quality, name)
             assert zoo.weights_url(name, "mse", quality) == zoo.BASE_URL + file_name
         with pytest.raises(ValueError, match="ms-ssim"):
             zoo.weights_url(name, "ms-ssim", 1)

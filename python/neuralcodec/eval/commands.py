@@ -168,10 +168,10 @@ def _variable_rate(load: Any, qualities: Sequence[float], what: str) -> Any:
 
 def _check_qualities(qualities: Sequence[float], architecture: Optional[str]) -> None:
     """Raises :class:`UsageError` unless every quality is a rate point of ``architecture``
-    (the shipped weights when None); see :func:`neuralcodec.settings.check_quality`."""
+    (the shipped weights when None); see :func:`neuralcodec.settings.check_rate_point`."""
     try:
         for quality in qualities:
-            settings.check_quality(quality, architecture)
+            settings.check_rate_point(quality, architecture)
     except ValueError as error:
         raise UsageError(str(error)) from None
 

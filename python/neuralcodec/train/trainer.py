@@ -59,7 +59,7 @@ from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import CropSampler, step_generator
-from neuralcodec.train.shards import DERIVED_SUFFIXES, architecture_class, read_shards, save_shards
+from neuralcodec.train.shards import DERIVED_SUFFIXES, read_shards, save_shards
 
 __all__ = [
     "TrainConfig",
@@ -115,15 +115,9 @@ def build_model(config: TrainConfig) -> CompressionModel:
 
 
 def new_model(config: TrainConfig) -> CompressionModel:
-    """A freshly initialised model of ``config``: :func:`build_model` for a zoo
-    architecture, else the class of
-    :data:`~neuralcodec.train.config.UNLISTED_ARCHITECTURES` with ``N`` and ``M``."""
-    from neuralcodec.zoo.image import ARCHITECTURES
-
-    if config.architecture in ARCHITECTURES:
-        return build_model(config)
-    model: CompressionModel = architecture_class(config.architecture)(N=config.N, M=config.M)  # type: ignore[assignment]
-    return model
+    """A freshly initialised model of ``config`` (:func:`build_model`; kept as the
+    trainer's name for it)."""
+    return build_model(config)
 
 
 def load_initial_weights(model: CompressionModel, path: str) -> List[str]:
