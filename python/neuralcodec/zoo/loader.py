@@ -342,13 +342,18 @@ def _takes(function: Any, name: str) -> bool:
 
 
 def build_model(
-    architecture: str, state: Mapping[str, Tensor], metadata: Mapping[str, str], where: object = "the weights"
+    architecture: str,
+    state: Mapping[str, Tensor],
+    metadata: Mapping[str, str],
+    where: object = "the weights",
+    **options: Any,
 ) -> CompressionModel:
     """A model of ``architecture`` with the weights ``state`` (tables as stored; none
     built): by the class's ``from_state_dict`` (sizes read off the weights) where it has
-    one, else by its constructor arguments (the ``constructor`` metadata, JSON; or the
+    one, else (and for weight shards) by its constructor arguments (the ``constructor`` metadata, JSON; or the
     sizes recorded as strings, or ``N`` and ``M``). A recorded ``lambdas`` table rebuilds
-    a variable-rate model with its own lambdas.
+    a variable-rate model with its own lambdas. ``options`` go to ``from_state_dict``
+    (CompressAI's tools force ``vr_entbttlnck=True`` as CompressAI's do).
 
     Raises:
         ModelSourceError: an unknown architecture.
@@ -362,10 +367,12 @@ def build_model(
     cls = ARCHITECTURES[architecture]
     lambdas = _recorded_lambdas(metadata, where)
     own_reader = cls.from_state_dict.__func__ is not CompressionModel.from_state_dict.__func__  # type: ignore[attr-defined]
+    # Shards leave out what the weights determine (tables, masks): their constructor rebuilds them.
+    own_reader = own_reader and metadata.get("format") != "neuralcodec-weights-shard"
     try:
         if own_reader:
             extra = {"lambdas": list(lambdas)} if lambdas is not None and _takes(cls.from_state_dict, "lambdas") else {}
-            model = cls.from_state_dict(state, **extra)
+            model = cls.from_state_dict(state, **extra, **options)
             if lambdas is not None and not extra:
                 if isinstance(getattr(model, "lmbda", None), list) and len(model.lmbda) == len(lambdas):
                     model.lmbda = list(lambdas)  # type: ignore[assignment]
