@@ -175,7 +175,7 @@ def _eval(*options):
 
 @pytest.mark.parametrize("kind", ["safetensors", "shards", "shard file", "state_dict", "compressai"])
 def test_every_checkpoint_kind_works_on_compress_eval_and_export(weights, kind, tmp_path, capsys):
-    model, paths = weights
+    _model, paths = weights
     model_option = ["--model", "mbt2018-mean"] if kind in ("state_dict", "compressai") else []
     options = [*model_option, "--checkpoint", paths[kind]]
     code, target = _compress(tmp_path, "c", *options)
@@ -249,7 +249,7 @@ def test_a_one_step_training_checkpoint_loads_in_compress_eval_and_export(tmp_pa
     loaded = load(checkpoint=checkpoint)
     assert loaded.architecture == "mbt2018-mean" and loaded.lmbda == 0.02 and loaded.metadata["steps"] == "1"
     assert (loaded.model.N, loaded.model.M) == (8, 12)
-    code, target = _compress(tmp_path, "trained", "--checkpoint", checkpoint)
+    code, _target = _compress(tmp_path, "trained", "--checkpoint", checkpoint)
     assert code == 0, capsys.readouterr().err
     assert Codec.from_checkpoint(checkpoint).lmbda == 0.02
     assert _eval("--checkpoint", checkpoint, "--effort", "1") == 0, capsys.readouterr().err  # its lambda is known

@@ -142,7 +142,8 @@ def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
     (``shipped_default`` says what an absent ``--quality`` means for the shipped weights)."""
     spans: Dict[str, list] = {}
     for name, qualities in COMPRESSAI_QUALITIES.items():
-        spans.setdefault(_span(qualities), []).append(name)
+        if name not in VARIABLE_RATE_ARCHITECTURES:  # those take any number in their range: listed below
+            spans.setdefault(_span(qualities), []).append(name)
     (common, _), *others = sorted(spans.items(), key=lambda item: -len(item[1]))
     exceptions = "".join(f" ({span} for {', '.join(names)})" for span, names in others)
     return (

@@ -204,7 +204,8 @@ def load_model_file(
     path: PathLike, architecture: Optional[str] = None, device: Union[str, torch.device] = "cpu"
 ) -> CompressionModel:
     """The model in any weights file (see :func:`read_state_dict`), in eval mode with its
-    tables ready: :func:`neuralcodec.zoo.loader.load` with the checkpoint source. A
+    tables ready (:func:`neuralcodec.zoo.build.model_from_weights`, as the model loader
+    builds it). A
     ``.safetensors`` file, shards and a training checkpoint name their architecture;
     other files need ``architecture`` (a zoo name).
 
@@ -213,9 +214,10 @@ def load_model_file(
         ValueError: no or an unknown architecture, or one other than the file's.
         neuralcodec.zoo.WeightsError: the file does not hold that model's weights.
     """
-    from neuralcodec.zoo.loader import load
+    from neuralcodec.zoo.build import model_from_weights
 
-    return load(architecture, source="checkpoint", checkpoint=path, device=device).model
+    state_dict, metadata = read_state_dict(path)
+    return model_from_weights(state_dict, metadata, architecture, path)[0].to(device)
 
 
 def default_model(quality: int = DEFAULT_QUALITY, device: Union[str, torch.device] = "cpu") -> CompressionModel:

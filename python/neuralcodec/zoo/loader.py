@@ -38,18 +38,13 @@ For a variable-rate model the lambda depends on the quality:
 
 from __future__ import annotations
 
-import inspect
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from neuralcodec.entropy_models import EntropyBottleneck
-from neuralcodec.errors import NeuralCodecError
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.settings import (
@@ -61,7 +56,13 @@ from neuralcodec.settings import (
     VARIABLE_RATE_ARCHITECTURES,
     check_rate_point,
 )
-from neuralcodec.zoo.weights import TRAIN_CHECKPOINT_FORMAT, WeightsError
+from neuralcodec.zoo.build import build_model, model_from_weights, recorded_lambda
+from neuralcodec.zoo.weights import (
+    ArchitectureMismatchError,
+    ModelSourceError,
+    WeightsError,
+    WeightsNotFoundError,
+)
 
 __all__ = [
     "SOURCES",
@@ -81,20 +82,6 @@ Device = Union[str, torch.device]
 
 #: Where weights come from (see the module documentation).
 SOURCES = ("shipped", "pretrained", "checkpoint", "random")
-
-
-class ModelSourceError(NeuralCodecError, ValueError):
-    """A model request that cannot be met as asked: an unknown architecture, a quality it
-    does not have, a checkpoint without the architecture it needs, sources that
-    contradict each other. The message says what to give instead."""
-
-
-class ArchitectureMismatchError(ModelSourceError):
-    """A weights file names another architecture than the one asked for."""
-
-
-class WeightsNotFoundError(WeightsError, FileNotFoundError):
-    """No weights at the path given (no such file, or a folder without weight shards)."""
 
 
 @dataclass(frozen=True)
@@ -235,29 +222,6 @@ def load(
     return ModelSpec(architecture, quality, metric, source, checkpoint).load(device, progress)
 
 
-# ------------------------------------------------------------------ the lambda
-def recorded_lambda(metadata: Mapping[str, str]) -> Optional[float]:
-    """The ``lambda`` a weights file records (a positive number; ``"variable"`` and
-    anything else give None)."""
-    try:
-        value = float(metadata["lambda"])
-    except (KeyError, ValueError, TypeError):
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
-def _recorded_lambdas(metadata: Mapping[str, str], where: object) -> Optional[Tuple[float, ...]]:
-    """The lambda table of a variable-rate checkpoint (``lambdas``, JSON), or None."""
-    text = metadata.get("lambdas")
-    if not text:
-        return None
-    try:
-        values = tuple(float(v) for v in json.loads(text))
-    except (TypeError, ValueError):
-        raise WeightsError(f"{where}: its lambdas {text!r} are not a list of numbers") from None
-    return values
-
-
 # ------------------------------------------------------------------ sources
 def _shipped(spec: ModelSpec, progress: bool) -> LoadedModel:
     from neuralcodec.zoo import defaults
@@ -334,92 +298,11 @@ def read_any_weights(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]
         raise WeightsError(str(error)) from None
 
 
-def _takes(function: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def build_model(
-    architecture: str,
-    state: Mapping[str, Tensor],
-    metadata: Mapping[str, str],
-    where: object = "the weights",
-    **options: Any,
-) -> CompressionModel:
-    """A model of ``architecture`` with the weights ``state`` (tables as stored; none
-    built): by the class's ``from_state_dict`` (sizes read off the weights) where it has
-    one, else (and for weight shards) by its constructor arguments (the ``constructor`` metadata, JSON; or the
-    sizes recorded as strings, or ``N`` and ``M``). A recorded ``lambdas`` table rebuilds
-    a variable-rate model with its own lambdas. ``options`` go to ``from_state_dict``
-    (CompressAI's tools force ``vr_entbttlnck=True`` as CompressAI's do).
-
-    Raises:
-        ModelSourceError: an unknown architecture.
-        WeightsError: the weights do not fit it.
-    """
-    from neuralcodec.zoo.image import ARCHITECTURES
-    from neuralcodec.zoo.shards import build_from_arguments, legacy_arguments
-
-    if architecture not in ARCHITECTURES:
-        raise ModelSourceError(f"{where}: unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
-    cls = ARCHITECTURES[architecture]
-    lambdas = _recorded_lambdas(metadata, where)
-    own_reader = cls.from_state_dict.__func__ is not CompressionModel.from_state_dict.__func__  # type: ignore[attr-defined]
-    # Shards leave out what the weights determine (tables, masks): their constructor rebuilds them.
-    own_reader = own_reader and metadata.get("format") != "neuralcodec-weights-shard"
-    try:
-        if own_reader:
-            extra = {"lambdas": list(lambdas)} if lambdas is not None and _takes(cls.from_state_dict, "lambdas") else {}
-            model = cls.from_state_dict(state, **extra, **options)
-            if lambdas is not None and not extra:
-                if isinstance(getattr(model, "lmbda", None), list) and len(model.lmbda) == len(lambdas):
-                    model.lmbda = list(lambdas)  # type: ignore[assignment]
-                else:
-                    raise ValueError(f"{cls.__name__} cannot take the lambda table {list(lambdas)}")
-        else:
-            if "constructor" in metadata:
-                arguments = json.loads(metadata["constructor"])
-            else:
-                arguments = legacy_arguments(metadata, cls)
-            if lambdas is not None and _takes(cls, "lambdas"):
-                arguments["lambdas"] = list(lambdas)
-            model = build_from_arguments(cls, arguments, state, where)
-    except WeightsError:
-        raise
-    except (KeyError, ValueError, TypeError, RuntimeError, AttributeError, IndexError) as error:
-        raise WeightsError(f"{where} does not hold a {architecture} model: {error}") from None
-    return model
-
-
-def _fit_quantiles(model: CompressionModel) -> None:
-    for module in model.modules():
-        if isinstance(module, EntropyBottleneck):
-            module.fit_quantiles()
-
-
 def _from_file(path: Path, architecture: Optional[str]) -> LoadedModel:
     """The model in the weights file ``path`` (any kind), tables ready, with the
     architecture, lambda and metadata it records."""
     state, metadata = read_any_weights(path)
-    stored = metadata.get("architecture")
-    if architecture is not None and stored is not None and stored != architecture:
-        raise ArchitectureMismatchError(f"{path} holds a {stored} model, not {architecture}")
-    name = stored or architecture
-    if name is None:
-        raise ModelSourceError(
-            f"{path} does not name its architecture (a torch state_dict or CompressAI checkpoint): "
-            "give it (--model NAME, architecture=)"
-        )
-    model = build_model(name, state, metadata, path)
-    with torch.no_grad():
-        if metadata.get("format") == TRAIN_CHECKPOINT_FORMAT:
-            # Mid-run weights: the quantiles and tables of the training model may be stale.
-            _fit_quantiles(model)
-            model.update(force=True)
-        else:
-            model.update(force=False)  # shards store no tables; stored ones are kept
+    model, name = model_from_weights(state, metadata, architecture, path)
     return LoadedModel(
         model.eval(), name, "checkpoint", None, metadata.get("metric", ""), recorded_lambda(metadata), path,
         dict(metadata),

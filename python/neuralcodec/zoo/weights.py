@@ -35,7 +35,10 @@ from neuralcodec.errors import NeuralCodecError
 from neuralcodec.state_dicts import convert_compressai_keys  # re-exported; models import it from there
 
 __all__ = [
+    "ArchitectureMismatchError",
+    "ModelSourceError",
     "WeightsError",
+    "WeightsNotFoundError",
     "cache_dir",
     "convert_compressai_keys",
     "download_weights",
@@ -52,6 +55,20 @@ _CHUNK = 1 << 20
 
 class WeightsError(NeuralCodecError, RuntimeError):
     """Weights could not be obtained or read; the message says why and what to do."""
+
+
+class ModelSourceError(NeuralCodecError, ValueError):
+    """A model request that cannot be met as asked: an unknown architecture, a quality it
+    does not have, a checkpoint without the architecture it needs, sources that
+    contradict each other. The message says what to give instead."""
+
+
+class ArchitectureMismatchError(ModelSourceError):
+    """A weights file names another architecture than the one asked for."""
+
+
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """No weights at the path given (no such file, or a folder without weight shards)."""
 
 
 def cache_dir() -> Path:
