@@ -84,8 +84,7 @@ class TrainResult:
 
     Attributes:
         model: the trained model (unwrapped from DDP), tables built, in train mode.
-        weights_path: ``out_dir/weights.safetensors`` (written by rank 0), or the
-            ``shards_dir`` of an architecture without a zoo entry.
+        weights_path: ``out_dir/weights.safetensors`` (written by rank 0).
         step: the step count reached.
         last_train: mean loss terms over the last logging window (``loss``, ``bpp``, ...).
         validation: the last validation: the measures (``bpp``, ``psnr``, ``mse``,
@@ -611,18 +610,16 @@ def train(
             dist.barrier()
         return TrainResult(model=model, weights_path=out_dir / "weights.safetensors", step=step, last_train=last_train)
 
-    from neuralcodec.zoo.image import ARCHITECTURES
 
     prepare_for_coding(model, fit_quantiles=not use_aux)
-    weights_path = out_dir / "weights.safetensors" if config.architecture in ARCHITECTURES else Path(str(config.shards_dir))
+    weights_path = out_dir / "weights.safetensors"  # every architecture is registered
     if rank == 0:
         metadata = {"lambda": "variable" if config.variable_rate else repr(config.lmbda), "metric": config.metric,
                     **({"lambdas": json.dumps(config.lambdas)} if config.lambdas is not None else {}),
                     "steps": str(step), "seed": str(config.seed)}  # fmt: skip
-        if config.architecture in ARCHITECTURES:
-            from neuralcodec.zoo.defaults import save_weights
+        from neuralcodec.zoo.defaults import save_weights
 
-            save_weights(model, weights_path, architecture=config.architecture, metadata=metadata)
+        save_weights(model, weights_path, architecture=config.architecture, metadata=metadata)
         history_dir = out_dir
         if config.shards_dir:
             history_dir = Path(config.shards_dir)
