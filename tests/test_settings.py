@@ -13,8 +13,8 @@ from neuralcodec import settings
 
 
 def test_quality_ranges_are_checked_in_one_place_and_the_help_is_generated_from_them():
-    assert settings.check_quality(3) == 3
-    assert settings.check_quality(8, "mbt2018") == 8
+    assert settings.check_rate_point(3) == 3
+    assert settings.check_rate_point(8, "mbt2018") == 8
     for quality, architecture, message in [
         (5, None, "the shipped weights have qualities 1..4, got 5"),
         (7, "cheng2020-anchor", "cheng2020-anchor has qualities 1..6, got 7"),
@@ -23,13 +23,13 @@ def test_quality_ranges_are_checked_in_one_place_and_the_help_is_generated_from_
         (2.5, None, r"qualities 1..4 \(discrete rate points: a fractional quality needs a variable-rate model"),
     ]:
         with pytest.raises(ValueError, match=message):
-            settings.check_quality(quality, architecture)
-    assert settings.check_quality(3.0) == 3 and type(settings.check_quality(3.0)) is int
+            settings.check_rate_point(quality, architecture)
+    assert settings.check_rate_point(3.0) == 3 and type(settings.check_rate_point(3.0)) is int
     assert settings.quality_help() == (
         "rate point: 1..4 for the shipped weights (default 3), "
         "1..8 (1..6 for cheng2020-anchor, cheng2020-attn, cheng2020-anchor-checkerboard) for CompressAI's; "
         "any number within the range of a variable-rate model (bmshj2018-hyperprior-vbr, mbt2018-mean-vbr, "
-        "mbt2018-vbr), e.g. 2.5"
+        "mbt2018-vbr, elic-lite-vbr), e.g. 2.5"
     )
 
 

@@ -5,7 +5,7 @@ command line lives here, so the checks and the ``--help`` texts are generated fr
 same data:
 
 * the rate points (``quality``) of neuralcodec's shipped weights and of CompressAI's
-  published ones (:func:`check_quality`, :func:`quality_help`), which architectures take
+  published ones (:func:`check_rate_point`, :func:`quality_help`), which architectures take
   a continuous quality instead (:data:`VARIABLE_RATE_ARCHITECTURES`), and how a
   ``--quality`` argument reads (:func:`parse_quality`);
 * the file suffixes read as images (:data:`IMAGE_SUFFIXES`);
@@ -40,7 +40,7 @@ __all__ = [
     "METRICS",
     "VARIABLE_RATE_ARCHITECTURES",
     "available_cpus",
-    "check_quality",
+    "check_rate_point",
     "parse_quality",
     "engine_threads",
     "quality_help",
@@ -96,13 +96,13 @@ def _span(qualities: Sequence[int]) -> str:
     return ", ".join(map(str, values))
 
 
-def check_quality(quality: object, architecture: Optional[str] = None) -> int:
+def check_rate_point(quality: object, architecture: Optional[str] = None) -> int:
     """``quality`` when it is a rate point of ``architecture`` (CompressAI's weights) or,
     with no architecture, of neuralcodec's shipped weights. A float with an integer value
     (``3.0``, as ``--quality 3.0`` parses) counts as that integer.
 
-    Discrete rate points only: a variable-rate model owns its continuous range
-    (:meth:`neuralcodec.models.vbr.VariableRateModel.check_quality`).
+    Discrete rate points only (hence the name): a variable-rate model owns its continuous
+    range (:meth:`neuralcodec.models.vbr.VariableRateModel.check_quality`).
 
     Raises:
         ValueError: not an integer, or not one of the rate points (the message lists them).
@@ -142,7 +142,8 @@ def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
     (``shipped_default`` says what an absent ``--quality`` means for the shipped weights)."""
     spans: Dict[str, list] = {}
     for name, qualities in COMPRESSAI_QUALITIES.items():
-        spans.setdefault(_span(qualities), []).append(name)
+        if name not in VARIABLE_RATE_ARCHITECTURES:  # those take any number in their range: listed below
+            spans.setdefault(_span(qualities), []).append(name)
     (common, _), *others = sorted(spans.items(), key=lambda item: -len(item[1]))
     exceptions = "".join(f" ({span} for {', '.join(names)})" for span, names in others)
     return (

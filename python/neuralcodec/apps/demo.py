@@ -130,7 +130,7 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     quality = settings.DEFAULT_QUALITY if args.quality is None else args.quality
     try:
-        quality = settings.check_quality(quality)
+        quality = settings.check_rate_point(quality)
     except ValueError as error:
         print(f"error: --quality: {error}", file=sys.stderr)
         return 2

@@ -16,17 +16,22 @@ the architectures. Only argparse and the standard library are imported here.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from neuralcodec import settings
+from neuralcodec.errors import NeuralCodecError
 
 __all__ = [
+    "ModelSourceUsageError",
     "add_alias",
     "add_device",
     "add_force",
     "add_model",
+    "add_model_source",
     "add_quality",
     "add_quiet",
+    "model_source",
     "quality_number",
 ]
 
@@ -113,3 +118,87 @@ def add_quiet(parser: Any, *, short: bool = False, extra_aliases: Sequence[str] 
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no notes")
     flags = ["--no-progress", *extra_aliases] + (["-q"] if short else [])
     add_alias(parser, *flags, dest="quiet", action="store_true")
+
+
+class ModelSourceUsageError(NeuralCodecError, ValueError):
+    """Model-source options that contradict each other (the commands exit with 2)."""
+
+
+def add_model_source(
+    parser: Any,
+    *,
+    model_help: Optional[str] = None,
+    quality_nargs: Optional[str] = None,
+    quality_help: Optional[str] = None,
+    checkpoints: str = "one",
+    checkpoint_help: Optional[str] = None,
+    random: bool = False,
+    rate: Any = None,
+    metric_default: Optional[str] = None,
+) -> None:
+    """The options that name a model, spelled alike on every command (``compress``,
+    ``eval``, ``export``): ``--model NAME``, ``-q/--quality``, ``--metric``,
+    ``--checkpoint FILE`` (any weights file our trainer or CompressAI writes, a folder of
+    weight shards; ``checkpoints="many"`` takes several, ``-p`` too), ``--pretrained``
+    (CompressAI's published weights of ``--model``) and, with ``random``, ``--random``
+    (random weights with the zoo's sizes). :func:`model_source` reads them back and
+    refuses contradictions. ``rate``: the group ``--quality`` goes in (a mutually
+    exclusive group of rate options), default ``parser``; ``metric_default``: the
+    ``--metric`` of a command that states it (``eval``'s results record ``mse``)."""
+    add_model(parser, help=model_help)
+    add_quality(rate if rate is not None else parser, nargs=quality_nargs, help=quality_help)
+    parser.add_argument(
+        "--metric", choices=settings.METRICS, default=metric_default,
+        help="the distortion the weights were trained for (CompressAI's: default mse)",
+    )
+    add_alias(parser, "-m", dest="metric", choices=settings.METRICS)
+    many = checkpoints == "many"
+    parser.add_argument(
+        "--checkpoint", type=Path, nargs="+" if many else None, metavar="FILE",
+        help=checkpoint_help or "your own weights: a .safetensors file or weight-shard folder from `neuralcodec train` "
+        "(names its architecture), a `neuralcodec train` checkpoint.pt/best.pt, or a torch/CompressAI checkpoint "
+        "(with --model)",
+    )
+    if many:
+        add_alias(parser, "-p", dest="checkpoint", type=Path, nargs="+", metavar="FILE")
+    parser.add_argument(
+        "--pretrained", action="store_true", help="CompressAI's published weights of --model (downloaded once, verified)"
+    )
+    if random:
+        parser.add_argument("--random", action="store_true", help="with --model: random weights (tables built), to try it")
+
+
+def model_source(args: argparse.Namespace, *, model_alone: Optional[str] = "pretrained") -> str:
+    """The weights source the parsed options of :func:`add_model_source` ask for:
+    ``"checkpoint"``, ``"pretrained"``, ``"random"`` or ``"shipped"`` (the names of
+    :data:`neuralcodec.zoo.loader.SOURCES`). ``model_alone``: what ``--model NAME`` with
+    neither ``--pretrained`` nor ``--random`` means (None: refused, the command wants
+    one said).
+
+    Raises:
+        ModelSourceUsageError: contradicting options (the message says which).
+    """
+    checkpoint = getattr(args, "checkpoint", None)
+    pretrained = bool(getattr(args, "pretrained", False))
+    random = bool(getattr(args, "random", False))
+    model = getattr(args, "model", None)
+    if checkpoint and (pretrained or random):
+        given = "--pretrained" if pretrained else "--random"
+        raise ModelSourceUsageError(f"--checkpoint files are the weights: do not combine them with {given}")
+    if pretrained and random:
+        raise ModelSourceUsageError("--pretrained and --random are two different weights: give one")
+    if checkpoint:
+        return "checkpoint"
+    if pretrained or random:
+        if model is None:
+            raise ModelSourceUsageError(f"{'--pretrained' if pretrained else '--random'} needs --model ARCH")
+        return "pretrained" if pretrained else "random"
+    if model is not None:
+        if model_alone is None:
+            raise ModelSourceUsageError(
+                "give --pretrained for CompressAI's published weights or --checkpoint FILE... for your own"
+            )
+        return model_alone
+    if getattr(args, "metric", None) not in (None, "mse"):
+        raise ModelSourceUsageError("the shipped weights are trained for mse; name --model for CompressAI's ms-ssim weights")
+    return "shipped"

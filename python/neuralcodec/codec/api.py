@@ -76,13 +76,7 @@ from neuralcodec.files import write_atomic
 from neuralcodec.models.base import AnalysisMemo, CodingOptions, CompressionModel, unit_to_pixels
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.vbr import VariableRateModel
-from neuralcodec.settings import (
-    COMPRESSAI_LAMBDAS,
-    DEFAULT_LAMBDAS,
-    DEFAULT_QUALITY,
-    DEFAULT_TILE_SIZE,
-    VARIABLE_RATE_ARCHITECTURES,
-)
+from neuralcodec.settings import DEFAULT_QUALITY, DEFAULT_TILE_SIZE, VARIABLE_RATE_ARCHITECTURES
 
 __all__ = [
     "METADATA_CHOICES",
@@ -245,6 +239,59 @@ class Codec:
 
     # ------------------------------------------------------------ constructors
     @classmethod
+    def from_loaded(cls, loaded: Any) -> "Codec":
+        """The codec of a model the loader gave (:class:`neuralcodec.zoo.loader.LoadedModel`):
+        its architecture, quality, metric, lambda, and the origin its source implies
+        (shipped: neuralcodec's; pretrained: CompressAI's; a checkpoint or random weights:
+        the user's, which decoders need passed in)."""
+        origin = {"shipped": Origin.NEURALCODEC, "pretrained": Origin.COMPRESSAI}.get(loaded.source, Origin.CHECKPOINT)
+        return cls(
+            loaded.model, architecture=loaded.architecture, quality=loaded.quality, metric=loaded.metric,
+            origin=origin, lmbda=loaded.lmbda,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        architecture: Optional[str] = None,
+        quality: Optional[float] = None,
+        metric: Optional[str] = None,
+        *,
+        source: Optional[str] = None,
+        checkpoint: Optional[PathLike] = None,
+        device: Device = "cpu",
+        progress: bool = True,
+    ) -> "Codec":
+        """The model the one loader resolves (:mod:`neuralcodec.zoo.loader`: ``source``
+        ``"shipped"``, ``"pretrained"``, ``"checkpoint"`` or ``"random"``; None: the
+        checkpoint when given, else CompressAI's ``architecture`` when named, else the
+        shipped weights), as a codec.
+
+        Raises:
+            ValueError: a request that cannot be met (unknown architecture, quality,
+                metric; a torch checkpoint without its architecture; contradicting sources).
+            ModelMismatchError: the checkpoint holds another architecture than named.
+            ModelNotFoundError: the weights are missing, cannot be downloaded or read, or
+                do not fit the architecture.
+        """
+        from neuralcodec.zoo import WeightsError
+        from neuralcodec.zoo.loader import ArchitectureMismatchError, ModelSpec
+
+        spec = ModelSpec(architecture, quality, metric or None, source, checkpoint)
+        try:
+            loaded = spec.load(device or "cpu", progress)
+        except ArchitectureMismatchError as error:
+            raise ModelMismatchError(str(error)) from None
+        except WeightsError as error:
+            what = {
+                "shipped": f"neuralcodec's shipped weights at quality {quality!r}: ",
+                "pretrained": f"CompressAI's {architecture}" + (f" quality {quality}" if quality is not None else "")
+                + f" ({metric or 'mse'}): ",
+            }.get(spec.resolved_source(), "")
+            raise ModelNotFoundError(f"{what}{error}") from None
+        return cls.from_loaded(loaded)
+
+    @classmethod
     def default(cls, quality: Optional[float] = None, device: Device = "cpu") -> "Codec":
         """neuralcodec's shipped model at ``quality`` (default
         :data:`neuralcodec.zoo.defaults.DEFAULT_QUALITY`).
@@ -252,19 +299,12 @@ class Codec:
         Raises:
             ModelNotFoundError: the weights are not installed, or no such quality ships.
         """
-        from neuralcodec.settings import check_quality
-        from neuralcodec.zoo import defaults
-
-        quality = defaults.DEFAULT_QUALITY if quality is None else quality
         try:
-            quality = check_quality(quality)
-            model = defaults.default_model(quality, device or "cpu")
-        except (FileNotFoundError, ValueError) as error:
+            return cls.load(quality=quality, source="shipped", device=device)
+        except ModelNotFoundError:
+            raise
+        except ValueError as error:
             raise ModelNotFoundError(f"neuralcodec's shipped weights at quality {quality!r}: {error}") from None
-        return cls(
-            model, architecture=defaults.DEFAULT_ARCHITECTURE, quality=quality, metric="mse", origin=Origin.NEURALCODEC,
-            lmbda=DEFAULT_LAMBDAS[quality],
-        )
 
     @classmethod
     def zoo(
@@ -283,23 +323,7 @@ class Codec:
             ValueError: unknown architecture, quality or metric.
             ModelNotFoundError: the weights cannot be downloaded or read.
         """
-        from neuralcodec.settings import check_quality
-        from neuralcodec.zoo import WeightsError, load_model
-
-        variable = architecture in VARIABLE_RATE_ARCHITECTURES
-        if not variable:
-            quality = check_quality(DEFAULT_QUALITY if quality is None else quality, architecture)
-        try:
-            level = 0 if variable else int(quality or 0)  # one model for every level
-            model = load_model(architecture, level, metric, pretrained=True, progress=progress)
-        except WeightsError as error:
-            at = "" if variable else f" quality {quality}"
-            raise ModelNotFoundError(f"CompressAI's {architecture}{at} ({metric}): {error}") from None
-        lmbda = None if variable else COMPRESSAI_LAMBDAS[metric][int(quality or 0) - 1]
-        return cls(
-            model, architecture=architecture, quality=quality, metric=metric, origin=Origin.COMPRESSAI, device=device,
-            lmbda=lmbda,
-        )
+        return cls.load(architecture, quality, metric, source="pretrained", device=device, progress=progress)
 
     @classmethod
     def from_checkpoint(
@@ -310,40 +334,18 @@ class Codec:
         metric: str = "",
         device: Device = "cpu",
     ) -> "Codec":
-        """The model in a weights file: a neuralcodec ``.safetensors`` file (which names
-        its architecture), or a torch state_dict / CompressAI training checkpoint (which
-        needs ``architecture``).
+        """The model in a weights file (any kind :mod:`neuralcodec.zoo.loader` reads: a
+        neuralcodec ``.safetensors`` file, weight shards, a ``neuralcodec train``
+        checkpoint, which name their architecture; or a torch state_dict / CompressAI
+        training checkpoint, which needs ``architecture``).
 
         Raises:
             ModelNotFoundError: the file is missing or unreadable, or does not hold a
                 model of that architecture.
+            ModelMismatchError: the file names another architecture than ``architecture``.
             ValueError: ``architecture`` is missing or unknown for a torch checkpoint.
         """
-        from neuralcodec.zoo import ARCHITECTURES, WeightsError
-        from neuralcodec.zoo.defaults import load_model_file
-
-        path = Path(path)
-        if not path.is_file():
-            raise ModelNotFoundError(f"checkpoint {path} does not exist")
-        lmbda: Optional[float] = None
-        if path.suffix == ".safetensors":
-            metadata = _safetensors_metadata(path)
-            lmbda = _recorded_lambda(metadata)
-            stored = metadata.get("architecture")
-            if architecture is not None and stored is not None and stored != architecture:
-                raise ModelMismatchError(f"{path} holds a {stored} model, not {architecture}")
-            architecture, metric = stored or architecture, metric or metadata.get("metric", "")
-        elif architecture is None:
-            raise ValueError(f"{path} is a torch checkpoint, which does not name its architecture: pass architecture=")
-        elif architecture not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
-        try:
-            model = load_model_file(path, architecture, device or "cpu")
-        except WeightsError as error:
-            raise ModelNotFoundError(str(error)) from None
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise ModelNotFoundError(f"{path} does not hold a {architecture} model: {error}") from None
-        return cls(model, architecture=architecture, quality=quality, metric=metric, origin=Origin.CHECKPOINT, lmbda=lmbda)
+        return cls.load(architecture, quality, metric or None, source="checkpoint", checkpoint=path, device=device)
 
     @classmethod
     def for_header(cls, header: Header, device: Device = "cpu", progress: bool = True) -> "Codec":
@@ -790,28 +792,6 @@ class Codec:
         return image
 
 
-def _recorded_lambda(metadata: Dict[str, str]) -> Optional[float]:
-    """The ``lambda`` a weights file records (the trainer writes it), or None."""
-    try:
-        value = float(metadata["lambda"])
-    except (KeyError, ValueError):
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
-def _safetensors_metadata(path: Path) -> Dict[str, str]:
-    """The metadata of a safetensors file (its header only; the tensors are not read)."""
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except ImportError:
-        raise ModelNotFoundError("reading .safetensors weights needs the safetensors package (pip install safetensors)") from None
-    except Exception as error:  # safetensors raises its own error types
-        raise ModelNotFoundError(f"{path} is not a readable safetensors weights file: {error}") from None
-
-
 def _pixels_to_tensor(pixels: np.ndarray) -> Tensor:
     """uint8 ``[H, W, 3]`` -> uint8 ``[1, 3, H, W]``, a channels-last view of the same
     memory (copied only when not writable or not C-contiguous)."""
@@ -862,15 +842,10 @@ def _encoder(
         )
     if isinstance(model, CompressionModel):
         return Codec(model, architecture=architecture, quality=quality, metric=metric or "", device=device)
-    if isinstance(model, (str, Path)):
-        return Codec.from_checkpoint(model, architecture, quality, metric or "", device or "cpu")
-    if model is not None:
+    if model is not None and not isinstance(model, (str, Path)):
         raise TypeError(f"model must be a CompressionModel, a Codec or a checkpoint path, got {type(model).__name__}")
-    if architecture is not None:
-        return Codec.zoo(architecture, quality, metric or "mse", device or "cpu")
-    if metric not in (None, "mse"):
-        raise ValueError("neuralcodec's shipped weights are trained for mse; name an architecture for CompressAI's ms-ssim weights")
-    return Codec.default(quality, device or "cpu")
+    # A path: that checkpoint; else CompressAI's named architecture, else the shipped weights.
+    return Codec.load(architecture, quality, metric, checkpoint=model, device=device or "cpu")
 
 
 def encode_image(

@@ -167,12 +167,13 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     _add_common(compress, "NAME.nci")
     options.add_quiet(compress)
     model = compress.add_argument_group("model")
-    options.add_model(
-        model,
-        help=f"use CompressAI's published weights of this architecture: {', '.join(settings.COMPRESSAI_QUALITIES)}",
-    )
     rate = model.add_mutually_exclusive_group()
-    options.add_quality(rate)
+    options.add_model_source(
+        model,
+        model_help=f"the architecture (CompressAI's published weights unless --checkpoint): "
+        f"{', '.join(settings.COMPRESSAI_QUALITIES)}",
+        rate=rate,
+    )
     rate.add_argument(
         "--bpp", type=_positive_float, metavar="BPP",
         help="variable-rate models: the largest file not over BPP bits per pixel (of the whole file)",
@@ -182,8 +183,6 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         help="variable-rate models: the largest file not over SIZE bytes, e.g. 30000, 30KB (1000 bytes a KB), "
         "29.3KiB (1024), 1.5MB, 2MiB",
     )
-    model.add_argument("--metric", choices=settings.METRICS, help="the distortion CompressAI's weights were trained for (default mse)")
-    model.add_argument("--checkpoint", type=Path, metavar="FILE", help="your own weights file")
     model.add_argument("--coding-path", metavar="PATH", help="entropy-parameter path (default: the model's; 'compat' or 'engine' where offered)")
     options.add_effort(compress)
     compress.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")
@@ -209,7 +208,8 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     decompress.add_argument("inputs", nargs="+", type=Path, metavar="FILE", help=".nci files or folders")
     _add_common(decompress, "NAME.png")
     options.add_quiet(decompress, short=True)
-    decompress.add_argument("--checkpoint", type=Path, metavar="FILE", help="the weights file the inputs were made with")
+    decompress.add_argument("--checkpoint", type=Path, metavar="FILE",
+                            help="the weights file (or weight-shard folder) the inputs were made with")
     decompress.add_argument(
         "--format", choices=_OUTPUT_FORMATS, default="png", help="image format of outputs named by this command (default: png)"
     )
@@ -430,15 +430,16 @@ def _progress_bar(reporter: "_Reporter", label: str, unit: str) -> Iterator[Call
 
 
 def _compress_model(args: argparse.Namespace) -> Any:
+    """The codec the model options name (:func:`neuralcodec.cli.options.model_source`,
+    loaded by :meth:`neuralcodec.codec.api.Codec.load`, the one loader)."""
     from neuralcodec.codec.api import Codec
 
-    if args.checkpoint is not None:
-        return Codec.from_checkpoint(args.checkpoint, args.model, args.quality, args.metric or "", device=args.device)
-    if args.model is not None:
-        return Codec.zoo(args.model, args.quality, args.metric or "mse", device=args.device)
-    if args.metric not in (None, "mse"):
-        raise _UsageError("the shipped weights are trained for mse; name --model for CompressAI's ms-ssim weights")
-    return Codec.default(args.quality, device=args.device)
+    try:
+        source = options.model_source(args)
+    except options.ModelSourceUsageError as error:
+        raise _UsageError(str(error)) from None
+    return Codec.load(args.model, args.quality, args.metric, source=source, checkpoint=args.checkpoint,
+                      device=args.device, progress=not args.quiet)
 
 
 def _compress_command(args: argparse.Namespace) -> int:
@@ -451,6 +452,8 @@ def _compress_command(args: argparse.Namespace) -> int:
 
         try:
             codec = _compress_model(args)
+        except _UsageError:
+            raise
         except (CodecError, ValueError, WeightsError, OSError) as error:
             raise _UsageError(f"cannot load the model: {error}") from None
         try:
@@ -536,7 +539,7 @@ def _decompress_command(args: argparse.Namespace) -> int:
     try:
         jobs = _plan(args.inputs, args.output, (_CONTAINER_SUFFIX,), f".{args.format}")
         _check_device(args.device)
-        if args.checkpoint is not None and not args.checkpoint.is_file():
+        if args.checkpoint is not None and not args.checkpoint.exists():
             raise _UsageError(f"--checkpoint {args.checkpoint}: no such file")
     except _UsageError as error:
         print(f"neuralcodec decompress: error: {error}", file=sys.stderr)

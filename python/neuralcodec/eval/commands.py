@@ -41,99 +41,143 @@ def _error(message: object, code: int = 2) -> int:
 
 # ------------------------------------------------------------------------------ eval
 def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, Any]]:
-    """The rate points, results name, description and settings the ``eval`` arguments ask for."""
+    """The rate points, results name, description and settings the ``eval`` arguments ask
+    for. Every model is loaded by the one loader (:mod:`neuralcodec.zoo.loader`), which
+    also gives each rate point's lambda."""
     from neuralcodec.eval.learned import RatePoint
-    from neuralcodec.zoo import WeightsError, defaults
-    from neuralcodec.zoo.image import ARCHITECTURES, load_model
+    from neuralcodec.zoo import defaults
+    from neuralcodec.zoo.image import ARCHITECTURES
+    from neuralcodec.zoo.loader import ModelSpec
 
-    if args.model is not None and args.model not in ARCHITECTURES:
+    try:
+        source = options.model_source(args, model_alone=None)
+    except options.ModelSourceUsageError as error:
+        raise UsageError(str(error)) from None
+    if args.model is not None and args.model not in ARCHITECTURES:  # the name, before anything else
         raise UsageError(f"unknown architecture {args.model!r}; known: {', '.join(ARCHITECTURES)}")
-    if args.checkpoint:
-        if args.pretrained:
-            raise UsageError("--checkpoint files are the weights: do not combine them with --pretrained")
+    if source == "checkpoint":
         if args.quality and len(args.checkpoint) > 1:
             raise UsageError(
                 "--checkpoint files are the rate points; --quality goes with one variable-rate checkpoint"
             )
-        if args.model is None and any(path.suffix != ".safetensors" for path in args.checkpoint):
-            raise UsageError(
-                "checkpoints other than neuralcodec .safetensors files need their architecture: give --model"
-            )
+        for path in args.checkpoint:
+            if not path.exists():
+                raise UsageError(f"checkpoint {path} does not exist")
         if args.quality:  # one variable-rate model at several qualities
             path = args.checkpoint[0]
-            load = _variable_rate(_checkpoint_loader(path, args.model), args.quality, f"--checkpoint {path}")
+            spec = ModelSpec(args.model, metric=args.metric, checkpoint=path)
+            load = _variable_rate(_loader(spec, args, f"cannot load checkpoint {path}"), args.quality,
+                                  f"--checkpoint {path}")
             points = [RatePoint(q, load, rate=float(q)) for q in args.quality]
             name = args.name or path.stem
             description = f"neuralcodec eval of {path.name} at {len(points)} qualities"
             return points, name, description, {"architecture": args.model, "checkpoints": [str(path)],
                                                "variable_rate": True}
-        points = [RatePoint(path.name, _checkpoint_loader(path, args.model)) for path in args.checkpoint]
+        points = [
+            _fixed_point(path.name, ModelSpec(args.model, metric=args.metric, checkpoint=path), args,
+                         f"cannot load checkpoint {path}")
+            for path in args.checkpoint
+        ]
         name = args.name or (f"{args.model}-checkpoints" if args.model else "checkpoints")
         description = f"neuralcodec eval of {len(points)} checkpoint files"
         return points, name, description, {"architecture": args.model, "checkpoints": [str(p) for p in args.checkpoint]}
-    if args.model is not None:
-        if not args.pretrained:
-            raise UsageError(
-                "give --pretrained for CompressAI's published weights or --checkpoint FILE... for your own "
-                "(evaluating randomly initialised models is not useful)"
-            )
+    if source == "pretrained":
         qualities = args.quality or []
         if not qualities:
             raise UsageError(f"give --quality for {args.model} (one or more of {list(settings.qualities_of(args.model))})")
-        metric = args.metric
-        if args.model in settings.VARIABLE_RATE_ARCHITECTURES:  # one model, any quality in its range
-
-            def load_variable() -> Any:
-                try:
-                    return load_model(args.model, 0, metric, pretrained=True, progress=not args.quiet)
-                except WeightsError as error:
-                    raise UsageError(f"--pretrained: CompressAI's {args.model}: {error}") from None
-
-            load = _variable_rate(load_variable, qualities, args.model)
-            points = [RatePoint(q, load, rate=float(q)) for q in qualities]
-            name = args.name or f"{args.model}-{metric}"
-            description = f"neuralcodec eval of {args.model} ({metric}), CompressAI's published weights"
-            recorded = {"architecture": args.model, "metric": metric, "weights": "compressai", "variable_rate": True}
-            return points, name, description, recorded
-        _check_qualities(qualities, args.model)
-
-        def loader(quality: int) -> Any:
-            def load() -> Any:
-                try:
-                    return load_model(args.model, quality, metric, pretrained=True, progress=not args.quiet)
-                except WeightsError as error:
-                    raise UsageError(f"--pretrained: CompressAI's {args.model} quality {quality}: {error}") from None
-
-            return load
-
-        points = [RatePoint(q, loader(q), lmbda=settings.COMPRESSAI_LAMBDAS[metric][q - 1]) for q in qualities]
-        name = args.name or f"{args.model}-{metric}"
+        metric = args.metric or "mse"
+        what = f"--pretrained: CompressAI's {args.model}"
         description = f"neuralcodec eval of {args.model} ({metric}), CompressAI's published weights"
-        return points, name, description, {"architecture": args.model, "metric": metric, "weights": "compressai"}
-    if args.pretrained:
-        raise UsageError("--pretrained needs --model ARCH")
+        recorded: Dict[str, Any] = {"architecture": args.model, "metric": metric, "weights": "compressai"}
+        if args.model in settings.VARIABLE_RATE_ARCHITECTURES:  # one model, any quality in its range
+            load = _variable_rate(_loader(ModelSpec(args.model, None, metric, "pretrained"), args, what), qualities,
+                                  args.model)
+            points = [RatePoint(q, load, rate=float(q)) for q in qualities]
+            return points, args.name or f"{args.model}-{metric}", description, {**recorded, "variable_rate": True}
+        specs = [ModelSpec(args.model, q, metric, "pretrained") for q in qualities]
+        _check(specs)
+        points = [_fixed_point(spec.quality, spec, args, f"{what} quality {spec.quality}") for spec in specs]
+        return points, args.name or f"{args.model}-{metric}", description, recorded
     qualities = args.quality or list(settings.qualities_of())
-    _check_qualities(qualities, None)
-    missing = [q for q in qualities if not defaults.default_weights_path(q).is_file()]
+    specs = [ModelSpec(quality=q, source="shipped") for q in qualities]
+    _check(specs)
+    missing = [q for q in qualities if not defaults.default_weights_path(int(q)).is_file()]
     if missing:
         raise UsageError(
             f"the shipped weights of qualities {missing} are missing from this installation "
             f"({defaults.default_weights_path(missing[0]).parent}); train them with "
             "`python -m neuralcodec.train.recipe` or name a model"
         )
-
-    def shipped(quality: int) -> Any:
-        return lambda: defaults.default_model(quality)
-
-    points = [RatePoint(q, shipped(q), lmbda=defaults.DEFAULT_LAMBDAS[q]) for q in qualities]
+    points = [_fixed_point(int(spec.quality or 0), spec, args, "the shipped weights") for spec in specs]
     name = args.name or f"neuralcodec-{defaults.DEFAULT_ARCHITECTURE}"
     description = f"neuralcodec eval of the shipped {defaults.DEFAULT_ARCHITECTURE} models"
     recorded = {
         "architecture": defaults.DEFAULT_ARCHITECTURE,
         "weights": "neuralcodec defaults",
-        "lambdas": [defaults.DEFAULT_LAMBDAS[q] for q in qualities],
+        "lambdas": [point.lmbda for point in points],
     }
     return points, name, description, recorded
+
+
+def _check(specs: Sequence[Any]) -> None:
+    """Raises :class:`UsageError` unless every spec names what exists (qualities that are
+    rate points; see :meth:`neuralcodec.zoo.loader.ModelSpec.check`)."""
+    from neuralcodec.zoo.loader import ModelSourceError
+
+    try:
+        for spec in specs:
+            spec.check()
+    except ModelSourceError as error:
+        raise UsageError(str(error)) from None
+
+
+def _loader(spec: Any, args: argparse.Namespace, what: str) -> Any:
+    """A function loading ``spec`` (on the CPU: the evaluation moves it), with loading
+    errors as :class:`UsageError` prefixed by ``what``."""
+
+    def load() -> Any:
+        from neuralcodec.zoo import WeightsError
+        from neuralcodec.zoo.loader import ModelSourceError
+
+        try:
+            return spec.load("cpu", progress=not args.quiet).model
+        except (ModelSourceError, WeightsError, OSError, KeyError) as error:
+            raise UsageError(f"{what}: {error}") from error
+
+    return load
+
+
+def _fixed_point(label: Any, spec: Any, args: argparse.Namespace, what: str) -> Any:
+    """A rate point of a model with discrete rate points, with its lambda: the shipped or
+    CompressAI's table's, or (with ``--effort``, which needs it) what a checkpoint records."""
+    from neuralcodec.eval.learned import RatePoint
+
+    lmbda = _known_lambda(spec)
+    if lmbda is None and args.effort:  # only --effort needs it: a checkpoint's is read ahead
+        lmbda = _checkpoint_lambda(spec)
+    return RatePoint(label, _loader(spec, args, what), lmbda=lmbda)
+
+
+def _known_lambda(spec: Any) -> Optional[float]:
+    """The lambda of the shipped or CompressAI's weights at a rate point (no loading)."""
+    source = spec.resolved_source()
+    if source == "shipped":
+        return settings.DEFAULT_LAMBDAS[int(spec.quality)]
+    if source == "pretrained":
+        return settings.COMPRESSAI_LAMBDAS[spec.metric or "mse"][int(spec.quality) - 1]
+    return None
+
+
+def _checkpoint_lambda(spec: Any) -> Optional[float]:
+    """The lambda a checkpoint file records (its metadata or training config), read
+    without building the model; None when unreadable or not recorded."""
+    from neuralcodec.zoo import WeightsError
+    from neuralcodec.zoo.loader import read_any_weights, recorded_lambda
+
+    try:
+        return recorded_lambda(read_any_weights(spec.checkpoint)[1])
+    except (WeightsError, OSError, ValueError):
+        return None
 
 
 def _variable_rate(load: Any, qualities: Sequence[float], what: str) -> Any:
@@ -164,32 +208,6 @@ def _variable_rate(load: Any, qualities: Sequence[float], what: str) -> Any:
         return kept[0]
 
     return get
-
-
-def _check_qualities(qualities: Sequence[float], architecture: Optional[str]) -> None:
-    """Raises :class:`UsageError` unless every quality is a rate point of ``architecture``
-    (the shipped weights when None); see :func:`neuralcodec.settings.check_quality`."""
-    try:
-        for quality in qualities:
-            settings.check_quality(quality, architecture)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
-def _checkpoint_loader(path: Path, architecture: Optional[str]) -> Any:
-    """A loader for one checkpoint: a neuralcodec safetensors file, or a state_dict file with ``--model``."""
-
-    def load() -> Any:
-        from neuralcodec.zoo.defaults import load_model_file
-
-        try:
-            return load_model_file(path, architecture)
-        except (ValueError, RuntimeError, OSError, KeyError) as error:
-            raise UsageError(f"cannot load checkpoint {path}: {error}") from error
-
-    if not path.is_file():
-        raise UsageError(f"checkpoint {path} does not exist")
-    return load
 
 
 def _print_table(results: Dict[str, Any], stream: Any) -> None:
@@ -267,8 +285,9 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         return _error("--device cuda: CUDA is not available on this machine")
     if args.effort and any(point.lmbda is None for point in points):
-        return _error("--effort fits latents to the lambda the weights were trained for, which --checkpoint files do "
-                      "not give here: evaluate the shipped or --pretrained weights with it")
+        return _error("--effort fits latents to the lambda the weights were trained for, which these --checkpoint "
+                      "files do not record: evaluate the shipped or --pretrained weights with it, or weights written "
+                      "by `neuralcodec train`")
     if args.effort:
         from neuralcodec.models.refinement import EFFORT_STEPS
 
@@ -374,25 +393,15 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         ),
     )
     evaluate.add_argument("dataset", type=Path, metavar="DATASET", help="folder of images (not recursive), or one image file")
-    options.add_model(evaluate, help="zoo architecture of --pretrained weights or --checkpoint files, e.g. mbt2018-mean")
-    options.add_quality(evaluate, nargs="+", help=settings.quality_help("default: all of them"))
-    evaluate.add_argument(
-        "--metric",
-        choices=settings.METRICS,
-        default="mse",
-        help="the weights' training metric (with --pretrained)",
+    options.add_model_source(
+        evaluate,
+        model_help="zoo architecture of --pretrained weights or --checkpoint files, e.g. mbt2018-mean",
+        quality_nargs="+", quality_help=settings.quality_help("default: all of them"),
+        checkpoints="many", metric_default="mse",
+        checkpoint_help="weight files, one rate point each (.safetensors files or weight-shard folders from "
+        "neuralcodec, `neuralcodec train` checkpoints, or state_dict/CompressAI checkpoints with --model); or one "
+        "variable-rate checkpoint with --quality",
     )
-    options.add_alias(evaluate, "-m", dest="metric", choices=settings.METRICS)
-    evaluate.add_argument("--pretrained", action="store_true", help="use CompressAI's published weights for --model")
-    evaluate.add_argument(
-        "--checkpoint",
-        type=Path,
-        nargs="+",
-        metavar="FILE",
-        help="weight files, one rate point each (.safetensors from neuralcodec, or state_dict/CompressAI checkpoints "
-        "with --model); or one variable-rate checkpoint with --quality",
-    )
-    options.add_alias(evaluate, "-p", dest="checkpoint", type=Path, nargs="+", metavar="FILE")
     options.add_device(evaluate, help="where the models run (default: cpu; the entropy coder runs on the CPU)")
     options.add_effort(evaluate)
     evaluate.add_argument("--name", help="the curve's name in the results (default from the model)")

@@ -1,10 +1,12 @@
 """``neuralcodec export``: write a model's transforms to TorchScript and ONNX files.
 
-The model is named as ``neuralcodec compress`` names it: by default neuralcodec's shipped
-model at ``--quality``; ``--model`` (with ``--quality``, ``--metric``) for
-CompressAI's published weights; ``--checkpoint FILE`` for your own weights (a
-``.safetensors`` file from ``neuralcodec train``, or a torch checkpoint with
-``--model``); ``--model NAME --random`` for random weights.
+The model is named as ``neuralcodec compress`` names it (:func:`neuralcodec.cli.options.add_model_source`,
+loaded by :mod:`neuralcodec.zoo.loader`): by default neuralcodec's shipped model at
+``--quality``; ``--model`` (with ``--quality``, ``--metric``; ``--pretrained`` says it
+too) for CompressAI's published weights; ``--checkpoint FILE`` for your own weights (a
+``.safetensors`` file or shard folder from ``neuralcodec train``, a training
+``checkpoint.pt``, or a torch checkpoint with ``--model``); ``--model NAME --random``
+for random weights (their CDF tables built, so ``entropy.safetensors`` is written too).
 
 Exit codes: 0 exported (and checked, with ``--check``), 1 ``--check`` found a file that
 disagrees with PyTorch, 2 bad arguments or a model that could not be loaded.
@@ -17,7 +19,6 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
-from neuralcodec import settings
 from neuralcodec.cli import options
 
 _FORMATS = ("torchscript", "onnx")
@@ -25,26 +26,20 @@ _TRANSFORMS = ("g_a", "g_s", "h_a", "h_s")
 
 
 def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
-    """The model named by the arguments (as ``neuralcodec compress`` names it), in eval
-    mode, and what to record about it in the manifest."""
-    if args.random:
-        from neuralcodec.zoo import load_model
-
-        quality = 1 if args.quality is None else args.quality
-        model = load_model(args.model, quality, args.metric or "mse").eval()
-        return model, {"architecture": args.model, "quality": str(quality), "origin": "random initialisation"}
+    """The model named by the arguments (as ``neuralcodec compress`` names it, through
+    the one loader, :mod:`neuralcodec.zoo.loader`), in eval mode with its tables built,
+    and what to record about it in the manifest."""
     from neuralcodec.codec.api import Codec
 
-    if args.checkpoint is not None:
-        codec = Codec.from_checkpoint(args.checkpoint, args.model, args.quality or 0, args.metric or "")
-    elif args.model is not None:
-        codec = Codec.zoo(args.model, args.quality, args.metric or "mse")
-    else:
-        codec = Codec.default(args.quality)
+    source = options.model_source(args)
+    codec = Codec.load(args.model, args.quality, args.metric, source=source, checkpoint=args.checkpoint)
     identity = codec.identity
-    metadata = {"architecture": identity.architecture, "origin": identity.origin.label}
+    origin = "random initialisation" if source == "random" else identity.origin.label
+    metadata = {"architecture": identity.architecture, "origin": origin}
     if identity.quality:
         metadata["quality"] = str(identity.quality)
+    elif codec.quality is not None:
+        metadata["quality"] = f"{codec.quality:g}"
     if identity.metric:
         metadata["metric"] = identity.metric
     if args.checkpoint is not None:
@@ -57,9 +52,6 @@ def run_export(args: argparse.Namespace) -> int:
     from neuralcodec.codec.errors import CodecError
     from neuralcodec.export.exporter import export
 
-    if args.random and (args.model is None or args.checkpoint is not None):
-        print("error: --random needs --model (and no --checkpoint)", file=sys.stderr)
-        return 2
     try:
         model, metadata = _load(args)
         manifest = export(
@@ -74,7 +66,8 @@ def run_export(args: argparse.Namespace) -> int:
             overwrite=args.force,
             entropy=False if args.no_entropy else None,
         )
-    except (CodecError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except (CodecError, options.ModelSourceUsageError, FileExistsError, FileNotFoundError, ValueError,
+            RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     identity = manifest["model"]
@@ -122,12 +115,10 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to write (created if needed)")
     source = parser.add_argument_group("model (as `neuralcodec compress` names it)")
-    options.add_model(source, help="CompressAI's published weights of this zoo architecture (e.g. mbt2018-mean)")
-    options.add_quality(source)
-    source.add_argument("--metric", choices=settings.METRICS, help="the distortion CompressAI's weights were trained for (default mse)")
-    source.add_argument("--checkpoint", type=Path, metavar="FILE",
-                        help="your own weights: a .safetensors file from `neuralcodec train`, or a torch/CompressAI checkpoint with --model")
-    source.add_argument("--random", action="store_true", help="with --model: random weights, to try the export")
+    options.add_model_source(
+        source, model_help="the architecture: CompressAI's published weights of it (e.g. mbt2018-mean), or with "
+        "--random, --checkpoint", random=True,
+    )
     parser.add_argument("--format", dest="formats", action="append", choices=_FORMATS,
                         help="export only this format (repeatable; default both)")
     parser.add_argument("--transform", dest="transforms", action="append", choices=_TRANSFORMS,

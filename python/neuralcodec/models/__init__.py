@@ -30,6 +30,7 @@ See :mod:`neuralcodec.models.base` for the forward/compress/decompress contract.
 from neuralcodec.models.base import SCALES_LEVELS, SCALES_MAX, SCALES_MIN, CompressionModel, get_scale_table
 from neuralcodec.models.cheng2020 import Cheng2020Anchor, Cheng2020Attention
 from neuralcodec.models.elic import Cheng2020AnchorCheckerboard, Elic2022Chandelier, Elic2022Official
+from neuralcodec.models.elic_lite import ElicLiteVbr
 from neuralcodec.models.hyperprior import (
     FactorizedPrior,
     FactorizedPriorReLU,
@@ -54,6 +55,7 @@ __all__ = [
     "CompressionModel",
     "Elic2022Chandelier",
     "Elic2022Official",
+    "ElicLiteVbr",
     "FactorizedPrior",
     "FactorizedPriorReLU",
     "JointAutoregressiveHierarchicalPriors",

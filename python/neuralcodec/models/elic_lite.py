@@ -58,6 +58,7 @@ from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
 from neuralcodec.models.base import CodingOptions
 from neuralcodec.models.hyperprior import conv, deconv
 from neuralcodec.models.vbr import VariableRateModel
+from neuralcodec.registry.models import register_model
 
 __all__ = ["ELIC_LITE_LAMBDAS", "ElicLiteVbr", "checkerboard_anchor_mask"]
 
@@ -79,6 +80,7 @@ def _quantize_ste(values: Tensor, means: Tensor) -> Tensor:
     return centred + (torch.round(centred) - centred).detach() + means
 
 
+@register_model("elic-lite-vbr")
 class ElicLiteVbr(VariableRateModel):
     """See the module documentation. ``levels`` rate levels (qualities ``1 .. levels``).
 

@@ -128,8 +128,9 @@ _SMALL, _LARGE = (128, 192), (192, 320)
 
 #: Name -> zoo entry. The built-in ones: CompressAI's sizes per quality; for the three
 #: models CompressAI has as classes only, the anchor's sizes (checkerboard) and ELIC's
-#: (N=192, M=320 at every rate, He et al. 2022); the variable-rate models are one network
-#: (N=192, M=320) with 8 gain levels.
+#: (N=192, M=320 at every rate, He et al. 2022); CompressAI's variable-rate models are one
+#: network (N=192, M=320) with 8 gain levels, neuralcodec's ``elic-lite-vbr`` one network
+#: (N=128, M=192) with 6.
 ZOO_ENTRIES: Dict[str, ZooEntry] = {
     "bmshj2018-factorized": _by_quality(range(1, 9), _SMALL, _LARGE, 5),
     "bmshj2018-hyperprior": _by_quality(range(1, 9), _SMALL, _LARGE, 5),
@@ -144,6 +145,8 @@ ZOO_ENTRIES: Dict[str, ZooEntry] = {
     "bmshj2018-hyperprior-vbr": ZooEntry(dict.fromkeys(range(1, 9), _LARGE), variable_rate=True),
     "mbt2018-mean-vbr": ZooEntry(dict.fromkeys(range(1, 9), _LARGE), variable_rate=True),
     "mbt2018-vbr": ZooEntry(dict.fromkeys(range(1, 9), _LARGE), variable_rate=True),
+    # neuralcodec's candidate default (N=128, M=192, 6 learned gain levels; no published weights).
+    "elic-lite-vbr": ZooEntry(dict.fromkeys(range(1, 7), (128, 192)), variable_rate=True),
 }
 
 

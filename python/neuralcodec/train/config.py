@@ -6,14 +6,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Optional
 
-__all__ = ["UNLISTED_ARCHITECTURES", "TrainConfig"]
-
-#: Architectures the trainer builds that have no zoo entry (no published weights, no rate
-#: points) -> ``(module, class)``, imported on use: the variable-rate candidate default,
-#: trained to a wall-time budget on borrowed GPUs (``benches/gpu/train.sh``). Its weights
-#: are kept as shards (:mod:`neuralcodec.train.shards`). When the model registry gains an
-#: entry of the same name, the registry's wins and this one should go.
-UNLISTED_ARCHITECTURES = {"elic-lite-vbr": ("neuralcodec.models.elic_lite", "ElicLiteVbr")}
+__all__ = ["TrainConfig"]
 
 
 @dataclass
@@ -95,8 +88,7 @@ class TrainConfig:
         shards_dir: also write the final weights there as safetensors shards of at most
             15 MiB with float16 convolution kernels (what the device tool can return,
             :func:`neuralcodec.train.shards.save_shards`), with ``history.json`` and a
-            copy of ``log.csv``. Needed by an architecture without a zoo entry, whose
-            weights are only written as shards.
+            copy of ``log.csv``.
     """
 
     train_dir: str
@@ -141,25 +133,21 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
+        from neuralcodec.settings import VARIABLE_RATE_ARCHITECTURES
         from neuralcodec.zoo.image import ARCHITECTURES
 
-        unlisted = self.architecture not in ARCHITECTURES
-        if unlisted and self.architecture not in UNLISTED_ARCHITECTURES:
-            known = [*ARCHITECTURES, *UNLISTED_ARCHITECTURES]
-            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(known)}")
-        if unlisted:
-            if not self.variable_rate or self.lambdas is not None:
-                raise ValueError(f"{self.architecture} trains as a variable-rate model (variable_rate, no lambdas)")
-            if self.shards_dir is None:
-                raise ValueError(f"{self.architecture} has no zoo entry: its weights are written as shards, pass shards_dir")
-        elif self.variable_rate:
-            from neuralcodec.settings import VARIABLE_RATE_ARCHITECTURES
+        if self.architecture not in ARCHITECTURES:  # the registry owns the names
+            raise ValueError(f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        if self.variable_rate and self.architecture not in VARIABLE_RATE_ARCHITECTURES:
+            raise ValueError(
+                f"variable-rate training needs a variable-rate architecture ({', '.join(VARIABLE_RATE_ARCHITECTURES)}), "
+                f"got {self.architecture!r}"
+            )
+        if self.lambdas is not None:
+            import inspect
 
-            if self.architecture not in VARIABLE_RATE_ARCHITECTURES:
-                raise ValueError(
-                    f"variable-rate training needs a variable-rate architecture ({', '.join(VARIABLE_RATE_ARCHITECTURES)}), "
-                    f"got {self.architecture!r}"
-                )
+            if "lambdas" not in inspect.signature(ARCHITECTURES[self.architecture]).parameters:
+                raise ValueError(f"{self.architecture} has its own lambda per quality: it takes no lambdas")
         if self.lambdas is not None:
             if not self.variable_rate:
                 raise ValueError("lambdas are the levels of a variable-rate model: pass variable_rate too")

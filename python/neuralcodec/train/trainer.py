@@ -59,7 +59,7 @@ from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import CropSampler, step_generator
-from neuralcodec.train.shards import DERIVED_SUFFIXES, architecture_class, read_shards, save_shards
+from neuralcodec.train.shards import DERIVED_SUFFIXES, read_shards, save_shards
 
 __all__ = [
     "TrainConfig",
@@ -84,8 +84,7 @@ class TrainResult:
 
     Attributes:
         model: the trained model (unwrapped from DDP), tables built, in train mode.
-        weights_path: ``out_dir/weights.safetensors`` (written by rank 0), or the
-            ``shards_dir`` of an architecture without a zoo entry.
+        weights_path: ``out_dir/weights.safetensors`` (written by rank 0).
         step: the step count reached.
         last_train: mean loss terms over the last logging window (``loss``, ``bpp``, ...).
         validation: the last validation: the measures (``bpp``, ``psnr``, ``mse``,
@@ -115,15 +114,9 @@ def build_model(config: TrainConfig) -> CompressionModel:
 
 
 def new_model(config: TrainConfig) -> CompressionModel:
-    """A freshly initialised model of ``config``: :func:`build_model` for a zoo
-    architecture, else the class of
-    :data:`~neuralcodec.train.config.UNLISTED_ARCHITECTURES` with ``N`` and ``M``."""
-    from neuralcodec.zoo.image import ARCHITECTURES
-
-    if config.architecture in ARCHITECTURES:
-        return build_model(config)
-    model: CompressionModel = architecture_class(config.architecture)(N=config.N, M=config.M)  # type: ignore[assignment]
-    return model
+    """A freshly initialised model of ``config`` (:func:`build_model`; kept as the
+    trainer's name for it)."""
+    return build_model(config)
 
 
 def load_initial_weights(model: CompressionModel, path: str) -> List[str]:
@@ -617,18 +610,16 @@ def train(
             dist.barrier()
         return TrainResult(model=model, weights_path=out_dir / "weights.safetensors", step=step, last_train=last_train)
 
-    from neuralcodec.zoo.image import ARCHITECTURES
 
     prepare_for_coding(model, fit_quantiles=not use_aux)
-    weights_path = out_dir / "weights.safetensors" if config.architecture in ARCHITECTURES else Path(str(config.shards_dir))
+    weights_path = out_dir / "weights.safetensors"  # every architecture is registered
     if rank == 0:
         metadata = {"lambda": "variable" if config.variable_rate else repr(config.lmbda), "metric": config.metric,
                     **({"lambdas": json.dumps(config.lambdas)} if config.lambdas is not None else {}),
                     "steps": str(step), "seed": str(config.seed)}  # fmt: skip
-        if config.architecture in ARCHITECTURES:
-            from neuralcodec.zoo.defaults import save_weights
+        from neuralcodec.zoo.defaults import save_weights
 
-            save_weights(model, weights_path, architecture=config.architecture, metadata=metadata)
+        save_weights(model, weights_path, architecture=config.architecture, metadata=metadata)
         history_dir = out_dir
         if config.shards_dir:
             history_dir = Path(config.shards_dir)

@@ -6,7 +6,8 @@ point in ``neuralcodec/data/weights/``. They are what ``neuralcodec compress``, 
 and the main job use when no model is named.
 
 Weight files are safetensors: the model's state_dict (CDF tables included, so no
-``update()`` is needed) plus string metadata: ``architecture``, ``N``, ``M``, and
+``update()`` is needed) plus string metadata: ``architecture``, ``N``, ``M``,
+``constructor`` (the constructor arguments, JSON), and
 whatever the trainer records (``lambda``, ``metric``, ``steps``, ``seed``). A CDF table
 whose rows are zero-padded to the longest one is stored packed, each row cut to its
 ``_cdf_length``, under ``<name>._quantized_cdf.packed`` (a Gaussian table of 64 rows of
@@ -16,6 +17,7 @@ table exactly.
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple, Union
@@ -25,7 +27,7 @@ from torch import Tensor
 
 from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel
-from neuralcodec.settings import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFAULT_QUALITY, check_quality
+from neuralcodec.settings import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFAULT_QUALITY, check_rate_point
 
 __all__ = [
     "DEFAULT_ARCHITECTURE",
@@ -48,7 +50,7 @@ PathLike = Union[str, Path]
 
 def default_weights_path(quality: int = DEFAULT_QUALITY) -> Path:
     """Where the shipped weights of ``quality`` live inside the package."""
-    check_quality(quality)
+    check_rate_point(quality)
     return Path(str(resources.files("neuralcodec") / "data" / "weights" / f"neuralcodec-msh-q{quality}.safetensors"))
 
 
@@ -75,6 +77,7 @@ def save_weights(
     from safetensors.torch import save
 
     from neuralcodec.zoo.image import ARCHITECTURES
+    from neuralcodec.zoo.shards import constructor_arguments
 
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}")
@@ -85,6 +88,8 @@ def save_weights(
     for attribute in ("N", "M"):
         if hasattr(model, attribute):
             info[attribute] = str(int(getattr(model, attribute)))
+    # What rebuilds a class that cannot read its sizes off its weights (ElicLiteVbr).
+    info.setdefault("constructor", json.dumps(constructor_arguments(model)))
     # Serialised in memory and written like any file: the usual permissions (umask), where
     # safetensors' save_file would create it readable by its owner only.
     write_atomic(path, save(tensors, metadata={k: str(v) for k, v in info.items()}), force=True)
@@ -168,52 +173,51 @@ def load_weights_file(path: PathLike, device: Union[str, torch.device] = "cpu") 
 
 def read_state_dict(path: PathLike) -> Tuple[Dict[str, Tensor], Dict[str, str]]:
     """``(state_dict, metadata)`` of any weights file: a neuralcodec ``.safetensors`` file
-    (with its metadata), or a torch file holding a state_dict, a CompressAI training
-    checkpoint or a ``neuralcodec train`` checkpoint (no metadata; CompressAI's older key
-    spellings converted). The one reader of weights files that ``compress``, ``eval``,
-    ``export`` and fine-tuning share.
+    (with its metadata), a folder of weight shards or one shard file
+    (:mod:`neuralcodec.zoo.shards`), or a torch file holding a state_dict, a CompressAI
+    training checkpoint or a ``neuralcodec train`` checkpoint (whose config gives the
+    metadata; CompressAI's older key spellings converted). The one reader of weights files
+    that the model loader (:mod:`neuralcodec.zoo.loader`: ``compress``, ``eval``,
+    ``export``) and fine-tuning share.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: a safetensors file that cannot be read.
+        FileNotFoundError: no such file (or no shards in the folder).
+        ValueError: a safetensors file or shard that cannot be read.
         neuralcodec.zoo.WeightsError: a torch file that cannot be read or holds no state_dict.
     """
-    if Path(path).suffix == ".safetensors":
-        return read_weights(path)
-    from neuralcodec.zoo.weights import load_weights
+    from neuralcodec.state_dicts import convert_compressai_keys
+    from neuralcodec.zoo.shards import is_shard, read_shards
+    from neuralcodec.zoo.weights import read_checkpoint
 
-    if not Path(path).is_file():
+    path = Path(path)
+    if path.is_dir() or is_shard(path):
+        return read_shards(path)
+    if path.suffix == ".safetensors":
+        return read_weights(path)
+    if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
-    return dict(load_weights(Path(path))), {}
+    state, metadata = read_checkpoint(path)
+    return dict(convert_compressai_keys(state)), metadata
 
 
 def load_model_file(
     path: PathLike, architecture: Optional[str] = None, device: Union[str, torch.device] = "cpu"
 ) -> CompressionModel:
     """The model in any weights file (see :func:`read_state_dict`), in eval mode with its
-    tables ready. A ``.safetensors`` file names its architecture; other files need
-    ``architecture`` (a zoo name).
+    tables ready (:func:`neuralcodec.zoo.build.model_from_weights`, as the model loader
+    builds it). A
+    ``.safetensors`` file, shards and a training checkpoint name their architecture;
+    other files need ``architecture`` (a zoo name).
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: no or an unknown architecture, or one other than the file's.
-        neuralcodec.zoo.WeightsError, KeyError, RuntimeError: the file does not hold
-            that model's weights.
+        neuralcodec.zoo.WeightsError: the file does not hold that model's weights.
     """
-    from neuralcodec.zoo.image import ARCHITECTURES
+    from neuralcodec.zoo.build import model_from_weights
 
     state_dict, metadata = read_state_dict(path)
-    stored = metadata.get("architecture")
-    if architecture is not None and stored is not None and stored != architecture:
-        raise ValueError(f"{path} holds a {stored} model, not {architecture}")
-    name = stored or architecture
-    if name is None:
-        raise ValueError(f"{path} does not name its architecture: give it (--model NAME, architecture=)")
-    if name not in ARCHITECTURES:
-        raise ValueError(f"{path}: unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
-    model = ARCHITECTURES[name].from_state_dict(state_dict)
-    model.update(force=False)
-    return model.to(device).eval()
+    return model_from_weights(state_dict, metadata, architecture, path)[0].to(device)
 
 
 def default_model(quality: int = DEFAULT_QUALITY, device: Union[str, torch.device] = "cpu") -> CompressionModel:

@@ -50,7 +50,7 @@ from typing import Any, Callable, Dict, Mapping, Tuple, Type, Union
 
 from neuralcodec.models import CompressionModel, SimpleVAECompressionModel
 from neuralcodec.registry.models import MODELS, ZOO_ENTRIES, LiveMapping, NameView
-from neuralcodec.settings import METRICS, VARIABLE_RATE_ARCHITECTURES, check_quality
+from neuralcodec.settings import METRICS, VARIABLE_RATE_ARCHITECTURES, check_rate_point
 from neuralcodec.zoo.urls import BASE_URL, WEIGHT_FILES, weights_url
 from neuralcodec.zoo.weights import load_weights
 
@@ -151,7 +151,7 @@ def load_model(
     entry = ZOO_ENTRIES[architecture]
     if entry.variable_rate and isinstance(quality, int) and not isinstance(quality, bool) and quality == 0:
         quality = entry.qualities[0]  # CompressAI's "no quality": same model
-    check_quality(quality, architecture)
+    check_rate_point(quality, architecture)
     _check_metric(architecture, metric)
     cls = architectures[architecture]
     if pretrained is False:

@@ -18,6 +18,7 @@ The cache folder is ``$NEURALCODEC_HOME/weights`` when that variable is set, els
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
@@ -26,7 +27,7 @@ import urllib.error
 import urllib.request
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 
@@ -34,13 +35,18 @@ from neuralcodec.errors import NeuralCodecError
 from neuralcodec.state_dicts import convert_compressai_keys  # re-exported; models import it from there
 
 __all__ = [
+    "ArchitectureMismatchError",
+    "ModelSourceError",
     "WeightsError",
+    "WeightsNotFoundError",
     "cache_dir",
     "convert_compressai_keys",
     "download_weights",
     "expected_hash_prefix",
+    "TRAIN_CHECKPOINT_FORMAT",
     "load_checkpoint",
     "load_weights",
+    "read_checkpoint",
 ]
 
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.")
@@ -49,6 +55,20 @@ _CHUNK = 1 << 20
 
 class WeightsError(NeuralCodecError, RuntimeError):
     """Weights could not be obtained or read; the message says why and what to do."""
+
+
+class ModelSourceError(NeuralCodecError, ValueError):
+    """A model request that cannot be met as asked: an unknown architecture, a quality it
+    does not have, a checkpoint without the architecture it needs, sources that
+    contradict each other. The message says what to give instead."""
+
+
+class ArchitectureMismatchError(ModelSourceError):
+    """A weights file names another architecture than the one asked for."""
+
+
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """No weights at the path given (no such file, or a folder without weight shards)."""
 
 
 def cache_dir() -> Path:
@@ -170,13 +190,37 @@ def download_weights(
     return target
 
 
-def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
-    """Reads a weights file into a flat state_dict on the CPU, keys as stored.
+#: The ``format`` of a ``neuralcodec train`` checkpoint (``checkpoint.pt``, ``best.pt``).
+TRAIN_CHECKPOINT_FORMAT = "neuralcodec-train-checkpoint"
 
-    Accepts a bare state_dict, or a training checkpoint holding one under
-    ``"state_dict"`` (CompressAI's training script), ``"network"``,
-    ``"model_state_dict"`` (the keys CompressAI's ``eval_model`` and ``update_model``
-    look under) or ``"model"``.
+
+def _training_metadata(checkpoint: Mapping[str, Any]) -> Dict[str, str]:
+    """What a ``neuralcodec train`` checkpoint's config says about its model, as the
+    string metadata a weights file records (``architecture``, ``N``, ``M``, ``metric``,
+    ``lambda``, ``lambdas``, ``steps``); empty for other checkpoints."""
+    config = checkpoint.get("config")
+    if checkpoint.get("format") != TRAIN_CHECKPOINT_FORMAT or not isinstance(config, Mapping):
+        return {}
+    metadata = {"format": TRAIN_CHECKPOINT_FORMAT}
+    for key in ("architecture", "N", "M", "metric"):
+        if config.get(key) is not None:
+            metadata[key] = str(config[key])
+    if config.get("variable_rate"):
+        metadata["lambda"] = "variable"
+    elif config.get("lmbda") is not None:
+        metadata["lambda"] = repr(float(config["lmbda"]))
+    if config.get("lambdas") is not None:
+        metadata["lambdas"] = json.dumps([float(v) for v in config["lambdas"]])
+    if checkpoint.get("step") is not None:
+        metadata["steps"] = str(checkpoint["step"])
+    return metadata
+
+
+def read_checkpoint(path: Union[str, Path]) -> "Tuple[OrderedDict[str, torch.Tensor], Dict[str, str]]":
+    """``(state_dict, metadata)`` of a torch weights file: a flat state_dict on the CPU
+    (keys as stored, see :func:`load_checkpoint`), and, for a ``neuralcodec train``
+    checkpoint, what its config says about the model (architecture, sizes, lambda; see
+    :data:`TRAIN_CHECKPOINT_FORMAT`), else ``{}``.
 
     Raises:
         WeightsError: the file is missing, not a torch file (``torch.load``'s own
@@ -189,7 +233,9 @@ def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad files
         raise WeightsError(f"cannot read weights from {path}: {error}") from error
+    metadata: Dict[str, str] = {}
     if isinstance(checkpoint, Mapping):
+        metadata = _training_metadata(checkpoint)
         for key in ("state_dict", "network", "model_state_dict", "model"):
             inner = checkpoint.get(key)
             if isinstance(inner, Mapping):
@@ -199,7 +245,22 @@ def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in checkpoint.items()
     ):
         raise WeightsError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
-    return OrderedDict(checkpoint)
+    return OrderedDict(checkpoint), metadata
+
+
+def load_checkpoint(path: Union[str, Path]) -> "OrderedDict[str, torch.Tensor]":
+    """Reads a weights file into a flat state_dict on the CPU, keys as stored.
+
+    Accepts a bare state_dict, or a training checkpoint holding one under
+    ``"state_dict"`` (CompressAI's training script), ``"network"``,
+    ``"model_state_dict"`` (the keys CompressAI's ``eval_model`` and ``update_model``
+    look under) or ``"model"`` (``neuralcodec train``).
+
+    Raises:
+        WeightsError: the file is missing, not a torch file (``torch.load``'s own
+            exception is its ``__cause__``), or holds no state_dict.
+    """
+    return read_checkpoint(path)[0]
 
 
 def load_weights(

@@ -178,26 +178,33 @@ def inference_entropy_estimation(
 
 
 def load_pretrained(model: str, metric: str, quality: int) -> nn.Module:
-    """The zoo's published weights of ``model`` (a zoo name) at ``quality``, in eval mode."""
-    return image_models[model](quality=quality, metric=metric, pretrained=True, progress=False).eval()
+    """The zoo's published weights of ``model`` (a zoo name) at ``quality``, in eval mode
+    (through the one model loader, :mod:`neuralcodec.zoo.loader`)."""
+    from neuralcodec.zoo.loader import load
+
+    return load(model, quality, metric, source="pretrained", progress=False).model.eval()
 
 
 def load_checkpoint(arch: str, no_update: bool, checkpoint_path: Union[str, Path]) -> nn.Module:
     """The model ``arch`` (a zoo name) with the weights of a checkpoint file, in eval
     mode, its entropy tables rebuilt with ``update(force=True)`` unless ``no_update``
     (a variable-rate model with a gain-dependent hyper-latent step: for its largest gain).
+    Built by :func:`neuralcodec.zoo.loader.build_model`, as every command builds models.
 
     Raises:
         KeyError: an unknown architecture.
     """
+    from neuralcodec.zoo.loader import build_model
+
     state_dict = read_state_dict(checkpoint_path)
-    model_cls: Any = ARCHITECTURES[arch]
+    if arch not in ARCHITECTURES:
+        raise KeyError(arch)  # as CompressAI's tool raises for an unknown name
     if arch in _GAIN_BOTTLENECK_ARCHITECTURES:
-        net = model_cls.from_state_dict(state_dict, vr_entbttlnck=True)
+        net: Any = build_model(arch, state_dict, {}, checkpoint_path, vr_entbttlnck=True)
         if not no_update:
             net.update(force=True, scale=net.Gain[-1])
     else:
-        net = model_cls.from_state_dict(state_dict)
+        net = build_model(arch, state_dict, {}, checkpoint_path)
         if not no_update:
             net.update(force=True)
     return net.eval()

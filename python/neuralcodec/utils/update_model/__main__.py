@@ -104,11 +104,12 @@ def main(argv: Sequence[str]) -> None:
         raise RuntimeError(f'"{filepath}" is not a valid file.')
     state_dict = load_checkpoint(filepath, args.architecture)
 
-    model_cls: Any = models[args.architecture]
-    if args.architecture in _GAIN_BOTTLENECK_ARCHITECTURES:
-        net = model_cls.from_state_dict(state_dict, vr_entbttlnck=True)
-    else:
-        net = model_cls.from_state_dict(state_dict)
+    from neuralcodec.zoo.loader import build_model  # the one model builder
+
+    # The registry's name of the class ``-a`` names (CompressAI's short names included).
+    architecture = next(name for name, cls in ARCHITECTURES.items() if cls is models[args.architecture])
+    gain_bottleneck = {"vr_entbttlnck": True} if args.architecture in _GAIN_BOTTLENECK_ARCHITECTURES else {}
+    net: Any = build_model(architecture, state_dict, {}, filepath, **gain_bottleneck)
     if not args.no_update:
         # CompressAI's tool writes CompressAI's tables: the file equals its update_model's
         # output on this machine (neuralcodec loads them as stored tables, on every path).
