@@ -92,7 +92,7 @@ def test_training_pass_gives_likelihoods_and_gradients_to_every_part():
 @pytest.mark.parametrize("quality", [1.0, 2.25, 3.0])
 def test_compat_path_decodes_what_it_encoded(quality):
     model = _small_model().eval()
-    model.update(force=True)
+    model.update(force=True, method="compressai")  # the compat path's tables (the table/path rule)
     x = torch.rand(1, 3, 70, 45)
     with torch.no_grad():
         encoded = model.compress(x, quality=quality, coding_path="compat")
