@@ -31,8 +31,8 @@ class GaussianMixtureConditional(GaussianConditional):
 
     Args:
         K: number of mixture components.
-        scale_table, *args, **kwargs: as :class:`GaussianConditional` (the table is not
-            used for coding).
+        scale_table: as :class:`GaussianConditional` (the table is not used for coding).
+        args, kwargs: the other arguments of :class:`GaussianConditional`.
     """
 
     def __init__(
