@@ -52,9 +52,8 @@ from neuralcodec.codec.errors import (
 )
 
 if TYPE_CHECKING:
-    from neuralcodec.codec.api import (
-        Codec,
-        ImageConversionWarning,
+    from neuralcodec.codec.codec import Codec
+    from neuralcodec.codec.facade import (
         decode_file,
         decode_image,
         decoder_for,
@@ -63,7 +62,7 @@ if TYPE_CHECKING:
         identity_of,
     )
     from neuralcodec.codec.identity import weights_sha256
-    from neuralcodec.codec.images import LoadedImage, load_image
+    from neuralcodec.codec.images import ImageConversionWarning, LoadedImage, load_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -97,14 +96,14 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Codec": "api",
-    "ImageConversionWarning": "api",
-    "decode_file": "api",
-    "decode_image": "api",
-    "decoder_for": "api",
-    "encode_file": "api",
-    "encode_image": "api",
-    "identity_of": "api",
+    "Codec": "codec",
+    "ImageConversionWarning": "images",
+    "decode_file": "facade",
+    "decode_image": "facade",
+    "decoder_for": "facade",
+    "encode_file": "facade",
+    "encode_image": "facade",
+    "identity_of": "facade",
     "psnr": "api",  # deprecated: neuralcodec.metrics.psnr_8bit (api warns)
     "weights_sha256": "identity",
     "LoadedImage": "images",

@@ -1,4 +1,5 @@
-"""Reading input images into the 8-bit RGB the models code, and writing decoded ones.
+"""Reading input images into the 8-bit RGB the models code, and writing decoded ones
+(:func:`save_image_atomic`).
 
 Policy (also in ``docs/format.md``):
 
@@ -17,18 +18,28 @@ Policy (also in ``docs/format.md``):
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from neuralcodec.codec.container import DEFAULT_MAX_PIXELS
 from neuralcodec.codec.errors import ImageError
+from neuralcodec.files import write_atomic
 from neuralcodec.settings import IMAGE_SUFFIXES  # re-exported: the suffixes folders are searched for
 
-__all__ = ["IMAGE_SUFFIXES", "LoadedImage", "load_image", "pixels_to_pil", "unit_array_to_pixels"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageConversionWarning",
+    "LoadedImage",
+    "load_image",
+    "pixels_to_pil",
+    "save_image_atomic",
+    "unit_array_to_pixels",
+]
 
 _HIGH_DEPTH_MODES = {"I;16": 16, "I;16L": 16, "I;16B": 16, "I;16N": 16, "I": 32, "F": 32}
 _ALPHA_MODES = {"RGBA": "RGB", "RGBa": "RGB", "LA": "L", "La": "L"}
@@ -248,3 +259,39 @@ def unit_array_to_pixels(x: np.ndarray) -> np.ndarray:
     owner, on tensors; ``tests/test_codec_images_pixels.py`` checks that they agree)."""
     unit = np.clip(np.nan_to_num(np.asarray(x, dtype=np.float32), nan=0.0), 0.0, 1.0)
     return np.round(unit * np.float32(255.0)).astype(np.uint8)
+
+
+#: Pillow ``save`` options per format, so a decoded image is not degraded again.
+_SAVE_OPTIONS: Dict[str, Dict[str, Any]] = {"WEBP": {"lossless": True}, "JPEG": {"quality": 95}}
+#: Output formats that carry an ICC profile and an EXIF block.
+_METADATA_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+
+
+class ImageConversionWarning(UserWarning):
+    """An input image was converted before coding (grayscale, palette, alpha dropped, ...)."""
+
+
+
+def save_image_atomic(image: Any, path: Union[str, Path], *, force: bool = False, format: Optional[str] = None) -> None:
+    """Saves a ``PIL.Image`` with :func:`write_atomic`; the format comes from the suffix
+    (default PNG). WebP is written lossless and JPEG at quality 95, so decoding does not
+    degrade the image again.
+
+    Raises:
+        ValueError: the suffix names no format Pillow can write.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if format is None:
+        format = Image.registered_extensions().get(path.suffix.lower(), "PNG") if path.suffix else "PNG"
+    buffer = io.BytesIO()
+    try:
+        options = dict(_SAVE_OPTIONS.get(format.upper(), {}))
+        for key in ("icc_profile", "exif"):  # the metadata a decoded image carries
+            if image.info.get(key) and format.upper() in _METADATA_FORMATS:
+                options[key] = image.info[key]
+        image.save(buffer, format=format, **options)
+    except (KeyError, OSError, ValueError) as error:
+        raise ValueError(f"cannot write {path} as {format}: {error}") from None
+    write_atomic(path, buffer.getvalue(), force=force)

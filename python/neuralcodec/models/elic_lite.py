@@ -57,7 +57,7 @@ from neuralcodec.latent_codecs.description import (
 from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
 from neuralcodec.models.base import CodingOptions
 from neuralcodec.models.hyperprior import conv, deconv
-from neuralcodec.models.vbr import VariableRateModel
+from neuralcodec.models.variable_rate import VariableRateModel
 from neuralcodec.registry.models import register_model
 
 __all__ = ["ELIC_LITE_LAMBDAS", "ElicLiteVbr", "checkerboard_anchor_mask"]

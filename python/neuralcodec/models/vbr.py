@@ -44,13 +44,13 @@ gain on the compat path, as with CompressAI: the tables of ``z`` are built for o
 one state that coding at a gain changes: they are rebuilt and used under one lock, so that
 calls at different gains from several threads each code with their own step's tables.
 
-**A continuous quality.** Every variable-rate model here (these three and
-:class:`~neuralcodec.models.elic_lite.ElicLiteVbr`) is a :class:`VariableRateModel`: it owns
-its quality range (:meth:`~VariableRateModel.qualities`, checked by
-:meth:`~VariableRateModel.check_quality`) and turns a quality into the keyword arguments of
-its ``forward``/``compress``/``decompress`` (:meth:`~VariableRateModel.prepare_quality`), so
-the codec, the command line, the evaluation and rate control code at any quality in the
-range without knowing the model's own conventions.
+**A continuous quality.** The three are
+:class:`~neuralcodec.models.variable_rate.VariableRateModel` classes (the interface every
+variable-rate model codes a continuous quality through); this module re-exports that
+interface's names (:class:`VariableRateModel`, :func:`is_variable_rate`,
+:func:`initial_gains`, :data:`VBR_LAMBDAS`), as CompressAI code and ours import them from
+here. The offset maths are in :mod:`neuralcodec.models.quant_offsets`, mbt2018-vbr's
+autoregressive compat loop in :mod:`neuralcodec.models.vbr_autoregressive`.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neuralcodec import _core, engine
-from neuralcodec.ans import BufferedRansEncoder, CdfTable, RansDecoder
+from neuralcodec.ans import CdfTable
 from neuralcodec.entropy_models import get_scale_table
 from neuralcodec.entropy_models.entropy_models import TABLE_METHOD_OF_PATH, TABLE_METHODS
 from neuralcodec.entropy_models.vbr import EntropyBottleneckVbr
@@ -79,18 +79,29 @@ from neuralcodec.latent_codecs.description import (
     Node,
     RasterScanNode,
 )
-from neuralcodec.models.base import CodingOptions, CompressionModel
+from neuralcodec.models.base import CodingOptions
 from neuralcodec.models.hyperprior import (
     JointAutoregressiveHierarchicalPriors,
     MeanScaleHyperprior,
     ScaleHyperprior,
     _load,
 )
+from neuralcodec.models.quant_offsets import offset_network, reconstruct, reconstruct_ste, small_mlp
+from neuralcodec.models.variable_rate import (
+    VBR_INITIAL_GAINS,
+    VBR_LAMBDAS,
+    VariableRateModel,
+    initial_gains,
+    interpolate_geometric,
+    is_variable_rate,
+)
+from neuralcodec.models.vbr_autoregressive import GainedContext, compress_raster, decompress_raster
 from neuralcodec.ops import LowerBound, quantize_ste
 from neuralcodec.registry.models import register_model
-from neuralcodec.settings import COMPRESSAI_LAMBDAS
 
 __all__ = [
+    "VBR_INITIAL_GAINS",
+    "VBR_LAMBDAS",
     "JointAutoregressiveHierarchicalPriorsVbr",
     "MeanScaleHyperpriorVbr",
     "ScaleHyperpriorVbr",
@@ -101,117 +112,11 @@ __all__ = [
 
 Scale = Union[float, Tensor]
 
-#: The rate-distortion weights CompressAI trains the levels with (``lambda 255^2 MSE + bpp``).
-VBR_LAMBDAS = COMPRESSAI_LAMBDAS["mse"]
-#: The initial gains, one per level (CompressAI's).
-VBR_INITIAL_GAINS = (0.10000, 0.13944, 0.19293, 0.26874, 0.37268, 0.51801, 0.71957, 1.00000)
-
 #: Held while the tables of ``z`` are rebuilt for a step and used to code it: a
 #: ``vr_entbttlnck`` model's bottleneck holds the tables of one step at a time, and
 #: concurrent calls at other gains must not swap them mid-call. Module-wide (a lock on
 #: the model would not survive ``copy.deepcopy``); ``z`` is small, so it is held briefly.
 _Z_TABLES_LOCK = threading.RLock()
-
-
-def initial_gains(lambdas: Optional[Sequence[float]] = None) -> Tuple[float, ...]:
-    """The gains a model starts from, one per level: CompressAI's for its own lambda table
-    (``None``), else ``sqrt(lambda / lambdas[-1])``, the step that a high-rate model's
-    latent needs for the rate of a lower lambda (MSE falls with the step squared), so
-    that a model initialised from the weights of the top level starts near each level.
-
-    Raises:
-        ValueError: fewer than two lambdas, or not positive and increasing.
-    """
-    if lambdas is None:
-        return VBR_INITIAL_GAINS
-    values = [float(v) for v in lambdas]
-    if len(values) < 2 or not all(math.isfinite(v) and v > 0 for v in values) or values != sorted(set(values)):
-        raise ValueError(f"lambdas must be at least two positive, increasing numbers, got {list(lambdas)!r}")
-    return tuple(math.sqrt(v / values[-1]) for v in values)
-
-
-def _mlp(inputs: int, hidden: int, softplus: bool = False) -> nn.Sequential:
-    layers: List[nn.Module] = [
-        nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1),
-    ]  # fmt: skip
-    if softplus:
-        layers.append(nn.Softplus())
-    return nn.Sequential(*layers)
-
-
-class VariableRateModel(CompressionModel):
-    """A model that codes at any quality of a continuous range with one set of weights.
-
-    Subclasses define :meth:`qualities`, :meth:`prepare_quality` and
-    :meth:`draw_training_rate`; :meth:`check_quality` is the one check of a quality against
-    the range. To encode one image at several qualities with a single run of the analysis
-    transform (rate control does), pass the same
-    :class:`~neuralcodec.models.base.AnalysisMemo` in each call's ``options``.
-    """
-
-    #: The latent a variable-rate model codes is scaled by the quality's gain inside
-    #: ``compress``; it takes no ``latent=`` (refinement would fit one per quality).
-    codes_given_latent = False
-
-    def qualities(self) -> Tuple[float, float]:
-        """The continuous quality range ``(low, high)``, both ends included."""
-        raise NotImplementedError
-
-    def check_quality(self, quality: Any) -> float:
-        """``quality`` as a float when it is a finite number within :meth:`qualities`.
-
-        Raises:
-            ValueError: not a number, or outside the range (the message gives the range).
-        """
-        low, high = self.qualities()
-        try:
-            value = float(quality)
-        except (TypeError, ValueError):
-            value = math.nan
-        if isinstance(quality, bool) or not (math.isfinite(value) and low <= value <= high):
-            raise ValueError(
-                f"quality must be within {low:g}..{high:g} (the continuous range of this variable-rate "
-                f"{type(self).__name__}), got {quality!r}"
-            )
-        return value
-
-    def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
-        """Readies the model to code at ``quality`` on ``coding_path`` (default: the
-        model's) and returns the keyword arguments of ``forward``, ``compress`` and
-        ``decompress`` that code there.
-
-        Raises:
-            ValueError: a quality outside :meth:`qualities`.
-        """
-        raise NotImplementedError
-
-    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
-        """One training step's rate, drawn with ``generator``: the keyword arguments of
-        ``forward`` and the lambda of the loss ``lambda * 255^2 * MSE + bpp`` at that rate."""
-        raise NotImplementedError
-
-    def lambda_for_quality(self, quality: float) -> float:
-        """The lambda of the loss ``lambda * 255^2 * MSE + bpp`` the model trains ``quality`` for."""
-        raise NotImplementedError
-
-    def identity_state_dict(self) -> Dict[str, Tensor]:
-        """The state_dict that names the model in files (its weights hash): the state_dict,
-        with any state derived afresh for each quality in a canonical form (see
-        :meth:`ScaleHyperpriorVbr.identity_state_dict`), so that coding at one quality does
-        not change the identity."""
-        return self.state_dict()
-
-
-def is_variable_rate(model: Any) -> bool:
-    """Whether ``model`` codes at a continuous quality (a :class:`VariableRateModel`)."""
-    return isinstance(model, VariableRateModel)
-
-
-def _geometric(values: Sequence[float], position: float) -> float:
-    """``values`` interpolated geometrically at ``position`` (0-based, continuous)."""
-    low = min(int(math.floor(position)), len(values) - 2)
-    t = position - low
-    return float(values[low] ** (1 - t) * values[low + 1] ** t)
 
 
 @register_model("bmshj2018-hyperprior-vbr")
@@ -241,13 +146,13 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         self.levels = len(self.lmbda)
         self.Gain = nn.Parameter(torch.tensor(initial_gains(lambdas)), requires_grad=True)
         # (scaled standard deviation, gain) -> quantization-reconstruction offset.
-        self.QuantABCD = _mlp(2, 12)
+        self.QuantABCD = offset_network()
         self.no_quantoffset = False
         self.vr_entbttlnck = bool(vr_entbttlnck)
         if self.vr_entbttlnck:
             self.entropy_bottleneck = EntropyBottleneckVbr(N)
             # 1 / gain -> quantization step of z (at least 0.5).
-            self.gayn2zqstep = _mlp(1, 10, softplus=True)
+            self.gayn2zqstep = small_mlp(1, 10, softplus=True)
             self.lower_bound_zqstep = LowerBound(0.5)
         # The step the tables of z were built for on the engine path (None: unknown).
         self._engine_z_step: Optional[float] = None
@@ -313,7 +218,7 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
     def lambda_for_quality(self, quality: float) -> float:
         """The training lambda at a continuous quality: :attr:`lmbda` interpolated
         geometrically between the levels."""
-        return _geometric(self.lmbda, self.check_quality(quality) - 1)
+        return interpolate_geometric(self.lmbda, self.check_quality(quality) - 1)
 
     def _decoding_scale(self, strings: Sequence[Sequence[bytes]], stage: int, s: int, inputscale: Scale) -> Tensor:
         """Checks the arguments of ``decompress`` (two string lists, the stage, the level);
@@ -516,20 +421,16 @@ class ScaleHyperpriorVbr(VariableRateModel, ScaleHyperprior):
         """``sign(v) (round|v| + offset) / gain + means`` for the gain-scaled residual ``v``
         (``scaled``, straight-through rounding); ``scales`` are the gain-scaled scales, the
         offsets ``-QuantABCD(stdev, gain)``, zero where ``|v|`` rounds to 0."""
-        signs = torch.sign(scaled).detach()
-        q_abs = quantize_ste(torch.abs(scaled))
-        return self._reconstruct(q_abs, signs, scales, scale, means)
+        stdev = self.gaussian_conditional.lower_bound_scale(scales)
+        return reconstruct_ste(self.QuantABCD, scaled, stdev, scale, means)
 
     def _reconstruct(
         self, q_abs: Tensor, signs: Tensor, scales: Tensor, scale: Tensor, means: Optional[Tensor]
     ) -> Tensor:
-        q_stdev = self.gaussian_conditional.lower_bound_scale(scales).unsqueeze(-1)
-        stdev_and_gain = torch.cat((q_stdev, scale.detach().expand(q_stdev.shape)), dim=-1)
-        q_offsets = (-1) * self.QuantABCD(stdev_and_gain).squeeze(-1)
-        q_offsets[q_abs < 0.0001] = 0  # no offset for values quantized to zero
-        y_hat = signs * (q_abs + q_offsets)
-        rescale = 1.0 / scale.detach()
-        return y_hat * rescale if means is None else y_hat * rescale + means
+        """:func:`~neuralcodec.models.quant_offsets.reconstruct` with this model's
+        ``QuantABCD``, for the gain-scaled scales ``scales``."""
+        stdev = self.gaussian_conditional.lower_bound_scale(scales)
+        return reconstruct(self.QuantABCD, q_abs, signs, stdev, scale, means)
 
     def _z_hat_stage2(self, z: Tensor, scale: Tensor) -> Tuple[Tensor, Tensor]:
         """``z_hat`` and its likelihoods in the stage-2 forward."""
@@ -747,26 +648,22 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
     def _table(self) -> CdfTable:
         return self.gaussian_conditional.cdf_table()
 
-    def _masked_context_weight(self) -> Tensor:
-        """The context kernel with its causal mask applied (computed once per image)."""
-        return self.context_prediction.weight * self.context_prediction.mask
-
-    def _context_term(self, scale: Tensor, stage: int) -> Optional[Tensor]:
+    def _gained_context(self, scale: Tensor, stage: int) -> GainedContext:
+        """The pieces of the entropy parameters at one position at gain ``scale``
+        (:mod:`neuralcodec.models.vbr_autoregressive`): the masked context kernel (computed
+        once per image) and, at stage 2 with ``scl2ctx``, the gain's context term."""
+        context_term = None
         if self.scl2ctx and stage == 2:
-            return self.scale_to_context(scale.reshape(1, 1)).view(1, -1, 1, 1)
-        return None
-
-    def _parameters_at(
-        self, y_crop: Tensor, params: Tensor, h: int, w: int, weight: Tensor, ctx_scl: Optional[Tensor]
-    ) -> Tuple[Tensor, Tensor]:
-        """Scales and means ``[1, M]`` at (h, w) from the 5x5 window and the gain's context term."""
-        ctx_p = F.conv2d(y_crop, weight, bias=self.context_prediction.bias)
-        if ctx_scl is not None:
-            ctx_p = ctx_p + ctx_scl
-        p = params[:, :, h : h + 1, w : w + 1]
-        gaussian_params = self.entropy_parameters(torch.cat((p, ctx_p), dim=1)).squeeze(3).squeeze(2)
-        scales_hat, means_hat = gaussian_params.chunk(2, 1)
-        return scales_hat, means_hat
+            context_term = self.scale_to_context(scale.reshape(1, 1)).view(1, -1, 1, 1)
+        return GainedContext(
+            kernel_size=self.context_kernel_size,
+            weight=self.context_prediction.weight * self.context_prediction.mask,
+            bias=self.context_prediction.bias,
+            entropy_parameters=self.entropy_parameters,
+            context_term=context_term,
+            gaussian_conditional=self.gaussian_conditional,
+            offsets=self.QuantABCD,
+        )
 
     def forward(self, x: Tensor, stage: int = 2, s: int = 1, inputscale: Scale = 0) -> Dict[str, Any]:  # type: ignore[override]
         """Stage 1: the fixed-rate parent. Stage 2: position by position with
@@ -788,12 +685,11 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
         height, width = y.shape[-2:]
         y_hat = F.pad(y, (padding, padding, padding, padding))
         y_likelihoods = torch.zeros(y.shape, device=y.device, dtype=y.dtype)
-        ctx_scl = self._context_term(scale, 2)
-        weight = self._masked_context_weight()
+        context = self._gained_context(scale, 2)
         for h in range(height):
             for w in range(width):
                 y_crop = y_hat[:, :, h : h + k, w : w + k].clone()
-                scales_hat, means_hat = self._parameters_at(y_crop, params, h, w, weight, ctx_scl)
+                scales_hat, means_hat = context.parameters_at(y_crop, params, h, w)
                 centre = y_crop[:, :, padding, padding]
                 _, y_likelihoods[:, :, h : h + 1, w : w + 1] = self.gaussian_conditional(
                     ((centre - means_hat) * scale).unsqueeze(2).unsqueeze(3),
@@ -830,45 +726,13 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
             height, width = y.shape[-2:]
             y_hat = F.pad(y, (padding, padding, padding, padding))
             table = self._table()
+            context = self._gained_context(scale, stage)
+            offsets = not self.no_quantoffset and self.ste_recursive
             y_strings = [
-                self._compress_vbr(y_hat[i : i + 1], params[i : i + 1], height, width, table, scale, stage)
+                compress_raster(context, y_hat[i : i + 1], params[i : i + 1], height, width, table, scale, stage, offsets)
                 for i in range(y.size(0))
             ]
         return self._result([y_strings, z_strings], z.shape[-2:], x)
-
-    def _compress_vbr(
-        self, y_hat: Tensor, params: Tensor, height: int, width: int, table: CdfTable, scale: Tensor, stage: int
-    ) -> bytes:
-        k = self.context_kernel_size
-        padding = k // 2
-        gc = self.gaussian_conditional
-        encoder = BufferedRansEncoder()
-        ctx_scl = self._context_term(scale, stage)
-        weight = self._masked_context_weight()
-        rescale = 1.0 / scale
-        for h in range(height):
-            for w in range(width):
-                y_crop = y_hat[:, :, h : h + k, w : w + k]
-                scales_hat, means_hat = self._parameters_at(y_crop, params, h, w, weight, ctx_scl)
-                # CompressAI scales the indexes by the gain in both stages.
-                indexes = gc.build_indexes(scales_hat * scale)
-                centre = y_crop[:, :, padding, padding]
-                if stage == 1:
-                    y_q = gc.quantize(centre, "symbols", means_hat)
-                    y_hat[:, :, h + padding, w + padding] = y_q + means_hat
-                elif self.no_quantoffset or not self.ste_recursive:
-                    y_q = gc.quantize((centre - means_hat) * scale, "symbols")
-                    y_hat[:, :, h + padding, w + padding] = y_q * rescale + means_hat
-                else:
-                    scaled = (centre - means_hat) * scale
-                    signs = torch.sign(scaled)
-                    q_abs = torch.round(torch.abs(scaled))
-                    y_q = (signs * q_abs).int()
-                    y_hat[:, :, h + padding, w + padding] = self._reconstruct(
-                        q_abs, signs, scales_hat * scale, scale, means_hat
-                    )
-                encoder.encode_with_indexes(y_q.reshape(-1), indexes.reshape(-1), table)
-        return encoder.flush()
 
     def decompress(  # type: ignore[override]
         self,
@@ -901,56 +765,15 @@ class JointAutoregressiveHierarchicalPriorsVbr(ScaleHyperpriorVbr, JointAutoregr
             )  # fmt: skip
             y_rec = y_hat.clone() if stage == 2 and not self.no_quantoffset and not self.ste_recursive else None
             table = self._table()
+            context = self._gained_context(scale, stage)
             for i, y_string in enumerate(strings[0]):
-                self._decompress_vbr(
-                    y_string, y_hat[i : i + 1], None if y_rec is None else y_rec[i : i + 1],
-                    params[i : i + 1], height, width, table, scale, stage,
+                decompress_raster(
+                    context, y_string, y_hat[i : i + 1], None if y_rec is None else y_rec[i : i + 1],
+                    params[i : i + 1], height, width, table, scale, stage, not self.no_quantoffset,
                 )  # fmt: skip
             result = y_hat if y_rec is None else y_rec
             result = F.pad(result, (-padding, -padding, -padding, -padding))
         return self._decoded(result, x_size, options)
-
-    def _decompress_vbr(
-        self,
-        y_string: bytes,
-        y_hat: Tensor,
-        y_rec: Optional[Tensor],
-        params: Tensor,
-        height: int,
-        width: int,
-        table: CdfTable,
-        scale: Tensor,
-        stage: int,
-    ) -> None:
-        k = self.context_kernel_size
-        padding = k // 2
-        gc = self.gaussian_conditional
-        decoder = RansDecoder()
-        decoder.set_stream(y_string)
-        ctx_scl = self._context_term(scale, stage)
-        weight = self._masked_context_weight()
-        rescale = 1.0 / scale
-        for h in range(height):
-            for w in range(width):
-                y_crop = y_hat[:, :, h : h + k, w : w + k]
-                scales_hat, means_hat = self._parameters_at(y_crop, params, h, w, weight, ctx_scl)
-                indexes = gc.build_indexes(scales_hat * scale)
-                values = decoder.decode_stream(indexes.reshape(-1), table)
-                symbols = torch.from_numpy(values).to(y_hat.device).reshape(1, -1)
-                hp, wp = h + padding, w + padding
-                if stage == 1:
-                    y_hat[:, :, hp, wp] = gc.dequantize(symbols, means_hat)
-                elif self.no_quantoffset:
-                    y_hat[:, :, hp, wp] = gc.dequantize(symbols) * rescale + means_hat
-                else:
-                    q_val = gc.dequantize(symbols)
-                    rv_out = self._reconstruct(q_val.abs(), torch.sign(q_val), scales_hat * scale, scale, means_hat)
-                    if y_rec is not None:  # context without offsets, reconstruction with
-                        y_hat[:, :, hp, wp] = gc.dequantize(symbols) * rescale + means_hat
-                        y_rec[:, :, hp, wp] = rv_out
-                    else:
-                        y_hat[:, :, hp, wp] = rv_out
-        decoder.finish()
 
 
 def _checkpoint_state(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
