@@ -11,6 +11,7 @@ that this Pillow cannot run is left out with a note). The command's
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -180,8 +181,8 @@ def run_demo(args: argparse.Namespace) -> int:
         if unavailable:  # an honest table leaves a codec out only when it cannot run here, and says so
             print(f"note: {unavailable}")
             continue
-        curves.append(_results(label, codec_.description(), [_measure_classical(codec_, images, q) for q in codec_.default_qualities]))
-        match = _matched_quality(lambda q, c=codec_: _measure_classical(c, images, q), main["bpp"], lowest, 100)
+        curves.append(_results(label, codec_.description(), [_measure_classical(codec_, images, int(q)) for q in codec_.default_qualities]))
+        match = _matched_quality(functools.partial(_measure_classical, codec_, images), main["bpp"], lowest, 100)
         rows.append((f"{label} q={match['quality']}", match))
 
     header = f"{'codec':<22}{'bytes':>10}{'bpp':>8}{'PSNR dB':>9}{'encode ms':>11}{'decode ms':>11}"
