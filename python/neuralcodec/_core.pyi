@@ -4,7 +4,7 @@ Use :mod:`neuralcodec.ans`, which converts arguments; these functions take C-con
 int32 (float32 for pmfs) numpy arrays only.
 """
 
-from typing import Optional, Sequence, Tuple, final
+from typing import Any, Mapping, Sequence, Tuple, final
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +17,6 @@ __all__ = [
     "CdfTable",
     "BufferedEncoder",
     "StreamDecoder",
-    "EngineNetwork",
-    "LatentCoder",
     "LatentGraph",
     "encode",
     "decode",
@@ -88,83 +86,20 @@ def gaussian_tables(
 def scale_table(min: float, max: float, levels: int) -> npt.NDArray[np.float32]: ...
 
 @final
-class EngineNetwork:
-    """Layers of an engine network, appended in order (see neuralcodec.engine)."""
-
-    def __new__(cls) -> Self: ...
-    def conv2d(
-        self, weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], stride: int, padding: int
-    ) -> None: ...
-    def conv_transpose2d(
-        self,
-        weight: npt.NDArray[np.float32],
-        bias: npt.NDArray[np.float32],
-        stride: int,
-        padding: int,
-        output_padding: int,
-    ) -> None: ...
-    def relu(self) -> None: ...
-    def leaky_relu(self, negative_slope: float) -> None: ...
-    def pixel_shuffle(self, upscale_factor: int) -> None: ...
-    def __len__(self) -> int: ...
-
-@final
-class LatentCoder:
-    """A node of a latent's coding tree (see neuralcodec.engine.latent_graph)."""
-
-    @staticmethod
-    def gaussian(
-        channels: int,
-        entropy: EngineNetwork,
-        chunks: str,
-        scale_table: npt.NDArray[np.float32],
-        scale_bound: float,
-        table: CdfTable,
-        gained: bool = False,
-        offsets: Optional[EngineNetwork] = None,
-    ) -> LatentCoder: ...
-    @staticmethod
-    def checkerboard(
-        anchor_parity: str,
-        context_weight: npt.NDArray[np.float32],
-        context_bias: npt.NDArray[np.float32],
-        entropy: EngineNetwork,
-        leaf: LatentCoder,
-    ) -> LatentCoder: ...
-    @staticmethod
-    def channel_groups(
-        groups: Sequence[int],
-        sources: Sequence[Sequence[int]],
-        contexts: Sequence[EngineNetwork | None],
-        coders: Sequence[LatentCoder],
-    ) -> LatentCoder: ...
-    @staticmethod
-    def raster_scan(
-        context_weight: npt.NDArray[np.float32],
-        context_bias: npt.NDArray[np.float32],
-        entropy_weight: npt.NDArray[np.float32],
-        entropy_bias: npt.NDArray[np.float32],
-        entropy_rest: EngineNetwork,
-        params_channels: int,
-        scale_table: npt.NDArray[np.float32],
-        scale_bound: float,
-        table: CdfTable,
-        gained: bool = False,
-        offsets: Optional[EngineNetwork] = None,
-        gain_context_weight: Optional[npt.NDArray[np.float32]] = None,
-        gain_context_bias: Optional[npt.NDArray[np.float32]] = None,
-    ) -> LatentCoder: ...
-    @property
-    def channels(self) -> int: ...
-
-@final
 class LatentGraph:
     """A latent's whole coding: hyper-synthesis and coding tree, one call per latent.
+
+    Built from a spec (the dict neuralcodec.graph_spec documents) and its named arrays;
+    the spec is read by rust/python/spec.rs. A missing key, unknown op or missing array
+    raises KeyError (graph_spec.build_graph reports it as GraphSpecError).
 
     Feature maps are C-contiguous float32 [H, W, C] arrays; gains float32 [M].
     """
 
-    def __new__(cls, hyper: EngineNetwork, coder: LatentCoder, scalar: bool | None = None) -> Self: ...
+    @staticmethod
+    def from_spec(
+        spec: Mapping[str, Any], tensors: Mapping[str, npt.NDArray[Any]], scalar: bool | None = None
+    ) -> LatentGraph: ...
     @property
     def channels(self) -> int: ...
     @property

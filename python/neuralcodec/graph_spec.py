@@ -4,7 +4,8 @@
 :class:`GraphRecorder` into a *spec* — nested dicts of JSON scalars naming arrays, each
 node of the model's description writing its own part
 (:mod:`neuralcodec.latent_codecs.description`) — and builds the native
-:class:`neuralcodec._core.LatentGraph` from it with :func:`build_graph`. The export writes the same spec into its manifest and the
+:class:`neuralcodec._core.LatentGraph` from it with :func:`build_graph` (the spec is read
+by one native module, ``rust/python/spec.rs``, which builds the engine's graph). The export writes the same spec into its manifest and the
 arrays into ``entropy.safetensors``, and the torch-free decoder
 (:mod:`neuralcodec.export.ort_decoder`) calls the same :func:`build_graph`; so the engine
 path, the export and the decoder cannot disagree about a graph. This module needs numpy
@@ -52,7 +53,7 @@ import numpy as np
 from neuralcodec import _core
 from neuralcodec.errors import NeuralCodecError
 
-__all__ = ["GraphRecorder", "GraphSpecError", "LayerRecorder", "build_graph", "build_network"]
+__all__ = ["GraphRecorder", "GraphSpecError", "LayerRecorder", "build_graph"]
 
 Spec = Dict[str, Any]
 
@@ -62,9 +63,9 @@ class GraphSpecError(NeuralCodecError, ValueError):
 
 
 class LayerRecorder:
-    """Stands in for :class:`neuralcodec._core.EngineNetwork` (``conv2d``,
-    ``conv_transpose2d``, ``relu``, ``leaky_relu``, ``pixel_shuffle``): records the layers
-    as ``ops`` and their arrays in ``tensors`` under ``prefix.{i}``."""
+    """Records a network's layers (``conv2d``, ``conv_transpose2d``, ``relu``,
+    ``leaky_relu``, ``pixel_shuffle``) as spec ``ops`` and their arrays in ``tensors``
+    under ``prefix.{i}``."""
 
     def __init__(self, prefix: str, tensors: Dict[str, np.ndarray]) -> None:
         self.prefix = prefix
@@ -107,7 +108,7 @@ class GraphRecorder:
         self.tensors: Dict[str, np.ndarray] = {}
 
     def network(self, prefix: str) -> LayerRecorder:
-        """A recorder for one network's layers (pass it where an ``EngineNetwork`` goes)."""
+        """A recorder for one network's layers."""
         return LayerRecorder(prefix, self.tensors)
 
     def weights(self, name: str, weight: np.ndarray, bias: np.ndarray) -> str:
@@ -125,109 +126,20 @@ class GraphRecorder:
         return name
 
 
-def _get(tensors: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    if name not in tensors:
-        raise GraphSpecError(f"the graph names an array {name!r} that is not there")
-    return tensors[name]
-
-
-def build_network(ops: List[Dict[str, Any]], tensors: Mapping[str, np.ndarray]) -> Any:
-    """A native :class:`~neuralcodec._core.EngineNetwork` from recorded layers."""
-    network = _core.EngineNetwork()
-    for op in ops:
-        kind = op.get("op")
-        if kind == "conv2d":
-            name = op["tensor"]
-            network.conv2d(_get(tensors, f"{name}.weight"), _get(tensors, f"{name}.bias"), int(op["stride"]),
-                           int(op["padding"]))  # fmt: skip
-        elif kind == "conv_transpose2d":
-            name = op["tensor"]
-            network.conv_transpose2d(
-                _get(tensors, f"{name}.weight"), _get(tensors, f"{name}.bias"), int(op["stride"]),
-                int(op["padding"]), int(op["output_padding"]),
-            )  # fmt: skip
-        elif kind == "relu":
-            network.relu()
-        elif kind == "leaky_relu":
-            network.leaky_relu(float(op["negative_slope"]))
-        elif kind == "pixel_shuffle":
-            network.pixel_shuffle(int(op["upscale_factor"]))
-        else:
-            raise GraphSpecError(f"unknown engine layer {kind!r}")
-    return network
-
-
-def _table(tensors: Mapping[str, np.ndarray], name: str) -> Any:
-    return _core.CdfTable(
-        _get(tensors, f"{name}.quantized_cdf"), _get(tensors, f"{name}.cdf_length"), _get(tensors, f"{name}.offset")
-    )
-
-
-def _offsets(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
-    ops = node.get("offsets")
-    return None if ops is None else build_network(ops, tensors)
-
-
-def _build_coder(node: Spec, tensors: Mapping[str, np.ndarray]) -> Any:
-    op = node.get("op")
-    if op == "gaussian":
-        return _core.LatentCoder.gaussian(
-            int(node["channels"]),
-            build_network(node["entropy"], tensors),
-            str(node["chunks"]),
-            _get(tensors, node["scale_table"]),
-            float(node["scale_bound"]),
-            _table(tensors, node["table"]),
-            gained=bool(node["gained"]),
-            offsets=_offsets(node, tensors),
-        )
-    if op == "checkerboard":
-        name = node["context"]
-        return _core.LatentCoder.checkerboard(
-            str(node["anchor_parity"]),
-            _get(tensors, f"{name}.weight"),
-            _get(tensors, f"{name}.bias"),
-            build_network(node["entropy"], tensors),
-            _build_coder(node["leaf"], tensors),
-        )
-    if op == "channel_groups":
-        return _core.LatentCoder.channel_groups(
-            [int(g) for g in node["groups"]],
-            [[int(j) for j in sources] for sources in node["sources"]],
-            [None if ops is None else build_network(ops, tensors) for ops in node["contexts"]],
-            [_build_coder(child, tensors) for child in node["coders"]],
-        )
-    if op == "raster_scan":
-        context, first = node["context"], node["entropy_first"]
-        gain_context = node.get("gain_context")
-        return _core.LatentCoder.raster_scan(
-            _get(tensors, f"{context}.weight"),
-            _get(tensors, f"{context}.bias"),
-            _get(tensors, f"{first}.weight"),
-            _get(tensors, f"{first}.bias"),
-            build_network(node["entropy_rest"], tensors),
-            int(node["params_channels"]),
-            _get(tensors, node["scale_table"]),
-            float(node["scale_bound"]),
-            _table(tensors, node["table"]),
-            gained=bool(node.get("gained", False)),
-            offsets=_offsets(node, tensors),
-            gain_context_weight=None if gain_context is None else _get(tensors, f"{gain_context}.weight"),
-            gain_context_bias=None if gain_context is None else _get(tensors, f"{gain_context}.bias"),
-        )
-    raise GraphSpecError(f"unknown coding node {op!r}")
-
-
 def build_graph(spec: Spec, tensors: Mapping[str, np.ndarray], scalar: Optional[bool] = None) -> Any:
     """The native :class:`~neuralcodec._core.LatentGraph` of a spec (see the module
-    documentation); ``scalar`` forces (True) or forbids (False) the scalar kernel.
+    documentation) over the named ``tensors``; ``scalar`` forces (True) or forbids (False)
+    the scalar kernel.
+
+    The spec is read in one place, the native module (``rust/python/spec.rs``), which
+    builds the engine's graph from it directly.
 
     Raises:
-        GraphSpecError: an unknown operation or a missing array.
+        GraphSpecError: a missing key, an unknown operation or a missing array.
+        TypeError: an array of another dtype or a value of another type.
         ValueError: arrays that do not fit together (from the native constructors).
     """
     try:
-        hyper, coder = spec["hyper"], spec["coder"]
-    except (KeyError, TypeError):
-        raise GraphSpecError("a graph spec needs 'hyper' and 'coder'") from None
-    return _core.LatentGraph(build_network(hyper, tensors), _build_coder(coder, tensors), scalar=scalar)
+        return _core.LatentGraph.from_spec(spec, tensors, scalar=scalar)
+    except KeyError as error:  # the native reader's "names something that is not there"
+        raise GraphSpecError(error.args[0] if error.args else "a graph spec is incomplete") from None

@@ -18,6 +18,7 @@ use crate::error::CoderError;
 use crate::rans;
 
 mod engine;
+mod spec;
 mod tables;
 
 pyo3::create_exception!(
@@ -241,8 +242,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCdfTable>()?;
     m.add_class::<PyBufferedEncoder>()?;
     m.add_class::<PyStreamDecoder>()?;
-    m.add_class::<engine::PyNetwork>()?;
-    m.add_class::<engine::PyLatentCoder>()?;
     m.add_class::<engine::PyLatentGraph>()?;
     m.add_function(wrap_pyfunction!(encode, m)?)?;
     m.add_function(wrap_pyfunction!(decode, m)?)?;
