@@ -9,7 +9,7 @@ reads through: :class:`ImageFolder` (CompressAI's ``root/split/*`` dataset, for
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 from torch.utils.data import Dataset
 
@@ -17,7 +17,7 @@ from neuralcodec.datasets.errors import DatasetNotFoundError
 from neuralcodec.registry import register_dataset
 from neuralcodec.settings import IMAGE_SUFFIXES
 
-__all__ = ["ImageFolder", "list_images", "read_rgb"]
+__all__ = ["ImageFolder", "ImageListDataset", "list_images", "read_rgb"]
 
 
 def list_images(folder: Union[str, Path], allow_empty: bool = False) -> List[Path]:
@@ -60,8 +60,28 @@ def read_rgb(path: Union[str, Path]) -> Any:
         return img.convert("RGB")
 
 
+class ImageListDataset(Dataset):
+    """A dataset of image files: item ``i`` is ``samples[i]`` read as an RGB
+    ``PIL.Image.Image`` (:func:`read_rgb`), or ``transform`` of it. The common part of
+    :class:`ImageFolder` and :class:`neuralcodec.datasets.vimeo90k.Vimeo90kDataset`, whose
+    constructors fill ``samples`` (paths) and ``transform``."""
+
+    samples: Sequence[Union[str, Path]]
+    transform: Optional[Callable[[Any], Any]]
+
+    def __getitem__(self, index: int) -> Any:
+        """Image ``index``: a PIL RGB image, or what ``transform`` makes of it."""
+        img = read_rgb(self.samples[index])
+        if self.transform:
+            return self.transform(img)
+        return img
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
 @register_dataset("ImageFolder")
-class ImageFolder(Dataset):
+class ImageFolder(ImageListDataset):
     """The images of ``root/split/``, as CompressAI's ``ImageFolder``::
 
         root/
@@ -87,13 +107,3 @@ class ImageFolder(Dataset):
     def __init__(self, root: Union[str, Path], transform: Optional[Callable[[Any], Any]] = None, split: str = "train") -> None:
         self.samples: List[Path] = list_images(Path(root) / split, allow_empty=True)
         self.transform = transform
-
-    def __getitem__(self, index: int) -> Any:
-        """Image ``index``: a PIL RGB image, or what ``transform`` makes of it."""
-        img = read_rgb(self.samples[index])
-        if self.transform:
-            return self.transform(img)
-        return img
-
-    def __len__(self) -> int:
-        return len(self.samples)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
-from torch.utils.data import Dataset
-
 from neuralcodec.datasets.errors import InvalidChoiceError
-from neuralcodec.datasets.image import read_rgb
+from neuralcodec.datasets.image import ImageListDataset
 from neuralcodec.registry import register_dataset
 
 __all__ = ["Vimeo90kDataset"]
@@ -19,7 +17,7 @@ SPLIT_SUFFIXES = {"train": "trainlist", "valid": "testlist"}
 
 
 @register_dataset("Vimeo90kDataset")
-class Vimeo90kDataset(Dataset):
+class Vimeo90kDataset(ImageListDataset):
     """Every frame of the Vimeo-90K triplet or septuplet dataset, one image per item.
 
     Xue, Chen, Wu, Wei and Freeman, "Video Enhancement with Task-Oriented Flow", IJCV 2019
@@ -56,16 +54,6 @@ class Vimeo90kDataset(Dataset):
             clips = [line.rstrip() for line in f if line.strip()]
         self.samples = [f"{root}/sequences/{clip}/im{k}.png" for clip in clips for k in range(1, tuplet + 1)]
         self.transform = transform
-
-    def __getitem__(self, index: int) -> Any:
-        """Frame ``index``: a PIL RGB image, or what ``transform`` makes of it."""
-        img = read_rgb(self.samples[index])
-        if self.transform:
-            return self.transform(img)
-        return img
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def _list_filename(self, split: str, tuplet: int) -> str:
         if tuplet not in TUPLET_PREFIXES:

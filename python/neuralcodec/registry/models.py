@@ -42,6 +42,7 @@ __all__ = [
     "add_zoo_entry",
     "register_criterion",
     "register_dataset",
+    "register_in",
     "register_model",
     "register_module",
     "variable_rate_names",
@@ -60,16 +61,24 @@ DATASETS: Dict[str, Callable[..., Any]] = {}
 MODULES: Dict[str, Callable[..., Any]] = {}
 
 
+def register_in(table: Dict[str, Callable[..., Any]], name: str) -> Callable[[T], T]:
+    """Decorator: stores the decorated class or factory under ``name`` in ``table`` (a
+    later one of the same name replaces it) and returns it unchanged. The body of every
+    ``register_*`` decorator (these, :mod:`neuralcodec.registry.torch`'s and
+    :mod:`neuralcodec.registry.transforms`')."""
+
+    def decorator(obj: T) -> T:
+        table[name] = obj  # type: ignore[assignment]
+        return obj
+
+    return decorator
+
+
 def _registrar(table: Dict[str, Callable[..., Any]], kind: str) -> Callable[[str], Callable[[T], T]]:
     def register(name: str) -> Callable[[T], T]:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a {kind} name is a non-empty string, got {name!r}")
-
-        def decorator(obj: T) -> T:
-            table[name] = obj  # type: ignore[assignment]
-            return obj
-
-        return decorator
+        return register_in(table, name)
 
     register.__name__ = register.__qualname__ = f"register_{kind}"
     register.__doc__ = (

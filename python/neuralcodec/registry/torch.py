@@ -18,6 +18,7 @@ from neuralcodec.registry.models import (
     MODULES,
     register_criterion,
     register_dataset,
+    register_in,
     register_model,
     register_module,
 )
@@ -54,19 +55,9 @@ SCHEDULERS: Dict[str, Callable[..., Any]] = _capitalised(vars(lr_scheduler))
 
 def register_optimizer(name: str) -> Callable[[T], T]:
     """Decorator: registers an optimiser class or factory under ``name`` in :data:`OPTIMIZERS`."""
-
-    def decorator(obj: T) -> T:
-        OPTIMIZERS[name] = obj  # type: ignore[assignment]
-        return obj
-
-    return decorator
+    return register_in(OPTIMIZERS, name)
 
 
 def register_scheduler(name: str) -> Callable[[T], T]:
     """Decorator: registers a scheduler class under ``name`` in :data:`SCHEDULERS`."""
-
-    def decorator(obj: T) -> T:
-        SCHEDULERS[name] = obj  # type: ignore[assignment]
-        return obj
-
-    return decorator
+    return register_in(SCHEDULERS, name)

@@ -9,6 +9,8 @@ from typing import Any, Callable, Dict, TypeVar
 
 import torchvision.transforms  # type: ignore[import-untyped]
 
+from neuralcodec.registry.models import register_in
+
 __all__ = ["TRANSFORMS", "register_transform"]
 
 T = TypeVar("T")
@@ -21,9 +23,4 @@ TRANSFORMS: Dict[str, Callable[..., Any]] = {
 
 def register_transform(name: str) -> Callable[[T], T]:
     """Decorator: registers a transform class under ``name`` in :data:`TRANSFORMS`."""
-
-    def decorator(obj: T) -> T:
-        TRANSFORMS[name] = obj  # type: ignore[assignment]
-        return obj
-
-    return decorator
+    return register_in(TRANSFORMS, name)

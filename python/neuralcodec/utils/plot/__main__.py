@@ -21,7 +21,7 @@ import numpy as np
 from neuralcodec.eval.rd import draw_curves, results_curve
 from neuralcodec.eval.results import ResultsError, load_results
 
-__all__ = ["main", "matplotlib_plt", "parse_json_file", "plotly_plt", "setup_args"]
+__all__ = ["main", "matplotlib_plt", "parse_json_file", "plot_parser", "plotly_plt", "setup_args", "write_plotly"]
 
 _backends = ["matplotlib", "plotly"]
 #: Curve names that mark a classical codec (drawn dashed).
@@ -88,6 +88,26 @@ def plotly_plt(
         SystemExit: plotly is not installed.
     """
     del figsize, show
+    write_plotly(scatters, title, "Bit-rate [bpp]", ylabel, output_file, limits, auto_open=True)
+
+
+def write_plotly(
+    scatters: Sequence[Dict[str, Any]],
+    title: Optional[str],
+    xlabel: str,
+    ylabel: str,
+    output_file: Optional[str],
+    limits: Optional[Sequence[float]] = None,
+    auto_open: bool = True,
+) -> None:
+    """Writes the curves ``scatters`` (``{"name", "xs", "ys"}`` each) as a plotly HTML page
+    (``output_file``, default ``plot.html``), opened in a browser when ``auto_open``;
+    ``limits`` is ``(xmin, xmax, ymin, ymax)`` (default: autorange). The plotly backend
+    of this tool and of :mod:`neuralcodec.utils.video.plot`.
+
+    Raises:
+        SystemExit: plotly is not installed.
+    """
     try:
         import plotly.graph_objs as go  # type: ignore[import-untyped]
         import plotly.io as pio  # type: ignore[import-untyped]
@@ -96,21 +116,29 @@ def plotly_plt(
     fig = go.Figure()
     for sc in scatters:
         fig.add_traces(go.Scatter(x=sc["xs"], y=sc["ys"], name=sc["name"]))
-    fig.update_xaxes(title_text="Bit-rate [bpp]")
+    fig.update_xaxes(title_text=xlabel)
     fig.update_yaxes(title_text=ylabel)
     if title:
         fig.update_layout(title_text=title)
     if limits is not None:
         fig.update_xaxes(range=[limits[0], limits[1]])
         fig.update_yaxes(range=[limits[2], limits[3]])
-    pio.write_html(fig, file=output_file or "plot.html", auto_open=True)
+    pio.write_html(fig, file=output_file or "plot.html", auto_open=auto_open)
 
 
 def setup_args() -> argparse.ArgumentParser:
     """The parser, with CompressAI's arguments."""
-    parser = argparse.ArgumentParser(description="Plot rate-distortion curves of results files.")
+    return plot_parser("Plot rate-distortion curves of results files.", default_metric="psnr")
+
+
+def plot_parser(description: str, default_metric: str) -> argparse.ArgumentParser:
+    """CompressAI's plot options (``-f FILE...``, ``-m METRIC``, ``-t``, ``-o``,
+    ``--figsize``, ``--axes``, ``--backend``, ``--show``), shared by this tool and
+    :mod:`neuralcodec.utils.video.plot`; they differ only in ``description`` and the
+    ``--metric`` default."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("-f", "--results-file", metavar="", default="", type=str, nargs="*", required=True)
-    parser.add_argument("-m", "--metric", metavar="", type=str, default="psnr", help="Metric (default: %(default)s)")
+    parser.add_argument("-m", "--metric", metavar="", type=str, default=default_metric, help="Metric (default: %(default)s)")
     parser.add_argument("-t", "--title", metavar="", type=str, help="Plot title")
     parser.add_argument("-o", "--output", metavar="", type=str, help="Output file name")
     parser.add_argument(

@@ -21,10 +21,10 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from neuralcodec.eval.rd import msssim_db
 from neuralcodec.files import write_atomic
+from neuralcodec.utils.plot.__main__ import plot_parser, write_plotly
 
 __all__ = ["matplotlib_plt", "main", "parse_json_file", "plotly_plt", "setup_args"]
 
-_backends = ["matplotlib", "plotly"]
 _CLASSICAL = ("x26", "VTM", "HM", "WebP", "AV1")
 
 
@@ -105,47 +105,17 @@ def plotly_plt(
     show: bool = False,
     figsize: Optional[Sequence[float]] = None,
 ) -> None:
-    """Writes the curves as a plotly HTML page (``output_file`` or ``plot.html``)."""
-    try:
-        import plotly.graph_objs as go  # type: ignore[import-untyped]
-        import plotly.io as pio  # type: ignore[import-untyped]
-    except ImportError:
-        raise SystemExit("Unable to import plotly, install with: pip install pandas plotly") from None
-    figure = go.Figure()
-    for scatter in scatters:
-        figure.add_traces(go.Scatter(x=scatter["xs"], y=scatter["ys"], name=scatter["name"]))
-    figure.update_xaxes(title_text="Bit-rate [kbps]")
-    figure.update_yaxes(title_text=ylabel)
-    if title:
-        figure.update_layout(title_text=title)
-    if limits is not None:
-        figure.update_xaxes(range=[limits[0], limits[1]])
-        figure.update_yaxes(range=[limits[2], limits[3]])
-    pio.write_html(figure, file=output_file or "plot.html", auto_open=show)
+    """Writes the curves as a plotly HTML page (``output_file`` or ``plot.html``), opened
+    in a browser when ``show`` (:func:`neuralcodec.utils.plot.__main__.write_plotly`)."""
+    del figsize
+    write_plotly(scatters, title, "Bit-rate [kbps]", ylabel, output_file, limits, auto_open=show)
 
 
 def setup_args() -> argparse.ArgumentParser:
     """CompressAI's options: ``-f FILE...``, ``-m METRIC``, ``-t``, ``-o``, ``--figsize``,
-    ``--axes``, ``--backend``, ``--show``."""
-    parser = argparse.ArgumentParser(description="Rate-distortion curves of video results files.")
-    parser.add_argument("-f", "--results-file", metavar="", default="", type=str, nargs="*", required=True)
-    parser.add_argument("-m", "--metric", metavar="", type=str, default="psnr-rgb", help="Metric (default: %(default)s)")
-    parser.add_argument("-t", "--title", metavar="", type=str, help="Plot title")
-    parser.add_argument("-o", "--output", metavar="", type=str, help="Output file name")
-    parser.add_argument(
-        "--figsize", metavar="", type=float, nargs=2, default=(9, 6),
-        help="Figure relative size (width, height), default: %(default)s",
-    )  # fmt: skip
-    parser.add_argument(
-        "--axes", metavar="", type=float, nargs=4, default=None,
-        help="Axes limit (xmin, xmax, ymin, ymax), default: autorange",
-    )  # fmt: skip
-    parser.add_argument(
-        "--backend", type=str, metavar="", default=_backends[0], choices=_backends,
-        help="Change plot backend (default: %(default)s)",
-    )  # fmt: skip
-    parser.add_argument("--show", action="store_true", help="Open plot figure")
-    return parser
+    ``--axes``, ``--backend``, ``--show``
+    (:func:`neuralcodec.utils.plot.__main__.plot_parser`)."""
+    return plot_parser("Rate-distortion curves of video results files.", default_metric="psnr-rgb")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
