@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import Self
 
+from neuralcodec.errors import NeuralCodecValueError
+
 __all__ = [
     "__version__",
     "PRECISION",
@@ -31,7 +33,7 @@ __all__ = [
 __version__: str
 PRECISION: int
 
-class StreamError(ValueError): ...
+class StreamError(NeuralCodecValueError): ...
 
 @final
 class CdfTable:

@@ -9,15 +9,20 @@ of error it is (``ValueError`` for bad input, ``RuntimeError`` for a failing too
 This module is at the bottom of the package: it imports nothing, so any module (the
 torch-free command line included) can derive its errors from it.
 
-One exception is outside the hierarchy for now: :class:`neuralcodec.ans.StreamError`
-(a ``ValueError``) is made by the Rust core (``rust/python/mod.rs``), whose exception
-types cannot take a Python base class without a change of the extension.
+The Rust core's :class:`neuralcodec.ans.StreamError` (a string that cannot be decoded) is
+defined in the extension (``rust/python/mod.rs``) on :class:`NeuralCodecValueError`, so it
+is in the hierarchy too.
 """
 
 from __future__ import annotations
 
-__all__ = ["NeuralCodecError"]
+__all__ = ["NeuralCodecError", "NeuralCodecValueError"]
 
 
 class NeuralCodecError(Exception):
     """Base class of the exceptions neuralcodec defines (see the module documentation)."""
+
+
+class NeuralCodecValueError(NeuralCodecError, ValueError):
+    """A value neuralcodec cannot work with; the base of the Rust core's ``StreamError``
+    (a string that cannot be decoded), which the core defines on it."""

@@ -3,7 +3,8 @@
 //! Arguments arrive as typed, C-contiguous numpy arrays (the Python wrapper in
 //! `neuralcodec/ans.py` converts torch tensors and lists before they get here); results
 //! leave as numpy arrays or `bytes`. Coding runs with the GIL released. Every
-//! [`CoderError`] becomes a Python exception: `StreamError` (a `ValueError`) for strings
+//! [`CoderError`] becomes a Python exception: `StreamError` (a `ValueError` and a
+//! `neuralcodec.errors.NeuralCodecError`) for strings
 //! that cannot be decoded, `ValueError` for everything else.
 
 use std::sync::Arc;
@@ -21,10 +22,14 @@ mod engine;
 mod spec;
 mod tables;
 
+// The package's error base for bad values (`neuralcodec.errors`), so that `StreamError` is
+// both a `ValueError` and a `NeuralCodecError` like every other error of the package.
+pyo3::import_exception!(neuralcodec.errors, NeuralCodecValueError);
+
 pyo3::create_exception!(
     _core,
     StreamError,
-    PyValueError,
+    NeuralCodecValueError,
     "A rANS string cannot be decoded: it is truncated, corrupted, has trailing data, or was encoded with other tables, indexes or symbol count."
 );
 
