@@ -11,13 +11,19 @@ from neuralcodec.models import CompressionModel
 from neuralcodec.registry.models import ZOO_ENTRIES
 from neuralcodec.zoo import image as zoo_image
 
-#: Zoo name -> architecture: the zoo's own registry, less the latent-codec models, which the
-#: codec container, the engine and the export do not take yet, and the variable-rate models,
-#: which the container codes at a continuous quality (tests/test_codec_rate.py) and the export
-#: does not take yet.
-_NOT_IN_CODEC = zoo_image.LATENT_CODEC_ARCHITECTURES + zoo_image.VBR_ARCHITECTURES
+#: Zoo name -> architecture: the zoo's own registry, less the variable-rate models, which
+#: the container codes at a continuous quality (tests/test_codec_rate.py) and the export
+#: does not take yet. The latent-codec models are in: the container, the engine and the
+#: export take them like the others.
+_NOT_IN_CODEC = zoo_image.VBR_ARCHITECTURES
 ARCHITECTURES: Dict[str, Type[CompressionModel]] = {
     name: cls for name, cls in zoo_image.ARCHITECTURES.items() if name not in _NOT_IN_CODEC
+}
+#: The first-wave architectures, whose ``y`` is one leaf (a Gaussian conditional or a raster
+#: scan) under a scale hyperprior: what the engine and model tests that read that structure
+#: cover. The latent-codec compositions have their own (tests/test_latent_graph.py).
+FIRST_WAVE: Dict[str, Type[CompressionModel]] = {
+    name: cls for name, cls in ARCHITECTURES.items() if name not in zoo_image.LATENT_CODEC_ARCHITECTURES
 }
 AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor", "cheng2020-attn")
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from codec_models import ARCHITECTURES, image, widened_model
+from codec_models import FIRST_WAVE, image, widened_model
 from neuralcodec import engine
 from neuralcodec.ans import StreamError
 from neuralcodec.entropy_models import bound_tables
 from neuralcodec.models import CompressionModel
 
-MODELS = [name for name in ARCHITECTURES if not name.startswith("bmshj2018-factorized")]
+MODELS = [name for name in FIRST_WAVE if not name.startswith("bmshj2018-factorized")]
 
 
 def latents(model: CompressionModel, x: torch.Tensor):

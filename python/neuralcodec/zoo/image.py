@@ -104,9 +104,9 @@ CONFIGS = cfgs
 VBR_ARCHITECTURES = VARIABLE_RATE_ARCHITECTURES
 
 #: The architectures built on :mod:`neuralcodec.latent_codecs` (the
-#: :class:`~neuralcodec.models.SimpleVAECompressionModel` s): compat coding path only, with
-#: CompressAI's nested ``strings`` and ``shape``; the codec container, the engine and the
-#: export do not take them yet.
+#: :class:`~neuralcodec.models.SimpleVAECompressionModel` s): CompressAI's nested
+#: ``strings`` and ``shape`` on the compat path, the engine's flat ones on the engine path
+#: (their default); the codec container and the export take them like the other models.
 LATENT_CODEC_ARCHITECTURES = NameView(
     lambda: tuple(name for name, cls in _architectures().items() if issubclass(cls, SimpleVAECompressionModel))
 )
