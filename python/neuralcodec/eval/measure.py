@@ -30,7 +30,9 @@ def to_uint8(x: "torch.Tensor") -> np.ndarray:
         if x.shape[0] != 1:
             raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
         x = x[0]
-    return (x.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    from neuralcodec.models.base import unit_to_pixels  # the one float -> uint8 conversion
+
+    return unit_to_pixels(x.detach().float().clone()).permute(1, 2, 0).cpu().numpy()
 
 
 def distortion(original: np.ndarray, decoded: np.ndarray) -> Dict[str, float]:
