@@ -29,6 +29,8 @@ from neuralcodec.layers import CheckerboardMaskedConv2d
 from neuralcodec.models import CompressionModel
 from neuralcodec.models.elic import Cheng2020AnchorCheckerboard, Elic2022Chandelier, Elic2022Official
 from neuralcodec.models.elic_lite import ElicLiteVbr
+from neuralcodec.models.gain_units import GainedRates
+from neuralcodec.models.gained import MeanScaleHyperpriorGained
 from neuralcodec.models.hyperprior import conv, deconv
 from neuralcodec.models.simple_vae import SimpleVAECompressionModel
 from neuralcodec.models.vbr import JointAutoregressiveHierarchicalPriorsVbr, MeanScaleHyperpriorVbr, ScaleHyperpriorVbr
@@ -98,6 +100,7 @@ BUILDERS: Dict[str, Callable[[], CompressionModel]] = {
     "elic2022-official": lambda: Elic2022Official(16, 24, groups=[4, 4, 8, 8]),
     "elic2022-chandelier": lambda: Elic2022Chandelier(16, 24, groups=[4, 4, 8, 8]),
     "elic-lite-vbr": lambda: ElicLiteVbr(16, 24, groups=[4, 4, 8, 8], context_channels=16, aggregation_channels=(24, 16)),
+    "mbt2018-mean-gained": lambda: MeanScaleHyperpriorGained(16, 24),
     "channel-groups-only": lambda: ChannelGroupsOnly(),
     "checkerboard-scales-only": lambda: ScaleOnlyCheckerboard(),
 }
@@ -110,7 +113,7 @@ VBR_BUILDERS: Dict[str, Callable[[], CompressionModel]] = {
     "mbt2018-vbr": lambda: JointAutoregressiveHierarchicalPriorsVbr(16, 24),
 }
 ALL_BUILDERS = {**BUILDERS, **VBR_BUILDERS}
-QUALITY = 2.5  # between two of ElicLiteVbr's levels: the interpolated gains
+QUALITY = 2.5  # between two levels of the models with gain units: the interpolated gains
 VBR_GAIN = 2.5  # CompressAI's variable-rate models at this gain: many nonzero symbols
 
 
@@ -128,7 +131,7 @@ def build(name: str, seed: int = 0) -> CompressionModel:
 def coding_args(model: CompressionModel) -> Dict[str, Any]:
     if isinstance(model, ScaleHyperpriorVbr):
         return {"inputscale": torch.tensor(VBR_GAIN)}
-    return {"quality": QUALITY} if isinstance(model, ElicLiteVbr) else {}
+    return {"quality": QUALITY} if isinstance(model, GainedRates) else {}
 
 
 def graph_inputs(model: CompressionModel, x: torch.Tensor):
@@ -142,7 +145,7 @@ def graph_inputs(model: CompressionModel, x: torch.Tensor):
         gain = None
         if isinstance(model, ScaleHyperpriorVbr):
             gain = model.engine_gain(**coding_args(model))
-        if isinstance(model, ElicLiteVbr):
+        if isinstance(model, GainedRates):
             gains = model.gains(QUALITY)
             z_hat = z_hat * gains["z_gain_inv"]
             gain = (gains["y_gain"].reshape(-1), gains["y_gain_inv"].reshape(-1))
@@ -199,7 +202,7 @@ def test_engine_rate_is_within_half_a_percent_of_the_compat_path(name):
     assert compat_bytes - flushes - engine_bytes <= 0.005 * compat_bytes, (engine_bytes, compat_bytes)
 
 
-@pytest.mark.parametrize("name", ["elic2022-official", "elic-lite-vbr", "mbt2018-vbr"])
+@pytest.mark.parametrize("name", ["elic2022-official", "elic-lite-vbr", "mbt2018-vbr", "mbt2018-mean-gained"])
 def test_threads_and_the_scalar_kernel_give_identical_bytes_and_latents(name, monkeypatch):
     model = build(name)
     _, y, z_hat, gain = graph_inputs(model, image(128, 128, seed=4))
@@ -217,7 +220,7 @@ def test_threads_and_the_scalar_kernel_give_identical_bytes_and_latents(name, mo
     assert torch.equal(engine.decompress_graph(model, strings, z_hat, gain=gain), y_hat)
 
 
-@pytest.mark.parametrize("name", ["elic2022-chandelier", "elic-lite-vbr", "mbt2018-vbr"])
+@pytest.mark.parametrize("name", ["elic2022-chandelier", "elic-lite-vbr", "mbt2018-vbr", "mbt2018-mean-gained"])
 def test_torch_intra_op_threads_do_not_change_what_a_stream_decodes_to(name):
     """Whatever PyTorch's threads do to ``y`` on the encoder's side, each stream decodes to
     the same latent under any of them (the decoder's torch work is exact: dequantizing
@@ -257,7 +260,7 @@ class Float64(nn.Module):
         return self.module(x.double()).float()
 
 
-@pytest.mark.parametrize("name", ["elic2022-chandelier", "elic-lite-vbr", "mbt2018-vbr"])
+@pytest.mark.parametrize("name", ["elic2022-chandelier", "elic-lite-vbr", "mbt2018-vbr", "mbt2018-mean-gained"])
 def test_an_encoder_in_float64_or_with_perturbed_latents_still_round_trips_exactly(name):
     model = build(name)
     x = image(64, 64, seed=5)
@@ -333,7 +336,10 @@ def test_engine_and_compat_paths_are_chosen_per_call_without_changing_the_model(
 # ------------------------------------------------------------------ golden vectors
 
 GOLDEN = Path(__file__).parent / "fixtures" / "engine"
-GOLDEN_CASES = ("cheng2020-anchor-checkerboard", "elic-lite-vbr", "channel-groups-only", "mbt2018-mean-vbr", "mbt2018-vbr")
+GOLDEN_CASES = (
+    "cheng2020-anchor-checkerboard", "elic-lite-vbr", "channel-groups-only", "mbt2018-mean-vbr", "mbt2018-vbr",
+    "mbt2018-mean-gained",
+)
 
 
 def _golden() -> Any:

@@ -29,7 +29,7 @@ def test_quality_ranges_are_checked_in_one_place_and_the_help_is_generated_from_
         "rate point: 1..4 for the shipped weights (default 3), "
         "1..8 (1..6 for cheng2020-anchor, cheng2020-attn, cheng2020-anchor-checkerboard) for CompressAI's; "
         "any number within the range of a variable-rate model (bmshj2018-hyperprior-vbr, mbt2018-mean-vbr, "
-        "mbt2018-vbr, elic-lite-vbr), e.g. 2.5"
+        "mbt2018-vbr, elic-lite-vbr, mbt2018-mean-gained), e.g. 2.5"
     )
 
 

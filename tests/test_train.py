@@ -522,3 +522,17 @@ def test_a_failed_save_leaves_the_last_checkpoint_whole(tmp_path, monkeypatch):
         train(_config(tmp_path, steps=6), resume=True)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == names  # no partial or temporary file
+
+
+def test_the_gained_mean_scale_model_trains_one_quality_per_crop_from_its_lambda_table(tmp_path):
+    from neuralcodec.models import MeanScaleHyperpriorGained
+    from neuralcodec.zoo.loader import load
+
+    start = MeanScaleHyperpriorGained(8, 8, lambdas=[0.002, 0.02])
+    result = train(_config(tmp_path, architecture="mbt2018-mean-gained", variable_rate=True, lambdas=[0.002, 0.02],
+                           quality_draw="per-crop", steps=3, val_every=3, val_qualities="integers"))
+    assert set(result.validation) == {"1", "2"}
+    assert not torch.equal(result.model.y_gain.detach().cpu(), start.y_gain.detach())  # the gains trained
+    loaded = load(checkpoint=result.weights_path)
+    assert isinstance(loaded.model, MeanScaleHyperpriorGained) and loaded.model.lmbda == [0.002, 0.02]
+    assert loaded.lambda_at(1.5) == pytest.approx((0.002 * 0.02) ** 0.5)

@@ -10,6 +10,7 @@
 | :class:`ScaleHyperpriorVbr` | ``bmshj2018-hyperprior-vbr`` | Kamisli et al. 2024 (variable rate) |
 | :class:`MeanScaleHyperpriorVbr` | ``mbt2018-mean-vbr`` | Kamisli et al. 2024 (variable rate) |
 | :class:`JointAutoregressiveHierarchicalPriorsVbr` | ``mbt2018-vbr`` | Kamisli et al. 2024 (variable rate) |
+| :class:`MeanScaleHyperpriorGained` | ``mbt2018-mean-gained`` | Minnen et al. 2018 with Cui et al. 2021's gain units (variable rate) |
 | :class:`Cheng2020Anchor` | ``cheng2020-anchor`` | Cheng et al. 2020 |
 | :class:`Cheng2020Attention` | ``cheng2020-attn`` | Cheng et al. 2020 |
 | :class:`Cheng2020AnchorCheckerboard` | ``cheng2020-anchor-checkerboard`` | Cheng et al. 2020, He et al. 2021 |
@@ -31,6 +32,7 @@ from neuralcodec.models.base import SCALES_LEVELS, SCALES_MAX, SCALES_MIN, Compr
 from neuralcodec.models.cheng2020 import Cheng2020Anchor, Cheng2020Attention
 from neuralcodec.models.elic import Cheng2020AnchorCheckerboard, Elic2022Chandelier, Elic2022Official
 from neuralcodec.models.elic_lite import ElicLiteVbr
+from neuralcodec.models.gained import MeanScaleHyperpriorGained
 from neuralcodec.models.hyperprior import (
     FactorizedPrior,
     FactorizedPriorReLU,
@@ -61,6 +63,7 @@ __all__ = [
     "JointAutoregressiveHierarchicalPriors",
     "JointAutoregressiveHierarchicalPriorsVbr",
     "MeanScaleHyperprior",
+    "MeanScaleHyperpriorGained",
     "MeanScaleHyperpriorVbr",
     "ScaleHyperprior",
     "ScaleHyperpriorVbr",

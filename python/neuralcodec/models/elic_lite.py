@@ -16,16 +16,12 @@ transform pair:
   with a masked 5x5 convolution over the decoded anchors (``spatial_context[k]``). A
   small 1x1 network per group (``param_aggregation[k]``) turns the three inputs into the
   group's means and scales.
-* **Variable rate** through a quantization step per channel and level, learned: at
-  quality ``q`` (continuous, ``1 .. levels``) ``y`` is quantized as
-  ``round(y * gain) / gain`` with ``gain = y_gain[q]`` (and ``y_gain_inv`` for the
-  reconstruction, as in Cui et al., "Asymmetric gained deep image compression with
-  continuous rate adaptation", CVPR 2021); ``z`` likewise with ``z_gain``. Between two
-  levels the gains are interpolated linearly: one multiply and one add per value, the
-  same bits on every machine, where a power (Cui et al.'s geometric interpolation) would
-  depend on the platform's ``pow`` and could move a scale across a CDF-row boundary. Every network works on unscaled
-  latents; the predicted means and scales are multiplied by the gain before coding,
-  since ``y ~ N(mu, sigma)`` gives ``g y ~ N(g mu, g sigma)``.
+* **Variable rate** through learned gain units, a quantization step per channel and
+  level (:mod:`neuralcodec.models.gain_units`, Cui et al., CVPR 2021): at quality ``q``
+  (continuous, ``1 .. levels``) ``y`` is quantized as ``round(y * gain) / gain`` and
+  reconstructed with ``y_gain_inv``; ``z`` likewise with ``z_gain``. Every network works
+  on unscaled latents; the predicted means and scales are multiplied by the gain before
+  coding, since ``y ~ N(mu, sigma)`` gives ``g y ~ N(g mu, g sigma)``.
 
 Shapes: ``x`` ``[B, 3, H, W]`` in ``[0, 1]`` with ``H``, ``W`` multiples of 64 in
 ``forward``; ``y`` ``[B, M, H/16, W/16]``; ``z`` ``[B, N, H/64, W/64]``.
@@ -57,7 +53,7 @@ from neuralcodec.latent_codecs.description import (
 from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
 from neuralcodec.models.base import CodingOptions
 from neuralcodec.models.hyperprior import conv, deconv
-from neuralcodec.models.variable_rate import VariableRateModel
+from neuralcodec.models.gain_units import GainedRates
 from neuralcodec.registry.models import register_model
 
 __all__ = ["ELIC_LITE_LAMBDAS", "ElicLiteVbr", "checkerboard_anchor_mask"]
@@ -81,7 +77,7 @@ def _quantize_ste(values: Tensor, means: Tensor) -> Tensor:
 
 
 @register_model("elic-lite-vbr")
-class ElicLiteVbr(VariableRateModel):
+class ElicLiteVbr(GainedRates):
     """See the module documentation. ``levels`` rate levels (qualities ``1 .. levels``).
 
     Args:
@@ -113,7 +109,7 @@ class ElicLiteVbr(VariableRateModel):
             raise ValueError(f"groups must be positive and sum to M={M}, got {groups}")
         if levels < 2:
             raise ValueError(f"a variable-rate model needs at least 2 levels, got {levels}")
-        self.N, self.M, self.groups, self.levels = N, M, groups, levels
+        self.N, self.M, self.groups = N, M, groups
         self.context_channels, self.aggregation_channels = context_channels, tuple(aggregation_channels)
 
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
@@ -153,53 +149,9 @@ class ElicLiteVbr(VariableRateModel):
         )
         # Initial steps: gain ~ sqrt(lambda / lambda_mid), the high-rate optimum.
         lambdas = torch.tensor([0.0018 * 2.0**level for level in range(levels)])
-        initial = torch.sqrt(lambdas / lambdas[levels // 2]).view(levels, 1)
-        self.y_gain = nn.Parameter(initial.repeat(1, M))
-        self.y_gain_inv = nn.Parameter(1.0 / initial.repeat(1, M))
-        self.z_gain = nn.Parameter(torch.ones(levels, N))
-        self.z_gain_inv = nn.Parameter(torch.ones(levels, N))
+        self._init_gain_units(M, N, torch.sqrt(lambdas / lambdas[levels // 2]).tolist())
 
     # -- rate levels -----------------------------------------------------------------
-
-    def qualities(self) -> Tuple[float, float]:
-        """The continuous quality range, ``(1, levels)``."""
-        return 1.0, float(self.levels)
-
-    def gains(self, quality: Union[float, Tensor]) -> Dict[str, Tensor]:
-        """The four gain vectors at ``quality`` (a float, or a ``[B]`` tensor for one per
-        image), linearly interpolated between the integer levels (IEEE multiply and add
-        only, so the same bits everywhere).
-
-        Returns:
-            ``y_gain``, ``y_gain_inv`` ``[B or 1, M, 1, 1]`` and ``z_gain``,
-            ``z_gain_inv`` ``[B or 1, N, 1, 1]``.
-
-        Raises:
-            ValueError: a quality outside ``1 .. levels``.
-        """
-        q = torch.as_tensor(quality, dtype=torch.float32, device=self.y_gain.device).reshape(-1)
-        low, high = self.qualities()
-        if not bool(((q >= low) & (q <= high)).all()):
-            self.check_quality(quality if q.numel() != 1 else float(q))  # raises, with the range
-        position = q - 1
-        lower = position.floor().clamp(max=self.levels - 2).long()
-        fraction = (position - lower).view(-1, 1)
-        out = {}
-        for name in ("y_gain", "y_gain_inv", "z_gain", "z_gain_inv"):
-            table = getattr(self, name).abs().clamp_min(1e-5)
-            mixed = table[lower] * (1 - fraction) + table[lower + 1] * fraction
-            out[name] = mixed[:, :, None, None]
-        return out
-
-    def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
-        """``{"quality": quality}`` (checked against :meth:`qualities`)."""
-        return {"quality": self.check_quality(quality)}
-
-    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
-        """A quality drawn uniformly from the continuous range, with its :meth:`lmbda`."""
-        low, high = self.qualities()
-        quality = low + (high - low) * float(torch.rand((), generator=generator))
-        return {"quality": quality}, float(self.lmbda(quality))
 
     def lambda_for_quality(self, quality: float) -> float:
         """:meth:`lmbda` at ``quality`` (checked against :meth:`qualities`), as a float."""
@@ -292,10 +244,6 @@ class ElicLiteVbr(VariableRateModel):
         shape = (int(z.shape[-2]), int(z.shape[-1]))
         return z_strings, self.entropy_bottleneck.decompress(z_strings, shape), shape
 
-    @staticmethod
-    def _y_gains(gain: Dict[str, Tensor]) -> Tuple[Tensor, Tensor]:
-        return gain["y_gain"].reshape(-1), gain["y_gain_inv"].reshape(-1)
-
     def compress(  # type: ignore[override]
         self, x: Tensor, quality: float = 3.0, coding_path: Optional[str] = None, *,
         options: Optional[CodingOptions] = None,
@@ -313,7 +261,7 @@ class ElicLiteVbr(VariableRateModel):
         z_strings, z_hat, shape = self._side(y, gain)
         hyper_input = z_hat * gain["z_gain_inv"]
         if use_engine:
-            y_strings = engine.encode_graph(self, y, hyper_input, gain=self._y_gains(gain))
+            y_strings = engine.encode_graph(self, y, hyper_input, gain=self.y_gains(gain))
             strings = [y_strings]
         else:
             strings, _ = self._code_groups(self.h_s(hyper_input), gain, y=y)
@@ -335,7 +283,7 @@ class ElicLiteVbr(VariableRateModel):
         z_hat = self.entropy_bottleneck.decompress(strings[-1], tuple(int(s) for s in shape))
         hyper_input = z_hat * gain["z_gain_inv"]
         if use_engine:
-            y_hat = engine.decompress_graph(self, strings[0], hyper_input, gain=self._y_gains(gain))
+            y_hat = engine.decompress_graph(self, strings[0], hyper_input, gain=self.y_gains(gain))
         else:
             _, y_hat = self._code_groups(self.h_s(hyper_input), gain, strings=strings[:-1])
         return self._decoded(y_hat, x_size, options)

@@ -156,6 +156,9 @@ ZOO_ENTRIES: Dict[str, ZooEntry] = {
     "mbt2018-vbr": ZooEntry(dict.fromkeys(range(1, 9), _LARGE), variable_rate=True),
     # neuralcodec's candidate default (N=128, M=192, 6 learned gain levels; no published weights).
     "elic-lite-vbr": ZooEntry(dict.fromkeys(range(1, 7), (128, 192)), variable_rate=True),
+    # neuralcodec's mean-scale model with learned gain units, at the shipped models' size
+    # and rate points (N=96, M=128, 4 levels; issue 28).
+    "mbt2018-mean-gained": ZooEntry(dict.fromkeys(range(1, 5), (96, 128)), variable_rate=True),
 }
 
 

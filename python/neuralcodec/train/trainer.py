@@ -56,7 +56,8 @@ from neuralcodec.entropy_models import EntropyBottleneck, GaussianConditional
 from neuralcodec.files import write_atomic
 from neuralcodec.losses import RateDistortionLoss, bits_per_pixel
 from neuralcodec.models.base import CompressionModel
-from neuralcodec.models.vbr import VariableRateModel
+from neuralcodec.models.gain_units import GAIN_UNIT_NAMES
+from neuralcodec.models.variable_rate import VariableRateModel
 from neuralcodec.train.config import TrainConfig
 from neuralcodec.train.data import CropSampler, step_generator
 from neuralcodec.train.shards import DERIVED_SUFFIXES, read_shards, save_shards
@@ -74,7 +75,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "neuralcodec-train-checkpoint"
 #: The top-level modules and parameters a variable-rate model adds to its fixed-rate parent.
-VARIABLE_RATE_KEYS = ("Gain", "QuantABCD", "gayn2zqstep", "lower_bound_zqstep", "scale_to_context")
+VARIABLE_RATE_KEYS = ("Gain", "QuantABCD", "gayn2zqstep", "lower_bound_zqstep", "scale_to_context", *GAIN_UNIT_NAMES)
 LOG_FIELDS = ("step", "split", "loss", "bpp", "mse", "psnr", "ms_ssim", "aux", "lr", "seconds")
 
 
