@@ -52,8 +52,8 @@ from neuralcodec.latent_codecs.description import (
 )
 from neuralcodec.layers import GDN, CheckerboardMaskedConv2d
 from neuralcodec.models.base import CodingOptions
-from neuralcodec.models.hyperprior import conv, deconv
 from neuralcodec.models.gain_units import GainedRates
+from neuralcodec.models.hyperprior import conv, deconv
 from neuralcodec.registry.models import register_model
 
 __all__ = ["ELIC_LITE_LAMBDAS", "ElicLiteVbr", "checkerboard_anchor_mask"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 from torch import Tensor
 
 from neuralcodec import engine
