@@ -158,3 +158,25 @@ def test_a_run_starts_from_a_fixed_rate_models_weights(tmp_path):
         ours = model(x, quality=4.0)["x_hat"]
         theirs = fixed(x)["x_hat"]
     torch.testing.assert_close(ours, theirs)
+
+
+def test_effort_refines_the_latent_at_the_coded_quality_and_the_file_decodes_with_the_same_decoder():
+    from neuralcodec.models.refinement import refine_latent
+
+    model = small(seed=5)
+    x = image(64, 64, seed=8)
+    rate = model.prepare_quality(2.5)
+    refined = refine_latent(model, x, model.lambda_for_quality(2.5), steps=20, check_every=5, rate=rate)
+    assert refined.loss <= refined.initial_loss and refined.latent.shape == model.analyze(x).shape
+    codec = Codec(model, architecture="mbt2018-mean-gained", quality=2.5)
+    assert codec.lambda_at() == pytest.approx(model.lambda_for_quality(2.5)) and codec.check_effort(1) == 1
+    data = codec.encode(x, effort=1)
+    plain = codec.encode(x)
+    assert read_header(data).coded_quality == 2.5
+    with torch.no_grad():
+        out = model.compress(x, **rate, latent=refine_latent(model, x, model.lambda_for_quality(2.5), 30, rate=rate).latent)
+        expected = model.decompress(out["strings"], out["shape"], x_size=(64, 64), **rate)["x_hat"]
+    assert torch.equal(decode_image(data, model, output="tensor"), expected)  # effort 1 is 30 steps
+    assert data != plain
+    with pytest.raises(ValueError, match="give a quality with effort"):
+        codec.encode(x, bpp=1.0, effort=1)

@@ -430,8 +430,8 @@ class Codec:
             if quality is not None:
                 raise ValueError("give a quality or a target (bpp=, size=), not both")
             if effort:
-                raise ValueError("effort refines the latent of a model with discrete rate points; a target size needs a "
-                                 "variable-rate model")
+                raise ValueError("effort refines the latent at one quality; a target (bpp=, size=) searches the quality "
+                                 "and is coded without refinement: give a quality with effort, or effort 0")
             return self.encode_target(
                 image, bpp=bpp, size=size, drop_alpha=drop_alpha, max_pixels=max_pixels,
                 coding_path=coding_path, metadata=metadata, tile_size=tile_size, tile_progress=tile_progress,
@@ -458,7 +458,16 @@ class Codec:
             ValueError: not a level; or above 0 for a model that cannot code a given
                 latent, or whose training lambda is unknown (the messages say what to pass).
         """
-        return check_effort(effort, self.model, self.lmbda, self.identity.architecture)
+        return check_effort(effort, self.model, self.lambda_at(self.quality), self.identity.architecture)
+
+    def lambda_at(self, quality: Optional[float] = None) -> Optional[float]:
+        """The rate-distortion weight the model was trained for at ``quality``: a
+        variable-rate model's own (``lambda_for_quality``; at the codec's quality when
+        ``quality`` is None), else :attr:`lmbda`; None when unknown."""
+        if isinstance(self.model, VariableRateModel) and self.lmbda is None:
+            wanted = self.quality if quality is None else quality
+            return None if wanted is None else float(self.model.lambda_for_quality(float(wanted)))
+        return self.lmbda
 
     def encode_target(
         self,
@@ -541,18 +550,22 @@ class Codec:
         model = self.model
         options = CodingOptions() if options is None else options
         latent: Dict[str, Any] = {}
+        rate: Dict[str, Any] = {}
+        if quality is not None:
+            assert isinstance(model, VariableRateModel)
+            with torch.no_grad(), bound_tables():
+                rate = model.prepare_quality(quality, coding_path=path)
+            extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
         if effort:
-            assert self.lmbda is not None
+            lmbda = self.lambda_at(quality)
+            assert lmbda is not None  # check_effort
             metric = self.identity.metric or "mse"
-            refined = refine_latent(model, x, self.lmbda, EFFORT_STEPS[effort], metric=metric, progress=effort_progress)
+            refined = refine_latent(
+                model, x, lmbda, EFFORT_STEPS[effort], metric=metric, rate=rate, progress=effort_progress
+            )
             latent = {"latent": refined.latent}
         # The header names the tables by the weights hash: any construction codes (bound_tables).
         with torch.no_grad(), bound_tables():
-            rate: Dict[str, Any] = {}
-            if quality is not None:
-                assert isinstance(model, VariableRateModel)
-                rate = model.prepare_quality(quality, coding_path=path)
-                extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
             out = model.compress(x, **_call_arguments(model, "compress", path, options), **rate, **latent)
         shape = out["shape"]
         if len(shape) != 2 or not all(isinstance(s, int) or (torch.is_tensor(s) and s.numel() == 1) for s in shape):

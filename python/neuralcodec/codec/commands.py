@@ -466,7 +466,8 @@ def _compress_command(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise _UsageError(f"--effort {args.effort}: {error}") from None
         if targeted and args.effort:
-            raise _UsageError("--effort refines a model with discrete rate points; --bpp/--size need a variable-rate one")
+            raise _UsageError("--effort refines the latent at one quality; --bpp/--size search the quality and code "
+                              "without refinement: give --quality with --effort, or leave --effort out")
         if targeted and codec.quality_range is None:
             option = "--bpp" if args.bpp is not None else "--size"
             raise _UsageError(

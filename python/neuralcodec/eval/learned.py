@@ -38,7 +38,7 @@ from neuralcodec.eval.results import build_results, environment
 from neuralcodec.losses import flat_likelihoods
 from neuralcodec.models.base import CompressionModel
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
-from neuralcodec.models.vbr import VariableRateModel
+from neuralcodec.models.variable_rate import VariableRateModel
 
 __all__ = ["RatePoint", "code_and_decode", "coded_bytes", "evaluate", "evaluate_image", "evaluate_model", "likelihood_bits"]
 
@@ -186,7 +186,7 @@ def evaluate_image(
     latent: Dict[str, Any] = {}
     if refinement is not None:
         steps, lmbda, metric = refinement
-        latent = {"latent": refine_latent(model, x, lmbda, steps, metric=metric).latent}
+        latent = {"latent": refine_latent(model, x, lmbda, steps, metric=metric, rate=rate).latent}
     row, x_hat = code_and_decode(model, x, height * width, rate, latent, start=start)
     row["bpp-estimate"] = _estimated_bits(model, x, rate, latent.get("latent")) / (height * width)
     row.update(distortion(rgb, to_uint8(x_hat)))
@@ -264,9 +264,12 @@ def evaluate(
             bar.set_postfix(quality=point.quality)
             model = point.load()
             refinement = None
-            if check_effort(effort, model, point.lmbda, name):
-                assert point.lmbda is not None
-                refinement = (EFFORT_STEPS[effort], point.lmbda, metric)
+            lmbda = point.lmbda
+            if lmbda is None and point.rate is not None and isinstance(model, VariableRateModel):
+                lmbda = model.lambda_for_quality(point.rate)  # its own, per quality
+            if check_effort(effort, model, lmbda, name):
+                assert lmbda is not None
+                refinement = (EFFORT_STEPS[effort], lmbda, metric)
             per_image.append(evaluate_model(model, images, device, bar, point.rate, refinement))
             qualities.append(point.quality)
             del model

@@ -408,6 +408,22 @@ class CompressionModel(nn.Module):
             return False
         return max(int(size[0]), int(size[1])) * scale > options.tile_size * 3 // 2
 
+    def latent_forward(self, y: Tensor, **rate: Any) -> Dict[str, Any]:
+        """The coding of a latent ``y`` (``[B, M, h, w]``) as training sees it, for a model
+        whose :attr:`codes_given_latent` is true: ``{"y_hat", "likelihoods"}`` from its
+        ``latent_codec``. A variable-rate model takes its quality's keyword arguments
+        (``rate``, from ``prepare_quality``). Refinement
+        (:func:`~neuralcodec.models.refinement.refine_latent`) differentiates it.
+
+        Raises:
+            NotImplementedError: a model without a latent codec, or ``rate`` for one
+                that has a single rate.
+        """
+        codec = getattr(self, "latent_codec", None)
+        if codec is None or rate:
+            raise NotImplementedError(f"{type(self).__name__} has no latent_forward(y{', **rate' if rate else ''})")
+        return codec(y)
+
     def analyze(self, x: Tensor, options: Optional[CodingOptions] = None) -> Tensor:
         """The analysis transform's latent ``y = g_a(pad(x))``, ``[B, M, H'/s, W'/s]`` for
         ``x`` ``[B, 3, H, W]`` (float in ``[0, 1]`` or uint8 pixels) padded to ``[H', W']``

@@ -54,9 +54,9 @@ __all__ = ["GAINED_LAMBDAS", "MeanScaleHyperpriorGained"]
 GAINED_LAMBDAS: Tuple[float, ...] = tuple(float(DEFAULT_LAMBDAS[q]) for q in sorted(DEFAULT_LAMBDAS))
 
 
-def _round_about(values: Tensor, means: Tensor) -> Tensor:
-    """``round(values - means) + means`` with a straight-through gradient."""
-    return quantize_ste(values - means) + means
+def _round_about(values: Tensor, medians: Tensor) -> Tensor:
+    """``round(values - medians) + medians`` with a straight-through gradient."""
+    return quantize_ste(values - medians) + medians
 
 
 @register_model("mbt2018-mean-gained")
@@ -80,6 +80,10 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         super().__init__(N, M, **kwargs)
         self.lmbda: List[float] = list(GAINED_LAMBDAS if lambdas is None else (float(v) for v in lambdas))
         self._init_gain_units(M, N, initial_gains(self.lmbda))
+        self.gaussian_conditional.training_outputs = "ste"  # g_s trains on rounded latents
+
+    #: ``compress`` takes ``latent=``: ``--effort`` refines the latent at the coded quality.
+    codes_given_latent = True
 
     def lambda_for_quality(self, quality: float) -> float:
         """The training lambda at ``quality``: :attr:`lmbda` interpolated geometrically."""
@@ -88,24 +92,34 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
     # ------------------------------------------------------------------ training
     def forward(self, x: Tensor, quality: Union[float, Tensor, None] = None) -> Dict[str, Any]:  # type: ignore[override]
         """Training pass at ``quality`` (a float, one per image ``[B]``, or None for the
-        top level). The rates come from additive noise in the gained domain; ``g_s`` and
-        ``h_s`` see rounded latents (straight-through gradient), as when decoding.
+        top level): :meth:`latent_forward` of ``g_a(x)``, then ``g_s``.
 
         Returns:
             ``x_hat`` ``[B, 3, H, W]``, ``likelihoods`` (``y`` ``[B, M, h, w]``, ``z``).
         """
+        out = self.latent_forward(self.g_a(x), float(self.levels) if quality is None else quality)
+        return {"x_hat": self.g_s(out["y_hat"]), "likelihoods": out["likelihoods"]}
+
+    def latent_forward(self, y: Tensor, quality: Union[float, Tensor, None] = None) -> Dict[str, Any]:  # type: ignore[override]
+        """The coding of a latent ``y`` (``[B, M, h, w]``) at ``quality`` as training sees
+        it: the rates from additive noise in the gained domain, ``h_s`` and the
+        reconstruction from rounded values with a straight-through gradient (as when
+        decoding); in eval mode, from rounding. Refinement differentiates it, with the
+        entropy models rounding softly.
+
+        Returns:
+            ``y_hat`` (unscaled, ``[B, M, h, w]``) and ``likelihoods`` (``y``, ``z``).
+        """
         gain = self.gains(float(self.levels) if quality is None else quality)
-        y = self.g_a(x)
         z = self.h_a(y) * gain["z_gain"]
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        if self.training:
-            medians = self.entropy_bottleneck._get_medians().view(1, -1, 1, 1)
-            z_hat = _round_about(z, medians)
+        if self.training and self.entropy_bottleneck.soft_rounding is None:
+            z_hat = _round_about(z, self.entropy_bottleneck._get_medians().view(1, -1, 1, 1))
         scales, means = self.h_s(z_hat * gain["z_gain_inv"]).chunk(2, 1)
         g = gain["y_gain"]
-        _, y_likelihoods = self.gaussian_conditional(y * g, scales * g, means=means * g)
-        y_hat = _round_about(y * g, means * g) * gain["y_gain_inv"]
-        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+        # In training the conditional returns round(y g - mean g) + mean g (straight-through).
+        y_hat, y_likelihoods = self.gaussian_conditional(y * g, scales * g, means=means * g)
+        return {"y_hat": y_hat * gain["y_gain_inv"], "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
 
     # ------------------------------------------------------------------ coding graph
     def describe(self) -> ModelDescription:
@@ -135,11 +149,14 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         x: Tensor,
         quality: Optional[float] = None,
         coding_path: Optional[str] = None,
+        latent: Optional[Tensor] = None,
         *,
         options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
         """Codes ``x`` (one image) at ``quality`` (None: the top level): ``strings``
-        ``[y, z]`` (lists of one ``bytes``), ``shape`` ``z``'s ``(h, w)``, ``x_size``."""
+        ``[y, z]`` (lists of one ``bytes``), ``shape`` ``z``'s ``(h, w)``, ``x_size``.
+        ``latent``: code this ``y`` (the shape :meth:`analyze` gives for ``x``, e.g. one
+        refined for this quality) instead of the analysis's."""
         self._check_input(x)
         if x.shape[0] != 1:
             raise ValueError(f"compress codes one image at a time, got a batch of {x.shape[0]}")
@@ -147,7 +164,7 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         options = self._options(options, coding_path)
         use_engine = self._use_engine(options.coding_path)
         gain = self.gains(quality)
-        y = self._analyze(x, use_engine, options)
+        y = self._latent_to_code(x, use_engine, latent, options)
         z_strings, hyper_input = self._side(y, gain)
         if use_engine:
             y_strings = engine.encode_graph(self, y, hyper_input, gain=self.y_gains(gain))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, cast
+from typing import Any, Callable, Dict, Iterator, Optional, cast
 
 import torch
 import torch.nn.functional as F
@@ -67,7 +67,7 @@ def check_effort(effort: Any, model: Optional[nn.Module] = None, lmbda: Optional
     if not getattr(model, "codes_given_latent", False):
         raise ValueError(
             f"effort {effort} needs a model whose compress() codes a given latent; {name} does not "
-            "(variable-rate models fit their latent per quality): use effort 0"
+            "(it has no training pass from a given latent): use effort 0"
         )
     if lmbda is None:
         raise ValueError(
@@ -116,19 +116,22 @@ def refine_latent(
     learning_rate: float = 5e-3,
     check_every: int = 10,
     latent: Optional[Tensor] = None,
+    rate: Optional[Dict[str, Any]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> Refinement:
     """A latent for ``x`` with a lower rate-distortion loss than the analysis's.
 
     Args:
         model: a model whose ``codes_given_latent`` is true (its ``compress`` takes
-            ``latent=``), with ``analyze``, ``latent_codec``, ``g_s`` and ``crop``.
+            ``latent=``), with ``analyze``, ``latent_forward``, ``g_s`` and ``crop``.
         x: the image, ``[B, 3, H, W]``, float in ``[0, 1]`` or uint8 pixels.
         lmbda, metric: the rate-distortion trade-off the model was trained for (see
             :class:`~neuralcodec.losses.RateDistortionLoss`).
         steps: gradient steps (Adam at ``learning_rate``); 0 returns the analysis's latent.
         check_every: steps between scorings of the coded loss.
         latent: where to start (default ``model.analyze(x)``).
+        rate: a variable-rate model's keyword arguments for the coded quality (its
+            ``prepare_quality``); ``lmbda`` is then that quality's.
         progress: called with ``(steps done, steps)`` after each step.
 
     The model's weights are not changed and get no gradients; its modules' modes are
@@ -151,13 +154,14 @@ def refine_latent(
             f"{pixels:,} pixels, more than {MAX_REFINED_PIXELS:,}; code it without refinement (effort 0)"
         )
     x = pixels_to_unit(x)
-    coder = cast(Any, model)  # analyze, latent_codec, crop: the codes_given_latent contract
+    coder = cast(Any, model)  # analyze, latent_forward, crop: the codes_given_latent contract
+    rate = {} if rate is None else dict(rate)
     with torch.no_grad():
         start = (coder.analyze(x) if latent is None else latent).detach().float()
     loss = RateDistortionLoss(lmbda, metric)
 
     def objective(values: Tensor) -> Tensor:
-        out = coder.latent_codec(values)
+        out = coder.latent_forward(values, **rate)
         x_hat = coder.crop(coder.g_s(out["y_hat"]), x.shape[-2:])
         return loss({"x_hat": x_hat, "likelihoods": out["likelihoods"]}, x)["loss"]
 
