@@ -284,7 +284,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         return _error("--device cuda: CUDA is not available on this machine")
-    if args.effort and any(point.lmbda is None for point in points):
+    if args.effort and any(point.lmbda is None and point.rate is None for point in points):  # a variable-rate model knows its own
         return _error("--effort fits latents to the lambda the weights were trained for, which these --checkpoint "
                       "files do not record: evaluate the shipped or --pretrained weights with it, or weights written "
                       "by `neuralcodec train`")
