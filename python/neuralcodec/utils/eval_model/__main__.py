@@ -43,14 +43,7 @@ from neuralcodec.metrics import ms_ssim
 from neuralcodec.metrics import psnr as _psnr
 from neuralcodec.models import CompressionModel
 from neuralcodec.ops import compute_padding
-from neuralcodec.utils.arguments import (
-    add_architecture_argument,
-    add_checkpoint_arguments,
-    add_entropy_coder_argument,
-    add_metric_argument,
-    add_output_arguments,
-    add_quality_argument,
-)
+from neuralcodec.utils import arguments
 from neuralcodec.utils.checkpoints import read_state_dict
 from neuralcodec.zoo import ARCHITECTURES, image_models
 
@@ -284,16 +277,16 @@ def setup_args() -> argparse.ArgumentParser:
     """The parser: subcommands ``pretrained`` and ``checkpoint`` with CompressAI's options."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("dataset", type=str, help="dataset path (a folder of images, searched recursively)")
-    add_architecture_argument(common, image_models)
-    add_entropy_coder_argument(common)
+    arguments.add_architecture_argument(common, image_models)
+    arguments.add_entropy_coder_argument(common)
     common.add_argument("--cuda", action="store_true", help="run on CUDA when available")
     common.add_argument("--half", action="store_true", help="convert the model to half precision (fp16)")
     common.add_argument(
         "--entropy-estimation", action="store_true", help="estimate the rate from the likelihoods (no coding)"
     )
     common.add_argument("-v", "--verbose", action="store_true", help="show progress")
-    add_metric_argument(common, help="metric the weights were trained for (default: %(default)s)")
-    add_output_arguments(
+    arguments.add_metric_argument(common, help="metric the weights were trained for (default: %(default)s)")
+    arguments.add_output_arguments(
         common,
         directory_help="folder for the results file and per-image results (default: print only)",
         file_help="results file name in the output folder (default: ARCHITECTURE-CODER.json)",
@@ -311,9 +304,11 @@ def setup_args() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Evaluate a model on an image dataset.", add_help=True)
     sources = parser.add_subparsers(help="model source", dest="source")
     pretrained = sources.add_parser("pretrained", parents=[common])
-    add_quality_argument(pretrained, help="pretrained model qualities, comma-separated, e.g. '1,2,3,4' (default: %(default)s)")
+    arguments.add_quality_argument(
+        pretrained, help="pretrained model qualities, comma-separated, e.g. '1,2,3,4' (default: %(default)s)"
+    )
     checkpoint = sources.add_parser("checkpoint", parents=[common])
-    add_checkpoint_arguments(
+    arguments.add_checkpoint_arguments(
         checkpoint,
         dest="checkpoint_paths",
         path_help="checkpoint paths",

@@ -46,14 +46,7 @@ from neuralcodec.eval.results import write_results
 from neuralcodec.files import write_atomic
 from neuralcodec.models.video.google import ScaleSpaceFlow
 from neuralcodec.ops import compute_padding
-from neuralcodec.utils.arguments import (
-    add_architecture_argument,
-    add_checkpoint_arguments,
-    add_entropy_coder_argument,
-    add_metric_argument,
-    add_output_arguments,
-    add_quality_argument,
-)
+from neuralcodec.utils import arguments
 from neuralcodec.utils.checkpoints import read_state_dict
 from neuralcodec.utils.video.frames import plane_psnrs, rgb_distortion, rgb_to_yuv420, to_tensors, yuv420_to_rgb
 from neuralcodec.zoo import video_models as pretrained_models
@@ -372,16 +365,16 @@ def create_parser() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("dataset", type=str, help="sequences directory")
     parent.add_argument("output", type=str, help="output directory")
-    add_architecture_argument(parent, models.keys())
+    arguments.add_architecture_argument(parent, models.keys())
     parent.add_argument("-f", "--force", action="store_true", help="overwrite previous runs")
     parent.add_argument("--cuda", action="store_true", help="use cuda")
     parent.add_argument("--half", action="store_true", help="use AMP")
     parent.add_argument("--entropy-estimation", action="store_true", help="use evaluated entropy estimation (no entropy coding)")
-    add_entropy_coder_argument(parent)
+    arguments.add_entropy_coder_argument(parent)
     parent.add_argument("--keep_binaries", action="store_true", help="keep bitstream files in output directory")
     parent.add_argument("-v", "--verbose", action="store_true", help="verbose mode")
-    add_metric_argument(parent, help="metric trained against (default: %(default)s)")
-    add_output_arguments(
+    arguments.add_metric_argument(parent, help="metric trained against (default: %(default)s)")
+    arguments.add_output_arguments(
         parent,
         directory_help="directory of the aggregate json file (default: the current one)",
         file_help="output json file name, (default: architecture-entropy_coder.json)",
@@ -389,9 +382,9 @@ def create_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(help="model source", dest="source")
     subparsers.required = True
     pretrained = subparsers.add_parser("pretrained", parents=[parent])
-    add_quality_argument(pretrained, help="Pretrained model qualities. (example: '1,2,3,4') (default: %(default)s)")
+    arguments.add_quality_argument(pretrained, help="Pretrained model qualities. (example: '1,2,3,4') (default: %(default)s)")
     checkpoint = subparsers.add_parser("checkpoint", parents=[parent])
-    add_checkpoint_arguments(
+    arguments.add_checkpoint_arguments(
         checkpoint,
         dest="paths",
         path_help="checkpoint path",
