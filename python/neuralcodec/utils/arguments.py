@@ -3,13 +3,14 @@
 ``python -m neuralcodec.utils.bench`` and ``neuralcodec.utils.video.bench`` both take
 ``-j/--num-jobs`` and ``-q/--qps``; ``neuralcodec.utils.eval_model`` and
 ``neuralcodec.utils.video.eval_model`` both take ``-a/--architecture``,
-``-c/--entropy-coder``, ``-m/--metric``, ``-d/--output_directory``, ``-o/--output-file``,
-``-q/--quality``, ``-p/--path`` and ``--no-update``. Each of those options (its flags,
-destination, type, default and choices, which are CompressAI 1.2.8's, so that its
-command lines and test suite run unchanged) is declared here, once; each tool calls the
-builders in the order its ``--help`` lists the options. Where the two tools word an
-option's help differently the tool passes its own wording; an option that is only a
-flag with a tool's own help (``--cuda``, ``--verbose``, ...) stays in the tool.
+``-c/--entropy-coder``, ``-m/--metric``, ``-d/--output_directory``, ``-o/--output-file``
+and the subcommands ``pretrained`` (``-q/--quality``) and ``checkpoint`` (``-p/--path``,
+``--no-update``). Each of those options (its flags, destination, type, default and
+choices, which are CompressAI 1.2.8's, so that its command lines and test suite run
+unchanged) is declared here, once; each tool calls the builders in the order its
+``--help`` lists the options. Where the two tools word an option's help differently the
+tool passes its own wording; an option that is only a flag with a tool's own help
+(``--cuda``, ``--verbose``, ...) stays in the tool.
 
 Torch-free: the tools' parsers can be built without loading torch.
 """
@@ -17,21 +18,26 @@ Torch-free: the tools' parsers can be built without loading torch.
 from __future__ import annotations
 
 import argparse
-from typing import Iterable, List
+from typing import Any, Iterable, List, Protocol
 
 from neuralcodec import available_entropy_coders
 
 __all__ = [
     "add_architecture_argument",
-    "add_checkpoint_arguments",
     "add_entropy_coder_argument",
     "add_metric_argument",
+    "add_model_source_subcommands",
     "add_num_jobs_argument",
     "add_output_arguments",
     "add_qps_argument",
-    "add_quality_argument",
     "entropy_coder_names",
 ]
+
+
+class _Subcommands(Protocol):
+    """What :meth:`argparse.ArgumentParser.add_subparsers` returns: it adds subcommands."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser: ...
 
 
 def add_num_jobs_argument(parser: argparse.ArgumentParser) -> None:
@@ -78,15 +84,24 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, directory_help: str
     parser.add_argument("-o", "--output-file", type=str, default="", help=file_help)
 
 
-def add_quality_argument(parser: argparse.ArgumentParser, *, help: str) -> None:
-    """``-q/--quality`` (``qualities``, default ``"1"``): the zoo qualities to evaluate,
-    as one comma-separated string (``"1,2,3"``) that the tool splits into integers."""
-    parser.add_argument("-q", "--quality", dest="qualities", type=str, default="1", help=help)
-
-
-def add_checkpoint_arguments(parser: argparse.ArgumentParser, *, dest: str, path_help: str, no_update_help: str) -> None:
-    """``-p/--path FILE...`` (required, stored under ``dest``: CompressAI's image tool says
+def add_model_source_subcommands(
+    subparsers: _Subcommands,
+    parent: argparse.ArgumentParser,
+    *,
+    quality_help: str,
+    paths_dest: str,
+    path_help: str,
+    no_update_help: str,
+) -> None:
+    """The two sources of the model to evaluate, as subcommands that take ``parent``'s
+    options too: ``pretrained`` (the zoo's weights) with ``-q/--quality`` (``qualities``,
+    default ``"1"``, a comma-separated string such as ``"1,2,3"`` that the tool splits
+    into integers), and ``checkpoint`` (training checkpoints) with ``-p/--path FILE...``
+    (required, stored under ``paths_dest``: CompressAI's image tool says
     ``checkpoint_paths``, its video tool ``paths``) and ``--no-update`` (keep the
     checkpoint's entropy tables rather than rebuild them with ``update(force=True)``)."""
-    parser.add_argument("-p", "--path", dest=dest, type=str, nargs="*", required=True, help=path_help)
-    parser.add_argument("--no-update", action="store_true", help=no_update_help)
+    pretrained = subparsers.add_parser("pretrained", parents=[parent])
+    pretrained.add_argument("-q", "--quality", dest="qualities", type=str, default="1", help=quality_help)
+    checkpoint = subparsers.add_parser("checkpoint", parents=[parent])
+    checkpoint.add_argument("-p", "--path", dest=paths_dest, type=str, nargs="*", required=True, help=path_help)
+    checkpoint.add_argument("--no-update", action="store_true", help=no_update_help)

@@ -303,14 +303,11 @@ def setup_args() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser = argparse.ArgumentParser(description="Evaluate a model on an image dataset.", add_help=True)
     sources = parser.add_subparsers(help="model source", dest="source")
-    pretrained = sources.add_parser("pretrained", parents=[common])
-    arguments.add_quality_argument(
-        pretrained, help="pretrained model qualities, comma-separated, e.g. '1,2,3,4' (default: %(default)s)"
-    )
-    checkpoint = sources.add_parser("checkpoint", parents=[common])
-    arguments.add_checkpoint_arguments(
-        checkpoint,
-        dest="checkpoint_paths",
+    arguments.add_model_source_subcommands(
+        sources,
+        common,
+        quality_help="pretrained model qualities, comma-separated, e.g. '1,2,3,4' (default: %(default)s)",
+        paths_dest="checkpoint_paths",
         path_help="checkpoint paths",
         no_update_help="keep the checkpoint's entropy tables (no update(force=True))",
     )

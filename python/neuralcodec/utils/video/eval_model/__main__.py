@@ -381,12 +381,11 @@ def create_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(help="model source", dest="source")
     subparsers.required = True
-    pretrained = subparsers.add_parser("pretrained", parents=[parent])
-    arguments.add_quality_argument(pretrained, help="Pretrained model qualities. (example: '1,2,3,4') (default: %(default)s)")
-    checkpoint = subparsers.add_parser("checkpoint", parents=[parent])
-    arguments.add_checkpoint_arguments(
-        checkpoint,
-        dest="paths",
+    arguments.add_model_source_subcommands(
+        subparsers,
+        parent,
+        quality_help="Pretrained model qualities. (example: '1,2,3,4') (default: %(default)s)",
+        paths_dest="paths",
         path_help="checkpoint path",
         no_update_help="Disable the default update of the model entropy parameters before eval",
     )
