@@ -559,3 +559,34 @@ def test_a_share_of_the_crops_is_drawn_at_the_integer_qualities(tmp_path):
     with pytest.raises(ValueError, match="level_share"):
         _config(tmp_path, variable_rate=True, architecture="mbt2018-mean-gained", quality_draw="per-crop",
                 level_share=1.5).validate()
+
+
+def test_train_only_freezes_every_other_parameter_and_trains_a_ladders_gains(tmp_path):
+    from neuralcodec.models import MeanScaleHyperprior, MeanScaleLadder
+    from neuralcodec.models.ladder import MIDDLE_LEVEL
+    from neuralcodec.zoo.defaults import save_weights
+
+    torch.manual_seed(0)
+    rungs = [MeanScaleHyperprior(8, 8).eval() for _ in range(2)]
+    start = MeanScaleLadder.from_fixed_rate(rungs, [0.002, 0.02])
+    start.update(force=True)
+    init = tmp_path / "init.safetensors"
+    save_weights(start, init, "mbt2018-mean-ladder", metadata={"lambdas": "[0.002, 0.02]"})
+    result = train(_config(tmp_path, architecture="mbt2018-mean-ladder", variable_rate=True, lambdas=[0.002, 0.02],
+                           quality_draw="per-crop", steps=3, val_every=3, init_from=str(init), N=8, M=8,
+                           train_only=("*gain*",)))
+    trained = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    before = start.state_dict()
+    moved = {k for k in before if k in trained and not torch.equal(trained[k], before[k])}
+    assert any(k.endswith("y_gain") for k in moved)
+    # Nothing but the gains trained (the quantiles and tables are re-fitted, not trained).
+    assert {k for k in moved if not k.endswith(("quantiles", "_quantized_cdf", "_offset", "_cdf_length"))} <= {
+        f"rungs.{r}.{name}" for r in range(2) for name in ("y_gain", "y_gain_inv", "z_gain", "z_gain_inv")}
+    for k in moved:
+        if "gain" in k:
+            assert torch.equal(trained[k][MIDDLE_LEVEL], torch.ones_like(trained[k][MIDDLE_LEVEL]))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[-1]["train_only"] == ["*gain*"]
+    with pytest.raises(ValueError, match="train_only"):
+        _config(tmp_path, train_only=("",)).validate()
+    assert TrainConfig.from_dict({**_config(tmp_path).__dict__, "train_only": ["*gain*"]}).train_only == ("*gain*",)

@@ -11,6 +11,7 @@
 | :class:`MeanScaleHyperpriorVbr` | ``mbt2018-mean-vbr`` | Kamisli et al. 2024 (variable rate) |
 | :class:`JointAutoregressiveHierarchicalPriorsVbr` | ``mbt2018-vbr`` | Kamisli et al. 2024 (variable rate) |
 | :class:`MeanScaleHyperpriorGained` | ``mbt2018-mean-gained`` | Minnen et al. 2018 with Cui et al. 2021's gain units (variable rate) |
+| :class:`MeanScaleLadder` | ``mbt2018-mean-ladder`` | fixed-rate ``mbt2018-mean`` models with gain units between them (variable rate) |
 | :class:`Cheng2020Anchor` | ``cheng2020-anchor`` | Cheng et al. 2020 |
 | :class:`Cheng2020Attention` | ``cheng2020-attn`` | Cheng et al. 2020 |
 | :class:`Cheng2020AnchorCheckerboard` | ``cheng2020-anchor-checkerboard`` | Cheng et al. 2020, He et al. 2021 |
@@ -40,6 +41,7 @@ from neuralcodec.models.hyperprior import (
     MeanScaleHyperprior,
     ScaleHyperprior,
 )
+from neuralcodec.models.ladder import MeanScaleLadder
 from neuralcodec.models.simple_vae import SimpleVAECompressionModel
 from neuralcodec.models.vbr import (
     JointAutoregressiveHierarchicalPriorsVbr,
@@ -65,6 +67,7 @@ __all__ = [
     "MeanScaleHyperprior",
     "MeanScaleHyperpriorGained",
     "MeanScaleHyperpriorVbr",
+    "MeanScaleLadder",
     "ScaleHyperprior",
     "ScaleHyperpriorVbr",
     "SimpleVAECompressionModel",

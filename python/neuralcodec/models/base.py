@@ -86,31 +86,33 @@ class AnalysisMemo:
     Rate control encodes one image at several qualities; a variable-rate model's ``y`` does
     not depend on the quality (the gain applies after it), so the analysis need run only
     once and the strings are those of separate calls. An entry holds for the same input
-    tensor (the same object, not modified since: its version counter), the same coding
-    path and the same tile size (tiling changes ``y`` in its last float bits), and as long
-    as nobody modified ``y`` in place. The memo belongs to its caller (one per image being
+    tensor (the same object, not modified since: its version counter), the same analysis
+    transform (a rate ladder analyses with the transform of the rung that codes the
+    quality), the same coding path and the same tile size (tiling changes ``y`` in its
+    last float bits), and as long as nobody modified ``y`` in place. The memo belongs to its caller (one per image being
     searched, say), never to a model; it is safe to share between threads.
     """
 
     def __init__(self) -> None:
-        self._entry: Optional[Tuple[Tensor, int, bool, Optional[int], Tensor, int]] = None
+        self._entry: Optional[Tuple[Tensor, int, nn.Module, bool, Optional[int], Tensor, int]] = None
         self._lock = threading.Lock()
 
-    def recall(self, x: Tensor, use_engine: bool, tile_size: Optional[int]) -> Optional[Tensor]:
-        """The remembered ``y`` for this analysis of ``x``, or None."""
+    def recall(self, x: Tensor, analysis: nn.Module, use_engine: bool, tile_size: Optional[int]) -> Optional[Tensor]:
+        """The remembered ``y`` for this analysis of ``x`` by the transform ``analysis``, or None."""
         with self._lock:
             entry = self._entry
         if entry is None:
             return None
-        x0, version, engine0, tiles0, y, y_version = entry
-        if x0 is x and version == x._version and engine0 == use_engine and tiles0 == tile_size and y_version == y._version:
+        x0, version, analysis0, engine0, tiles0, y, y_version = entry
+        same_input = x0 is x and version == x._version and analysis0 is analysis
+        if same_input and engine0 == use_engine and tiles0 == tile_size and y_version == y._version:
             return y
         return None
 
-    def remember(self, x: Tensor, use_engine: bool, tile_size: Optional[int], y: Tensor) -> None:
-        """Keeps ``y`` as the analysis of ``x`` (replacing the previous entry)."""
+    def remember(self, x: Tensor, analysis: nn.Module, use_engine: bool, tile_size: Optional[int], y: Tensor) -> None:
+        """Keeps ``y`` as the analysis of ``x`` by ``analysis`` (replacing the previous entry)."""
         with self._lock:
-            self._entry = (x, x._version, use_engine, tile_size, y, y._version)
+            self._entry = (x, x._version, analysis, use_engine, tile_size, y, y._version)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -477,12 +479,12 @@ class CompressionModel(nn.Module):
         memo = options.analysis
         tile_size = options.tile_size or None
         if memo is not None:
-            known = memo.recall(x, use_engine, tile_size)
+            known = memo.recall(x, self.g_a, use_engine, tile_size)
             if known is not None:
                 return known
         y = self._run_analysis(x, use_engine, options)
         if memo is not None:
-            memo.remember(x, use_engine, tile_size, y)
+            memo.remember(x, self.g_a, use_engine, tile_size, y)
         return y
 
     def _run_analysis(self, x: Tensor, use_engine: bool, options: CodingOptions) -> Tensor:

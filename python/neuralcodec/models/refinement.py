@@ -34,6 +34,7 @@ from neuralcodec import settings
 from neuralcodec.entropy_models import EntropyModel, GaussianConditional
 from neuralcodec.losses import RateDistortionLoss
 from neuralcodec.models.base import pixels_to_unit
+from neuralcodec.models.variable_rate import VariableRateModel
 
 __all__ = ["EFFORT_STEPS", "MAX_REFINED_PIXELS", "Refinement", "StochasticRounding", "check_effort", "refine_latent"]
 
@@ -154,8 +155,10 @@ def refine_latent(
             f"{pixels:,} pixels, more than {MAX_REFINED_PIXELS:,}; code it without refinement (effort 0)"
         )
     x = pixels_to_unit(x)
-    coder = cast(Any, model)  # analyze, latent_forward, crop: the codes_given_latent contract
     rate = {} if rate is None else dict(rate)
+    if isinstance(model, VariableRateModel):  # the model that codes at this rate (a ladder's rung)
+        model, rate = model.coder_at(**rate)
+    coder = cast(Any, model)  # analyze, latent_forward, crop: the codes_given_latent contract
     with torch.no_grad():
         start = (coder.analyze(x) if latent is None else latent).detach().float()
     loss = RateDistortionLoss(lmbda, metric)

@@ -111,6 +111,13 @@ class VariableRateModel(CompressionModel):
         """The lambda of the loss ``lambda * 255^2 * MSE + bpp`` the model trains ``quality`` for."""
         raise NotImplementedError
 
+    def coder_at(self, **rate: Any) -> Tuple[CompressionModel, Dict[str, Any]]:
+        """The model whose ``analyze``, ``latent_forward`` and ``g_s`` code at ``rate``
+        (:meth:`prepare_quality`'s keyword arguments), and the keyword arguments that make
+        it code there: the model itself for most; the rung for a rate ladder
+        (:class:`~neuralcodec.models.ladder.MeanScaleLadder`). Refinement differentiates it."""
+        return self, dict(rate)
+
     def identity_state_dict(self) -> Dict[str, Tensor]:
         """The state_dict that names the model in files (its weights hash): the state_dict,
         with any state derived afresh for each quality in a canonical form (see
@@ -125,7 +132,8 @@ def is_variable_rate(model: Any) -> bool:
 
 
 def interpolate_geometric(values: Sequence[float], position: float) -> float:
-    """``values`` interpolated geometrically at ``position`` (0-based, continuous)."""
-    low = min(int(math.floor(position)), len(values) - 2)
+    """``values`` interpolated geometrically at ``position`` (0-based, continuous);
+    extrapolated from the two nearest values past either end."""
+    low = max(0, min(int(math.floor(position)), len(values) - 2))
     t = position - low
     return float(values[low] ** (1 - t) * values[low + 1] ** t)

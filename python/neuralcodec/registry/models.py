@@ -159,6 +159,9 @@ ZOO_ENTRIES: Dict[str, ZooEntry] = {
     # neuralcodec's mean-scale model with learned gain units, at the shipped models' size
     # and rate points (N=96, M=128, 4 levels; issue 28).
     "mbt2018-mean-gained": ZooEntry(dict.fromkeys(range(1, 5), (96, 128)), variable_rate=True),
+    # neuralcodec's rate ladder: the shipped fixed-rate models as rungs (N=96, M=128, 4 rungs)
+    # with gain units between them (issue 28).
+    "mbt2018-mean-ladder": ZooEntry(dict.fromkeys(range(1, 5), (96, 128)), variable_rate=True),
 }
 
 

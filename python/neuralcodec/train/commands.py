@@ -32,6 +32,7 @@ def _config_from_args(args: argparse.Namespace) -> Any:
     for name in ("val_dir", "init_from", "shards_dir"):
         if values.get(name) is not None:
             values[name] = str(values[name])
+    values["train_only"] = tuple(values.get("train_only") or ())
     return TrainConfig(**values)
 
 
@@ -119,6 +120,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--level-share", type=float, default=defaults.level_share, metavar="F",
                         help="with --quality-draw per-crop: the share of crops at the integer qualities (default "
                         "%(default)s: every crop uniform over the range)")
+    parser.add_argument("--train-only", action="append", default=[], metavar="PATTERN",
+                        help="train only the parameters whose names match this glob (repeatable), freezing the "
+                        "rest, e.g. --train-only '*gain*' fits gain units to trained transforms")
     parser.add_argument("--val-qualities", choices=("middle", "integers"), default=defaults.val_qualities,
                         help="with --variable-rate: validate at the middle quality or at every integer quality")
     parser.add_argument("--val-bits", choices=("actual", "estimated"), default=defaults.val_bits,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["TrainConfig"]
 
@@ -89,6 +89,10 @@ class TrainConfig:
         val_bits: ``"actual"`` (code real bitstreams through a CPU copy of the model),
             or ``"estimated"`` (the bits the likelihoods give with rounded latents, on
             the training device: fast, for runs that validate often on a GPU).
+        train_only: glob patterns (``fnmatch``) over parameter names: only the
+            parameters that match one of them train, the others stay frozen, e.g.
+            ``("*gain*",)`` fits the gain units of a variable-rate model to transforms
+            already trained. Empty (default): every parameter trains.
         shards_dir: also write the final weights there as safetensors shards of at most
             15 MiB with float16 convolution kernels (what the device tool can return,
             :func:`neuralcodec.train.shards.save_shards`), with ``history.json`` and a
@@ -135,6 +139,7 @@ class TrainConfig:
     val_qualities: str = "middle"
     val_bits: str = "actual"
     shards_dir: Optional[str] = None
+    train_only: Tuple[str, ...] = ()
 
     def validate(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
@@ -200,6 +205,8 @@ class TrainConfig:
             raise ValueError(f"level_share must be within [0, 1], got {self.level_share!r}")
         if self.level_share and self.quality_draw != "per-crop":
             raise ValueError("level_share is the share of crops drawn at the integer qualities: pass quality_draw per-crop too")
+        if any(not isinstance(p, str) or not p for p in self.train_only):
+            raise ValueError(f"train_only must be non-empty parameter-name patterns, got {self.train_only!r}")
         if self.metric not in ("mse", "ms-ssim"):
             raise ValueError(f"metric must be 'mse' or 'ms-ssim', got {self.metric!r}")
 
@@ -207,4 +214,7 @@ class TrainConfig:
     def from_dict(cls, values: Dict[str, Any]) -> "TrainConfig":
         """The config saved in a checkpoint (unknown keys are ignored)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        kept = {k: v for k, v in values.items() if k in known}
+        if "train_only" in kept:
+            kept["train_only"] = tuple(kept["train_only"] or ())
+        return cls(**kept)

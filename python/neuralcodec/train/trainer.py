@@ -45,7 +45,7 @@ import time
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclasses_field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -447,6 +447,8 @@ def train(
     for q in quantiles:
         q.requires_grad_(use_aux)
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    if config.train_only:
+        main_params = trainable_parameters(model, config.train_only)
     optimizer = torch.optim.Adam(main_params, lr=config.lr)
     aux_optimizer = torch.optim.Adam(quantiles, lr=config.aux_lr) if use_aux and quantiles else None
     clock = _Clock()
@@ -648,6 +650,7 @@ def train(
             "precision": config.precision,
             "quality_draw": config.quality_draw if config.variable_rate else None,
             "level_share": config.level_share if config.quality_draw == "per-crop" else None,
+            "train_only": list(config.train_only) or None,
             "init": config.init_from or "scratch",
             "resumed_from_step": start_step or None,
             "photos": len(train_set),
@@ -660,6 +663,25 @@ def train(
 
         dist.barrier()
     return TrainResult(model=model, weights_path=weights_path, step=step, last_train=last_train, validation=last_validation)
+
+
+def trainable_parameters(model: nn.Module, patterns: Sequence[str]) -> List[nn.Parameter]:
+    """The parameters whose names match one of ``patterns`` (``fnmatch`` globs); freezes
+    every other parameter (``requires_grad=False``). Raises ValueError when nothing
+    matches, naming a few of the model's parameters to pick from."""
+    from fnmatch import fnmatchcase
+
+    chosen: List[nn.Parameter] = []
+    for name, parameter in model.named_parameters():
+        keep = not name.endswith("quantiles") and any(fnmatchcase(name, p) for p in patterns)
+        if not name.endswith("quantiles"):
+            parameter.requires_grad_(keep)
+        if keep:
+            chosen.append(parameter)
+    if not chosen:
+        names = [n for n, _ in model.named_parameters()]
+        raise ValueError(f"train_only {list(patterns)} matches no parameter; the model has e.g. {names[:6]}")
+    return chosen
 
 
 def _check_same_run(saved: TrainConfig, config: TrainConfig) -> None:
