@@ -83,3 +83,17 @@ def pixels(height: int, width: int, seed: int = 1, channels: int = 3) -> np.ndar
     image = base[rows][:, cols] + rng.normal(0, 8, (height, width, channels))
     image = np.clip(image, 0, 255).astype(np.uint8)
     return image[..., 0] if channels == 1 else image
+
+
+def small_shipped_architecture(seed: int = 0) -> CompressionModel:
+    """A small model of the shipped architecture (the variable-rate ``mbt2018-mean-gained``,
+    N = M = 8) in eval mode with built tables, its last analysis convolution scaled up as
+    in :func:`widened_model`: a fast stand-in for the shipped model."""
+    from neuralcodec.models import MeanScaleHyperpriorGained
+
+    torch.manual_seed(seed)
+    model = MeanScaleHyperpriorGained(8, 8).eval()
+    with torch.no_grad():
+        model.g_a[-1].weight.mul_(20)
+    model.update(force=True)
+    return model

@@ -12,13 +12,18 @@ import torch
 from PIL import Image
 
 from neuralcodec.codec import Codec
+from neuralcodec.codec.api import decode_image
 from neuralcodec.models import MeanScaleHyperprior
+from neuralcodec.settings import PREVIOUS_DEFAULTS
+from neuralcodec.train.install_default import SAMPLE_QUALITIES, SAMPLE_RECORD
 from neuralcodec.zoo.defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_LAMBDAS,
     default_model,
     default_weights_path,
     load_weights_file,
+    previous_default_model,
+    previous_weights_path,
     read_weights,
     save_weights,
 )
@@ -103,8 +108,10 @@ def test_bad_weight_files_are_refused(tmp_path):
         read_weights(garbage)
     with pytest.raises(ValueError, match="architecture"):
         save_weights(_small_model(), tmp_path / "x.safetensors", "no-such-architecture")
-    with pytest.raises(ValueError, match="shipped weights have qualities 1..4"):
-        default_weights_path(9)
+    with pytest.raises(ValueError, match="never shipped mbt2018-mean at quality 9"):
+        previous_weights_path("mbt2018-mean", 9)
+    with pytest.raises(ValueError, match="never shipped cheng2020-anchor"):
+        previous_default_model("cheng2020-anchor", 1)
 
 
 def _sample_rgb() -> np.ndarray:
@@ -112,26 +119,46 @@ def _sample_rgb() -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
-def test_shipped_weights_reach_their_recorded_figures_on_the_sample():
-    record_path = Path(str(resources.files("neuralcodec") / "data" / "weights" / "sample-results.json"))
-    record = json.loads(record_path.read_text())
-    assert sorted(int(q) for q in record) == sorted(DEFAULT_LAMBDAS)
+def test_the_shipped_model_reaches_its_recorded_figures_on_the_sample():
+    """Every installation codes the sample photo to the bytes recorded when the model was
+    installed (``python -m neuralcodec.train.install_default``; the engine path is
+    deterministic), at the integer qualities and between them."""
+    record = json.loads((default_weights_path().parent / SAMPLE_RECORD).read_text())
+    assert [float(q) for q in record] == list(SAMPLE_QUALITIES)
     rgb = _sample_rgb()
+    model = default_model()
+    assert type(model).__name__ == "MeanScaleHyperpriorGained" and model.lmbda == [DEFAULT_LAMBDAS[q] for q in (1, 2, 3, 4)]
+    codec = Codec.default()
+    assert codec.identity.architecture == DEFAULT_ARCHITECTURE == "mbt2018-mean-gained"
     rates = []
-    for quality in sorted(DEFAULT_LAMBDAS):
-        expected = record[str(quality)]
-        model = default_model(quality)
-        assert type(model).__name__ == "MeanScaleHyperprior"
-        codec = Codec.default(quality)
-        assert codec.identity.architecture == DEFAULT_ARCHITECTURE
+    for quality in SAMPLE_QUALITIES:
+        expected = record[f"{quality:g}"]
         assert codec.identity.weights_sha256.hex() == expected["weights_sha256"]
-        data = codec.encode(rgb)
-        assert len(data) == expected["bytes"]  # the engine path is deterministic
+        data = codec.encode(rgb, quality=quality)
+        assert len(data) == expected["bytes"]
         decoded = np.asarray(codec.decode(data).convert("RGB"), dtype=np.float64)
         psnr = 10 * np.log10(255.0**2 / np.mean((decoded - rgb) ** 2))
         assert psnr == pytest.approx(expected["psnr"], abs=0.01)
         rates.append(expected["bpp"])
-    assert rates == sorted(rates) and rates[0] < rates[-1]
+    assert rates == sorted(rates) and rates[0] < rates[-1]  # the rate grows with the quality
+
+
+def test_the_models_shipped_before_are_kept_and_reach_their_recorded_figures():
+    """The four fixed-rate models of the previous default stay installed, so the files
+    made with them decode (their figures as the recipe recorded them)."""
+    record_path = Path(str(resources.files("neuralcodec") / "data" / "weights" / "sample-results.json"))
+    record = json.loads(record_path.read_text())
+    assert sorted(int(q) for q in record) == sorted(PREVIOUS_DEFAULTS["mbt2018-mean"])
+    rgb = _sample_rgb()
+    for quality in sorted(PREVIOUS_DEFAULTS["mbt2018-mean"]):
+        expected = record[str(quality)]
+        assert type(previous_default_model("mbt2018-mean", quality)).__name__ == "MeanScaleHyperprior"
+        codec = Codec.load("mbt2018-mean", quality, source="shipped")
+        assert codec.identity.weights_sha256.hex() == expected["weights_sha256"]
+        data = codec.encode(rgb)
+        assert len(data) == expected["bytes"]
+        decoded = np.asarray(decode_image(data).convert("RGB"), dtype=np.float64)  # the file names its model
+        assert 10 * np.log10(255.0**2 / np.mean((decoded - rgb) ** 2)) == pytest.approx(expected["psnr"], abs=0.01)
 
 
 def test_saved_weights_get_the_usual_file_permissions(tmp_path):

@@ -337,17 +337,17 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path, monkeypatch):
 
 
 def test_recipe_start_at_continues_the_installed_weights(tmp_path, monkeypatch):
-    """``--start-at STAGE`` skips the earlier stages and trains STAGE from the shipped files,
+    """``--start-at STAGE`` skips the earlier stages and trains STAGE from the installed files,
     leaving the package's files alone (no ``--install``)."""
     import dataclasses
 
     from neuralcodec.train import recipe
-    from neuralcodec.zoo.defaults import default_weights_path
+    from neuralcodec.zoo.defaults import previous_weights_path
 
     # The installed models have the shipped size, so the stage's crops are made small (its
     # own, 16 x 256 pixels, are checked by the test above): a step of those took minutes.
     monkeypatch.setitem(recipe.STAGES, "large", dataclasses.replace(recipe.STAGES["large"], batch_size=2, patch_size=64))
-    installed = default_weights_path(2)
+    installed = previous_weights_path("mbt2018-mean", 2)
     before = installed.read_bytes()
     data = _write_images(tmp_path / "train", count=5, size=(64, 64))
     work = tmp_path / "work"

@@ -66,7 +66,7 @@ from neuralcodec.entropy_models import bound_tables
 from neuralcodec.models.base import AnalysisMemo, CodingOptions, CompressionModel, unit_to_pixels
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.variable_rate import VariableRateModel
-from neuralcodec.settings import DEFAULT_QUALITY, DEFAULT_TILE_SIZE, VARIABLE_RATE_ARCHITECTURES
+from neuralcodec.settings import DEFAULT_QUALITY, DEFAULT_TILE_SIZE, PREVIOUS_DEFAULTS, VARIABLE_RATE_ARCHITECTURES
 
 __all__ = ["METADATA_CHOICES", "Codec", "Device", "PathLike", "Size"]
 
@@ -261,8 +261,8 @@ class Codec:
 
     @classmethod
     def default(cls, quality: Optional[float] = None, device: Device = "cpu") -> "Codec":
-        """neuralcodec's shipped model at ``quality`` (default
-        :data:`neuralcodec.zoo.defaults.DEFAULT_QUALITY`).
+        """neuralcodec's shipped model, coding at ``quality`` (any number in its range,
+        ``1 .. 4``; default :data:`neuralcodec.settings.DEFAULT_QUALITY`).
 
         Raises:
             ModelNotFoundError: the weights are not installed, or no such quality ships.
@@ -327,12 +327,17 @@ class Codec:
 
         named = header.model
         if named.origin == Origin.NEURALCODEC:
-            if named.architecture != defaults.DEFAULT_ARCHITECTURE or named.quality not in defaults.DEFAULT_LAMBDAS:
-                raise ModelNotFoundError(
-                    f"the file needs neuralcodec's shipped {named.describe()}, which this installation does not "
-                    f"ship ({defaults.DEFAULT_ARCHITECTURE} qualities {sorted(defaults.DEFAULT_LAMBDAS)}): upgrade neuralcodec"
-                )
-            return cls.default(named.quality, device)
+            if named.architecture == defaults.DEFAULT_ARCHITECTURE:
+                return cls.default(device=device)  # one model: the file records the quality it was coded at
+            if named.quality in PREVIOUS_DEFAULTS.get(named.architecture, {}):
+                return cls.load(named.architecture, named.quality, source="shipped", device=device)
+            shipped = [defaults.DEFAULT_ARCHITECTURE] + [
+                f"{name} qualities {sorted(points)}" for name, points in PREVIOUS_DEFAULTS.items()
+            ]
+            raise ModelNotFoundError(
+                f"the file needs neuralcodec's shipped {named.describe()}, which this installation does not "
+                f"ship ({'; '.join(shipped)}): upgrade neuralcodec"
+            )
         if named.origin == Origin.COMPRESSAI:
             try:
                 return cls.zoo(named.architecture, named.quality, named.metric or "mse", device, progress)

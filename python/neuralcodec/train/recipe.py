@@ -1,4 +1,10 @@
-"""The recipe of the shipped default weights: ``python -m neuralcodec.train.recipe``.
+"""The recipe of the four fixed-rate models neuralcodec shipped until issue 28:
+``python -m neuralcodec.train.recipe``.
+
+They are kept in the package (:data:`neuralcodec.settings.PREVIOUS_DEFAULTS`) so the
+files made with them decode, and they are where today's default, the variable-rate
+``mbt2018-mean-gained``, started from (its runs: ``results/training/msh-vbr/`` and
+``results/training/msh-gained/``).
 
 One mean-scale hyperprior (``mbt2018-mean`` with N=96, M=128: small enough to train on
 two CPU cores) is trained at the middle rate point (stage 1), then copied and
@@ -61,16 +67,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from neuralcodec.settings import PREVIOUS_DEFAULTS
 from neuralcodec.train.trainer import TrainConfig, train
-from neuralcodec.zoo.defaults import (
-    DEFAULT_ARCHITECTURE,
-    DEFAULT_LAMBDAS,
-    DEFAULT_QUALITY,
-    default_weights_path,
-    load_weights_file,
-    read_weights,
-    save_weights,
-)
+from neuralcodec.zoo.defaults import load_weights_file, previous_weights_path, read_weights, save_weights
+
+#: The architecture the recipe trains, and its rate points' lambdas.
+ARCHITECTURE = "mbt2018-mean"
+LAMBDAS: Dict[int, float] = {quality: lmbda for quality, (_, lmbda) in PREVIOUS_DEFAULTS[ARCHITECTURE].items()}
+#: The rate point stage 1 trains (the others start from it).
+BASE_QUALITY = 3
 
 #: Sizes of the shipped models.
 N, M = 96, 128
@@ -138,10 +143,10 @@ def stage_config(
     return TrainConfig(
         train_dir=str(data),
         out_dir=str(work / f"q{quality}{suffix}"),
-        architecture=DEFAULT_ARCHITECTURE,
+        architecture=ARCHITECTURE,
         N=N,
         M=M,
-        lmbda=DEFAULT_LAMBDAS[quality],
+        lmbda=LAMBDAS[quality],
         steps=steps,
         batch_size=settings.batch_size,
         patch_size=settings.patch_size,
@@ -171,7 +176,7 @@ def measure_sample(quality: int) -> Dict[str, float]:
     from neuralcodec.codec import Codec
     from neuralcodec.files import sample_image_path
 
-    codec = Codec.default(quality)
+    codec = Codec.load(ARCHITECTURE, quality, source="shipped")
     with Image.open(sample_image_path()) as img:
         rgb = np.asarray(img.convert("RGB"))
     data = codec.encode(rgb)
@@ -214,8 +219,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/defaults"), help="folder for the runs")
     parser.add_argument("--base-steps", type=int, default=BASE_STEPS)
     parser.add_argument("--finetune-steps", type=int, default=FINETUNE_STEPS)
-    parser.add_argument("--qualities", type=int, nargs="+", default=sorted(DEFAULT_LAMBDAS),
-                        choices=sorted(DEFAULT_LAMBDAS))
+    parser.add_argument("--qualities", type=int, nargs="+", default=sorted(LAMBDAS), choices=sorted(LAMBDAS))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: robust when the cores are shared, and reproducible)")
     for number, (stage, steps) in enumerate(RESTART_STEPS.items(), start=3):
@@ -237,17 +241,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error("--device cuda: torch sees no CUDA device on this machine")
     restarts = list(RESTART_STEPS)
     if args.start_at:
-        results = {q: default_weights_path(q) for q in args.qualities}
+        results = {q: previous_weights_path(ARCHITECTURE, q) for q in args.qualities}
         missing = [str(path) for path in results.values() if not path.is_file()]
         if missing:
             parser.error("--start-at needs the installed weights; missing: " + ", ".join(missing))
         restarts = restarts[restarts.index(args.start_at):]
     else:
         base = run_stage(
-            stage_config(args.data, args.work, DEFAULT_QUALITY, args.base_steps, None, args.threads, device=args.device)
+            stage_config(args.data, args.work, BASE_QUALITY, args.base_steps, None, args.threads, device=args.device)
         )
-        results = {DEFAULT_QUALITY: base}
-        others = [q for q in args.qualities if q != DEFAULT_QUALITY]
+        results = {BASE_QUALITY: base}
+        others = [q for q in args.qualities if q != BASE_QUALITY]
         configs = [
             stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads, device=args.device)
             for q in others
@@ -263,13 +267,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ]
             results.update(zip(qualities, _run_parallel(configs, args.jobs)))
     if args.install:
-        target = default_weights_path().parent
+        target = previous_weights_path(ARCHITECTURE, BASE_QUALITY).parent
         target.mkdir(parents=True, exist_ok=True)
         for quality, weights in sorted(results.items()):
             model = load_weights_file(weights)
             _, metadata = read_weights(weights)
-            installed = default_weights_path(quality)
-            save_weights(model, installed, DEFAULT_ARCHITECTURE, metadata=metadata, half_precision_kernels=True)
+            installed = previous_weights_path(ARCHITECTURE, quality)
+            save_weights(model, installed, ARCHITECTURE, metadata=metadata, half_precision_kernels=True)
             shutil.copyfile(weights.parent / "log.csv", installed.with_suffix(".log.csv"))
             print(f"installed q{quality}: {installed}")
         record = {str(q): measure_sample(q) for q in sorted(results)}
