@@ -76,3 +76,25 @@ def test_the_errors_module_is_torch_free():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_unsupported_names_getattr_says_what_is_missing_and_where_to_get_it(monkeypatch):
+    import types
+
+    from neuralcodec.errors import unsupported_names_getattr
+
+    module = types.ModuleType("neuralcodec.fake.meshes")
+    module.__getattr__ = unsupported_names_getattr(module.__name__, ("MeshLoss",), "mesh loss", "trimesh")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    expected = (
+        "neuralcodec does not implement CompressAI's mesh loss 'MeshLoss' (it codes images); "
+        "install compressai with trimesh and import it from compressai.fake.meshes"
+    )
+    with pytest.raises(ImportError) as raised:
+        _ = module.MeshLoss
+    assert str(raised.value) == expected
+    with pytest.raises(ImportError, match="mesh loss 'MeshLoss'"):
+        from neuralcodec.fake.meshes import MeshLoss  # noqa: F401
+    with pytest.raises(AttributeError, match=r"module 'neuralcodec\.fake\.meshes' has no attribute 'Other'"):
+        _ = module.Other
+    assert not hasattr(module, "Other")

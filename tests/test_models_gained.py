@@ -180,3 +180,23 @@ def test_effort_refines_the_latent_at_the_coded_quality_and_the_file_decodes_wit
     assert data != plain
     with pytest.raises(ValueError, match="give a quality with effort"):
         codec.encode(x, bpp=1.0, effort=1)
+
+
+def test_eval_refines_a_variable_rate_checkpoint_at_each_quality(tmp_path, capsys):
+    from PIL import Image
+
+    from neuralcodec.cli import main
+
+    model = small(seed=6)
+    weights = tmp_path / "gained.safetensors"
+    save_weights(model, weights, "mbt2018-mean-gained")
+    photo = tmp_path / "photo.png"
+    Image.fromarray((image(64, 64, seed=9)[0].permute(1, 2, 0).numpy() * 255).astype("uint8")).save(photo)
+    results = {}
+    for effort in ("0", "1"):
+        out = tmp_path / f"e{effort}.json"
+        code = main(["eval", str(photo), "--checkpoint", str(weights), "-q", "1.5", "3", "--effort", effort, "-o", str(out), "--quiet"])
+        assert code == 0, capsys.readouterr().err
+        results[effort] = json.loads(out.read_text())
+    assert results["1"]["settings"]["effort"] == 1 and results["1"]["qualities"] == [1.5, 3]
+    assert results["1"]["results"]["bpp"] != results["0"]["results"]["bpp"]  # refined latents, other files

@@ -9,7 +9,9 @@ says so. :class:`neuralcodec.datasets.cache.CacheDataset`, their base, is provid
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import List
+
+from neuralcodec.errors import unsupported_names_getattr
 
 #: The names CompressAI's ``compressai.datasets.pointcloud`` exports.
 UNAVAILABLE = ("ModelNetDataset", "S3disDataset", "SemanticKittiDataset", "ShapeNetCorePartDataset")
@@ -17,10 +19,4 @@ UNAVAILABLE = ("ModelNetDataset", "S3disDataset", "SemanticKittiDataset", "Shape
 __all__: List[str] = []
 
 
-def __getattr__(name: str) -> Any:
-    if name in UNAVAILABLE:
-        raise ImportError(
-            f"neuralcodec does not implement CompressAI's point-cloud dataset {name!r} (it codes images); "
-            "install compressai with pyntcloud and pandas and import it from compressai.datasets.pointcloud"
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = unsupported_names_getattr(__name__, UNAVAILABLE, "point-cloud dataset", "pyntcloud and pandas")

@@ -8,7 +8,9 @@ neuralcodec (an image codec) does not implement; they also need ``einops`` and t
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import List
+
+from neuralcodec.errors import unsupported_names_getattr
 
 #: The names CompressAI's ``compressai.losses.pointcloud`` exports.
 UNAVAILABLE = ("chamfer_distance", "ChamferPccRateDistortionLoss", "RateDistortionLoss_hrtzxf2022")
@@ -16,11 +18,4 @@ UNAVAILABLE = ("chamfer_distance", "ChamferPccRateDistortionLoss", "RateDistorti
 __all__: List[str] = []
 
 
-def __getattr__(name: str) -> Any:
-    if name in UNAVAILABLE:
-        raise ImportError(
-            f"neuralcodec does not implement CompressAI's point-cloud loss {name!r} (it codes images); "
-            "install compressai with its point-cloud extras (einops, pointops) and import it from "
-            "compressai.losses.pointcloud"
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = unsupported_names_getattr(__name__, UNAVAILABLE, "point-cloud loss", "its point-cloud extras (einops, pointops)")

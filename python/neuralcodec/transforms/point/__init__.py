@@ -9,7 +9,9 @@ says so.
 
 from __future__ import annotations
 
-from typing import Any, List
+from typing import List
+
+from neuralcodec.errors import unsupported_names_getattr
 
 #: The names CompressAI's ``compressai.transforms.point`` exports.
 UNAVAILABLE = (
@@ -25,10 +27,4 @@ UNAVAILABLE = (
 __all__: List[str] = []
 
 
-def __getattr__(name: str) -> Any:
-    if name in UNAVAILABLE:
-        raise ImportError(
-            f"neuralcodec does not implement CompressAI's point-cloud transform {name!r} (it codes images); "
-            "install compressai with torch_geometric and import it from compressai.transforms.point"
-        )
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = unsupported_names_getattr(__name__, UNAVAILABLE, "point-cloud transform", "torch_geometric")

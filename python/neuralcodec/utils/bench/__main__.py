@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from neuralcodec.bench.runner import run_benchmark
 from neuralcodec.eval.images import DatasetError, collect_images
+from neuralcodec.utils import arguments
 from neuralcodec.utils.bench.codecs import AV1, BPG, HM, JPEG, JPEG2000, TFCI, VTM, Codec, WebP
 
 __all__ = ["codecs", "collect", "main", "setup_args", "setup_common_args"]
@@ -74,13 +75,10 @@ def setup_args() -> Tuple[argparse.ArgumentParser, "argparse._SubParsersAction[a
 def setup_common_args(parser: argparse.ArgumentParser) -> None:
     """The arguments of every codec subcommand: the data set, jobs, qualities, metrics."""
     parser.add_argument("dataset", type=str)
-    parser.add_argument(
-        "-j", "--num-jobs", type=int, metavar="N", default=1, help="number of parallel jobs (default: %(default)s)"
+    arguments.add_num_jobs_argument(parser)
+    arguments.add_qps_argument(
+        parser, default="75", help="comma-separated quality/quantization parameters (default: %(default)s)"
     )
-    parser.add_argument(
-        "-q", "--qps", dest="qps", type=str, default="75",
-        help="comma-separated quality/quantization parameters (default: %(default)s)",
-    )  # fmt: skip
     parser.add_argument(
         "--metrics", dest="metrics", default=["psnr-rgb", "ms-ssim-rgb"], nargs="+",
         help="metrics to report (leave out ms-ssim-rgb for very small images)",

@@ -43,6 +43,7 @@ from neuralcodec.metrics import ms_ssim
 from neuralcodec.metrics import psnr as _psnr
 from neuralcodec.models import CompressionModel
 from neuralcodec.ops import compute_padding
+from neuralcodec.utils import arguments
 from neuralcodec.utils.checkpoints import read_state_dict
 from neuralcodec.zoo import ARCHITECTURES, image_models
 
@@ -69,14 +70,6 @@ IMG_EXTENSIONS = IMAGE_EXTENSIONS
 _GAIN_BOTTLENECK_ARCHITECTURES = ("bmshj2018-hyperprior-vbr", "mbt2018-mean-vbr")
 #: Stride every evaluated image is padded to (six stride-2 stages).
 _PAD_MULTIPLE = 2**6
-
-
-def _entropy_coders() -> List[str]:
-    """The entropy coder names ``-c`` takes: the package's ``available_entropy_coders()``
-    (CompressAI's top-level function), or the one rANS coder, ``"ans"``, in a build
-    whose top level does not have it."""
-    available = getattr(neuralcodec, "available_entropy_coders", None)
-    return list(available()) if available is not None else ["ans"]
 
 
 def _set_entropy_coder(name: str) -> None:
@@ -284,31 +277,20 @@ def setup_args() -> argparse.ArgumentParser:
     """The parser: subcommands ``pretrained`` and ``checkpoint`` with CompressAI's options."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("dataset", type=str, help="dataset path (a folder of images, searched recursively)")
-    common.add_argument(
-        "-a", "--architecture", type=str, choices=list(image_models), required=True, help="model architecture"
-    )
-    coders = _entropy_coders()
-    common.add_argument(
-        "-c", "--entropy-coder", choices=coders, default=coders[0], help="entropy coder (default: %(default)s)"
-    )
+    arguments.add_architecture_argument(common, image_models)
+    arguments.add_entropy_coder_argument(common)
     common.add_argument("--cuda", action="store_true", help="run on CUDA when available")
     common.add_argument("--half", action="store_true", help="convert the model to half precision (fp16)")
     common.add_argument(
         "--entropy-estimation", action="store_true", help="estimate the rate from the likelihoods (no coding)"
     )
     common.add_argument("-v", "--verbose", action="store_true", help="show progress")
-    common.add_argument(
-        "-m", "--metric", type=str, choices=["mse", "ms-ssim"], default="mse",
-        help="metric the weights were trained for (default: %(default)s)",
-    )  # fmt: skip
-    common.add_argument(
-        "-d", "--output_directory", type=str, default="",
-        help="folder for the results file and per-image results (default: print only)",
-    )  # fmt: skip
-    common.add_argument(
-        "-o", "--output-file", type=str, default="",
-        help="results file name in the output folder (default: ARCHITECTURE-CODER.json)",
-    )  # fmt: skip
+    arguments.add_metric_argument(common, help="metric the weights were trained for (default: %(default)s)")
+    arguments.add_output_arguments(
+        common,
+        directory_help="folder for the results file and per-image results (default: print only)",
+        file_help="results file name in the output folder (default: ARCHITECTURE-CODER.json)",
+    )
     common.add_argument("--per-image", action="store_true", help="also write each image's results")
     common.add_argument(
         "--vbr_quantstep", dest="vbr_quantstepsizes", type=str,
@@ -321,17 +303,13 @@ def setup_args() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser = argparse.ArgumentParser(description="Evaluate a model on an image dataset.", add_help=True)
     sources = parser.add_subparsers(help="model source", dest="source")
-    pretrained = sources.add_parser("pretrained", parents=[common])
-    pretrained.add_argument(
-        "-q", "--quality", dest="qualities", type=str, default="1",
-        help="pretrained model qualities, comma-separated, e.g. '1,2,3,4' (default: %(default)s)",
-    )  # fmt: skip
-    checkpoint = sources.add_parser("checkpoint", parents=[common])
-    checkpoint.add_argument(
-        "-p", "--path", dest="checkpoint_paths", type=str, nargs="*", required=True, help="checkpoint paths"
-    )
-    checkpoint.add_argument(
-        "--no-update", action="store_true", help="keep the checkpoint's entropy tables (no update(force=True))"
+    arguments.add_model_source_subcommands(
+        sources,
+        common,
+        quality_help="pretrained model qualities, comma-separated, e.g. '1,2,3,4' (default: %(default)s)",
+        paths_dest="checkpoint_paths",
+        path_help="checkpoint paths",
+        no_update_help="keep the checkpoint's entropy tables (no update(force=True))",
     )
     return parser
 

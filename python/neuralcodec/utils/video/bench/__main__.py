@@ -38,6 +38,7 @@ from neuralcodec.bench.external import TIMEOUT_S
 from neuralcodec.datasets.rawvideo import RawVideoSequence, VideoFormat
 from neuralcodec.eval.results import write_results
 from neuralcodec.metrics import ms_ssim
+from neuralcodec.utils import arguments
 from neuralcodec.utils.video.bench.codecs import HM, VTM, Codec, run_command, x264, x265
 from neuralcodec.utils.video.frames import Frame, to_tensors, yuv420_to_rgb
 
@@ -211,13 +212,10 @@ def create_parser() -> Tuple[argparse.ArgumentParser, argparse.ArgumentParser, A
     parent.add_argument("outputdir", type=str, help="output directory")
     parent.add_argument("-n", "--dry-run", action="store_true", help="dry run")
     parent.add_argument("-f", "--force", action="store_true", help="overwrite previous runs")
-    parent.add_argument(
-        "-j", "--num-jobs", type=int, metavar="N", default=1, help="number of parallel jobs (default: %(default)s)"
+    arguments.add_num_jobs_argument(parent)
+    arguments.add_qps_argument(
+        parent, default="1", help="list of quality/quantization parameter. (example: '22,27,32,37') (default: %(default)s)"
     )
-    parent.add_argument(
-        "-q", "--qps", dest="qps", type=str, default="1",
-        help="list of quality/quantization parameter. (example: '22,27,32,37') (default: %(default)s)",
-    )  # fmt: skip
     parent.add_argument("--cuda", action="store_true", help="use cuda")
     subparsers = parser.add_subparsers(dest="codec", help="video codec")
     subparsers.required = True

@@ -41,12 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import neuralcodec
 from neuralcodec.datasets.rawvideo import RawVideoSequence, VideoFormat
 from neuralcodec.eval.results import write_results
 from neuralcodec.files import write_atomic
 from neuralcodec.models.video.google import ScaleSpaceFlow
 from neuralcodec.ops import compute_padding
+from neuralcodec.utils import arguments
 from neuralcodec.utils.checkpoints import read_state_dict
 from neuralcodec.utils.video.frames import plane_psnrs, rgb_distortion, rgb_to_yuv420, to_tensors, yuv420_to_rgb
 from neuralcodec.zoo import video_models as pretrained_models
@@ -356,14 +356,8 @@ def load_pretrained(model: str, metric: str, quality: int) -> nn.Module:
     return pretrained_models[model](quality=quality, metric=metric, pretrained=True).eval()
 
 
-def _entropy_coders() -> List[str]:
-    available = getattr(neuralcodec, "available_entropy_coders", None)
-    return list(available()) if callable(available) else ["ans"]
-
-
 def create_parser() -> argparse.ArgumentParser:
     """The command line: a ``pretrained`` or ``checkpoint`` subcommand, CompressAI's options."""
-    coders = _entropy_coders()
     parser = argparse.ArgumentParser(
         description="Evaluate a video compression network on a video dataset.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -371,39 +365,29 @@ def create_parser() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("dataset", type=str, help="sequences directory")
     parent.add_argument("output", type=str, help="output directory")
-    parent.add_argument("-a", "--architecture", type=str, choices=models.keys(), help="model architecture", required=True)
+    arguments.add_architecture_argument(parent, models.keys())
     parent.add_argument("-f", "--force", action="store_true", help="overwrite previous runs")
     parent.add_argument("--cuda", action="store_true", help="use cuda")
     parent.add_argument("--half", action="store_true", help="use AMP")
     parent.add_argument("--entropy-estimation", action="store_true", help="use evaluated entropy estimation (no entropy coding)")
-    parent.add_argument("-c", "--entropy-coder", choices=coders, default=coders[0], help="entropy coder (default: %(default)s)")
+    arguments.add_entropy_coder_argument(parent)
     parent.add_argument("--keep_binaries", action="store_true", help="keep bitstream files in output directory")
     parent.add_argument("-v", "--verbose", action="store_true", help="verbose mode")
-    parent.add_argument(
-        "-m",
-        "--metric",
-        type=str,
-        choices=["mse", "ms-ssim"],
-        default="mse",
-        help="metric trained against (default: %(default)s)",
-    )
-    parent.add_argument(
-        "-d", "--output_directory", type=str, default="", help="directory of the aggregate json file (default: the current one)"
-    )
-    parent.add_argument(
-        "-o", "--output-file", type=str, default="", help="output json file name, (default: architecture-entropy_coder.json)"
+    arguments.add_metric_argument(parent, help="metric trained against (default: %(default)s)")
+    arguments.add_output_arguments(
+        parent,
+        directory_help="directory of the aggregate json file (default: the current one)",
+        file_help="output json file name, (default: architecture-entropy_coder.json)",
     )
     subparsers = parser.add_subparsers(help="model source", dest="source")
     subparsers.required = True
-    pretrained = subparsers.add_parser("pretrained", parents=[parent])
-    pretrained.add_argument(
-        "-q", "--quality", dest="qualities", type=str, default="1",
-        help="Pretrained model qualities. (example: '1,2,3,4') (default: %(default)s)",
-    )  # fmt: skip
-    checkpoint = subparsers.add_parser("checkpoint", parents=[parent])
-    checkpoint.add_argument("-p", "--path", dest="paths", type=str, nargs="*", required=True, help="checkpoint path")
-    checkpoint.add_argument(
-        "--no-update", action="store_true", help="Disable the default update of the model entropy parameters before eval"
+    arguments.add_model_source_subcommands(
+        subparsers,
+        parent,
+        quality_help="Pretrained model qualities. (example: '1,2,3,4') (default: %(default)s)",
+        paths_dest="paths",
+        path_help="checkpoint path",
+        no_update_help="Disable the default update of the model entropy parameters before eval",
     )
     return parser
 
