@@ -168,7 +168,8 @@ def test_the_gpu_training_script_trains_validates_writes_and_resumes_on_the_cpu(
     data = tmp_path / "data"
     _photos(data / "train", 3, (80, 96))
     _photos(data / "val", 1, (64, 64))  # one 64-pixel block: the validation codes every quality on it
-    env = dict(os.environ, PYTHON=sys.executable, DATA=str(data), MINUTES="5", CHECKPOINT=str(tmp_path / "none"))
+    env = dict(os.environ, PYTHON=sys.executable, DATA=str(data), MINUTES="5", CHECKPOINT=str(tmp_path / "none"),
+               CANDIDATE="elic-lite-vbr")
     arguments = ["--device", "cpu", "--steps", "2", "--batch-size", "2", "--patch-size", "64", "--log-every", "1",
                  "--precision", "fp32", "--threads", "1"]
     first = tmp_path / "first"

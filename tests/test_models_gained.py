@@ -200,3 +200,37 @@ def test_eval_refines_a_variable_rate_checkpoint_at_each_quality(tmp_path, capsy
         results[effort] = json.loads(out.read_text())
     assert results["1"]["settings"]["effort"] == 1 and results["1"]["qualities"] == [1.5, 3]
     assert results["1"]["results"]["bpp"] != results["0"]["results"]["bpp"]  # refined latents, other files
+
+
+def test_the_gpu_training_script_trains_the_candidate_on_the_cpu(tmp_path):
+    """``benches/gpu/train.sh``'s default candidate (the one device call of issue 28), two
+    steps on the CPU: it trains, validates at every integer quality and writes the weights
+    and history to $OUT."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    repo = Path(__file__).resolve().parents[1]
+    data = tmp_path / "data"
+    for folder, count, size in (("train", 3, (80, 96)), ("val", 1, (64, 64))):
+        (data / folder).mkdir(parents=True)
+        rng = np.random.default_rng(count)
+        for index in range(count):
+            Image.fromarray(rng.integers(0, 256, size=(*size, 3), dtype=np.uint8)).save(data / folder / f"p{index}.png")
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHON=sys.executable, DATA=str(data), MINUTES="5", OUT=str(out), WORK=str(tmp_path / "w"),
+               CHECKPOINT=str(tmp_path / "none"))
+    arguments = ["--device", "cpu", "--steps", "2", "--batch-size", "2", "--patch-size", "64", "--precision", "fp32",
+                 "--threads", "1"]
+    run = subprocess.run(["bash", str(repo / "benches" / "gpu" / "train.sh"), *arguments], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    history = json.loads((out / "history.json").read_text())
+    assert history[-1]["steps"] == 2 and history[-1]["architecture"] == "mbt2018-mean-gained"
+    assert history[-1]["level_share"] == 0.5 and set(history[-1]["validation"]) == {"1", "2", "3", "4"}
+    loaded = load(checkpoint=out / "weights.safetensors")
+    assert isinstance(loaded.model, MeanScaleHyperpriorGained) and loaded.model.lmbda == list(GAINED_LAMBDAS)

@@ -536,3 +536,26 @@ def test_the_gained_mean_scale_model_trains_one_quality_per_crop_from_its_lambda
     loaded = load(checkpoint=result.weights_path)
     assert isinstance(loaded.model, MeanScaleHyperpriorGained) and loaded.model.lmbda == [0.002, 0.02]
     assert loaded.lambda_at(1.5) == pytest.approx((0.002 * 0.02) ** 0.5)
+
+
+def test_a_share_of_the_crops_is_drawn_at_the_integer_qualities(tmp_path):
+    from neuralcodec.models import MeanScaleHyperpriorGained
+    from neuralcodec.train.trainer import _rate_per_crop
+
+    model = MeanScaleHyperpriorGained(8, 8)
+    generator = torch.Generator().manual_seed(3)
+    rate, lambdas = _rate_per_crop(model, 4000, generator, torch.device("cpu"), level_share=0.5)
+    qualities = rate["quality"]
+    integer = qualities == qualities.round()
+    assert 0.45 < float(integer.float().mean()) < 0.55  # half at the levels (the rest: a measure-zero chance)
+    assert set(qualities[integer].tolist()) == {1.0, 2.0, 3.0, 4.0}
+    assert bool(((qualities >= 1) & (qualities <= 4)).all())
+    assert torch.allclose(lambdas[integer], torch.tensor([model.lmbda[int(q) - 1] for q in qualities[integer]]))
+    unchanged = _rate_per_crop(model, 8, torch.Generator().manual_seed(5), torch.device("cpu"))[0]["quality"]
+    first = 1 + 3 * torch.rand(8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    assert torch.equal(unchanged, first.float())  # without a share: the draw of before
+    with pytest.raises(ValueError, match="level_share"):
+        _config(tmp_path, variable_rate=True, architecture="mbt2018-mean-gained", level_share=0.5).validate()
+    with pytest.raises(ValueError, match="level_share"):
+        _config(tmp_path, variable_rate=True, architecture="mbt2018-mean-gained", quality_draw="per-crop",
+                level_share=1.5).validate()

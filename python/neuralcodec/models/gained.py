@@ -80,7 +80,7 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         super().__init__(N, M, **kwargs)
         self.lmbda: List[float] = list(GAINED_LAMBDAS if lambdas is None else (float(v) for v in lambdas))
         self._init_gain_units(M, N, initial_gains(self.lmbda))
-        self.gaussian_conditional.training_outputs = "ste"  # g_s trains on rounded latents
+        self.gaussian_conditional.training_outputs = "ste"  # g_s trains on rounded latents (the trainer sets it per run)
 
     #: ``compress`` takes ``latent=``: ``--effort`` refines the latent at the coded quality.
     codes_given_latent = True

@@ -116,6 +116,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     parser.add_argument("--quality-draw", choices=("per-step", "per-crop"), default=defaults.quality_draw,
                         help="with --variable-rate: one rate per step (the model's draw), or a quality per crop with "
                         "its own lambda (models whose forward takes quality=, e.g. elic-lite-vbr)")
+    parser.add_argument("--level-share", type=float, default=defaults.level_share, metavar="F",
+                        help="with --quality-draw per-crop: the share of crops at the integer qualities (default "
+                        "%(default)s: every crop uniform over the range)")
     parser.add_argument("--val-qualities", choices=("middle", "integers"), default=defaults.val_qualities,
                         help="with --variable-rate: validate at the middle quality or at every integer quality")
     parser.add_argument("--val-bits", choices=("actual", "estimated"), default=defaults.val_bits,

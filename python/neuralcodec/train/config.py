@@ -79,6 +79,10 @@ class TrainConfig:
             its own quality, uniform over the model's continuous range, and the loss
             weighs each crop by its own lambda; needs a model whose ``forward`` takes
             ``quality=`` one per image, such as ``ElicLiteVbr``).
+        level_share: with ``quality_draw="per-crop"``, the share of crops drawn at the
+            model's integer qualities (its levels, uniformly), the others uniform over
+            the range: the levels, where the model is measured, get their own steps
+            while the qualities between them train too. 0 (default): all uniform.
         val_qualities: with ``variable_rate``: validate at the ``"middle"`` of the
             quality range, or at every ``"integers"`` quality of it (the loss that picks
             ``best.pt`` is then their mean).
@@ -127,6 +131,7 @@ class TrainConfig:
     min_scale: float = 1.0
     vertical_flip: bool = False
     quality_draw: str = "per-step"
+    level_share: float = 0.0
     val_qualities: str = "middle"
     val_bits: str = "actual"
     shards_dir: Optional[str] = None
@@ -191,6 +196,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be {' or '.join(allowed)}, got {getattr(self, name)!r}")
         if self.quality_draw != "per-step" and not self.variable_rate:
             raise ValueError("quality_draw per-crop draws the qualities of a variable-rate model: pass variable_rate too")
+        if not (0 <= self.level_share <= 1):
+            raise ValueError(f"level_share must be within [0, 1], got {self.level_share!r}")
+        if self.level_share and self.quality_draw != "per-crop":
+            raise ValueError("level_share is the share of crops drawn at the integer qualities: pass quality_draw per-crop too")
         if self.metric not in ("mse", "ms-ssim"):
             raise ValueError(f"metric must be 'mse' or 'ms-ssim', got {self.metric!r}")
 

@@ -350,12 +350,19 @@ class _Clock:
 
 
 def _rate_per_crop(
-    model: VariableRateModel, batch: int, generator: torch.Generator, device: torch.device
+    model: VariableRateModel, batch: int, generator: torch.Generator, device: torch.device, level_share: float = 0.0
 ) -> Tuple[Dict[str, Any], Tensor]:
-    """One quality per crop, uniform over the model's range, and the lambda of each:
-    ``({"quality": [batch]}, lambdas [batch])``."""
+    """One quality per crop, uniform over the model's range (a ``level_share`` of them at
+    its integer qualities instead), and the lambda of each: ``({"quality": [batch]},
+    lambdas [batch])``."""
     low, high = model.qualities()
-    qualities = (low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)).tolist()
+    drawn = low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)
+    if level_share > 0:  # (no extra draws otherwise: a run without it draws as before)
+        levels = torch.arange(math.ceil(low), math.floor(high) + 1, dtype=torch.float64)
+        at_level = torch.rand(batch, generator=generator, dtype=torch.float64) < level_share
+        picked = levels[torch.randint(len(levels), (batch,), generator=generator)]
+        drawn = torch.where(at_level, picked, drawn)
+    qualities = drawn.tolist()
     lambdas = torch.tensor([model.lambda_for_quality(q) for q in qualities], dtype=torch.float32)
     drawn = torch.tensor(qualities, dtype=torch.float32)
     if device.type == "cuda":  # a copy from pinned memory does not wait for the GPU's queue
@@ -552,7 +559,7 @@ def train(
         lmbda: Optional[Union[float, Tensor]] = None
         if variable is not None:  # one model for every rate: this step's rate(s) and lambda(s)
             if config.quality_draw == "per-crop":
-                rate, lmbda = _rate_per_crop(variable, config.batch_size, generator, device)
+                rate, lmbda = _rate_per_crop(variable, config.batch_size, generator, device, config.level_share)
             else:
                 rate, lmbda = variable.draw_training_rate(generator)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
@@ -640,6 +647,7 @@ def train(
             "peak_lr": config.lr,
             "precision": config.precision,
             "quality_draw": config.quality_draw if config.variable_rate else None,
+            "level_share": config.level_share if config.quality_draw == "per-crop" else None,
             "init": config.init_from or "scratch",
             "resumed_from_step": start_step or None,
             "photos": len(train_set),
