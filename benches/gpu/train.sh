@@ -2,7 +2,8 @@
 # One device call of borrowed GPU time -> better weights for a candidate default, trained
 # by the one trainer (`neuralcodec train`). CANDIDATE picks it:
 #   msh-gained (default; issue 28): mbt2018-mean-gained, the shipped models' transforms with
-#     learned gain units, from results/training/msh-gained/msh-gained.safetensors; half the
+#     learned gain units, from results/training/msh-gained/msh-gained.safetensors (until a
+#     run commits one, the starting weights that init_from_vbr.py derives); half the
 #     crops at the integer qualities (--level-share 0.5), mixed quantization. Writes
 #     weights.safetensors (full precision), history.json (the committed history plus this
 #     run), log.csv and train.log to $OUT: write the weights into
@@ -38,7 +39,13 @@ case "$candidate" in
     msh-gained)
         committed="${CHECKPOINT:-$repo/results/training/msh-gained/msh-gained.safetensors}"
         history="$repo/results/training/msh-gained/history.json"
-        [ -f "$committed" ] && init=(--init-from "$committed")
+        if [ -f "$committed" ]; then
+            init=(--init-from "$committed")
+        elif [ -z "${CHECKPOINT:-}" ]; then  # none trained better yet: the starting weights, from msh-vbr
+            "$python" "$repo/results/training/msh-gained/init_from_vbr.py" \
+                "$repo/results/training/msh-vbr/msh-vbr.safetensors" "$work/init.safetensors"
+            init=(--init-from "$work/init.safetensors")
+        fi
         [ -f "$history" ] && cp "$history" "$work/history.json"
         run=(--out-dir "$work" --model mbt2018-mean-gained --N 96 --M 128 --variable-rate
              --lambdas 0.0018,0.0045,0.012,0.032 --level-share 0.5 --quantization mixed
