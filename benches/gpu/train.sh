@@ -33,7 +33,7 @@ if ! "$python" -c "import neuralcodec" 2>/dev/null; then
 fi
 export PYTHONUNBUFFERED=1
 device="$("$python" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')"
-mkdir -p "$out"
+mkdir -p "$out" "$work"
 init=()
 case "$candidate" in
     msh-gained)
