@@ -83,3 +83,23 @@ def pixels(height: int, width: int, seed: int = 1, channels: int = 3) -> np.ndar
     image = base[rows][:, cols] + rng.normal(0, 8, (height, width, channels))
     image = np.clip(image, 0, 255).astype(np.uint8)
     return image[..., 0] if channels == 1 else image
+
+
+def small_shipped_architecture(seed: int = 0) -> CompressionModel:
+    """A small model of the shipped architecture (the rate ladder ``mbt2018-mean-ladder``:
+    four fixed-rate rungs of N = M = 8 with the shipped lambdas) in eval mode with built
+    tables, each rung's last analysis convolution scaled up as in :func:`widened_model`: a
+    fast stand-in for the shipped model."""
+    from neuralcodec.models import MeanScaleHyperprior, MeanScaleLadder
+    from neuralcodec.settings import DEFAULT_LAMBDAS
+
+    torch.manual_seed(seed)
+    rungs = []
+    for _ in DEFAULT_LAMBDAS:
+        rung = MeanScaleHyperprior(8, 8).eval()
+        with torch.no_grad():
+            rung.g_a[-1].weight.mul_(20)
+        rungs.append(rung)
+    model = MeanScaleLadder.from_fixed_rate(rungs, [DEFAULT_LAMBDAS[q] for q in sorted(DEFAULT_LAMBDAS)])
+    model.update(force=True)
+    return model.eval()

@@ -9,7 +9,7 @@ import torch
 from cli_runs import run_cli, run_in_process
 from PIL import Image
 
-from codec_models import pixels, small_model
+from codec_models import pixels, small_model, small_shipped_architecture
 from neuralcodec.cli import main
 from neuralcodec.codec import read_header
 
@@ -149,15 +149,16 @@ def test_two_inputs_that_would_write_the_same_output_are_refused(tmp_path, check
 def test_the_shipped_model_is_the_default_and_is_found_again(tmp_path, monkeypatch, capsys):
     from neuralcodec.zoo import defaults
 
-    monkeypatch.setattr(defaults, "default_model", lambda quality=3, device="cpu": small_model("mbt2018-mean", seed=quality))
+    monkeypatch.setattr(defaults, "default_model", lambda device="cpu": small_shipped_architecture(seed=2))
     Image.fromarray(pixels(12, 20)).save(tmp_path / "photo.png")
-    assert main(["compress", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out"), "--quality", "2"]) == 0
-    named = read_header((tmp_path / "out" / "photo.nci").read_bytes()).model
-    assert (named.architecture, named.quality, named.origin.name) == ("mbt2018-mean", 2, "NEURALCODEC")
-    assert "model: mbt2018-mean quality 2" in capsys.readouterr().err
+    assert main(["compress", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out"), "--quality", "2.5"]) == 0
+    header = read_header((tmp_path / "out" / "photo.nci").read_bytes())
+    named = header.model
+    assert (named.architecture, named.origin.name, header.coded_quality) == ("mbt2018-mean-ladder", "NEURALCODEC", 2.5)
+    assert "model: mbt2018-mean-ladder" in capsys.readouterr().err
     assert main(["decompress", str(tmp_path / "out" / "photo.nci"), "-o", str(tmp_path / "photo2.png")]) == 0
 
-    def missing(quality=3, device="cpu"):
+    def missing(device="cpu"):
         raise FileNotFoundError("the shipped weights are missing from this installation")
 
     monkeypatch.setattr(defaults, "default_model", missing)

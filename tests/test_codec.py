@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from codec_models import ARCHITECTURES, AUTOREGRESSIVE, fresh_model, pixels, small_model
+from codec_models import ARCHITECTURES, AUTOREGRESSIVE, fresh_model, pixels, small_model, small_shipped_architecture
 from neuralcodec.codec import (
     Codec,
     FormatError,
@@ -263,28 +263,33 @@ def test_without_a_model_the_shipped_weights_are_used_and_found_again(monkeypatc
 
     calls = []
 
-    def fake_default_model(quality=defaults.DEFAULT_QUALITY, device="cpu"):
-        calls.append(quality)
-        return small_model("mbt2018-mean", seed=quality)
+    def fake_default_model(device="cpu"):
+        calls.append(device)
+        return small_shipped_architecture(seed=2)
 
     monkeypatch.setattr(defaults, "default_model", fake_default_model)
-    data = encode_image(pixels(30, 30), quality=2)
-    named = read_header(data).model
-    assert (named.architecture, named.quality, named.metric, named.origin) == ("mbt2018-mean", 2, "mse", Origin.NEURALCODEC)
+    data = encode_image(pixels(30, 30), quality=2.5)
+    header = read_header(data)
+    named = header.model
+    assert (named.architecture, named.metric, named.origin) == ("mbt2018-mean-ladder", "mse", Origin.NEURALCODEC)
+    assert header.coded_quality == 2.5
     assert decode_image(data).size == (30, 30)
-    assert calls == [2, 2]
-    assert read_header(encode_image(pixels(8, 8))).model.quality == defaults.DEFAULT_QUALITY
+    assert len(calls) == 2  # the encoder's model, then the one the decoder found from the file
+    # At an integer quality the file is the rung's own, naming the fixed-rate model at that rate point.
+    rung_file = read_header(encode_image(pixels(8, 8)))
+    assert rung_file.coded_quality is None
+    assert (rung_file.model.architecture, rung_file.model.quality) == ("mbt2018-mean", defaults.DEFAULT_QUALITY)
 
-    monkeypatch.setattr(defaults, "default_model", lambda quality=3, device="cpu": small_model("mbt2018-mean", seed=99))
-    with pytest.raises(ModelMismatchError, match="quality 2"):
+    monkeypatch.setattr(defaults, "default_model", lambda device="cpu": small_shipped_architecture(seed=99))
+    with pytest.raises(ModelMismatchError):
         decode_image(data)
 
 
 def test_missing_shipped_weights_are_a_model_not_found_error(monkeypatch):
     from neuralcodec.zoo import defaults
 
-    def missing(quality=3, device="cpu"):
-        raise FileNotFoundError("the shipped weights neuralcodec-msh-q3.safetensors are missing")
+    def missing(device="cpu"):
+        raise FileNotFoundError("the shipped weights neuralcodec-msh-ladder.safetensors are missing")
 
     monkeypatch.setattr(defaults, "default_model", missing)
     with pytest.raises(ModelNotFoundError, match="missing"):

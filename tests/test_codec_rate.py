@@ -194,8 +194,9 @@ def test_models_with_discrete_rate_points_refuse_a_fractional_quality_and_a_targ
         codec.encode(image(16, 16), bpp=0.5)
     from neuralcodec.codec import ModelNotFoundError
 
-    with pytest.raises(ModelNotFoundError, match=r"qualities 1..4 \(discrete rate points"):
-        Codec.default(2.5)
+    assert Codec.default(2.5).quality == 2.5  # the shipped model codes at any quality in its range
+    with pytest.raises(ModelNotFoundError, match=r"shipped model takes any quality within 1..4"):
+        Codec.default(4.5)
     with pytest.raises(ValueError, match=r"cheng2020-anchor has qualities 1..6 \(discrete"):
         Codec.zoo("cheng2020-anchor", 1.5)
 

@@ -12,13 +12,17 @@ import torch
 from PIL import Image
 
 from neuralcodec.codec import Codec
+from neuralcodec.codec.api import decode_image
 from neuralcodec.models import MeanScaleHyperprior
+from neuralcodec.settings import PREVIOUS_DEFAULTS
+from neuralcodec.train.install_default import SAMPLE_QUALITIES, SAMPLE_RECORD
 from neuralcodec.zoo.defaults import (
     DEFAULT_ARCHITECTURE,
     DEFAULT_LAMBDAS,
     default_model,
     default_weights_path,
     load_weights_file,
+    previous_default_model,
     read_weights,
     save_weights,
 )
@@ -103,8 +107,10 @@ def test_bad_weight_files_are_refused(tmp_path):
         read_weights(garbage)
     with pytest.raises(ValueError, match="architecture"):
         save_weights(_small_model(), tmp_path / "x.safetensors", "no-such-architecture")
-    with pytest.raises(ValueError, match="shipped weights have qualities 1..4"):
-        default_weights_path(9)
+    with pytest.raises(ValueError, match="never shipped mbt2018-mean at quality 9"):
+        previous_default_model("mbt2018-mean", 9)
+    with pytest.raises(ValueError, match="never shipped cheng2020-anchor"):
+        previous_default_model("cheng2020-anchor", 1)
 
 
 def _sample_rgb() -> np.ndarray:
@@ -112,26 +118,59 @@ def _sample_rgb() -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
-def test_shipped_weights_reach_their_recorded_figures_on_the_sample():
-    record_path = Path(str(resources.files("neuralcodec") / "data" / "weights" / "sample-results.json"))
-    record = json.loads(record_path.read_text())
-    assert sorted(int(q) for q in record) == sorted(DEFAULT_LAMBDAS)
+def test_the_shipped_model_reaches_its_recorded_figures_on_the_sample():
+    """Every installation codes the sample photo to the bytes recorded when the model was
+    installed (``python -m neuralcodec.train.install_default``; the engine path is
+    deterministic), at the integer qualities and between them."""
+    record = json.loads((default_weights_path().parent / SAMPLE_RECORD).read_text())
+    assert [float(q) for q in record] == list(SAMPLE_QUALITIES)
     rgb = _sample_rgb()
+    model = default_model()
+    assert type(model).__name__ == "MeanScaleLadder" and model.lmbda == [DEFAULT_LAMBDAS[q] for q in (1, 2, 3, 4)]
+    codec = Codec.default()
+    assert codec.identity.architecture == DEFAULT_ARCHITECTURE == "mbt2018-mean-ladder"
     rates = []
-    for quality in sorted(DEFAULT_LAMBDAS):
-        expected = record[str(quality)]
-        model = default_model(quality)
-        assert type(model).__name__ == "MeanScaleHyperprior"
-        codec = Codec.default(quality)
-        assert codec.identity.architecture == DEFAULT_ARCHITECTURE
+    for quality in SAMPLE_QUALITIES:
+        expected = record[f"{quality:g}"]
         assert codec.identity.weights_sha256.hex() == expected["weights_sha256"]
-        data = codec.encode(rgb)
-        assert len(data) == expected["bytes"]  # the engine path is deterministic
+        data = codec.encode(rgb, quality=quality)
+        assert len(data) == expected["bytes"]
         decoded = np.asarray(codec.decode(data).convert("RGB"), dtype=np.float64)
         psnr = 10 * np.log10(255.0**2 / np.mean((decoded - rgb) ** 2))
         assert psnr == pytest.approx(expected["psnr"], abs=0.01)
         rates.append(expected["bpp"])
-    assert rates == sorted(rates) and rates[0] < rates[-1]
+    assert rates == sorted(rates) and rates[0] < rates[-1]  # the rate grows with the quality
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "codec"
+
+
+@pytest.mark.parametrize("quality", sorted(PREVIOUS_DEFAULTS["mbt2018-mean"]))
+def test_files_of_the_fixed_rate_models_shipped_before_decode_with_the_ladders_rungs(quality):
+    """The four fixed-rate models shipped until issue 28 are the shipped ladder's rungs:
+    files they wrote (committed when their weight files were replaced by the ladder, at
+    a6d8c9a) decode to the pixels they decoded to then (to one level: the synthesis runs in
+    floats), and at an integer quality the ladder writes the very bytes the rung writes
+    alone, naming the rung, so readers of those files read these too."""
+    data = (FIXTURES / f"shipped-msh-q{quality}-kodim05-64x48.ncz").read_bytes()
+    expected = np.load(FIXTURES / f"shipped-msh-q{quality}-kodim05-64x48.decoded.npy").astype(np.int16)
+    decoded = decode_image(data, output="numpy").astype(np.int16)  # the file names its model
+    assert decoded.shape == expected.shape and np.abs(decoded - expected).max() <= 1
+    assert np.mean(decoded != expected) < 0.01
+    ladder_codec = Codec.default(quality)
+    assert np.abs(ladder_codec.decode(data, output="numpy").astype(np.int16) - decoded).max() == 0
+    rung = previous_default_model("mbt2018-mean", quality)
+    assert type(rung).__name__ == "MeanScaleHyperprior"
+    rung_codec = Codec.load("mbt2018-mean", quality, source="shipped")
+    assert rung_codec.identity == read_header_model(data)  # the same weights hash as then
+    pixels = _sample_rgb()[:96, :128]
+    assert ladder_codec.encode(pixels) == rung_codec.encode(pixels)
+
+
+def read_header_model(data: bytes):
+    from neuralcodec.codec.container import read_header
+
+    return read_header(data).model
 
 
 def test_saved_weights_get_the_usual_file_permissions(tmp_path):

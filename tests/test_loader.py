@@ -21,7 +21,7 @@ from neuralcodec.cli import main
 from neuralcodec.codec import Codec, read_header
 from neuralcodec.codec.container import Origin
 from neuralcodec.codec.identity import weights_sha256
-from neuralcodec.models import ElicLiteVbr, MeanScaleHyperprior, MeanScaleHyperpriorVbr
+from neuralcodec.models import ElicLiteVbr, MeanScaleHyperprior, MeanScaleHyperpriorGained, MeanScaleHyperpriorVbr
 from neuralcodec.settings import COMPRESSAI_LAMBDAS, DEFAULT_LAMBDAS
 from neuralcodec.train.shards import save_shards
 from neuralcodec.zoo.defaults import save_weights
@@ -90,7 +90,12 @@ def test_every_checkpoint_kind_loads_to_the_same_model_with_its_lambda(weights):
 
 
 def test_the_shipped_and_compressai_lambdas_come_from_the_one_table(fake_compressai):
-    assert load(quality=2).lmbda == DEFAULT_LAMBDAS[2]
+    shipped = load(quality=2.5)  # one variable-rate model: its lambda per quality
+    assert shipped.variable_rate and shipped.quality == 2.5 and shipped.lmbda is None
+    assert shipped.lambda_at(2) == pytest.approx(DEFAULT_LAMBDAS[2])
+    assert shipped.lambda_at() == pytest.approx((DEFAULT_LAMBDAS[2] * DEFAULT_LAMBDAS[3]) ** 0.5)
+    previous = load("mbt2018-mean", 2, source="shipped")  # the default before it, kept for old files
+    assert previous.lmbda == DEFAULT_LAMBDAS[2] and previous.architecture == "mbt2018-mean"
     pretrained = load("mbt2018-mean", 5, "ms-ssim")
     assert pretrained.source == "pretrained" and pretrained.lmbda == COMPRESSAI_LAMBDAS["ms-ssim"][4]
     assert fake_compressai == [("mbt2018-mean", 5, "ms-ssim", True)]
@@ -107,9 +112,10 @@ def test_the_shipped_and_compressai_lambdas_come_from_the_one_table(fake_compres
         (ModelSpec(source="random"), ModelSourceError, "need an architecture"),
         (ModelSpec("no-such-model"), ModelSourceError, "unknown architecture"),
         (ModelSpec("mbt2018-mean", 9), ModelSourceError, "has qualities"),
-        (ModelSpec(quality=7), ModelSourceError, "shipped weights have qualities"),
+        (ModelSpec(quality=7), ModelSourceError, "shipped model takes any quality within 1..4"),
+        (ModelSpec("mbt2018-mean", 2.5, source="shipped"), ModelSourceError, r"shipped mbt2018-mean at qualities \[1, 2, 3, 4\]"),
         (ModelSpec(metric="ms-ssim"), ModelSourceError, "trained for mse"),
-        (ModelSpec("cheng2020-anchor", source="shipped"), ModelSourceError, "shipped weights are mbt2018-mean"),
+        (ModelSpec("cheng2020-anchor", source="shipped"), ModelSourceError, "shipped model is mbt2018-mean-ladder"),
         (ModelSpec(checkpoint="/nonexistent.safetensors"), WeightsNotFoundError, "does not exist"),
         (ModelSpec(source="sideways"), ModelSourceError, "unknown weights source"),
     ],
@@ -198,10 +204,12 @@ def test_every_checkpoint_kind_works_on_compress_eval_and_export(weights, kind, 
 def test_the_shipped_and_pretrained_sources_work_on_every_command(fake_compressai, monkeypatch, tmp_path, capsys):
     from neuralcodec.zoo import defaults
 
-    monkeypatch.setattr(defaults, "default_model", lambda quality=3, device="cpu": _small(seed=10 + quality))
-    monkeypatch.setattr(defaults, "default_weights_path", lambda quality=3: SMALL_IMAGE)  # "installed"
-    code, target = _compress(tmp_path, "shipped", "-q", "2")
-    assert code == 0 and read_header(target.read_bytes()).model.origin == Origin.NEURALCODEC
+    small_default = _small(MeanScaleHyperpriorGained, seed=10)
+    monkeypatch.setattr(defaults, "default_model", lambda device="cpu": small_default)
+    monkeypatch.setattr(defaults, "default_weights_path", lambda: SMALL_IMAGE)  # "installed"
+    code, target = _compress(tmp_path, "shipped", "-q", "2.5")
+    header = read_header(target.read_bytes())
+    assert code == 0 and header.model.origin == Origin.NEURALCODEC and header.coded_quality == 2.5
     for spelling in (["--model", "mbt2018-mean"], ["--model", "mbt2018-mean", "--pretrained"]):
         code, target = _compress(tmp_path, f"p{len(spelling)}", *spelling, "-q", "4")
         named = read_header(target.read_bytes()).model

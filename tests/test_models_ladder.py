@@ -213,3 +213,28 @@ def test_the_analysis_memo_is_per_rung(ladder):
         with_memo = ladder.compress(x, quality=quality, options=options)["strings"]
         assert with_memo == ladder.compress(x, quality=quality)["strings"], quality
 
+
+
+def test_bytes_do_not_depend_on_engine_threads_or_the_scalar_kernel(ladder, monkeypatch):
+    """The ladder codes through its rungs' gained engine graphs (whose bit-exactness
+    tests/test_latent_graph.py covers for ``mbt2018-mean-gained``); here, through the
+    ladder, at a rung's own rate, at a boundary and between rungs."""
+    from neuralcodec import engine
+
+    x = image(128, 128, seed=8)
+    qualities = (1.5, 2.0, 2.75)
+    expected = {q: ladder.compress(x, quality=q)["strings"] for q in qualities}
+    previous = engine.get_num_threads()
+    try:
+        for threads in (1, 3):
+            engine.set_num_threads(threads)
+            assert {q: ladder.compress(x, quality=q)["strings"] for q in qualities} == expected, threads
+    finally:
+        engine.set_num_threads(previous)
+    monkeypatch.setenv("NEURALCODEC_ENGINE_SCALAR", "1")
+    assert engine.latent_graph(ladder.rungs[1]).kernel == "scalar"
+    for q in qualities:
+        out = ladder.compress(x, quality=q)
+        assert out["strings"] == expected[q]
+        decoded = ladder.decompress(out["strings"], out["shape"], quality=q)["x_hat"]
+        assert decoded.shape == (1, 3, 128, 128)

@@ -288,7 +288,7 @@ def test_zoo_entries_have_compressai_names_sizes_and_weight_files():
         "mbt2018-mean-vbr": (MeanScaleHyperpriorVbr, "mbt2018-mean-mse-vbr-45d095e9.pth.tar"),
         "mbt2018-vbr": (JointAutoregressiveHierarchicalPriorsVbr, "mbt2018-mse-vbr-f12581a1.pth.tar"),
     }
-    assert set(zoo.VBR_ARCHITECTURES) == {*expected, "elic-lite-vbr", "mbt2018-mean-gained"}  # neuralcodec's own: no published weights
+    assert set(zoo.VBR_ARCHITECTURES) == {*expected, "elic-lite-vbr", "mbt2018-mean-gained", "mbt2018-mean-ladder"}  # our own: no published weights
     for name, (cls, file_name) in expected.items():
         entry = zoo.image_models[name]
         assert entry.__name__ == name.replace("-", "_")

@@ -34,17 +34,24 @@ def _coded_loss(codec: Codec, data: bytes, pixels: np.ndarray) -> float:
     """bpp of the whole file plus lambda 255^2 MSE of its decoded pixels: the objective."""
     decoded = codec.decode(data, output="numpy").astype(np.float64)
     mse = float(((decoded - pixels) ** 2).mean()) / 255.0**2
-    return 8 * len(data) / (pixels.shape[0] * pixels.shape[1]) + codec.lmbda * 255.0**2 * mse
+    return 8 * len(data) / (pixels.shape[0] * pixels.shape[1]) + codec.lambda_at() * 255.0**2 * mse
 
 
 @pytest.fixture(scope="module")
 def shipped() -> Codec:
+    """The shipped (variable-rate) model, coding at quality 2."""
     return Codec.default(2)
+
+
+def _refine(codec: Codec, x: torch.Tensor, steps: int):
+    """:func:`refine_latent` at the codec's quality, with that quality's lambda."""
+    rate = codec.model.prepare_quality(codec.quality)
+    return refine_latent(codec.model, x, codec.lambda_at(), steps, rate=rate)
 
 
 def test_refinement_lowers_the_loss_the_model_scores_and_the_actual_one(shipped):
     pixels = _photo()
-    refined = refine_latent(shipped.model, _tensor(pixels), shipped.lmbda, 12)
+    refined = _refine(shipped, _tensor(pixels), 12)
     assert refined.steps == 12
     assert refined.loss < 0.99 * refined.initial_loss
     base = shipped.encode(pixels)
@@ -55,23 +62,24 @@ def test_refinement_lowers_the_loss_the_model_scores_and_the_actual_one(shipped)
 
 def test_zero_steps_is_the_analysis_latent(shipped):
     x = _tensor(_photo())
-    refined = refine_latent(shipped.model, x, shipped.lmbda, 0)
-    with torch.no_grad():
-        assert torch.equal(refined.latent, shipped.model.analyze(x))
+    refined = _refine(shipped, x, 0)
+    with torch.no_grad():  # the analysis of the rung that codes the quality
+        assert torch.equal(refined.latent, shipped.model.analyze(x, quality=shipped.quality))
     assert refined.loss == refined.initial_loss
 
 
 def test_refinement_leaves_the_model_and_the_generator_as_they_were(shipped):
-    model = shipped.model
+    model, _ = shipped.model.coder_at(quality=shipped.quality)  # the ladder's rung at quality 2
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     model.g_s[0].weight.requires_grad_(False)
     needs_grad = [p.requires_grad for p in model.parameters()]
     model.h_s.train()
     conditional = next(m for m in model.modules() if isinstance(m, GaussianConditional))
+    outputs = conditional.training_outputs
     conditional.training_outputs = "ste"
     rng = torch.get_rng_state()
     try:
-        refine_latent(model, _tensor(_photo(32, 32)), shipped.lmbda, 3)
+        _refine(shipped, _tensor(_photo(32, 32)), 3)
         assert torch.equal(torch.get_rng_state(), rng)
         assert all(torch.equal(before[name], tensor) for name, tensor in model.state_dict().items())
         assert [p.requires_grad for p in model.parameters()] == needs_grad
@@ -83,13 +91,13 @@ def test_refinement_leaves_the_model_and_the_generator_as_they_were(shipped):
     finally:
         model.g_s[0].weight.requires_grad_(True)
         model.h_s.eval()
-        conditional.training_outputs = "noise"
+        conditional.training_outputs = outputs
 
 
 def test_the_same_image_refines_to_the_same_latent_and_file(shipped):
     pixels = _photo(32, 48)
-    first = refine_latent(shipped.model, _tensor(pixels), shipped.lmbda, 4)
-    second = refine_latent(shipped.model, _tensor(pixels), shipped.lmbda, 4)
+    first = _refine(shipped, _tensor(pixels), 4)
+    second = _refine(shipped, _tensor(pixels), 4)
     assert torch.equal(first.latent, second.latent)
     assert shipped.encode(pixels, effort=1) == shipped.encode(pixels, effort=1)
 
@@ -161,7 +169,9 @@ def test_effort_refuses_images_it_cannot_hold(shipped, monkeypatch):
 
 
 def test_the_codecs_know_the_lambda_of_their_weights(tmp_path, shipped):
-    assert shipped.lmbda == 0.0045
+    assert shipped.lmbda is None and shipped.lambda_at() == pytest.approx(0.0045)  # variable rate: per quality
+    assert shipped.lambda_at(2.5) == pytest.approx((0.0045 * 0.012) ** 0.5)
+    assert Codec.load("mbt2018-mean", 2, source="shipped").lmbda == 0.0045  # the previous default's
     torch.manual_seed(0)
     model = MeanScaleHyperprior(8, 12).eval()
     model.update()
@@ -200,6 +210,6 @@ def test_compress_and_eval_take_effort_on_the_command_line(tmp_path, capsys):
     assert losses[1] < losses[0]
 
     weights = tmp_path / "w.safetensors"
-    save_weights(Codec.default(1).model, weights, "mbt2018-mean")
+    save_weights(Codec.load("mbt2018-mean", 1, source="shipped").model, weights, "mbt2018-mean")
     code, _, err = run_in_process(capsys, "eval", image, "--checkpoint", weights, "--effort", "1", "--quiet")
     assert code == 2 and "--effort" in err

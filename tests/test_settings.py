@@ -13,23 +13,24 @@ from neuralcodec import settings
 
 
 def test_quality_ranges_are_checked_in_one_place_and_the_help_is_generated_from_them():
-    assert settings.check_rate_point(3) == 3
+    assert settings.check_rate_point(3, "mbt2018-mean") == 3
     assert settings.check_rate_point(8, "mbt2018") == 8
     for quality, architecture, message in [
-        (5, None, "the shipped weights have qualities 1..4, got 5"),
+        (9, "mbt2018-mean", "mbt2018-mean has qualities 1..8, got 9"),
         (7, "cheng2020-anchor", "cheng2020-anchor has qualities 1..6, got 7"),
         (True, "mbt2018", "got True"),
         (1, "nope", "unknown architecture"),
-        (2.5, None, r"qualities 1..4 \(discrete rate points: a fractional quality needs a variable-rate model"),
+        (2.5, "mbt2018", r"qualities 1..8 \(discrete rate points: a fractional quality needs a variable-rate model"),
     ]:
         with pytest.raises(ValueError, match=message):
             settings.check_rate_point(quality, architecture)
-    assert settings.check_rate_point(3.0) == 3 and type(settings.check_rate_point(3.0)) is int
+    assert settings.check_rate_point(3.0, "mbt2018") == 3 and type(settings.check_rate_point(3.0, "mbt2018")) is int
+    assert list(settings.qualities_of()) == [1, 2, 3, 4]  # the shipped model's integer qualities
     assert settings.quality_help() == (
-        "rate point: 1..4 for the shipped weights (default 3), "
-        "1..8 (1..6 for cheng2020-anchor, cheng2020-attn, cheng2020-anchor-checkerboard) for CompressAI's; "
+        "quality: any number within 1..4 for the shipped model (default 3); "
+        "rate point: 1..8 (1..6 for cheng2020-anchor, cheng2020-attn, cheng2020-anchor-checkerboard) for CompressAI's; "
         "any number within the range of a variable-rate model (bmshj2018-hyperprior-vbr, mbt2018-mean-vbr, "
-        "mbt2018-vbr, elic-lite-vbr, mbt2018-mean-gained), e.g. 2.5"
+        "mbt2018-vbr, elic-lite-vbr, mbt2018-mean-gained, mbt2018-mean-ladder), e.g. 2.5"
     )
 
 
@@ -51,8 +52,14 @@ def test_the_zoo_and_the_shipped_defaults_use_the_same_rate_points():
         name: list(qualities) for name, qualities in settings.COMPRESSAI_QUALITIES.items()
     }
     assert defaults.DEFAULT_LAMBDAS is settings.DEFAULT_LAMBDAS
-    with pytest.raises(ValueError, match="shipped weights have qualities"):
-        defaults.default_weights_path(9)
+    # The shipped model's range is its integer qualities' span, the one the model checks.
+    assert defaults.default_model().qualities() == settings.shipped_quality_range() == (1.0, 4.0)
+    assert settings.check_shipped_quality(2.5) == 2.5 and settings.check_shipped_quality(4) == 4.0
+    for bad in (0.5, 4.5, float("nan"), "x", True):
+        with pytest.raises(ValueError, match="shipped model takes any quality within 1..4"):
+            settings.check_shipped_quality(bad)
+    with pytest.raises(ValueError, match="never shipped mbt2018-mean at quality 9"):
+        defaults.previous_default_model("mbt2018-mean", 9)
     with pytest.raises(ValueError, match="cheng2020-attn has qualities 1..6"):
         load_model("cheng2020-attn", 7)
 

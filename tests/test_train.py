@@ -336,30 +336,42 @@ def test_recipe_runs_every_stage_and_resumes_as_a_no_op(tmp_path, monkeypatch):
     assert (work / "q3-finish" / "weights.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_recipe_start_at_continues_the_installed_weights(tmp_path, monkeypatch):
-    """``--start-at STAGE`` skips the earlier stages and trains STAGE from the shipped files,
-    leaving the package's files alone (no ``--install``)."""
+def test_recipe_start_at_continues_the_installed_rungs_and_writes_a_ladder(tmp_path, monkeypatch):
+    """``--start-at STAGE`` skips the earlier stages and trains STAGE from the shipped
+    ladder's rungs (written out as fixed-rate weights files), leaving the package's files
+    alone; ``--ladder FILE`` writes the trained rate points as a new ladder's rungs."""
     import dataclasses
 
+    from neuralcodec.codec import weights_sha256
+    from neuralcodec.models import MeanScaleLadder
     from neuralcodec.train import recipe
-    from neuralcodec.zoo.defaults import default_weights_path
+    from neuralcodec.zoo.defaults import default_model, default_weights_path, load_weights_file
 
     # The installed models have the shipped size, so the stage's crops are made small (its
     # own, 16 x 256 pixels, are checked by the test above): a step of those took minutes.
     monkeypatch.setitem(recipe.STAGES, "large", dataclasses.replace(recipe.STAGES["large"], batch_size=2, patch_size=64))
-    installed = default_weights_path(2)
+    installed = default_weights_path()
     before = installed.read_bytes()
     data = _write_images(tmp_path / "train", count=5, size=(64, 64))
     work = tmp_path / "work"
-    argv = ["--data", str(data), "--work", str(work), "--qualities", "2", "--start-at", "large", "--large-steps", "1",
-            "--finish-steps", "0"]
+    ladder_file = tmp_path / "ladder.safetensors"
+    argv = ["--data", str(data), "--work", str(work), "--start-at", "large", "--large-steps", "1",
+            "--finish-steps", "0", "--ladder", str(ladder_file)]
     assert recipe.main(argv) == 0
-    assert sorted(p.name for p in work.iterdir()) == ["q2-large"]
+    assert sorted(p.name for p in work.iterdir() if p.is_dir()) == ["q1-large", "q2-large", "q3-large", "q4-large"]
     run = torch.load(work / "q2-large" / "checkpoint.pt", weights_only=True)["config"]
-    assert run["init_from"] == str(installed) and (run["batch_size"], run["patch_size"]) == (2, 64)
+    start = work / "installed-q2.safetensors"
+    assert run["init_from"] == str(start) and (run["batch_size"], run["patch_size"]) == (2, 64)
     assert (run["N"], run["M"], run["lr"], run["seed"]) == (recipe.N, recipe.M, 1e-4, 602)
-    assert (work / "q2-large" / "weights.safetensors").is_file()
+    shipped = default_model()
+    assert weights_sha256(load_weights_file(start)) == weights_sha256(shipped.fixed_rate_model(1))  # rung 2 as shipped
     assert installed.read_bytes() == before
+    ladder = load_weights_file(ladder_file)
+    assert isinstance(ladder, MeanScaleLadder) and ladder.lmbda == shipped.lmbda
+    trained = load_weights_file(work / "q2-large" / "weights.safetensors").state_dict()
+    for key, value in ladder.fixed_rate_state_dict(1).items():
+        if key.endswith("weight") and value.dim() == 4:
+            assert torch.equal(value, trained[key].half().float()), key  # float16 kernels in the ladder's file
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on machines without CUDA")

@@ -32,28 +32,42 @@ __all__ = [
     "DEFAULT_ARCHITECTURE",
     "DEFAULT_LAMBDAS",
     "DEFAULT_QUALITY",
+    "DEFAULT_WEIGHTS_FILE",
     "ENGINE_THREADS_VARIABLE",
     "COMPRESSAI_LAMBDAS",
     "DEFAULT_TILE_SIZE",
     "EFFORT_STEPS",
     "IMAGE_SUFFIXES",
     "METRICS",
+    "PREVIOUS_DEFAULTS",
     "VARIABLE_RATE_ARCHITECTURES",
     "available_cpus",
     "check_rate_point",
+    "check_shipped_quality",
     "parse_quality",
     "engine_threads",
     "quality_help",
     "qualities_of",
+    "shipped_quality_range",
 ]
 
 # ------------------------------------------------------------------ rate points
-#: The architecture of neuralcodec's shipped weights (zoo name).
-DEFAULT_ARCHITECTURE = "mbt2018-mean"
-#: Shipped quality -> the lambda it was trained with (``lambda * 255^2 * MSE + bpp``).
+#: The architecture of neuralcodec's shipped model (zoo name): one variable-rate model
+#: that codes at any quality in ``1 .. 4`` (issue 28), a rate ladder whose rungs are the
+#: four fixed-rate models shipped before it, with gain units between them.
+DEFAULT_ARCHITECTURE = "mbt2018-mean-ladder"
+#: Its weights file, in ``neuralcodec/data/weights/``.
+DEFAULT_WEIGHTS_FILE = "neuralcodec-msh-ladder.safetensors"
+#: The shipped model's integer qualities -> the lambda each trains for (``lambda * 255^2 *
+#: MSE + bpp``); a quality between two of them trains for the geometric interpolation.
 DEFAULT_LAMBDAS: Dict[int, float] = {1: 0.0018, 2: 0.0045, 3: 0.012, 4: 0.032}
-#: The rate point used when none is asked for.
+#: The quality used when none is asked for.
 DEFAULT_QUALITY = 3
+#: Models neuralcodec shipped before, which the files made with them name: architecture ->
+#: rate point -> the lambda it was trained for. Until issue 28 the default was four
+#: fixed-rate ``mbt2018-mean`` models, one per quality; they are the shipped ladder's rungs
+#: (rate point ``q`` is rung ``q - 1``), so no file of their own ships and their files decode.
+PREVIOUS_DEFAULTS: Dict[str, Dict[int, float]] = {"mbt2018-mean": dict(DEFAULT_LAMBDAS)}
 
 #: Zoo name -> its quality levels: CompressAI's rate points (its published weights where it has
 #: any; the latent-codec models have none) by which the model sizes are chosen; for the
@@ -76,8 +90,8 @@ COMPRESSAI_LAMBDAS: Dict[str, Tuple[float, ...]] = {
 
 
 def qualities_of(architecture: Optional[str] = None) -> Sequence[int]:
-    """The valid qualities: of CompressAI's ``architecture``, or of the shipped weights
-    when ``architecture`` is None.
+    """The valid qualities: of CompressAI's ``architecture``, or the integer qualities of
+    the shipped model (which codes at any number between them) when it is None.
 
     Raises:
         ValueError: an unknown architecture.
@@ -89,6 +103,29 @@ def qualities_of(architecture: Optional[str] = None) -> Sequence[int]:
     return COMPRESSAI_QUALITIES[architecture]
 
 
+def shipped_quality_range() -> Tuple[float, float]:
+    """The continuous quality range of the shipped model, ``(1.0, 4.0)``: from its first
+    to its last integer quality."""
+    return float(min(DEFAULT_LAMBDAS)), float(max(DEFAULT_LAMBDAS))
+
+
+def check_shipped_quality(quality: object) -> float:
+    """``quality`` as a float when the shipped model codes at it: a finite number within
+    :func:`shipped_quality_range` (the model checks the same range when it codes).
+
+    Raises:
+        ValueError: not a number, or outside the range (the message gives the range).
+    """
+    low, high = shipped_quality_range()
+    try:
+        value = float(quality)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(quality, bool) or not (low <= value <= high):  # NaN fails both
+        raise ValueError(f"the shipped model takes any quality within {low:g}..{high:g}, got {quality!r}")
+    return value
+
+
 def _span(qualities: Sequence[int]) -> str:
     values = sorted(qualities)
     if values == list(range(values[0], values[-1] + 1)):
@@ -96,13 +133,13 @@ def _span(qualities: Sequence[int]) -> str:
     return ", ".join(map(str, values))
 
 
-def check_rate_point(quality: object, architecture: Optional[str] = None) -> int:
-    """``quality`` when it is a rate point of ``architecture`` (CompressAI's weights) or,
-    with no architecture, of neuralcodec's shipped weights. A float with an integer value
-    (``3.0``, as ``--quality 3.0`` parses) counts as that integer.
+def check_rate_point(quality: object, architecture: str) -> int:
+    """``quality`` when it is a rate point of CompressAI's ``architecture``. A float with
+    an integer value (``3.0``, as ``--quality 3.0`` parses) counts as that integer.
 
     Discrete rate points only (hence the name): a variable-rate model owns its continuous
-    range (:meth:`neuralcodec.models.vbr.VariableRateModel.check_quality`).
+    range (:meth:`neuralcodec.models.vbr.VariableRateModel.check_quality`), the shipped
+    model's is checked by :func:`check_shipped_quality`.
 
     Raises:
         ValueError: not an integer, or not one of the rate points (the message lists them).
@@ -111,12 +148,11 @@ def check_rate_point(quality: object, architecture: Optional[str] = None) -> int
     if isinstance(quality, float) and quality.is_integer():
         quality = int(quality)
     if isinstance(quality, bool) or not isinstance(quality, int) or quality not in qualities:
-        owner = f"{architecture} has" if architecture else "the shipped weights have"
         fractional = ""
         if isinstance(quality, float):
             fractional = " (discrete rate points: a fractional quality needs a variable-rate model"
             fractional += f", e.g. {', '.join(VARIABLE_RATE_ARCHITECTURES)})"
-        raise ValueError(f"{owner} qualities {_span(qualities)}{fractional}, got {quality!r}")
+        raise ValueError(f"{architecture} has qualities {_span(qualities)}{fractional}, got {quality!r}")
     return quality
 
 
@@ -147,7 +183,8 @@ def quality_help(shipped_default: str = f"default {DEFAULT_QUALITY}") -> str:
     (common, _), *others = sorted(spans.items(), key=lambda item: -len(item[1]))
     exceptions = "".join(f" ({span} for {', '.join(names)})" for span, names in others)
     return (
-        f"rate point: {_span(qualities_of())} for the shipped weights ({shipped_default}), "
+        f"quality: any number within {_span(qualities_of())} for the shipped model ({shipped_default}); "
+        "rate point: "
         f"{common}{exceptions} for CompressAI's; any number within the range of a variable-rate "
         f"model ({', '.join(VARIABLE_RATE_ARCHITECTURES)}), e.g. 2.5"
     )

@@ -57,6 +57,11 @@ case "$(basename "$wheel")" in
     *) fail "expected neuralcodec-<version>-cp310-abi3-<platform>.whl, got $(basename "$wheel")" ;;
 esac
 
+step "the wheel is under 40 MB (the shipped rate ladder: four rungs in one weights file)"
+wheel_bytes="$(wc -c < "$wheel")"
+[ "$wheel_bytes" -lt 40000000 ] || fail "the wheel is $wheel_bytes bytes, over 40 MB"
+echo "$wheel_bytes bytes"
+
 # PATH without any folder that holds a Rust tool. The interpreter is resolved first, so
 # it still runs when it lives beside cargo (e.g. /usr/bin on a distribution's Rust).
 real_python="$("$python" -c 'import sys; print(sys.executable)')"
@@ -158,6 +163,17 @@ a, b = Image.open('image.png'), Image.open('decoded.png')
 assert a.size == b.size == (90, 70) and b.mode == 'RGB', (a.size, b.size, b.mode)
 "
 echo "$version; --help lists the commands; compress/decompress of a 90x70 image: $(wc -c < image.nci) bytes"
+sample="$("${no_rust_venv[@]}" "$venv_python" -c 'from neuralcodec.files import sample_image_path; print(sample_image_path())')"
+"${no_rust_venv[@]}" "$venv/bin/neuralcodec" compress --quiet "$sample" --bpp 0.5 -o target.nci \
+    || fail "neuralcodec compress --bpp 0.5 with the shipped model failed"
+"${no_rust_venv[@]}" "$venv_python" -c "
+import os
+from PIL import Image
+from neuralcodec.files import sample_image_path
+width, height = Image.open(sample_image_path()).size
+assert 8 * os.path.getsize('target.nci') <= 0.5 * width * height, os.path.getsize('target.nci')
+"
+echo "the shipped model, offline: the sample within --bpp 0.5 in $(wc -c < target.nci) bytes"
 
 if [ "$skip_sdist" = 0 ]; then
     step "maturin sdist builds a source distribution"

@@ -1,8 +1,8 @@
 """``neuralcodec demo [IMAGE | FOLDER]``: the main job, on the shipped default weights.
 
 Compresses the sample photo shipped in the package (or the given image, or every image
-of a folder such as the Kodak set) with neuralcodec's own mean-scale hyperprior models
-at each shipped rate point, decodes the files, and reports bytes, bits per pixel, PSNR
+of a folder such as the Kodak set) with neuralcodec's own variable-rate model at its
+integer qualities and at ``--quality`` (or to ``--bpp``/``--size``), decodes the files, and reports bytes, bits per pixel, PSNR
 and encode/decode times beside JPEG (4:2:0), WebP and AVIF at the matched rate (a codec
 that this Pillow cannot run is left out with a note). The command's
 ``--help`` text is :data:`DESCRIPTION`.
@@ -21,6 +21,7 @@ import numpy as np
 
 from neuralcodec import settings
 from neuralcodec.cli import options
+from neuralcodec.codec.commands import add_target
 from neuralcodec.files import sample_image_path
 
 __all__ = ["DESCRIPTION", "register", "run_demo", "sample_image_path"]
@@ -28,14 +29,16 @@ __all__ = ["DESCRIPTION", "register", "run_demo", "sample_image_path"]
 #: What ``neuralcodec demo --help`` says (plain text: argparse prints it as it is).
 DESCRIPTION = """\
 Compress the sample photo shipped with neuralcodec (or IMAGE, or every image of FOLDER,
-such as the Kodak set) with neuralcodec's own models at each shipped rate point, decode
-the files, and report bytes, bits per pixel, PSNR and encode/decode times beside JPEG
+such as the Kodak set) with neuralcodec's own model at its integer qualities 1..4 and at
+--quality (any number in 1..4) or to a file size (--bpp, --size), decode the files, and
+report bytes, bits per pixel, PSNR and encode/decode times beside JPEG
 (4:2:0), WebP and AVIF at the matched rate (the codec quality whose mean bpp is nearest
 to ours; a codec this Pillow cannot run is left out with a note). Figures are means over
 the images; times are per image.
 
 It writes into OUT_DIR (default neuralcodec-demo):
-  NAME.nci, NAME.decoded.png  each image's file and its decoding, at --quality
+  NAME.nci, NAME.decoded.png  each image's file and its decoding, at --quality (or the
+                              largest file within --bpp/--size)
   rd.png                      PSNR against bpp for every codec, BD-rates against
                               JPEG in the legend
   results.json                the curves, in the layout that `neuralcodec plot`
@@ -131,10 +134,12 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     quality = settings.DEFAULT_QUALITY if args.quality is None else args.quality
     try:
-        quality = settings.check_rate_point(quality)
+        quality = settings.check_shipped_quality(quality)
     except ValueError as error:
         print(f"error: --quality: {error}", file=sys.stderr)
         return 2
+    targeted = args.bpp is not None or args.size is not None
+    target = f"{args.bpp:g} bpp" if args.bpp is not None else f"{args.size:,} bytes" if targeted else ""
     out_dir: Path = args.out_dir
     existing = [p for p in _outputs(out_dir, [p.stem for p in paths]) if p.exists()]
     if existing and not args.force:
@@ -149,13 +154,17 @@ def run_demo(args: argparse.Namespace) -> int:
     ours: List[Dict[str, float]] = []
     files: Dict[str, bytes] = {}
     decoded_images: Dict[str, np.ndarray] = {}
+    points: List[Any] = sorted(set(settings.qualities_of()) | ({quality} if not targeted else set()))
     try:
-        for q in settings.qualities_of():
-            codec = Codec.default(q)
+        codec = Codec.default(device="cpu")
+        for q in points + (["target"] if targeted else []):
             bpp, psnr, encode_s, decode_s, total = [], [], [], [], 0
             for path, rgb in zip(paths, images):
                 started = time.perf_counter()
-                data = codec.encode(rgb)
+                if q == "target":
+                    data = codec.encode(rgb, bpp=args.bpp, size=args.size)
+                else:
+                    data = codec.encode(rgb, quality=q)
                 encoded = time.perf_counter()
                 decoded = np.asarray(codec.decode(data).convert("RGB"))
                 decode_s.append(time.perf_counter() - encoded)
@@ -163,7 +172,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 total += len(data)
                 bpp.append(8 * len(data) / (rgb.shape[0] * rgb.shape[1]))
                 psnr.append(psnr_8bit(rgb, decoded))
-                if q == quality:
+                if q == ("target" if targeted else quality):
                     files[path.stem], decoded_images[path.stem] = data, decoded
             ours.append({"quality": q, "bytes": total / len(images), "bpp": float(np.mean(bpp)),
                          "psnr": float(np.mean(psnr)),
@@ -172,10 +181,12 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
 
-    main = next(r for r in ours if r["quality"] == quality)
+    main = ours.pop() if targeted else next(r for r in ours if r["quality"] == quality)
+    at = f"within {target}" if targeted else f"at quality {quality:g}"
     classical = [(JPEG("4:2:0"), "JPEG 4:2:0", 1), (WebP(), "WebP", 0), (AVIF(), "AVIF", 0)]
-    rows: List[Tuple[str, Dict[str, float]]] = [(f"neuralcodec q{quality}", main)]
-    curves = [_results("neuralcodec (shipped mbt2018-mean)", "neuralcodec demo, shipped default weights", ours)]
+    rows: List[Tuple[str, Dict[str, float]]] = [("neuralcodec " + (target if targeted else f"q{quality:g}"), main)]
+    curves = [_results(f"neuralcodec (shipped {settings.DEFAULT_ARCHITECTURE})", "neuralcodec demo, shipped default weights",
+                       ours)]
     for codec_, label, lowest in classical:
         unavailable = codec_.unavailable_reason()
         if unavailable:  # an honest table leaves a codec out only when it cannot run here, and says so
@@ -186,14 +197,14 @@ def run_demo(args: argparse.Namespace) -> int:
         rows.append((f"{label} q={match['quality']}", match))
 
     header = f"{'codec':<22}{'bytes':>10}{'bpp':>8}{'PSNR dB':>9}{'encode ms':>11}{'decode ms':>11}"
-    print(f"\nat quality {quality} (means over the images; times per image):")
+    print(f"\n{at} (means over the images; times per image):")
     print(header)
     for label, r in rows:
         print(f"{label:<22}{r['bytes']:>10,.0f}{r['bpp']:>8.3f}{r['psnr']:>9.2f}{r['encode_ms']:>11.1f}{r['decode_ms']:>11.1f}")
-    print("\nall shipped rate points (means over the images):")
+    print("\nthe shipped model at each quality (means over the images):")
     print(header)
     for r in ours:
-        print(f"{'neuralcodec q' + str(r['quality']):<22}{r['bytes']:>10,.0f}{r['bpp']:>8.3f}{r['psnr']:>9.2f}"
+        print(f"{'neuralcodec q' + format(r['quality'], 'g'):<22}{r['bytes']:>10,.0f}{r['bpp']:>8.3f}{r['psnr']:>9.2f}"
               f"{r['encode_ms']:>11.1f}{r['decode_ms']:>11.1f}")
 
     for reference in curves[1:]:
@@ -210,7 +221,7 @@ def run_demo(args: argparse.Namespace) -> int:
         save_image_atomic(Image.fromarray(decoded_images[stem]), out_dir / f"{stem}.decoded.png", force=True)
     plot_curves(curves, out_dir / "rd.png", metric="psnr", reference=1, title=f"{len(images)} image(s) from {Path(source).name}", force=True)
     write_atomic(out_dir / "results.json", json.dumps(curves, indent=2).encode(), force=True)
-    print(f"\nwrote {out_dir}/: {len(files)} .nci file(s) and decoded PNG(s) at q{quality}, rd.png, results.json")
+    print(f"\nwrote {out_dir}/: {len(files)} .nci file(s) and decoded PNG(s) {at}, rd.png, results.json")
     return 0
 
 
@@ -227,11 +238,14 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     )
     parser.add_argument("-o", "--out-dir", type=Path, default=Path("neuralcodec-demo"), metavar="OUT_DIR",
                         help="output folder (default %(default)s)")
+    rate = parser.add_mutually_exclusive_group()
+    low, high = settings.shipped_quality_range()
     options.add_quality(
-        parser,
-        help=f"the shipped rate point whose files are written: {', '.join(map(str, settings.qualities_of()))} "
+        rate,
+        help=f"the quality whose files are written: any number within {low:g}..{high:g} "
         f"(default {settings.DEFAULT_QUALITY})",
     )
+    add_target(rate)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     options.add_force(parser, help="replace existing outputs")
     parser.set_defaults(handler=run_demo)

@@ -64,9 +64,10 @@ from neuralcodec.codec.rate import DEFAULT_TOLERANCE, RateSearch, search_quality
 from neuralcodec.engine import EngineUnsupportedError
 from neuralcodec.entropy_models import bound_tables
 from neuralcodec.models.base import AnalysisMemo, CodingOptions, CompressionModel, unit_to_pixels
+from neuralcodec.models.ladder import MeanScaleLadder
 from neuralcodec.models.refinement import EFFORT_STEPS, check_effort, refine_latent
 from neuralcodec.models.variable_rate import VariableRateModel
-from neuralcodec.settings import DEFAULT_QUALITY, DEFAULT_TILE_SIZE, VARIABLE_RATE_ARCHITECTURES
+from neuralcodec.settings import DEFAULT_QUALITY, DEFAULT_TILE_SIZE, PREVIOUS_DEFAULTS, VARIABLE_RATE_ARCHITECTURES
 
 __all__ = ["METADATA_CHOICES", "Codec", "Device", "PathLike", "Size"]
 
@@ -178,6 +179,17 @@ class Codec:
         # A variable-rate model hashes its identity_state_dict: what it rebuilds per quality is canonical there.
         digest = weights_sha256(model.identity_state_dict() if isinstance(model, VariableRateModel) else model)
         self.identity = ModelIdentity(name, point, metric or "", Origin(origin), digest)
+        #: For a rate ladder: its integer qualities -> the identity of that rung alone, which
+        #: the files coded there name (the rung's very bytes: any reader of the fixed-rate
+        #: model's files decodes them, and they are not longer by the ladder's name and quality).
+        self.rung_identities: Dict[int, ModelIdentity] = {}
+        if isinstance(model, MeanScaleLadder):
+            for k in range(len(model.rungs)):
+                rung_point = k + 1 if Origin(origin) == Origin.NEURALCODEC else 0
+                self.rung_identities[k + 1] = ModelIdentity(
+                    model.rung_architecture, rung_point, metric or "", Origin(origin),
+                    weights_sha256(model.fixed_rate_state_dict(k)),
+                )
         if lmbda is not None and not (isinstance(lmbda, (int, float)) and math.isfinite(lmbda) and lmbda > 0):
             raise ValueError(f"lmbda must be a positive number, got {lmbda!r}")
         #: The rate-distortion weight the model was trained with; None when unknown.
@@ -261,8 +273,8 @@ class Codec:
 
     @classmethod
     def default(cls, quality: Optional[float] = None, device: Device = "cpu") -> "Codec":
-        """neuralcodec's shipped model at ``quality`` (default
-        :data:`neuralcodec.zoo.defaults.DEFAULT_QUALITY`).
+        """neuralcodec's shipped model, coding at ``quality`` (any number in its range,
+        ``1 .. 4``; default :data:`neuralcodec.settings.DEFAULT_QUALITY`).
 
         Raises:
             ModelNotFoundError: the weights are not installed, or no such quality ships.
@@ -327,12 +339,17 @@ class Codec:
 
         named = header.model
         if named.origin == Origin.NEURALCODEC:
-            if named.architecture != defaults.DEFAULT_ARCHITECTURE or named.quality not in defaults.DEFAULT_LAMBDAS:
-                raise ModelNotFoundError(
-                    f"the file needs neuralcodec's shipped {named.describe()}, which this installation does not "
-                    f"ship ({defaults.DEFAULT_ARCHITECTURE} qualities {sorted(defaults.DEFAULT_LAMBDAS)}): upgrade neuralcodec"
-                )
-            return cls.default(named.quality, device)
+            if named.architecture == defaults.DEFAULT_ARCHITECTURE:
+                return cls.default(device=device)  # one model: the file records the quality it was coded at
+            if named.quality in PREVIOUS_DEFAULTS.get(named.architecture, {}):
+                return cls.load(named.architecture, named.quality, source="shipped", device=device)
+            shipped = [defaults.DEFAULT_ARCHITECTURE] + [
+                f"{name} qualities {sorted(points)}" for name, points in PREVIOUS_DEFAULTS.items()
+            ]
+            raise ModelNotFoundError(
+                f"the file needs neuralcodec's shipped {named.describe()}, which this installation does not "
+                f"ship ({'; '.join(shipped)}): upgrade neuralcodec"
+            )
         if named.origin == Origin.COMPRESSAI:
             try:
                 return cls.zoo(named.architecture, named.quality, named.metric or "mse", device, progress)
@@ -551,11 +568,15 @@ class Codec:
         options = CodingOptions() if options is None else options
         latent: Dict[str, Any] = {}
         rate: Dict[str, Any] = {}
+        identity = self.identity
         if quality is not None:
             assert isinstance(model, VariableRateModel)
             with torch.no_grad(), bound_tables():
                 rate = model.prepare_quality(quality, coding_path=path)
-            extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
+            if isinstance(model, MeanScaleLadder) and model.rung_of_quality(quality) is not None:
+                identity = self.rung_identities[int(quality)]  # the rung's own file: no quality to record
+            else:
+                extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
         if effort:
             lmbda = self.lambda_at(quality)
             assert lmbda is not None  # check_effort
@@ -577,7 +598,7 @@ class Codec:
         strings = [bytes(group[0]) for group in out["strings"]]
         stride = int(model.downsampling_factor)
         header = Header(
-            model=self.identity,
+            model=identity,
             coding_path=path,
             height=height,
             width=width,
@@ -665,6 +686,8 @@ class Codec:
             ModelMismatchError: naming the file's model and this one.
         """
         mine, theirs = self.identity, header.model
+        if self._rung_quality(header) is not None:
+            mine = theirs  # a file of one of this ladder's rungs alone
         if mine.architecture != theirs.architecture or mine.weights_sha256 != theirs.weights_sha256:
             hint = ""
             if mine.architecture == theirs.architecture and theirs.origin == Origin.CHECKPOINT:
@@ -683,6 +706,15 @@ class Codec:
                 f"the file was coded with the {header.coding_path!r} path, which this {mine.architecture} model "
                 f"does not offer (it offers {', '.join(available)}); upgrade neuralcodec"
             )
+
+    def _rung_quality(self, header: Header) -> Optional[int]:
+        """The integer quality of the ladder's rung whose file this is (the file names the
+        rung alone: its architecture and weights hash), or None."""
+        for quality, identity in self.rung_identities.items():
+            named = header.model
+            if (named.architecture, named.weights_sha256) == (identity.architecture, identity.weights_sha256):
+                return quality
+        return None
 
     def _file_quality(self, header: Header) -> Optional[float]:
         """The quality the file was coded at (its ``QUAL`` extension), checked against the
@@ -736,7 +768,8 @@ class Codec:
                 f"implies stride {header.stride}, but {header.model.architecture} has stride {stride}"
             )
         size = (header.height, header.width)
-        quality = self._file_quality(header)
+        rung = self._rung_quality(header)
+        quality = float(rung) if rung is not None else self._file_quality(header)
         try:
             with torch.no_grad(), bound_tables():
                 path = header.coding_path

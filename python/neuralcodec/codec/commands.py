@@ -26,7 +26,7 @@ from neuralcodec import settings
 from neuralcodec.cli import options
 from neuralcodec.errors import NeuralCodecError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "register"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "add_target", "register"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -103,6 +103,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def add_target(group: Any) -> None:
+    """``--bpp BPP`` and ``--size SIZE``, the file-size targets of a variable-rate model
+    (``group``: a parser or a mutually exclusive group with ``--quality``); shared by
+    ``compress`` and ``demo``."""
+    group.add_argument(
+        "--bpp", type=_positive_float, metavar="BPP",
+        help="variable-rate models: the largest file not over BPP bits per pixel (of the whole file)",
+    )
+    group.add_argument(
+        "--size", type=_size, metavar="SIZE",
+        help="variable-rate models: the largest file not over SIZE bytes, e.g. 30000, 30KB (1000 bytes a KB), "
+        "29.3KiB (1024), 1.5MB, 2MiB",
+    )
+
+
 def _size(text: str) -> int:
     """An argparse type: a size in bytes such as ``30KB`` (:func:`neuralcodec.codec.rate.parse_size`)."""
     from neuralcodec.codec.rate import parse_size
@@ -174,15 +189,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         f"{', '.join(settings.COMPRESSAI_QUALITIES)}",
         rate=rate,
     )
-    rate.add_argument(
-        "--bpp", type=_positive_float, metavar="BPP",
-        help="variable-rate models: the largest file not over BPP bits per pixel (of the whole file)",
-    )
-    rate.add_argument(
-        "--size", type=_size, metavar="SIZE",
-        help="variable-rate models: the largest file not over SIZE bytes, e.g. 30000, 30KB (1000 bytes a KB), "
-        "29.3KiB (1024), 1.5MB, 2MiB",
-    )
+    add_target(rate)
     model.add_argument("--coding-path", metavar="PATH", help="entropy-parameter path (default: the model's; 'compat' or 'engine' where offered)")
     options.add_effort(compress)
     compress.add_argument("--drop-alpha", action="store_true", help="code images with transparency without their alpha channel")

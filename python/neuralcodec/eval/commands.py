@@ -98,23 +98,27 @@ def _rate_points(args: argparse.Namespace) -> Tuple[list, str, str, Dict[str, An
         _check(specs)
         points = [_fixed_point(spec.quality, spec, args, f"{what} quality {spec.quality}") for spec in specs]
         return points, args.name or f"{args.model}-{metric}", description, recorded
-    qualities = args.quality or list(settings.qualities_of())
-    specs = [ModelSpec(quality=q, source="shipped") for q in qualities]
-    _check(specs)
-    missing = [q for q in qualities if not defaults.default_weights_path(int(q)).is_file()]
-    if missing:
+    qualities = args.quality or list(settings.qualities_of())  # the shipped model's integer qualities
+    for quality in qualities:
+        try:
+            settings.check_shipped_quality(quality)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    if not defaults.default_weights_path().is_file():
         raise UsageError(
-            f"the shipped weights of qualities {missing} are missing from this installation "
-            f"({defaults.default_weights_path(missing[0]).parent}); train them with "
-            "`python -m neuralcodec.train.recipe` or name a model"
+            f"the shipped weights {defaults.default_weights_path()} are missing from this installation; "
+            "reinstall neuralcodec or name a model"
         )
-    points = [_fixed_point(int(spec.quality or 0), spec, args, "the shipped weights") for spec in specs]
+    what = "the shipped model"
+    load = _variable_rate(_loader(ModelSpec(source="shipped"), args, what), qualities, what)
+    points = [RatePoint(q, load, rate=float(q)) for q in qualities]
     name = args.name or f"neuralcodec-{defaults.DEFAULT_ARCHITECTURE}"
-    description = f"neuralcodec eval of the shipped {defaults.DEFAULT_ARCHITECTURE} models"
+    description = f"neuralcodec eval of the shipped {defaults.DEFAULT_ARCHITECTURE} model"
     recorded = {
         "architecture": defaults.DEFAULT_ARCHITECTURE,
         "weights": "neuralcodec defaults",
-        "lambdas": [point.lmbda for point in points],
+        "lambdas": [settings.DEFAULT_LAMBDAS.get(int(q)) if float(q).is_integer() else None for q in qualities],
+        "variable_rate": True,
     }
     return points, name, description, recorded
 
@@ -161,8 +165,8 @@ def _fixed_point(label: Any, spec: Any, args: argparse.Namespace, what: str) -> 
 def _known_lambda(spec: Any) -> Optional[float]:
     """The lambda of the shipped or CompressAI's weights at a rate point (no loading)."""
     source = spec.resolved_source()
-    if source == "shipped":
-        return settings.DEFAULT_LAMBDAS[int(spec.quality)]
+    if source == "shipped" and spec.architecture in settings.PREVIOUS_DEFAULTS:
+        return settings.PREVIOUS_DEFAULTS[spec.architecture][int(spec.quality)]
     if source == "pretrained":
         return settings.COMPRESSAI_LAMBDAS[spec.metric or "mse"][int(spec.quality) - 1]
     return None

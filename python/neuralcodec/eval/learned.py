@@ -94,11 +94,11 @@ def likelihood_bits(likelihoods: Any) -> float:
 
 def _estimated_bits(model: CompressionModel, x: torch.Tensor, rate: Dict[str, Any], latent: Optional[torch.Tensor]) -> float:
     """``-sum(log2 likelihoods)`` of the model's forward pass on the padded image, or of
-    its latent codec on a refined ``latent``."""
+    its ``latent_forward`` of a refined ``latent`` (at the same rate)."""
     if latent is None:
         likelihoods = model(model.pad(x), **rate)["likelihoods"]
     else:
-        likelihoods = cast(Any, model).latent_codec(latent)["likelihoods"]  # a model that codes a given latent
+        likelihoods = model.latent_forward(latent, **rate)["likelihoods"]  # a model that codes a given latent
     return likelihood_bits(likelihoods)
 
 

@@ -30,21 +30,32 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
     the one loader, :mod:`neuralcodec.zoo.loader`), in eval mode with its tables built,
     and what to record about it in the manifest."""
     from neuralcodec.codec.api import Codec
+    from neuralcodec.models.ladder import MeanScaleLadder
 
     source = options.model_source(args)
     codec = Codec.load(args.model, args.quality, args.metric, source=source, checkpoint=args.checkpoint)
     identity = codec.identity
+    model, quality = codec.model, codec.quality
+    if isinstance(model, MeanScaleLadder) and quality is not None:  # one rung: the transforms of one rate
+        rung = model.rung_of_quality(quality)
+        if rung is None:
+            raise ValueError(
+                f"{identity.architecture} is a rate ladder: export writes the transforms of one of its rungs, at an "
+                f"integer --quality (1..{len(model.rungs)}), got {quality:g}"
+            )
+        identity, quality = codec.rung_identities[rung + 1], None
+        model = model.fixed_rate_model(rung)
     origin = "random initialisation" if source == "random" else identity.origin.label
     metadata = {"architecture": identity.architecture, "origin": origin}
     if identity.quality:
         metadata["quality"] = str(identity.quality)
-    elif codec.quality is not None:
-        metadata["quality"] = f"{codec.quality:g}"
+    elif quality is not None:
+        metadata["quality"] = f"{quality:g}"
     if identity.metric:
         metadata["metric"] = identity.metric
     if args.checkpoint is not None:
         metadata["source"] = args.checkpoint.name
-    return codec.model.eval(), metadata
+    return model.eval(), metadata
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from neuralcodec.models.base import CodingOptions, CompressionModel
 from neuralcodec.models.gain_units import GAIN_UNIT_NAMES
 from neuralcodec.models.gained import GAINED_LAMBDAS, MeanScaleHyperpriorGained
+from neuralcodec.models.hyperprior import MeanScaleHyperprior
 from neuralcodec.models.variable_rate import VariableRateModel, interpolate_geometric
 from neuralcodec.registry.models import register_model
 
@@ -82,6 +83,9 @@ class MeanScaleLadder(VariableRateModel):
     ``z_gain_inv`` ``[3, N]``), for ``k = 0 .. rungs - 1``.
     """
 
+    #: The zoo name of a rung alone (a fixed-rate model): at a rung's own rate a ladder
+    #: writes the file that rung writes alone, naming it (:meth:`rung_of_quality`).
+    rung_architecture = "mbt2018-mean"
     coding_path = MeanScaleHyperpriorGained.coding_path
     coding_paths = MeanScaleHyperpriorGained.coding_paths
     downsampling_factor = MeanScaleHyperpriorGained.downsampling_factor
@@ -161,10 +165,26 @@ class MeanScaleLadder(VariableRateModel):
             raise TypeError(f"a ladder codes at quality= only, got {sorted(rate)}")
         return self.rung_at(float(len(self.rungs)) if quality is None else quality)
 
+    def rung_of_quality(self, quality: float) -> Optional[int]:
+        """The rung (0-based) whose own rate ``quality`` is (an integer quality), or None
+        between rungs. There the ladder codes the rung's bytes, so a file can name the
+        rung alone (``mbt2018-mean`` with :meth:`fixed_rate_state_dict`'s weights)."""
+        value = self.check_quality(quality)
+        return int(value) - 1 if value.is_integer() else None
+
     def fixed_rate_state_dict(self, rung: int) -> Dict[str, Tensor]:
         """Rung ``rung``'s (0-based) weights without its gain tables: the state_dict of
         the fixed-rate ``mbt2018-mean`` model it was made from."""
         return {k: v for k, v in self.rungs[rung].state_dict().items() if k not in GAIN_UNIT_NAMES}
+
+    def fixed_rate_model(self, rung: int) -> MeanScaleHyperprior:
+        """Rung ``rung`` (0-based) alone, as the fixed-rate ``mbt2018-mean`` model it was
+        made from (its tables as the ladder holds them, so the same weights hash), in
+        eval mode: what decodes the files that name it, and what ``neuralcodec export``
+        exports for an integer quality."""
+        model = cast(MeanScaleHyperprior, MeanScaleHyperprior.from_state_dict(self.fixed_rate_state_dict(rung)))
+        model.update()  # (the tables came with the weights: nothing is rebuilt)
+        return model.eval()
 
     # ------------------------------------------------------------------ training
     def forward(self, x: Tensor, quality: Union[float, Tensor, None] = None) -> Dict[str, Any]:  # type: ignore[override]

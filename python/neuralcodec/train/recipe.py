@@ -1,4 +1,12 @@
-"""The recipe of the shipped default weights: ``python -m neuralcodec.train.recipe``.
+"""The recipe of the four fixed-rate models neuralcodec shipped until issue 28:
+``python -m neuralcodec.train.recipe``.
+
+They are the rungs of today's default, the rate ladder ``mbt2018-mean-ladder``
+(:class:`~neuralcodec.models.ladder.MeanScaleLadder`; its gain units train on them with the
+transforms frozen, ``results/training/msh-ladder/``), so the files made with them decode
+(:data:`neuralcodec.settings.PREVIOUS_DEFAULTS`). They are also where the one-network
+candidate ``mbt2018-mean-gained`` started from (``results/training/msh-vbr/`` and
+``results/training/msh-gained/``).
 
 One mean-scale hyperprior (``mbt2018-mean`` with N=96, M=128: small enough to train on
 two CPU cores) is trained at the middle rate point (stage 1), then copied and
@@ -17,9 +25,11 @@ restart like it at three quarters of that learning rate. Stages 8 ("large") and 
 crops), eight times the pixels of a step before, meant for a GPU (``--device cuda``):
 stage 8 at a peak learning rate of 1e-4, stage 9 at 5e-5. ``--jobs K`` runs K rate points
 of stages 2-9 in parallel processes. Every stage resumes where it stopped, so the recipe
-can be run again after an interruption. With ``--install`` the final weights are written
-into ``python/neuralcodec/data/weights/`` (the files the package ships), with float16
-convolution kernels to keep the package small (see ``save_weights``).
+can be run again after an interruption. With ``--ladder FILE`` the final weights are
+written there as the rungs of a ladder whose gains start at their initial values, float16
+convolution kernels (see ``save_weights``): train its gains (``neuralcodec train --model
+mbt2018-mean-ladder --variable-rate --train-only '*gain*' --init-from FILE``) and install
+it with ``python -m neuralcodec.train.install_default``.
 
 The default step counts are what the shipped weights got (see the log files committed
 beside them): short, because stages 1-7 were trained on two shared CPU cores within four
@@ -54,23 +64,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
+from neuralcodec.settings import PREVIOUS_DEFAULTS
 from neuralcodec.train.trainer import TrainConfig, train
-from neuralcodec.zoo.defaults import (
-    DEFAULT_ARCHITECTURE,
-    DEFAULT_LAMBDAS,
-    DEFAULT_QUALITY,
-    default_weights_path,
-    load_weights_file,
-    read_weights,
-    save_weights,
-)
+from neuralcodec.zoo.defaults import load_weights_file, previous_default_model, save_weights
+
+#: The architecture the recipe trains, and its rate points' lambdas.
+ARCHITECTURE = "mbt2018-mean"
+LAMBDAS: Dict[int, float] = dict(PREVIOUS_DEFAULTS[ARCHITECTURE])
+#: The rate point stage 1 trains (the others start from it).
+BASE_QUALITY = 3
 
 #: Sizes of the shipped models.
 N, M = 96, 128
@@ -138,10 +145,10 @@ def stage_config(
     return TrainConfig(
         train_dir=str(data),
         out_dir=str(work / f"q{quality}{suffix}"),
-        architecture=DEFAULT_ARCHITECTURE,
+        architecture=ARCHITECTURE,
         N=N,
         M=M,
-        lmbda=DEFAULT_LAMBDAS[quality],
+        lmbda=LAMBDAS[quality],
         steps=steps,
         batch_size=settings.batch_size,
         patch_size=settings.patch_size,
@@ -161,28 +168,6 @@ def stage_config(
         quantization=settings.quantization,
         device=device,
     )
-
-
-def measure_sample(quality: int) -> Dict[str, float]:
-    """Bytes, bpp and PSNR of the shipped sample photo coded with the installed model."""
-    import numpy as np
-    from PIL import Image
-
-    from neuralcodec.codec import Codec
-    from neuralcodec.files import sample_image_path
-
-    codec = Codec.default(quality)
-    with Image.open(sample_image_path()) as img:
-        rgb = np.asarray(img.convert("RGB"))
-    data = codec.encode(rgb)
-    decoded = np.asarray(codec.decode(data).convert("RGB"), dtype=np.float64)
-    mse = float(np.mean((decoded - rgb) ** 2))
-    return {
-        "bytes": len(data),
-        "bpp": 8 * len(data) / (rgb.shape[0] * rgb.shape[1]),
-        "psnr": 10 * math.log10(255.0**2 / mse),
-        "weights_sha256": codec.identity.weights_sha256.hex(),
-    }
 
 
 def run_stage(config: TrainConfig) -> Path:
@@ -214,8 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/defaults"), help="folder for the runs")
     parser.add_argument("--base-steps", type=int, default=BASE_STEPS)
     parser.add_argument("--finetune-steps", type=int, default=FINETUNE_STEPS)
-    parser.add_argument("--qualities", type=int, nargs="+", default=sorted(DEFAULT_LAMBDAS),
-                        choices=sorted(DEFAULT_LAMBDAS))
+    parser.add_argument("--qualities", type=int, nargs="+", default=sorted(LAMBDAS), choices=sorted(LAMBDAS))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: robust when the cores are shared, and reproducible)")
     for number, (stage, steps) in enumerate(RESTART_STEPS.items(), start=3):
@@ -227,7 +211,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--start-at", choices=list(RESTART_STEPS),
                         help="skip the stages before this one and start it from the installed weights "
                              "(continues training the shipped models)")
-    parser.add_argument("--install", action="store_true", help="copy the weights into the package")
+    parser.add_argument("--ladder", type=Path, default=None,
+                        help="write the trained rate points as the rungs of a ladder (gains at their initial values)")
     args = parser.parse_args(argv)
 
     if args.device == "cuda":
@@ -237,17 +222,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error("--device cuda: torch sees no CUDA device on this machine")
     restarts = list(RESTART_STEPS)
     if args.start_at:
-        results = {q: default_weights_path(q) for q in args.qualities}
-        missing = [str(path) for path in results.values() if not path.is_file()]
-        if missing:
-            parser.error("--start-at needs the installed weights; missing: " + ", ".join(missing))
+        results = {}
+        for q in args.qualities:  # the shipped ladder's rungs, as weights files to start from
+            try:
+                installed = previous_default_model(ARCHITECTURE, q)
+            except FileNotFoundError as error:
+                parser.error(f"--start-at needs the installed weights: {error}")
+            results[q] = args.work / f"installed-q{q}.safetensors"
+            args.work.mkdir(parents=True, exist_ok=True)
+            save_weights(installed, results[q], ARCHITECTURE, metadata={"lambda": str(LAMBDAS[q])})
         restarts = restarts[restarts.index(args.start_at):]
     else:
         base = run_stage(
-            stage_config(args.data, args.work, DEFAULT_QUALITY, args.base_steps, None, args.threads, device=args.device)
+            stage_config(args.data, args.work, BASE_QUALITY, args.base_steps, None, args.threads, device=args.device)
         )
-        results = {DEFAULT_QUALITY: base}
-        others = [q for q in args.qualities if q != DEFAULT_QUALITY]
+        results = {BASE_QUALITY: base}
+        others = [q for q in args.qualities if q != BASE_QUALITY]
         configs = [
             stage_config(args.data, args.work, q, args.finetune_steps, base, args.threads, device=args.device)
             for q in others
@@ -262,19 +252,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 for q in qualities
             ]
             results.update(zip(qualities, _run_parallel(configs, args.jobs)))
-    if args.install:
-        target = default_weights_path().parent
-        target.mkdir(parents=True, exist_ok=True)
-        for quality, weights in sorted(results.items()):
-            model = load_weights_file(weights)
-            _, metadata = read_weights(weights)
-            installed = default_weights_path(quality)
-            save_weights(model, installed, DEFAULT_ARCHITECTURE, metadata=metadata, half_precision_kernels=True)
-            shutil.copyfile(weights.parent / "log.csv", installed.with_suffix(".log.csv"))
-            print(f"installed q{quality}: {installed}")
-        record = {str(q): measure_sample(q) for q in sorted(results)}
-        (target / "sample-results.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(f"recorded the sample image's figures in {target / 'sample-results.json'}")
+    if args.ladder:
+        from neuralcodec.models.ladder import MeanScaleLadder
+
+        qualities = sorted(results)
+        if qualities != sorted(LAMBDAS):
+            parser.error(f"--ladder needs every rate point {sorted(LAMBDAS)}, trained {qualities}")
+        ladder = MeanScaleLadder.from_fixed_rate([load_weights_file(results[q]) for q in qualities],
+                                                 [LAMBDAS[q] for q in qualities])
+        ladder.update()
+        save_weights(ladder, args.ladder, "mbt2018-mean-ladder", metadata={"lambdas": json.dumps(
+            [LAMBDAS[q] for q in qualities])}, half_precision_kernels=True)
+        print(f"wrote the ladder {args.ladder}: train its gains, then install it (see --help)")
     return 0
 
 

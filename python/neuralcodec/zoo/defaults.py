@@ -1,14 +1,18 @@
 """neuralcodec's own shipped weights, and the safetensors weight files they are stored in.
 
-The defaults are mean-scale hyperprior models (``mbt2018-mean`` architecture) trained by
-this project on CBSD68 crops with :mod:`neuralcodec.train.recipe`, one file per rate
-point in ``neuralcodec/data/weights/``. They are what ``neuralcodec compress``, ``eval``
-and the main job use when no model is named.
+The default is one variable-rate model, ``mbt2018-mean-ladder``
+(:class:`~neuralcodec.models.ladder.MeanScaleLadder`): the four fixed-rate mean-scale
+models shipped before it as rungs, with gain units between them, so it codes at any
+quality in ``1 .. 4``; it lives in ``neuralcodec/data/weights/``
+(:data:`~neuralcodec.settings.DEFAULT_WEIGHTS_FILE`). ``neuralcodec compress``, ``eval``
+and the main job use it when no model is named. The files made with the fixed-rate models
+decode with its rungs (:data:`~neuralcodec.settings.PREVIOUS_DEFAULTS`,
+:func:`previous_default_model`).
 
 Weight files are safetensors: the model's state_dict (CDF tables included, so no
 ``update()`` is needed) plus string metadata: ``architecture``, ``N``, ``M``,
 ``constructor`` (the constructor arguments, JSON), and
-whatever the trainer records (``lambda``, ``metric``, ``steps``, ``seed``). A CDF table
+whatever the trainer records (``lambda`` or ``lambdas``, ``metric``, ``steps``, ``seed``). A CDF table
 whose rows are zero-padded to the longest one is stored packed, each row cut to its
 ``_cdf_length``, under ``<name>._quantized_cdf.packed`` (a Gaussian table of 64 rows of
 up to 3133 values shrinks from 0.8 MB to about 0.1 MB); reading restores the padded
@@ -27,7 +31,13 @@ from torch import Tensor
 
 from neuralcodec.files import write_atomic
 from neuralcodec.models.base import CompressionModel
-from neuralcodec.settings import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS, DEFAULT_QUALITY, check_rate_point
+from neuralcodec.settings import (
+    DEFAULT_ARCHITECTURE,
+    DEFAULT_LAMBDAS,
+    DEFAULT_QUALITY,
+    DEFAULT_WEIGHTS_FILE,
+    PREVIOUS_DEFAULTS,
+)
 
 __all__ = [
     "DEFAULT_ARCHITECTURE",
@@ -36,6 +46,7 @@ __all__ = [
     "default_model",
     "default_weights_path",
     "load_model_file",
+    "previous_default_model",
     "load_weights_file",
     "read_state_dict",
     "read_weights",
@@ -48,10 +59,13 @@ __all__ = [
 PathLike = Union[str, Path]
 
 
-def default_weights_path(quality: int = DEFAULT_QUALITY) -> Path:
-    """Where the shipped weights of ``quality`` live inside the package."""
-    check_rate_point(quality)
-    return Path(str(resources.files("neuralcodec") / "data" / "weights" / f"neuralcodec-msh-q{quality}.safetensors"))
+def _packaged(name: str) -> Path:
+    return Path(str(resources.files("neuralcodec") / "data" / "weights" / name))
+
+
+def default_weights_path() -> Path:
+    """Where the shipped model's weights live inside the package."""
+    return _packaged(DEFAULT_WEIGHTS_FILE)
 
 
 def save_weights(
@@ -220,12 +234,37 @@ def load_model_file(
     return model_from_weights(state_dict, metadata, architecture, path)[0].to(device)
 
 
-def default_model(quality: int = DEFAULT_QUALITY, device: Union[str, torch.device] = "cpu") -> CompressionModel:
-    """The shipped model at ``quality`` (see :data:`DEFAULT_LAMBDAS`), ready to code."""
-    path = default_weights_path(quality)
+def default_model(device: Union[str, torch.device] = "cpu") -> CompressionModel:
+    """The shipped model (one variable-rate model: pass the quality when coding), ready
+    to code."""
+    return _load_packaged(default_weights_path(), device)
+
+
+def previous_default_model(
+    architecture: str, quality: int, device: Union[str, torch.device] = "cpu"
+) -> CompressionModel:
+    """A model neuralcodec shipped before (:data:`~neuralcodec.settings.PREVIOUS_DEFAULTS`),
+    ready to decode the files made with it: the fixed-rate ``mbt2018-mean`` at rate point
+    ``quality`` is the shipped ladder's rung ``quality - 1``, its gain tables left out
+    (the same state_dict, so the same weights hash).
+
+    Raises:
+        ValueError: neuralcodec never shipped ``architecture`` at ``quality``.
+        FileNotFoundError: the shipped weights are missing from this installation.
+    """
+    from neuralcodec.models.ladder import MeanScaleLadder
+
+    points = PREVIOUS_DEFAULTS.get(architecture, {})
+    if isinstance(quality, bool) or quality not in points:
+        shipped = "; ".join(f"{name} at qualities {sorted(p)}" for name, p in PREVIOUS_DEFAULTS.items())
+        raise ValueError(f"neuralcodec never shipped {architecture} at quality {quality!r} (it shipped {shipped})")
+    ladder = default_model()
+    if not isinstance(ladder, MeanScaleLadder) or len(ladder.rungs) < max(points):
+        raise FileNotFoundError(f"the shipped model holds no rung for {architecture} quality {quality}")
+    return ladder.fixed_rate_model(int(quality) - 1).to(device)
+
+
+def _load_packaged(path: Path, device: Union[str, torch.device]) -> CompressionModel:
     if not path.is_file():
-        raise FileNotFoundError(
-            f"the shipped weights {path.name} are missing from this installation; "
-            "reinstall neuralcodec or train them with `python -m neuralcodec.train.recipe`"
-        )
+        raise FileNotFoundError(f"the shipped weights {path.name} are missing from this installation; reinstall neuralcodec")
     return load_weights_file(path, device)

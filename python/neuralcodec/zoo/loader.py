@@ -9,8 +9,10 @@ model here. A model is named by a :class:`ModelSpec`:
 * ``metric``: ``"mse"`` or ``"ms-ssim"``, what the weights were trained for;
 * ``source``: where the weights come from, one of :data:`SOURCES`:
 
-  - ``"shipped"``: neuralcodec's own weights (``mbt2018-mean`` at qualities 1..4;
-    lambda from :data:`neuralcodec.settings.DEFAULT_LAMBDAS`);
+  - ``"shipped"``: neuralcodec's own model (one variable-rate model, any quality in
+    ``1 .. 4``; its lambda per quality from :data:`neuralcodec.settings.DEFAULT_LAMBDAS`),
+    or with ``architecture`` one neuralcodec shipped before, at one of its rate points
+    (:data:`neuralcodec.settings.PREVIOUS_DEFAULTS`: what old files need to decode);
   - ``"pretrained"``: CompressAI's published weights of ``architecture`` at ``quality``
     (downloaded once, verified; lambda from :data:`neuralcodec.settings.COMPRESSAI_LAMBDAS`);
   - ``"checkpoint"``: a weights file (``--checkpoint FILE``; kinds below; lambda from
@@ -50,11 +52,12 @@ from neuralcodec.models.vbr import VariableRateModel
 from neuralcodec.settings import (
     COMPRESSAI_LAMBDAS,
     DEFAULT_ARCHITECTURE,
-    DEFAULT_LAMBDAS,
     DEFAULT_QUALITY,
     METRICS,
+    PREVIOUS_DEFAULTS,
     VARIABLE_RATE_ARCHITECTURES,
     check_rate_point,
+    check_shipped_quality,
 )
 from neuralcodec.zoo.build import build_model, model_from_weights, recorded_lambda
 from neuralcodec.zoo.weights import (
@@ -113,8 +116,11 @@ class ModelSpec:
             )
         if source in ("pretrained", "random") and self.architecture is None:
             raise ModelSourceError(f"{source} weights need an architecture (--model NAME)")
-        if source == "shipped" and self.architecture not in (None, DEFAULT_ARCHITECTURE):
-            raise ModelSourceError(f"the shipped weights are {DEFAULT_ARCHITECTURE}, not {self.architecture}")
+        if source == "shipped" and self.architecture not in (None, DEFAULT_ARCHITECTURE, *PREVIOUS_DEFAULTS):
+            raise ModelSourceError(
+                f"the shipped model is {DEFAULT_ARCHITECTURE} (before it: {', '.join(PREVIOUS_DEFAULTS)}), "
+                f"not {self.architecture}"
+            )
         if self.metric is not None and self.metric not in METRICS:
             raise ModelSourceError(f"metric must be one of {METRICS}, got {self.metric!r}")
         if source == "shipped" and self.metric not in (None, "mse"):
@@ -136,9 +142,14 @@ class ModelSpec:
         if self.architecture is not None and self.architecture not in ARCHITECTURES:
             raise ModelSourceError(f"unknown architecture {self.architecture!r}; known: {', '.join(ARCHITECTURES)}")
         try:
-            if source == "shipped":
-                check_rate_point(DEFAULT_QUALITY if self.quality is None else self.quality)
+            if source == "shipped" and self.architecture in PREVIOUS_DEFAULTS:
+                if self.quality not in PREVIOUS_DEFAULTS[self.architecture] or isinstance(self.quality, bool):
+                    points = sorted(PREVIOUS_DEFAULTS[self.architecture])
+                    raise ValueError(f"neuralcodec shipped {self.architecture} at qualities {points}, got {self.quality!r}")
+            elif source == "shipped":
+                check_shipped_quality(DEFAULT_QUALITY if self.quality is None else self.quality)
             elif source in ("pretrained", "random") and not self._variable_rate():
+                assert self.architecture is not None  # (pretrained and random weights need one: checked above)
                 check_rate_point(DEFAULT_QUALITY if self.quality is None else self.quality, self.architecture)
         except ValueError as error:
             raise ModelSourceError(str(error)) from None
@@ -226,14 +237,21 @@ def load(
 def _shipped(spec: ModelSpec, progress: bool) -> LoadedModel:
     from neuralcodec.zoo import defaults
 
-    quality = int(check_rate_point(DEFAULT_QUALITY if spec.quality is None else spec.quality))
-    try:
-        model = defaults.default_model(quality)  # looked up here: one place says where the shipped files are
+    previous = spec.architecture in PREVIOUS_DEFAULTS
+    try:  # defaults, looked up here: the one place that says where the shipped files are
+        if previous:
+            assert spec.architecture is not None and spec.quality is not None  # checked
+            point = int(spec.quality)
+            model = defaults.previous_default_model(spec.architecture, point)
+            lmbda = PREVIOUS_DEFAULTS[spec.architecture][point]
+            return LoadedModel(model, spec.architecture, "shipped", point, "mse", lmbda)
+        quality = check_shipped_quality(DEFAULT_QUALITY if spec.quality is None else spec.quality)
+        model = defaults.default_model()
     except FileNotFoundError as error:
         raise WeightsNotFoundError(str(error)) from None
     except ValueError as error:
         raise WeightsError(str(error)) from None
-    return LoadedModel(model, DEFAULT_ARCHITECTURE, "shipped", quality, "mse", DEFAULT_LAMBDAS[quality])
+    return LoadedModel(model, DEFAULT_ARCHITECTURE, "shipped", quality, "mse")
 
 
 def _zoo_quality(spec: ModelSpec) -> Tuple[int, Optional[float]]:
@@ -241,6 +259,7 @@ def _zoo_quality(spec: ModelSpec) -> Tuple[int, Optional[float]]:
     network (level 0), coded at the continuous quality asked for."""
     if spec._variable_rate():
         return 0, spec.quality
+    assert spec.architecture is not None  # (the zoo's sources need one: ModelSpec checks it)
     quality = int(check_rate_point(DEFAULT_QUALITY if spec.quality is None else spec.quality, spec.architecture))
     return quality, quality
 
