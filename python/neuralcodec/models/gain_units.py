@@ -21,7 +21,7 @@ models that use it (:class:`~neuralcodec.models.elic_lite.ElicLiteVbr`,
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -104,12 +104,3 @@ class GainedRates(VariableRateModel):
         the engine codes ``y`` with."""
         return gain["y_gain"].reshape(-1), gain["y_gain_inv"].reshape(-1)
 
-    def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
-        """``{"quality": quality}`` (checked against :meth:`qualities`)."""
-        return {"quality": self.check_quality(quality)}
-
-    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
-        """A quality drawn uniformly from the continuous range, with its lambda."""
-        low, high = self.qualities()
-        quality = low + (high - low) * float(torch.rand((), generator=generator))
-        return {"quality": quality}, self.lambda_for_quality(quality)

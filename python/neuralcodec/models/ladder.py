@@ -141,16 +141,6 @@ class MeanScaleLadder(VariableRateModel):
         rung = torch.ceil(quality - 0.5).clamp(1, len(self.rungs))
         return rung.long() - 1, 2.0 + 2.0 * (quality - rung)
 
-    def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
-        """``{"quality": quality}`` (checked against :meth:`qualities`)."""
-        return {"quality": self.check_quality(quality)}
-
-    def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
-        """A quality drawn uniformly from the continuous range, with its lambda."""
-        low, high = self.qualities()
-        quality = low + (high - low) * float(torch.rand((), generator=generator))
-        return {"quality": quality}, self.lambda_for_quality(quality)
-
     def rung_at(self, quality: float) -> Tuple[MeanScaleHyperpriorGained, Dict[str, Any]]:
         """The rung that codes ``quality`` and the keyword arguments that make it code
         there."""

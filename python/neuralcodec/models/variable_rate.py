@@ -59,8 +59,9 @@ def initial_gains(lambdas: Optional[Sequence[float]] = None) -> Tuple[float, ...
 class VariableRateModel(CompressionModel):
     """A model that codes at any quality of a continuous range with one set of weights.
 
-    Subclasses define :meth:`qualities`, :meth:`prepare_quality` and
-    :meth:`draw_training_rate`; :meth:`check_quality` is the one check of a quality against
+    Subclasses define :meth:`qualities` and :meth:`lambda_for_quality`, and
+    :meth:`prepare_quality` and :meth:`draw_training_rate` where their calls take more
+    than ``quality=``; :meth:`check_quality` is the one check of a quality against
     the range. To encode one image at several qualities with a single run of the analysis
     transform (rate control does), pass the same
     :class:`~neuralcodec.models.base.AnalysisMemo` in each call's ``options``.
@@ -95,17 +96,22 @@ class VariableRateModel(CompressionModel):
     def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
         """Readies the model to code at ``quality`` on ``coding_path`` (default: the
         model's) and returns the keyword arguments of ``forward``, ``compress`` and
-        ``decompress`` that code there.
+        ``decompress`` that code there: by default ``{"quality": quality}`` (checked), for
+        models whose calls take the quality itself.
 
         Raises:
             ValueError: a quality outside :meth:`qualities`.
         """
-        raise NotImplementedError
+        return {"quality": self.check_quality(quality)}
 
     def draw_training_rate(self, generator: torch.Generator) -> Tuple[Dict[str, Any], float]:
         """One training step's rate, drawn with ``generator``: the keyword arguments of
-        ``forward`` and the lambda of the loss ``lambda * 255^2 * MSE + bpp`` at that rate."""
-        raise NotImplementedError
+        ``forward`` and the lambda of the loss ``lambda * 255^2 * MSE + bpp`` at that rate;
+        by default a quality uniform over :meth:`qualities` and its
+        :meth:`lambda_for_quality`."""
+        low, high = self.qualities()
+        quality = low + (high - low) * float(torch.rand((), generator=generator))
+        return {"quality": quality}, self.lambda_for_quality(quality)
 
     def lambda_for_quality(self, quality: float) -> float:
         """The lambda of the loss ``lambda * 255^2 * MSE + bpp`` the model trains ``quality`` for."""
