@@ -17,7 +17,7 @@ from neuralcodec.codec.container import QUALITY_SCALE, read_header
 from neuralcodec.models import MeanScaleHyperprior, MeanScaleLadder
 from neuralcodec.models.base import AnalysisMemo, CodingOptions
 from neuralcodec.models.gain_units import GAIN_UNIT_NAMES
-from neuralcodec.models.ladder import MIDDLE_LEVEL, rung_lambdas
+from neuralcodec.models.ladder import rung_lambdas
 from neuralcodec.models.refinement import refine_latent
 from neuralcodec.models.variable_rate import interpolate_geometric, is_variable_rate
 from neuralcodec.settings import DEFAULT_LAMBDAS, VARIABLE_RATE_ARCHITECTURES
@@ -50,8 +50,8 @@ def ladder(rungs):
         for rung in model.rungs:
             for name in GAIN_UNIT_NAMES:
                 table = getattr(rung, name)
-                table[0].mul_(0.8 + 0.4 * torch.rand(table.shape[1], generator=generator))
-                table[2].mul_(0.8 + 0.4 * torch.rand(table.shape[1], generator=generator))
+                for level in (0, 1, 3, 4):
+                    table[level].mul_(0.9 + 0.2 * torch.rand(table.shape[1], generator=generator))
     model.update()
     return model.eval()
 
@@ -62,16 +62,25 @@ def test_registered_variable_rate_model_with_the_shipped_lambdas():
     assert len(model.rungs) == 4 and model.qualities() == (1.0, 4.0)
     for q, lmbda in DEFAULT_LAMBDAS.items():
         assert model.lambda_for_quality(float(q)) == pytest.approx(lmbda)
-    # Each rung trains for the lambdas half a level around its own, extrapolated at the ends.
-    assert rung_lambdas(model.lmbda, 0) == pytest.approx((0.0018 * (0.0018 / 0.0045) ** 0.5, 0.0018, (0.0018 * 0.0045) ** 0.5))
-    assert model.rungs[3].lmbda[2] == pytest.approx(0.032 * (0.032 / 0.012) ** 0.5)
+    # Each rung trains for the lambdas from half a level below its own to half a level
+    # above, in quarters (two rows per side), extrapolated past the ends.
+    assert model.rows_per_side == 2 and model.middle_level == 2
+    assert rung_lambdas(model.lmbda, 0, 1) == pytest.approx((0.0018 * (0.0018 / 0.0045) ** 0.5, 0.0018, (0.0018 * 0.0045) ** 0.5))
+    assert rung_lambdas(model.lmbda, 1) == pytest.approx(tuple(0.0045 * (f / 0.0045) ** t for f, t in (
+        (0.0018, 0.5), (0.0018, 0.25), (0.0045, 1), (0.012, 0.25), (0.012, 0.5))))
+    assert model.rungs[3].lmbda[4] == pytest.approx(0.032 * (0.032 / 0.012) ** 0.5)
+    assert model.rungs[1].lmbda[2] == 0.0045  # exactly its own
     # y's gains start at sqrt(lambda / own lambda): exactly 1 at the rung's own rate.
     for rung in model.rungs:
-        assert torch.equal(rung.y_gain[MIDDLE_LEVEL], torch.ones(128))
-        assert rung.y_gain[0, 0] < 1 < rung.y_gain[2, 0]
-        torch.testing.assert_close(rung.y_gain[2, 0], torch.tensor((rung.lmbda[2] / rung.lmbda[1]) ** 0.5))
+        assert rung.levels == 5 and torch.equal(rung.y_gain[2], torch.ones(128))
+        assert rung.y_gain[0, 0] < rung.y_gain[1, 0] < 1 < rung.y_gain[3, 0] < rung.y_gain[4, 0]
+        torch.testing.assert_close(rung.y_gain[4, 0], torch.tensor((rung.lmbda[4] / rung.lmbda[2]) ** 0.5))
+    assert MeanScaleLadder(16, 24, rows_per_side=1).rungs[0].levels == 3
     with pytest.raises(ValueError, match="increasing"):
         MeanScaleLadder(lambdas=(0.01, 0.005))
+    for bad in (0, 9, 1.5, True):
+        with pytest.raises(ValueError, match="rows_per_side"):
+            MeanScaleLadder(16, 24, rows_per_side=bad)
 
 
 def test_interpolate_geometric_extrapolates_past_the_ends():
@@ -82,14 +91,14 @@ def test_interpolate_geometric_extrapolates_past_the_ends():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(QUALITY_SCALE, 3 * QUALITY_SCALE))
-def test_every_stored_quality_has_one_rung_and_an_exact_rung_quality(steps):
-    model = MeanScaleLadder(16, 24, lambdas=LAMBDAS)
+@given(st.integers(QUALITY_SCALE, 3 * QUALITY_SCALE), st.sampled_from([1, 2, 3]))
+def test_every_stored_quality_has_one_rung_and_an_exact_rung_quality(steps, rows):
+    model = MeanScaleLadder(16, 24, lambdas=LAMBDAS, rows_per_side=rows)
     quality = steps / QUALITY_SCALE
     rung, own = model.locate(quality)
-    assert 0 <= rung <= 2 and 1.0 <= own <= 3.0
+    assert 0 <= rung <= 2 and 1.0 <= own <= 2 * rows + 1
     assert abs(quality - (rung + 1)) <= 0.5  # the nearest rung (the lower at a tie)
-    assert own == 2.0 + 2.0 * (quality - (rung + 1))  # exact: no rounding in float64
+    assert own == 1 + rows + 2 * rows * (quality - (rung + 1))  # exact: no rounding in float64
     assert float(torch.tensor(own, dtype=torch.float32)) == own  # nor in float32 (the gains' dtype)
     rungs, owns = model._locate_many(torch.tensor([quality], dtype=torch.float64))
     assert (int(rungs[0]), float(owns[0])) == (rung, own)
@@ -97,8 +106,8 @@ def test_every_stored_quality_has_one_rung_and_an_exact_rung_quality(steps):
 
 def test_boundaries_go_to_the_lower_rung_and_the_range_is_checked():
     model = MeanScaleLadder(16, 24, lambdas=LAMBDAS)
-    assert model.locate(1.5) == (0, 3.0) and model.locate(1.5 + 1 / QUALITY_SCALE)[0] == 1
-    assert model.locate(1.0) == (0, 2.0) and model.locate(3.0) == (2, 2.0)
+    assert model.locate(1.5) == (0, 5.0) and model.locate(1.5 + 1 / QUALITY_SCALE)[0] == 1
+    assert model.locate(1.0) == (0, 3.0) and model.locate(3.0) == (2, 3.0) and model.locate(2.75) == (2, 2.0)
     for bad in (0.99, 3.01, math.nan, "high", True):
         with pytest.raises(ValueError, match="1..3"):
             model.locate(bad)  # type: ignore[arg-type]
@@ -141,10 +150,11 @@ def test_training_pass_routes_each_crop_to_its_rung_and_never_moves_the_middle_l
     torch.manual_seed(0)
     out = model(x, quality)
     assert out["x_hat"].shape == x.shape and out["likelihoods"]["y"].shape == (4, 24, 4, 4)
-    # Crop 1 (quality 2.9) went through rung 2 at its own quality 2.8, alone.
+    # Crop 1 (quality 2.9) went through rung 2 at its own quality 2.6, alone.
     torch.manual_seed(0)
-    alone = model.rungs[2](x[1:2], torch.tensor([2.8]))
+    alone = model.rungs[2](x[1:2], torch.tensor([2.6]))
     assert torch.allclose(out["x_hat"][1], alone["x_hat"][0], atol=0.05)
+    middle = model.middle_level
     parameters = trainable_parameters(model, ["*gain*"])
     assert len(parameters) == 4 * len(LAMBDAS) and not any(p.requires_grad for n, p in model.named_parameters()
                                                             if "gain" not in n and not n.endswith("quantiles"))
@@ -158,10 +168,10 @@ def test_training_pass_routes_each_crop_to_its_rung_and_never_moves_the_middle_l
         optimizer.step()
     after = dict(model.named_parameters())
     for name, old in before.items():
-        assert torch.equal(after[name][MIDDLE_LEVEL], old[MIDDLE_LEVEL]), name  # exactly the identity still
-    assert not torch.equal(after["rungs.0.y_gain"][2], before["rungs.0.y_gain"][2])  # qualities 1.2 and 1.4
-    assert not torch.equal(after["rungs.1.y_gain"][2], before["rungs.1.y_gain"][2])  # 2.2
-    assert not torch.equal(after["rungs.2.y_gain"][0], before["rungs.2.y_gain"][0])  # 2.9 -> rung 3 below its own
+        assert torch.equal(after[name][middle], old[middle]), name  # exactly the identity still
+    assert not torch.equal(after["rungs.0.y_gain"][4], before["rungs.0.y_gain"][4])  # quality 1.4: rows 3 and 4
+    assert not torch.equal(after["rungs.1.y_gain"][3], before["rungs.1.y_gain"][3])  # 2.2: rows 2 and 3
+    assert not torch.equal(after["rungs.2.y_gain"][1], before["rungs.2.y_gain"][1])  # 2.9: rung 3 below, rows 1 and 2
     with pytest.raises(ValueError, match="matches no parameter"):
         trainable_parameters(model, ["nothing*"])
     with pytest.raises(ValueError, match="one per image"):

@@ -6,22 +6,25 @@ fixed-rate models, a user who wants ``--quality 2.5``, ``--bpp`` or ``--size`` m
 pay for them with worse compression. A ladder keeps the fixed-rate models (its *rungs*)
 exactly as trained and adds continuous rates between them: rung ``k`` codes the qualities
 within half a level of ``k`` through learned gain units (Cui et al., CVPR 2021), a gain
-and an inverse gain per channel of ``y`` and of ``z``, interpolated linearly from the
-identity at ``k`` to a learned table at ``k - 1/2`` and another at ``k + 1/2``. JPEG AI
-covers its rate range the same way, with a few models and gain vectors between them.
+and an inverse gain per channel of ``y`` and of ``z``, interpolated linearly between the
+identity at ``k`` and learned tables on either side, out to ``k - 1/2`` and ``k + 1/2``.
+JPEG AI covers its rate range the same way, with a few models and gain vectors between
+them.
 
 So at an integer quality a ladder codes the very bytes its rung codes alone (the gains
 there are exactly 1, and a multiplication by 1 changes no bit), files made with the
 fixed-rate models decode with the rungs, and the rates between the rungs cost only the
-gain tables (``4 * (M + N)`` numbers per rung), which train in minutes with the
+gain tables (``4 r (M + N)`` numbers per rung), which train in minutes with the
 transforms frozen (``neuralcodec train --train-only '*gain*'``).
 
 Quality ``q`` (continuous, ``1 .. rungs``) is coded by rung ``k = ceil(q - 1/2)``
-(``1 .. rungs``) at its own quality ``2 + 2 (q - k)`` (``1 .. 3``: the rung is a
-``MeanScaleHyperpriorGained`` of three levels, trained for the lambdas at ``k - 1/2``,
-``k`` and ``k + 1/2``, its middle level fixed at the identity). The lambda of ``q`` is
-the rungs' lambdas interpolated geometrically. The file records ``q``; decoding picks the
-same rung.
+(``1 .. rungs``) at its own quality ``1 + r + 2 r (q - k)`` (``1 .. 2r + 1``): the rung is
+a ``MeanScaleHyperpriorGained`` of ``2r + 1`` levels (``r`` rows per side, default 2),
+trained for the lambdas at ``k - 1/2``, ..., ``k``, ..., ``k + 1/2`` in steps of
+``1 / 2r``, its middle level fixed at the identity. More than one row per side lets the
+gains bend between the rung and the boundary (with one, the row at ``k + 1/2`` must also
+serve ``k + 1/4`` by halves, and overshoots there). The lambda of ``q`` is the rungs'
+lambdas interpolated geometrically. The file records ``q``; decoding picks the same rung.
 
 Shapes: as :mod:`neuralcodec.models.gained` (``x`` ``[B, 3, H, W]`` in ``[0, 1]``; ``y``
 ``[B, M, H/16, W/16]``; ``z`` ``[B, N, H/64, W/64]``).
@@ -42,29 +45,31 @@ from neuralcodec.models.hyperprior import MeanScaleHyperprior
 from neuralcodec.models.variable_rate import VariableRateModel, interpolate_geometric
 from neuralcodec.registry.models import register_model
 
-__all__ = ["MIDDLE_LEVEL", "MeanScaleLadder", "rung_lambdas"]
-
-#: The level (0-based row of the gain tables) of a rung's own rate: its gains are 1 there.
-MIDDLE_LEVEL = 1
+__all__ = ["MeanScaleLadder", "rung_lambdas"]
 
 
-def rung_lambdas(lambdas: Sequence[float], rung: int) -> Tuple[float, float, float]:
-    """The lambdas rung ``rung`` (0-based) trains its three levels for: the ladder's
-    lambdas interpolated geometrically half a level below and above its own (extrapolated
-    past the ends from the two nearest rungs)."""
-    return (
-        interpolate_geometric(lambdas, rung - 0.5),
-        float(lambdas[rung]),
-        interpolate_geometric(lambdas, rung + 0.5),
+def rung_lambdas(lambdas: Sequence[float], rung: int, rows_per_side: int = 2) -> Tuple[float, ...]:
+    """The lambdas rung ``rung`` (0-based) trains its ``2 rows_per_side + 1`` levels for:
+    the ladder's lambdas interpolated geometrically from half a level below its own to
+    half a level above, in steps of ``1 / (2 rows_per_side)`` (extrapolated past the ends
+    from the two nearest rungs); its own lambda exactly in the middle."""
+    r = rows_per_side
+    return tuple(
+        float(lambdas[rung]) if i == 0 else interpolate_geometric(lambdas, rung + i / (2 * r)) for i in range(-r, r + 1)
     )
 
 
-def _keep_middle_level(gradient: Tensor) -> Tensor:
-    """The gradient of a gain table with its middle row zeroed: Adam then never moves it
-    (its moments stay 0), so a rung's own rate keeps gains of exactly 1."""
-    gradient = gradient.clone()
-    gradient[MIDDLE_LEVEL] = 0
-    return gradient
+class _KeepLevel:
+    """A gradient hook that zeroes one row of a gain table's gradient: Adam then never
+    moves it (its moments stay 0), so a rung's own rate keeps gains of exactly 1."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def __call__(self, gradient: Tensor) -> Tensor:
+        gradient = gradient.clone()
+        gradient[self.level] = 0
+        return gradient
 
 
 @register_model("mbt2018-mean-ladder")
@@ -77,10 +82,11 @@ class MeanScaleLadder(VariableRateModel):
         lambdas: the lambda of each rung (``lambda 255^2 MSE + bpp``), increasing; their
             number is the number of rungs. Default: the shipped fixed-rate models'
             (:data:`~neuralcodec.models.gained.GAINED_LAMBDAS`).
+        rows_per_side: gain levels of each rung on each side of its own rate (``r``).
 
     State: ``rungs.<k>.`` followed by ``mbt2018-mean-gained``'s keys (a fixed-rate
-    ``mbt2018-mean`` model's, and ``y_gain``, ``y_gain_inv`` ``[3, M]``, ``z_gain``,
-    ``z_gain_inv`` ``[3, N]``), for ``k = 0 .. rungs - 1``.
+    ``mbt2018-mean`` model's, and ``y_gain``, ``y_gain_inv`` ``[2r + 1, M]``, ``z_gain``,
+    ``z_gain_inv`` ``[2r + 1, N]``), for ``k = 0 .. rungs - 1``.
     """
 
     #: The zoo name of a rung alone (a fixed-rate model): at a rung's own rate a ladder
@@ -92,8 +98,13 @@ class MeanScaleLadder(VariableRateModel):
     #: ``compress`` takes ``latent=`` (the analysis of the rung that codes the quality).
     codes_given_latent = True
 
-    def __init__(self, N: int = 96, M: int = 128, lambdas: Optional[Sequence[float]] = None) -> None:
+    def __init__(
+        self, N: int = 96, M: int = 128, lambdas: Optional[Sequence[float]] = None, rows_per_side: int = 2
+    ) -> None:
         super().__init__()
+        if isinstance(rows_per_side, bool) or not isinstance(rows_per_side, int) or not 1 <= rows_per_side <= 8:
+            raise ValueError(f"rows_per_side must be an integer from 1 to 8, got {rows_per_side!r}")
+        self.rows_per_side = rows_per_side
         table = [float(v) for v in (GAINED_LAMBDAS if lambdas is None else lambdas)]
         if len(table) < 2 or not all(math.isfinite(v) and v > 0 for v in table) or table != sorted(set(table)):
             raise ValueError(f"a ladder needs at least two positive, increasing lambdas, got {table!r}")
@@ -101,17 +112,22 @@ class MeanScaleLadder(VariableRateModel):
         self.lmbda: List[float] = table
         self.rungs = nn.ModuleList()
         for k in range(len(table)):
-            own = rung_lambdas(table, k)
+            own = rung_lambdas(table, k, rows_per_side)
             rung = MeanScaleHyperpriorGained(N, M, lambdas=own)
             with torch.no_grad():  # the step a rung's latent needs for each lambda, relative to its own
-                steps = torch.tensor([math.sqrt(v / own[MIDDLE_LEVEL]) for v in own]).view(-1, 1)
+                steps = torch.tensor([math.sqrt(v / own[self.middle_level]) for v in own]).view(-1, 1)
                 rung.y_gain.copy_(steps.expand_as(rung.y_gain))
                 rung.y_gain_inv.copy_(1 / steps.expand_as(rung.y_gain_inv))
             for name in GAIN_UNIT_NAMES:
-                getattr(rung, name).register_hook(_keep_middle_level)
+                getattr(rung, name).register_hook(_KeepLevel(self.middle_level))
             self.rungs.append(rung)
 
     # ------------------------------------------------------------------ qualities
+    @property
+    def middle_level(self) -> int:
+        """The row of the rungs' gain tables at their own rate (gains exactly 1)."""
+        return self.rows_per_side
+
     def qualities(self) -> Tuple[float, float]:
         """The continuous quality range, ``(1, rungs)``."""
         return 1.0, float(len(self.rungs))
@@ -122,7 +138,7 @@ class MeanScaleLadder(VariableRateModel):
 
     def locate(self, quality: float) -> Tuple[int, float]:
         """``(rung, its quality)``: the rung (0-based) that codes ``quality`` and the
-        quality (``1 .. 3``) it codes it at; exact in floating point for the qualities
+        quality (``1 .. 2r + 1``) it codes it at; exact in floating point for the qualities
         files store (multiples of 1/65536).
 
         Raises:
@@ -130,7 +146,7 @@ class MeanScaleLadder(VariableRateModel):
         """
         value = self.check_quality(quality)
         rung = min(max(math.ceil(value - 0.5), 1), len(self.rungs))
-        return rung - 1, 2.0 + 2.0 * (value - rung)
+        return rung - 1, 1.0 + self.rows_per_side + 2.0 * self.rows_per_side * (value - rung)
 
     def _locate_many(self, quality: Tensor) -> Tuple[Tensor, Tensor]:
         """:meth:`locate` of a ``[B]`` tensor of qualities (float64): rungs ``[B]`` (long)
@@ -139,7 +155,7 @@ class MeanScaleLadder(VariableRateModel):
         if not bool(((quality >= low) & (quality <= high)).all()):
             self.check_quality(float(quality[(quality < low) | (quality > high) | quality.isnan()][0]))
         rung = torch.ceil(quality - 0.5).clamp(1, len(self.rungs))
-        return rung.long() - 1, 2.0 + 2.0 * (quality - rung)
+        return rung.long() - 1, 1.0 + self.rows_per_side + 2.0 * self.rows_per_side * (quality - rung)
 
     def rung_at(self, quality: float) -> Tuple[MeanScaleHyperpriorGained, Dict[str, Any]]:
         """The rung that codes ``quality`` and the keyword arguments that make it code
@@ -267,13 +283,18 @@ class MeanScaleLadder(VariableRateModel):
         rungs = 1 + max((int(k.split(".")[1]) for k in state_dict if k.startswith("rungs.")), default=-1)
         if rungs != len(table):
             raise ValueError(f"the weights have {rungs} rungs and the lambda table {len(table)}: pass lambdas=")
+        levels = int(state_dict["rungs.0.y_gain"].shape[0])
+        if levels % 2 != 1:
+            raise ValueError(f"a rung's gain tables have an odd number of levels, got {levels}")
         model = cls(int(state_dict["rungs.0.g_a.0.weight"].size(0)), int(state_dict["rungs.0.g_a.6.weight"].size(0)),
-                    lambdas=table)
+                    lambdas=table, rows_per_side=levels // 2)
         model.load_state_dict(state_dict)
         return model
 
     @classmethod
-    def from_fixed_rate(cls, models: Sequence[CompressionModel], lambdas: Sequence[float]) -> "MeanScaleLadder":
+    def from_fixed_rate(
+        cls, models: Sequence[CompressionModel], lambdas: Sequence[float], rows_per_side: int = 2
+    ) -> "MeanScaleLadder":
         """A ladder whose rungs are ``models`` (fixed-rate ``mbt2018-mean`` models, one
         per lambda, increasing) with gain tables at their initial values: the steps
         ``sqrt(lambda / own lambda)`` in every channel of ``y``, unit gains for ``z``.
@@ -284,7 +305,8 @@ class MeanScaleLadder(VariableRateModel):
         if len(models) != len(lambdas):
             raise ValueError(f"one model per lambda: got {len(models)} models and {len(lambdas)} lambdas")
         first = models[0].state_dict()
-        ladder = cls(int(first["g_a.0.weight"].size(0)), int(first["g_a.6.weight"].size(0)), lambdas=lambdas)
+        ladder = cls(int(first["g_a.0.weight"].size(0)), int(first["g_a.6.weight"].size(0)), lambdas=lambdas,
+                     rows_per_side=rows_per_side)
         for rung, model in zip(ladder.rungs, models):
             missing, unexpected = rung.load_state_dict(model.state_dict(), strict=False)
             if unexpected or sorted(missing) != sorted(GAIN_UNIT_NAMES):

@@ -73,7 +73,7 @@ def install(checkpoint: Path, replace_rungs: bool = False, out: Optional[Path] =
     from neuralcodec.files import write_atomic
     from neuralcodec.models.base import CompressionModel
     from neuralcodec.models.gain_units import GAIN_UNIT_NAMES
-    from neuralcodec.models.ladder import MIDDLE_LEVEL, MeanScaleLadder
+    from neuralcodec.models.ladder import MeanScaleLadder
     from neuralcodec.train.trainer import prepare_for_coding
     from neuralcodec.zoo.defaults import default_model, default_weights_path, save_weights
     from neuralcodec.zoo.loader import load
@@ -89,15 +89,17 @@ def install(checkpoint: Path, replace_rungs: bool = False, out: Optional[Path] =
         )
     for k, rung in enumerate(trained.rungs):
         for name in GAIN_UNIT_NAMES:
-            middle = getattr(rung, name)[MIDDLE_LEVEL]
+            middle = getattr(rung, name)[trained.middle_level]
             if not torch.equal(middle, torch.ones_like(middle)):
                 raise ValueError(f"{checkpoint}: rung {k}'s {name} is not 1 at the rung's own rate")
     model: CompressionModel = trained
     if replace_rungs:
         prepare_for_coding(model)
-    else:
-        model = default_model()
-        assert isinstance(model, MeanScaleLadder)
+    else:  # the installed rungs, with the trained gains (as many rows as the checkpoint has)
+        installed = default_model()
+        assert isinstance(installed, MeanScaleLadder)
+        rungs = [installed.fixed_rate_model(k) for k in range(len(installed.rungs))]
+        model = MeanScaleLadder.from_fixed_rate(rungs, installed.lmbda, rows_per_side=trained.rows_per_side)
         with torch.no_grad():
             for mine, theirs in zip(model.rungs, trained.rungs):
                 for name in GAIN_UNIT_NAMES:
