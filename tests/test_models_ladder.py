@@ -248,3 +248,21 @@ def test_bytes_do_not_depend_on_engine_threads_or_the_scalar_kernel(ladder, monk
         assert out["strings"] == expected[q]
         decoded = ladder.decompress(out["strings"], out["shape"], quality=q)["x_hat"]
         assert decoded.shape == (1, 3, 128, 128)
+
+
+def test_a_rung_file_with_a_continuous_quality_is_refused(ladder):
+    """A file naming one of the ladder's rungs (a fixed-rate model) carries no quality; a
+    ``QUAL`` in it is a malformed header, not something to ignore."""
+    import dataclasses
+
+    from neuralcodec.codec.container import EXTENSION_QUALITY, encode_quality, pack, unpack
+    from neuralcodec.codec.errors import FormatError
+
+    codec = Codec(ladder, architecture="mbt2018-mean-ladder")
+    data = encode_image(image(64, 64, seed=9), model=codec, quality=2.0)
+    header, strings = unpack(data)
+    assert header.model == codec.rung_identities[2] and header.coded_quality is None
+    assert decode_image(data, model=codec, output="numpy").shape == (64, 64, 3)
+    forged = pack(dataclasses.replace(header, version=2, extensions=((EXTENSION_QUALITY, encode_quality(2.5)),)), strings)
+    with pytest.raises(FormatError, match="fixed-rate"):
+        decode_image(forged, model=codec)

@@ -769,6 +769,11 @@ class Codec:
             )
         size = (header.height, header.width)
         rung = self._rung_quality(header)
+        if rung is not None and header.coded_quality is not None:
+            raise FormatError(
+                f"malformed header: the file names the fixed-rate {header.model.architecture} but records a "
+                f"continuous quality ({header.coded_quality:g})"
+            )
         quality = float(rung) if rung is not None else self._file_quality(header)
         try:
             with torch.no_grad(), bound_tables():
