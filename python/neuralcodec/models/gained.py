@@ -97,7 +97,7 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         Returns:
             ``x_hat`` ``[B, 3, H, W]``, ``likelihoods`` (``y`` ``[B, M, h, w]``, ``z``).
         """
-        out = self.latent_forward(self.g_a(x), float(self.levels) if quality is None else quality)
+        out = self.latent_forward(self.g_a(x), quality)
         return {"x_hat": self.g_s(out["y_hat"]), "likelihoods": out["likelihoods"]}
 
     def latent_forward(self, y: Tensor, quality: Union[float, Tensor, None] = None) -> Dict[str, Any]:  # type: ignore[override]
@@ -110,7 +110,7 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         Returns:
             ``y_hat`` (unscaled, ``[B, M, h, w]``) and ``likelihoods`` (``y``, ``z``).
         """
-        gain = self.gains(float(self.levels) if quality is None else quality)
+        gain = self.gains(self.quality_or_top(quality))
         z = self.h_a(y) * gain["z_gain"]
         z_hat, z_likelihoods = self.entropy_bottleneck(z)
         if self.training and self.entropy_bottleneck.soft_rounding is None:
@@ -160,7 +160,7 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         self._check_input(x)
         if x.shape[0] != 1:
             raise ValueError(f"compress codes one image at a time, got a batch of {x.shape[0]}")
-        quality = float(self.levels) if quality is None else self.check_quality(quality)
+        quality = self.check_quality(self.quality_or_top(quality))
         options = self._options(options, coding_path)
         use_engine = self._use_engine(options.coding_path)
         gain = self.gains(quality)
@@ -188,7 +188,7 @@ class MeanScaleHyperpriorGained(GainedRates, MeanScaleHyperprior):
         """``{"x_hat"}`` from the strings of :meth:`compress` (same ``quality`` and coding
         path; ``options``: the call's settings, :class:`~neuralcodec.models.base.CodingOptions`)."""
         self._check_strings(strings, 2)
-        quality = float(self.levels) if quality is None else self.check_quality(quality)
+        quality = self.check_quality(self.quality_or_top(quality))
         options = self._options(options, coding_path)
         use_engine = self._use_engine(options.coding_path)
         gain = self.gains(quality)

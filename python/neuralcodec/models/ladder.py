@@ -157,10 +157,10 @@ class MeanScaleLadder(VariableRateModel):
         rung = torch.ceil(quality - 0.5).clamp(1, len(self.rungs))
         return rung.long() - 1, 1.0 + self.rows_per_side + 2.0 * self.rows_per_side * (quality - rung)
 
-    def rung_at(self, quality: float) -> Tuple[MeanScaleHyperpriorGained, Dict[str, Any]]:
-        """The rung that codes ``quality`` and the keyword arguments that make it code
-        there."""
-        rung, own = self.locate(quality)
+    def rung_at(self, quality: Optional[float] = None) -> Tuple[MeanScaleHyperpriorGained, Dict[str, Any]]:
+        """The rung that codes ``quality`` (None: the top) and the keyword arguments that
+        make it code there."""
+        rung, own = self.locate(cast(float, self.quality_or_top(quality)))
         return cast(MeanScaleHyperpriorGained, self.rungs[rung]), {"quality": own}
 
     def coder_at(self, **rate: Any) -> Tuple[CompressionModel, Dict[str, Any]]:
@@ -169,7 +169,7 @@ class MeanScaleLadder(VariableRateModel):
         quality = rate.pop("quality", None)
         if rate:
             raise TypeError(f"a ladder codes at quality= only, got {sorted(rate)}")
-        return self.rung_at(float(len(self.rungs)) if quality is None else quality)
+        return self.rung_at(quality)
 
     def rung_of_quality(self, quality: float) -> Optional[int]:
         """The rung (0-based) whose own rate ``quality`` is (an integer quality), or None
@@ -201,8 +201,7 @@ class MeanScaleLadder(VariableRateModel):
             ``x_hat`` ``[B, 3, H, W]``, ``likelihoods`` (``y`` ``[B, M, h, w]``, ``z``
             ``[B, N, h/4, w/4]``).
         """
-        top = float(len(self.rungs))
-        wanted = torch.as_tensor(top if quality is None else quality, dtype=torch.float64).reshape(-1)
+        wanted = torch.as_tensor(self.quality_or_top(quality), dtype=torch.float64).reshape(-1)
         if wanted.numel() == 1:
             wanted = wanted.expand(x.shape[0])
         if wanted.numel() != x.shape[0]:
@@ -226,14 +225,14 @@ class MeanScaleLadder(VariableRateModel):
     def latent_forward(self, y: Tensor, quality: Union[float, Tensor, None] = None) -> Dict[str, Any]:  # type: ignore[override]
         """The coding of a latent ``y`` of the rung of ``quality`` (one quality), as
         :meth:`MeanScaleHyperpriorGained.latent_forward`."""
-        rung, rate = self.rung_at(float(len(self.rungs)) if quality is None else float(quality))
+        rung, rate = self.rung_at(None if quality is None else float(quality))
         return rung.latent_forward(y, **rate)
 
     # ------------------------------------------------------------------ coding
     def analyze(self, x: Tensor, options: Optional[CodingOptions] = None, quality: Optional[float] = None) -> Tensor:
         """The latent that :meth:`compress` codes at ``quality`` (default: the top):
         the analysis of that quality's rung (see :meth:`CompressionModel.analyze`)."""
-        rung, _ = self.rung_at(float(len(self.rungs)) if quality is None else quality)
+        rung, _ = self.rung_at(quality)
         return rung.analyze(x, options)
 
     def compress(  # type: ignore[override]
@@ -249,7 +248,7 @@ class MeanScaleLadder(VariableRateModel):
         ``strings`` ``[y, z]``, ``shape``, ``x_size``, ``quality`` (the ladder's).
         ``latent``: code this ``y`` (e.g. refined for this quality) instead of the rung's
         analysis."""
-        quality = float(len(self.rungs)) if quality is None else self.check_quality(quality)
+        quality = self.check_quality(self.quality_or_top(quality))
         rung, rate = self.rung_at(quality)
         out = rung.compress(x, coding_path=coding_path, latent=latent, options=options, **rate)
         out["quality"] = quality
@@ -266,7 +265,7 @@ class MeanScaleLadder(VariableRateModel):
         options: Optional[CodingOptions] = None,
     ) -> Dict[str, Any]:
         """``{"x_hat"}`` from the strings of :meth:`compress` at the same ``quality``."""
-        rung, rate = self.rung_at(float(len(self.rungs)) if quality is None else quality)
+        rung, rate = self.rung_at(quality)
         return rung.decompress(strings, shape, x_size=x_size, coding_path=coding_path, options=options, **rate)
 
     @classmethod

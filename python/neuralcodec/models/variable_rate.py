@@ -16,7 +16,7 @@ table at a continuous position (:func:`interpolate_geometric`).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -92,6 +92,11 @@ class VariableRateModel(CompressionModel):
                 f"{type(self).__name__}), got {quality!r}"
             )
         return value
+
+    def quality_or_top(self, quality: Union[float, Tensor, None]) -> Union[float, Tensor]:
+        """``quality``, or the top of :meth:`qualities` when it is None: where a model whose
+        calls take ``quality=`` codes when none is given."""
+        return self.qualities()[1] if quality is None else quality
 
     def prepare_quality(self, quality: float, coding_path: Optional[str] = None) -> Dict[str, Any]:
         """Readies the model to code at ``quality`` on ``coding_path`` (default: the
