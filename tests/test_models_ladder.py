@@ -261,7 +261,7 @@ def test_a_rung_file_with_a_continuous_quality_is_refused(ladder):
     codec = Codec(ladder, architecture="mbt2018-mean-ladder")
     data = encode_image(image(64, 64, seed=9), model=codec, quality=2.0)
     header, strings = unpack(data)
-    assert header.model == codec.rung_identities[2] and header.coded_quality is None
+    assert header.model == codec.rung_identity(2) and header.coded_quality is None
     assert decode_image(data, model=codec, output="numpy").shape == (64, 64, 3)
     forged = pack(dataclasses.replace(header, version=2, extensions=((EXTENSION_QUALITY, encode_quality(2.5)),)), strings)
     with pytest.raises(FormatError, match="fixed-rate"):

@@ -179,17 +179,8 @@ class Codec:
         # A variable-rate model hashes its identity_state_dict: what it rebuilds per quality is canonical there.
         digest = weights_sha256(model.identity_state_dict() if isinstance(model, VariableRateModel) else model)
         self.identity = ModelIdentity(name, point, metric or "", Origin(origin), digest)
-        #: For a rate ladder: its integer qualities -> the identity of that rung alone, which
-        #: the files coded there name (the rung's very bytes: any reader of the fixed-rate
-        #: model's files decodes them, and they are not longer by the ladder's name and quality).
-        self.rung_identities: Dict[int, ModelIdentity] = {}
-        if isinstance(model, MeanScaleLadder):
-            for k in range(len(model.rungs)):
-                rung_point = k + 1 if Origin(origin) == Origin.NEURALCODEC else 0
-                self.rung_identities[k + 1] = ModelIdentity(
-                    model.rung_architecture, rung_point, metric or "", Origin(origin),
-                    weights_sha256(model.fixed_rate_state_dict(k)),
-                )
+        #: A rate ladder's rung identities, hashed when first needed (:meth:`rung_identity`).
+        self._rung_identities: Dict[int, ModelIdentity] = {}
         if lmbda is not None and not (isinstance(lmbda, (int, float)) and math.isfinite(lmbda) and lmbda > 0):
             raise ValueError(f"lmbda must be a positive number, got {lmbda!r}")
         #: The rate-distortion weight the model was trained with; None when unknown.
@@ -573,8 +564,9 @@ class Codec:
             assert isinstance(model, VariableRateModel)
             with torch.no_grad(), bound_tables():
                 rate = model.prepare_quality(quality, coding_path=path)
-            if isinstance(model, MeanScaleLadder) and model.rung_of_quality(quality) is not None:
-                identity = self.rung_identities[int(quality)]  # the rung's own file: no quality to record
+            rung_identity = self.rung_identity(quality)
+            if rung_identity is not None:
+                identity = rung_identity  # the rung's own file: no quality to record
             else:
                 extensions = extensions + ((EXTENSION_QUALITY, encode_quality(quality)),)
         if effort:
@@ -707,13 +699,37 @@ class Codec:
                 f"does not offer (it offers {', '.join(available)}); upgrade neuralcodec"
             )
 
+    def rung_identity(self, quality: float) -> Optional[ModelIdentity]:
+        """For a rate ladder at the own rate of one of its rungs (an integer quality): the
+        identity of that rung alone, which the files coded there name (the rung's very
+        bytes, so any reader of the fixed-rate model's files decodes them, and they are not
+        longer by the ladder's name and quality); None for any other model or quality. The
+        rung's weights hash is computed on first use and kept."""
+        model = self.model
+        if not isinstance(model, MeanScaleLadder) or not float(quality).is_integer():
+            return None
+        point = int(quality)
+        if not 1 <= point <= len(model.rungs):
+            return None
+        known = self._rung_identities.get(point)
+        if known is None:  # (two threads may both compute it: the same value)
+            ours = self.identity
+            known = ModelIdentity(
+                model.rung_architecture, point if ours.origin == Origin.NEURALCODEC else 0, ours.metric, ours.origin,
+                weights_sha256(model.fixed_rate_state_dict(point - 1)),
+            )
+            self._rung_identities[point] = known
+        return known
+
     def _rung_quality(self, header: Header) -> Optional[int]:
         """The integer quality of the ladder's rung whose file this is (the file names the
         rung alone: its architecture and weights hash), or None."""
-        for quality, identity in self.rung_identities.items():
-            named = header.model
-            if (named.architecture, named.weights_sha256) == (identity.architecture, identity.weights_sha256):
-                return quality
+        model, named = self.model, header.model
+        if not isinstance(model, MeanScaleLadder) or named.architecture != model.rung_architecture:
+            return None
+        for point in range(1, len(model.rungs) + 1):
+            if cast(ModelIdentity, self.rung_identity(point)).weights_sha256 == named.weights_sha256:
+                return point
         return None
 
     def _file_quality(self, header: Header) -> Optional[float]:

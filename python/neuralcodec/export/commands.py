@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Tuple, cast
 
 from neuralcodec.cli import options
 
@@ -30,6 +30,7 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
     the one loader, :mod:`neuralcodec.zoo.loader`), in eval mode with its tables built,
     and what to record about it in the manifest."""
     from neuralcodec.codec.api import Codec
+    from neuralcodec.codec.container import ModelIdentity
     from neuralcodec.models.ladder import MeanScaleLadder
 
     source = options.model_source(args)
@@ -43,7 +44,7 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, str]]:
                 f"{identity.architecture} is a rate ladder: export writes the transforms of one of its rungs, at an "
                 f"integer --quality (1..{len(model.rungs)}), got {quality:g}"
             )
-        identity, quality = codec.rung_identities[rung + 1], None
+        identity, quality = cast(ModelIdentity, codec.rung_identity(rung + 1)), None
         model = model.fixed_rate_model(rung)
     origin = "random initialisation" if source == "random" else identity.origin.label
     metadata = {"architecture": identity.architecture, "origin": origin}
