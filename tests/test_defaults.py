@@ -206,3 +206,28 @@ def test_one_reader_loads_every_kind_of_weights_file_to_the_same_model(tmp_path)
         load_model_file(tmp_path / "w.safetensors", "mbt2018")
     with pytest.raises(FileNotFoundError):
         read_state_dict(tmp_path / "missing.pt")
+
+
+def test_install_default_takes_the_gains_of_a_checkpoint_and_keeps_the_installed_rungs(tmp_path):
+    """``install_default CKPT --out FILE``: the candidate holds the checkpoint's gain tables
+    over the installed rungs, byte for byte; a checkpoint whose middle gain level moved is
+    refused (a rung's own rate must stay the fixed-rate model's)."""
+    from neuralcodec.codec import weights_sha256
+    from neuralcodec.train.install_default import install
+
+    shipped = default_model()
+    trained = default_model()
+    with torch.no_grad():
+        trained.rungs[1].y_gain[0].mul_(0.9)
+        trained.rungs[1].entropy_bottleneck.quantiles.add_(0.25)  # (a trainer re-fits these: not taken)
+    checkpoint = tmp_path / "trained.safetensors"
+    save_weights(trained, checkpoint, DEFAULT_ARCHITECTURE, metadata={"lambdas": json.dumps(trained.lmbda)})
+    candidate = load_weights_file(install(checkpoint, out=tmp_path / "candidate.safetensors"))
+    assert torch.equal(candidate.rungs[1].y_gain, trained.rungs[1].y_gain)
+    for k in range(len(shipped.rungs)):
+        assert weights_sha256(candidate.fixed_rate_state_dict(k)) == weights_sha256(shipped.fixed_rate_state_dict(k))
+    with torch.no_grad():
+        trained.rungs[0].z_gain[trained.middle_level].fill_(1.5)
+    save_weights(trained, checkpoint, DEFAULT_ARCHITECTURE, metadata={"lambdas": json.dumps(trained.lmbda)})
+    with pytest.raises(ValueError, match="rung 0's z_gain is not 1"):
+        install(checkpoint, out=tmp_path / "refused.safetensors")

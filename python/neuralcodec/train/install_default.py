@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from neuralcodec.settings import DEFAULT_ARCHITECTURE, DEFAULT_LAMBDAS
 
@@ -35,25 +34,26 @@ SAMPLE_RECORD = "neuralcodec-msh-ladder.sample.json"
 SAMPLE_QUALITIES = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 
 
-def measure_sample(quality: float) -> Dict[str, float]:
+def measure_sample(quality: float, codec: Optional[Any] = None) -> Dict[str, float]:
     """Bytes, bpp and PSNR (dB) of the shipped sample photo coded by the installed model
-    at ``quality``, and the weights hash the file names."""
+    at ``quality`` (``codec``: that model, loaded once for several qualities; default:
+    load it), and the weights hash the file names."""
     import numpy as np
     from PIL import Image
 
     from neuralcodec.codec import Codec
     from neuralcodec.files import sample_image_path
+    from neuralcodec.metrics import psnr_8bit
 
-    codec = Codec.default(quality)
+    codec = Codec.default() if codec is None else codec
     with Image.open(sample_image_path()) as img:
         rgb = np.asarray(img.convert("RGB"))
-    data = codec.encode(rgb)
-    decoded = np.asarray(codec.decode(data).convert("RGB"), dtype=np.float64)
-    mse = float(np.mean((decoded - rgb) ** 2))
+    data = codec.encode(rgb, quality=quality)
+    decoded = np.asarray(codec.decode(data).convert("RGB"))
     return {
         "bytes": len(data),
         "bpp": 8 * len(data) / (rgb.shape[0] * rgb.shape[1]),
-        "psnr": 10 * math.log10(255.0**2 / mse),
+        "psnr": psnr_8bit(rgb, decoded),
         "weights_sha256": codec.identity.weights_sha256.hex(),
     }
 
@@ -110,7 +110,10 @@ def install(checkpoint: Path, replace_rungs: bool = False, out: Optional[Path] =
     save_weights(model, target, DEFAULT_ARCHITECTURE, metadata=metadata, half_precision_kernels=True)
     if out is not None:
         return target
-    record = {f"{q:g}": measure_sample(q) for q in SAMPLE_QUALITIES}
+    from neuralcodec.codec import Codec
+
+    written = Codec.default()  # the file just written, loaded once for every quality
+    record = {f"{q:g}": measure_sample(q, written) for q in SAMPLE_QUALITIES}
     write_atomic(target.parent / SAMPLE_RECORD, (json.dumps(record, indent=2) + "\n").encode(), force=True)
     return target
 
