@@ -47,6 +47,7 @@ __all__ = [
     "parse_quality",
     "engine_threads",
     "quality_help",
+    "quality_within",
     "qualities_of",
     "shipped_quality_range",
 ]
@@ -109,6 +110,20 @@ def shipped_quality_range() -> Tuple[float, float]:
     return float(min(DEFAULT_LAMBDAS)), float(max(DEFAULT_LAMBDAS))
 
 
+def quality_within(quality: object, low: float, high: float) -> Optional[float]:
+    """``quality`` as a float when it is a number (not a bool) within ``[low, high]``
+    (finite ends: NaN and infinities are outside); None otherwise. The one test of a
+    continuous quality against a range: the shipped model's (:func:`check_shipped_quality`)
+    and every variable-rate model's (``VariableRateModel.check_quality``)."""
+    try:
+        value = float(quality)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if isinstance(quality, bool) or not (low <= value <= high):  # NaN fails both
+        return None
+    return value
+
+
 def check_shipped_quality(quality: object) -> float:
     """``quality`` as a float when the shipped model codes at it: a finite number within
     :func:`shipped_quality_range` (the model checks the same range when it codes).
@@ -117,11 +132,8 @@ def check_shipped_quality(quality: object) -> float:
         ValueError: not a number, or outside the range (the message gives the range).
     """
     low, high = shipped_quality_range()
-    try:
-        value = float(quality)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = float("nan")
-    if isinstance(quality, bool) or not (low <= value <= high):  # NaN fails both
+    value = quality_within(quality, low, high)
+    if value is None:
         raise ValueError(f"the shipped model takes any quality within {low:g}..{high:g}, got {quality!r}")
     return value
 

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from neuralcodec.models.base import CompressionModel
-from neuralcodec.settings import COMPRESSAI_LAMBDAS
+from neuralcodec.settings import COMPRESSAI_LAMBDAS, quality_within
 
 __all__ = [
     "VBR_INITIAL_GAINS",
@@ -82,11 +82,8 @@ class VariableRateModel(CompressionModel):
             ValueError: not a number, or outside the range (the message gives the range).
         """
         low, high = self.qualities()
-        try:
-            value = float(quality)
-        except (TypeError, ValueError):
-            value = math.nan
-        if isinstance(quality, bool) or not (math.isfinite(value) and low <= value <= high):
+        value = quality_within(quality, low, high)
+        if value is None:
             raise ValueError(
                 f"quality must be within {low:g}..{high:g} (the continuous range of this variable-rate "
                 f"{type(self).__name__}), got {quality!r}"
